@@ -1,0 +1,208 @@
+"""Frozen records that every module speaks: the common type between formats, store, train and UI.
+
+Glossary (after labelme): a *Category* is a class a user labels with; an *Instance* is one object
+on one image (its shape: polygons or RLE, plus optional keypoints); an *ImageRecord* is an upright
+image with its size; a *Dataset* is categories plus images with their instances.
+
+Coordinates are COCO pixel coordinates in the EXIF-upright image: (0, 0) is the top-left corner of
+the top-left pixel, x right, y down. Keypoint schema indices are 0-based here; COCO files use
+1-based skeleton pairs and the converters translate.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+IGNORE_LABEL = "__ignore__"
+"""Category name of ignore regions (LabelMe's convention): 255 in index maps, skipped in training."""
+
+SPLITS = ("train", "val", "test")
+IMAGE_STATUSES = ("unlabeled", "in_progress", "done", "needs_review")
+SOURCES = ("manual", "imported", "predicted")
+
+Source = Literal["manual", "imported", "predicted"]
+Polygon = tuple[float, ...]
+"""Flat polygon ``(x1, y1, x2, y2, ...)``: COCO's layout, at least 3 points."""
+
+
+class WorkbenchError(Exception):
+    """Base of every error the workbench raises on purpose; the message is meant for the user."""
+
+
+class ValidationError(WorkbenchError, ValueError):
+    """Input that breaks a rule of the domain (a 2-point polygon, keypoints of the wrong length)."""
+
+
+@dataclass(frozen=True, slots=True)
+class KeypointSchema:
+    """Names of a category's keypoints, skeleton edges and left/right flip pairs (0-based)."""
+
+    names: tuple[str, ...]
+    skeleton: tuple[tuple[int, int], ...] = ()
+    flip_pairs: tuple[tuple[int, int], ...] = ()
+
+    def __post_init__(self) -> None:
+        k = len(self.names)
+        if k == 0:
+            raise ValidationError("a keypoint schema needs at least one keypoint name")
+        if len(set(self.names)) != k:
+            raise ValidationError(f"keypoint names must be unique: {list(self.names)}")
+        for kind, pairs in (("skeleton", self.skeleton), ("flip pair", self.flip_pairs)):
+            for a, b in pairs:
+                if not (0 <= a < k and 0 <= b < k) or a == b:
+                    raise ValidationError(
+                        f"{kind} ({a}, {b}) is not a pair of two keypoints among 0..{k - 1}"
+                    )
+
+    @property
+    def num_keypoints(self) -> int:
+        return len(self.names)
+
+    def flip_permutation(self) -> list[int]:
+        """Index map that a horizontal flip applies: left and right keypoints trade places."""
+        perm = list(range(len(self.names)))
+        for a, b in self.flip_pairs:
+            perm[a], perm[b] = b, a
+        return perm
+
+
+@dataclass(frozen=True, slots=True)
+class Category:
+    name: str
+    id: int | None = None
+    color: str = "#1f77b4"
+    supercategory: str = ""
+    keypoints: KeypointSchema | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise ValidationError(f"category name must be a non-empty string, got {self.name!r}")
+
+    @property
+    def is_ignore(self) -> bool:
+        return self.name == IGNORE_LABEL
+
+
+@dataclass(frozen=True, slots=True)
+class Rle:
+    """COCO run-length encoding; ``counts`` is the compressed string form, ``size_hw`` is [h, w]."""
+
+    size_hw: tuple[int, int]
+    counts: str
+
+    def to_coco(self) -> dict[str, Any]:
+        return {"size": [self.size_hw[0], self.size_hw[1]], "counts": self.counts}
+
+
+@dataclass(frozen=True, slots=True)
+class Instance:
+    """One object on one image. Its shape is ``polygons`` (a union of parts) or ``rle`` (holes)."""
+
+    category: str
+    polygons: tuple[Polygon, ...] = ()
+    rle: Rle | None = None
+    bbox_xywh: tuple[float, float, float, float] | None = None
+    area: float | None = None
+    keypoints: tuple[float, ...] | None = None
+    """Flat ``(x, y, v) * K`` with v in {0, 1, 2}; x = y = 0 where v = 0."""
+    iscrowd: bool = False
+    score: float | None = None
+    source: Source = "manual"
+    id: int | None = None
+    version: int = 1
+    attributes: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        if self.polygons and self.rle is not None:
+            raise ValidationError("an instance has polygons or an RLE mask, not both")
+        for poly in self.polygons:
+            if len(poly) < 6 or len(poly) % 2:
+                raise ValidationError(
+                    f"a polygon needs an even number of coordinates and at least 3 points, "
+                    f"got {len(poly)} numbers"
+                )
+        if self.keypoints is not None:
+            if len(self.keypoints) % 3:
+                raise ValidationError(
+                    f"keypoints must be (x, y, v) triples, got {len(self.keypoints)} numbers"
+                )
+            for v in self.keypoints[2::3]:
+                if v not in (0, 1, 2):
+                    raise ValidationError(f"keypoint visibility must be 0, 1 or 2, got {v}")
+        if self.bbox_xywh is not None:
+            x, y, w, h = self.bbox_xywh
+            if not all(math.isfinite(c) for c in self.bbox_xywh) or w < 0 or h < 0:
+                raise ValidationError(f"bbox must be finite [x, y, w, h] with w, h >= 0: {self.bbox_xywh}")
+        if self.source not in SOURCES:
+            raise ValidationError(f"source must be one of {SOURCES}, got {self.source!r}")
+
+    @property
+    def num_keypoints(self) -> int:
+        """COCO's ``num_keypoints``: keypoints with v > 0."""
+        if self.keypoints is None:
+            return 0
+        return sum(1 for v in self.keypoints[2::3] if v > 0)
+
+    @property
+    def has_shape(self) -> bool:
+        return bool(self.polygons) or self.rle is not None
+
+
+@dataclass(frozen=True, slots=True)
+class ImageRecord:
+    """An image in upright pixel space. ``file_name`` is the name users know it by."""
+
+    file_name: str
+    width: int
+    height: int
+    id: int | None = None
+    sha256: str = ""
+    path: str | None = None
+    """Where the bytes are: relative to the project folder in the store, absolute in imports."""
+    split: str | None = None
+    status: str = "unlabeled"
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.width, int) and isinstance(self.height, int)):
+            raise ValidationError(f"{self.file_name}: width/height must be integers")
+        if self.width <= 0 or self.height <= 0:
+            raise ValidationError(
+                f"{self.file_name}: width and height must be positive, got {self.width}x{self.height}"
+            )
+        if self.split is not None and self.split not in SPLITS:
+            raise ValidationError(f"{self.file_name}: split must be one of {SPLITS}, got {self.split!r}")
+        if self.status not in IMAGE_STATUSES:
+            raise ValidationError(f"{self.file_name}: status must be one of {IMAGE_STATUSES}")
+
+    @property
+    def size_wh(self) -> tuple[int, int]:
+        return (self.width, self.height)
+
+
+@dataclass(frozen=True, slots=True)
+class AnnotatedImage:
+    image: ImageRecord
+    instances: tuple[Instance, ...] = ()
+    data: bytes | None = field(default=None, compare=False, repr=False)
+    """Image bytes embedded in the source file (LabelMe's imageData); ``image.path`` otherwise."""
+
+
+@dataclass(slots=True)
+class Dataset:
+    """What a format reads or writes: categories and images with their instances."""
+
+    categories: list[Category] = field(default_factory=list)
+    items: list[AnnotatedImage] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def category(self, name: str) -> Category:
+        for c in self.categories:
+            if c.name == name:
+                return c
+        raise KeyError(f"no category named {name!r}; have {[c.name for c in self.categories]}")
+
+    @property
+    def num_instances(self) -> int:
+        return sum(len(item.instances) for item in self.items)
