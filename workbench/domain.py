@@ -206,3 +206,24 @@ class Dataset:
     @property
     def num_instances(self) -> int:
         return sum(len(item.instances) for item in self.items)
+
+
+class NotFoundError(WorkbenchError, LookupError):
+    """A project, image, category or run that does not exist; the message lists what does."""
+
+
+class ConflictError(WorkbenchError):
+    """A save against a stale version: someone else saved first. Nothing was overwritten."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectInfo:
+    id: int
+    slug: str
+    name: str
+    description: str = ""
+    num_images: int = 0
+    num_annotations: int = 0
+    num_categories: int = 0
+    status_counts: dict[str, int] = field(default_factory=dict, compare=False, hash=False)
+    split_counts: dict[str, int] = field(default_factory=dict, compare=False, hash=False)
