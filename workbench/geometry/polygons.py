@@ -42,7 +42,9 @@ def validate_polygon(coords: Sequence[float], *, where: str = "") -> Polygon:
             "A polygon needs at least 3 points (6 numbers)"
         )
     if n % 2:
-        raise ValidationError(f"{p}a polygon needs an even number of coordinates (x, y pairs), got {n} numbers")
+        raise ValidationError(
+            f"{p}a polygon needs an even number of coordinates (x, y pairs), got {n} numbers"
+        )
     if n < 6:
         raise ValidationError(f"{p}a polygon needs at least 3 points (6 numbers), got {n // 2} point(s)")
     poly = tuple(float(v) for v in values)

@@ -94,7 +94,9 @@ def _string_to_counts(s: str, where: str) -> list[int]:
                 raise ValidationError(f"{p}RLE counts string is truncated")
             c = ord(s[i]) - 48
             if not 0 <= c < 64:
-                raise ValidationError(f"{p}RLE counts string has a character outside COCO's alphabet: {s[i]!r}")
+                raise ValidationError(
+                    f"{p}RLE counts string has a character outside COCO's alphabet: {s[i]!r}"
+                )
             x |= (c & 0x1F) << (5 * k)
             more = bool(c & 0x20)
             i += 1
@@ -140,9 +142,7 @@ def coco_rle_to_rle(obj: Any, *, where: str = "") -> Rle:
             raise ValidationError(f"{p}RLE counts string decodes to a negative run length")
         total = sum(runs)
         if total != h * w:
-            raise ValidationError(
-                f"{p}RLE counts cover {total} pixels but size {h}x{w} has {h * w}"
-            )
+            raise ValidationError(f"{p}RLE counts cover {total} pixels but size {h}x{w} has {h * w}")
         return Rle(size_hw=(h, w), counts=counts)
     if isinstance(counts, (list, tuple)):
         if not all(isinstance(v, int) and not isinstance(v, bool) for v in counts):
@@ -157,7 +157,9 @@ def coco_rle_to_rle(obj: Any, *, where: str = "") -> Rle:
         if not counts:
             return _empty_rle(h, w)
         return _from_coco(mask_utils.frPyObjects({"size": [h, w], "counts": list(counts)}, h, w))
-    raise ValidationError(f"{p}RLE counts must be a string or a list of integers, got {type(counts).__name__}")
+    raise ValidationError(
+        f"{p}RLE counts must be a string or a list of integers, got {type(counts).__name__}"
+    )
 
 
 def rle_area(rle: Rle) -> float:
