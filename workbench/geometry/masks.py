@@ -54,8 +54,8 @@ def mask_to_polygons(
     OpenCV traces pixel centres, which would shrink every shape by half a pixel on each side (a 4 x 4
     square would come back 3 x 3). So the tight crop is upsampled by k first and the centres mapped
     back, which leaves the contour within 0.5 / k of the pixel edges; Douglas-Peucker with
-    ``tolerance`` (in image pixels) then drops vertices. Parts with a shoelace area below ``min_area``
-    are left out.
+    ``tolerance`` (in image pixels) then drops vertices. Parts whose area (in pixels, estimated from
+    the outline) is below ``min_area`` are left out.
     """
     import cv2  # lazily: OpenCV is heavy and only this function needs it
 
@@ -83,7 +83,11 @@ def mask_to_polygons(
         pts[:, 0] += x0
         pts[:, 1] += y0
         flat = tuple(float(round(v, 4)) for v in pts.ravel())
-        if polygon_area(flat) < max(min_area, 1e-9):
+        # The traced outline sits d = 0.5 / k inside the pixel edges; adding that strip back makes the
+        # estimate exact for axis-aligned rectangles, so a single pixel counts as area 1.
+        d = 0.5 / k
+        perimeter = float(np.linalg.norm(np.diff(pts, axis=0, append=pts[:1]), axis=1).sum())
+        if polygon_area(flat) + d * perimeter + 4 * d * d < max(min_area, 1e-9) - 1e-6:
             continue
         polys.append(flat)
     return tuple(polys)
