@@ -1,0 +1,109 @@
+"""Annotation use cases: browse images, load and save an image's instances, statuses and splits."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from workbench import media
+from workbench.domain import ImageRecord, Instance
+from workbench.geometry import instance_bbox_area
+from workbench.services.workspace import Workspace
+from workbench.store import repo
+
+
+@dataclass(frozen=True)
+class ImageAnnotations:
+    image: ImageRecord
+    instances: list[Instance]
+    version: int
+
+
+def list_images(
+    ws: Workspace,
+    slug: str,
+    *,
+    split: str | None = None,
+    status: str | None = None,
+    category_id: int | None = None,
+    unannotated: bool | None = None,
+) -> list[ImageRecord]:
+    with ws.store.transaction() as s:
+        return repo.list_images(
+            s,
+            repo.project_id(s, slug),
+            split=split,
+            status=status,
+            category_id=category_id,
+            unannotated=unannotated,
+        )
+
+
+def load_image(ws: Workspace, slug: str, image_id: int) -> ImageAnnotations:
+    with ws.store.transaction() as s:
+        rec, version = repo.get_image(s, repo.project_id(s, slug), image_id)
+        return ImageAnnotations(image=rec, instances=repo.load_instances(s, image_id), version=version)
+
+
+def complete_instance(inst: Instance, size_wh: tuple[int, int]) -> Instance:
+    """Fill bbox and area from the shape (COCO semantics) so that every stored row has them."""
+    from dataclasses import replace
+
+    bbox, area = instance_bbox_area(inst, size_wh)
+    if inst.has_shape or inst.bbox_xywh is None:
+        return replace(inst, bbox_xywh=bbox, area=area)
+    return inst if inst.area is not None else replace(inst, area=area)
+
+
+def save_image(
+    ws: Workspace,
+    slug: str,
+    image_id: int,
+    instances: Sequence[Instance],
+    *,
+    expected_version: int,
+    status: str | None = None,
+) -> int:
+    """Save an image's instances in one transaction; ConflictError if someone saved first."""
+    with ws.store.transaction() as s:
+        pid = repo.project_id(s, slug)
+        rec, _ = repo.get_image(s, pid, image_id)
+        done = [complete_instance(i, rec.size_wh) for i in instances]
+        if status is None and rec.status == "unlabeled" and done:
+            status = "in_progress"
+        return repo.save_image_instances(
+            s, pid, image_id, done, expected_version=expected_version, status=status
+        )
+
+
+def set_status(ws: Workspace, slug: str, image_id: int, status: str) -> None:
+    with ws.store.transaction() as s:
+        repo.set_status(s, repo.project_id(s, slug), image_id, status)
+
+
+def set_split(ws: Workspace, slug: str, image_ids: Sequence[int], split: str | None) -> None:
+    with ws.store.transaction() as s:
+        repo.set_split(s, repo.project_id(s, slug), image_ids, split)
+
+
+def delete_image(ws: Workspace, slug: str, image_id: int) -> None:
+    with ws.store.transaction() as s:
+        rec = repo.delete_image(s, repo.project_id(s, slug), image_id)
+    if rec.path:
+        media.delete_image_files(ws.project_dir(slug), rec.path)
+
+
+def image_file(
+    ws: Workspace, slug: str, image_id: int, kind: Literal["display", "thumb", "original"] = "display"
+) -> Path:
+    with ws.store.transaction() as s:
+        rec, _ = repo.get_image(s, repo.project_id(s, slug), image_id)
+    project_dir = ws.project_dir(slug)
+    assert rec.path is not None
+    if kind == "thumb":
+        return media.make_thumbnail(project_dir, rec.path)
+    if kind == "display":
+        return media.make_display_copy(project_dir, rec.path)
+    return project_dir / rec.path

@@ -1,0 +1,63 @@
+"""Class (category) use cases: add, list, rename, recolour, keypoint schema, delete."""
+
+from __future__ import annotations
+
+from workbench.domain import Category, KeypointSchema
+from workbench.services.workspace import Workspace
+from workbench.store import repo
+
+
+def list_categories(ws: Workspace, slug: str) -> list[Category]:
+    with ws.store.transaction() as s:
+        return repo.list_categories(s, repo.project_id(s, slug))
+
+
+def add_category(ws: Workspace, slug: str, category: Category) -> Category:
+    with ws.store.transaction() as s:
+        return repo.add_category(s, repo.project_id(s, slug), category)
+
+
+def update_category(
+    ws: Workspace,
+    slug: str,
+    category_id: int,
+    *,
+    name: str | None = None,
+    color: str | None = None,
+    keypoints: KeypointSchema | None | bool = False,
+) -> Category:
+    with ws.store.transaction() as s:
+        return repo.update_category(
+            s, repo.project_id(s, slug), category_id, name=name, color=color, keypoints=keypoints
+        )
+
+
+def delete_category(ws: Workspace, slug: str, category_id: int, *, delete_annotations: bool = False) -> int:
+    with ws.store.transaction() as s:
+        return repo.delete_category(
+            s, repo.project_id(s, slug), category_id, delete_annotations=delete_annotations
+        )
+
+
+def category_annotation_counts(ws: Workspace, slug: str) -> dict[int, int]:
+    with ws.store.transaction() as s:
+        return repo.category_annotation_counts(s, repo.project_id(s, slug))
+
+
+def parse_pairs(text: str, names: list[str]) -> tuple[tuple[int, int], ...]:
+    """Parse ``"a-b, b-c"`` (names or 1-based numbers) into 0-based index pairs."""
+    pairs: list[tuple[int, int]] = []
+    for part in [p.strip() for p in text.split(",") if p.strip()]:
+        ends = [e.strip() for e in part.replace(":", "-").split("-")]
+        if len(ends) != 2:
+            raise ValueError(f"a pair looks like 'left_eye-right_eye' or '1-2', got {part!r}")
+        idx = []
+        for e in ends:
+            if e in names:
+                idx.append(names.index(e))
+            elif e.isdigit() and 1 <= int(e) <= len(names):
+                idx.append(int(e) - 1)
+            else:
+                raise ValueError(f"{e!r} is not one of the keypoints {names} (or a 1-based number)")
+        pairs.append((idx[0], idx[1]))
+    return tuple(pairs)

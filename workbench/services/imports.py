@@ -1,0 +1,281 @@
+"""Import use cases: images (files, folders, zips), COCO and LabelMe, each with a report.
+
+Image files are written before their rows; rows are committed per batch (images) or in one
+transaction (annotation formats). A kill in between leaves at worst unreferenced files, which the
+next import sweeps away (``media.sweep_orphans``); it never leaves a row without its file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from workbench import media
+from workbench.domain import AnnotatedImage, Dataset, ImageRecord, ValidationError
+from workbench.formats.images import DecodedImage, ImageSource, Skipped, decode_image, iter_image_sources
+from workbench.geometry import instance_bbox_area
+from workbench.services.workspace import Workspace
+from workbench.store import repo
+
+Progress = Callable[[int, int], None] | None
+BATCH = 64
+DEFAULT_MAX_PIXELS = 178_956_970
+
+
+@dataclass
+class ImportReport:
+    imported: list[str] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    annotations: int = 0
+
+    def summary(self) -> str:
+        parts = [f"{len(self.imported)} images imported"]
+        if self.annotations:
+            parts.append(f"{self.annotations} annotations")
+        if self.duplicates:
+            parts.append(f"{len(self.duplicates)} duplicates skipped")
+        if self.skipped:
+            parts.append(f"{len(self.skipped)} files skipped")
+        return ", ".join(parts)
+
+
+def _decode(src: ImageSource, report: ImportReport, max_pixels: int) -> DecodedImage | None:
+    try:
+        return decode_image(src, max_pixels=max_pixels)
+    except ValidationError as exc:
+        report.skipped.append(Skipped(src.name, str(exc)))
+    except OSError as exc:
+        report.skipped.append(Skipped(src.name, f"cannot read: {exc}"))
+    return None
+
+
+def _store_files(project_dir: Path, decoded: DecodedImage) -> str:
+    rel = media.store_image(project_dir, decoded)
+    media.make_thumbnail(project_dir, rel)
+    media.make_display_copy(project_dir, rel)
+    return rel
+
+
+def _sweep(ws: Workspace, slug: str) -> None:
+    with ws.store.transaction() as s:
+        known = repo.image_paths(s, repo.project_id(s, slug))
+    media.sweep_orphans(ws.project_dir(slug), known)
+
+
+def import_images(
+    ws: Workspace,
+    slug: str,
+    sources: Sequence[Path | str | ImageSource],
+    *,
+    split: str | None = None,
+    progress: Progress = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> ImportReport:
+    """Import image files, folders and zip archives (paths) or in-memory uploads (ImageSource)."""
+    report = ImportReport()
+    _sweep(ws, slug)
+    project_dir = ws.project_dir(slug)
+    with ws.store.transaction() as s:
+        pid = repo.project_id(s, slug)
+        seen = repo.image_ids_by_sha(s, pid)
+    paths = [Path(p) for p in sources if not isinstance(p, ImageSource)]
+    uploads = [p for p in sources if isinstance(p, ImageSource)]
+    items = list(uploads) + list(iter_image_sources(paths, skipped=report.skipped))
+    pending: list[ImageRecord] = []
+
+    def flush() -> None:
+        if pending:
+            with ws.store.transaction() as s:
+                for rec in pending:
+                    repo.add_image(s, pid, rec)
+            pending.clear()
+
+    for n, src in enumerate(items, 1):
+        decoded = _decode(src, report, max_pixels)
+        if decoded is not None:
+            if decoded.sha256 in seen:
+                report.duplicates.append(src.name)
+            else:
+                rel = _store_files(project_dir, decoded)
+                seen[decoded.sha256] = -1
+                pending.append(
+                    ImageRecord(
+                        file_name=src.name,
+                        width=decoded.width,
+                        height=decoded.height,
+                        sha256=decoded.sha256,
+                        path=rel,
+                        split=split,
+                    )
+                )
+                report.imported.append(src.name)
+                if len(pending) >= BATCH:
+                    flush()
+        if progress:
+            progress(n, len(items))
+    flush()
+    return report
+
+
+def import_dataset(
+    ws: Workspace,
+    slug: str,
+    ds: Dataset,
+    *,
+    progress: Progress = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> ImportReport:
+    """Import a Dataset read by a format module: classes merge by name, then images and instances.
+
+    An image already in the project (same content, or same file name) receives the annotations when
+    it has none yet; otherwise its annotations are skipped and reported. Everything else (rows of
+    every image and annotation) is one transaction.
+    """
+    report = ImportReport(warnings=list(ds.warnings))
+    _sweep(ws, slug)
+    project_dir = ws.project_dir(slug)
+    with ws.store.transaction() as s:
+        pid = repo.project_id(s, slug)
+        by_sha = repo.image_ids_by_sha(s, pid)
+        existing = {im.file_name: im for im in repo.list_images(s, pid)}
+        annotated = {i for i, names in repo.class_presence(s, pid).items() if names}
+    # 1. files first (outside the transaction): decode, dedupe, store
+    plan: list[tuple[AnnotatedImage, ImageRecord | None, int | None]] = []
+    for n, item in enumerate(ds.items, 1):
+        im = item.image
+        known = existing.get(im.file_name)
+        if known is not None and (im.path is None or not Path(im.path).exists()) and item.data is None:
+            if (known.width, known.height) != (im.width, im.height):
+                report.skipped.append(
+                    Skipped(
+                        im.file_name,
+                        (
+                            f"the file says {im.width}x{im.height}, the project's image of that name is "
+                            f"{known.width}x{known.height}"
+                        ),
+                    )
+                )
+                continue
+            plan.append((item, None, known.id))
+        else:
+            src = ImageSource(name=im.file_name, path=Path(im.path) if im.path else None, data=item.data)
+            if src.path is None and src.data is None:
+                report.skipped.append(Skipped(im.file_name, "no image file and no embedded image data"))
+                continue
+            decoded = _decode(src, report, max_pixels)
+            if decoded is None:
+                continue
+            if (decoded.width, decoded.height) != (im.width, im.height):
+                report.skipped.append(
+                    Skipped(
+                        im.file_name,
+                        (
+                            f"the annotations say {im.width}x{im.height} but the upright image is "
+                            f"{decoded.width}x{decoded.height}; annotations would not line up"
+                        ),
+                    )
+                )
+                continue
+            if by_sha.get(decoded.sha256) == -1:
+                report.duplicates.append(im.file_name)
+                if item.instances:
+                    report.warnings.append(
+                        f"{im.file_name}: same image as another file of this import; its annotations were not imported"
+                    )
+            elif decoded.sha256 in by_sha:
+                plan.append((item, None, by_sha[decoded.sha256]))
+                report.duplicates.append(im.file_name)
+            else:
+                rel = _store_files(project_dir, decoded)
+                by_sha[decoded.sha256] = -1
+                rec = ImageRecord(
+                    file_name=im.file_name,
+                    width=decoded.width,
+                    height=decoded.height,
+                    sha256=decoded.sha256,
+                    path=rel,
+                    split=im.split,
+                    status="done" if item.instances else "unlabeled",
+                )
+                plan.append((item, rec, None))
+        if progress:
+            progress(n, len(ds.items))
+    # 2. rows: one transaction
+    with ws.store.transaction() as s:
+        cat_ids, notes = repo.merge_categories(s, pid, ds.categories)
+        report.warnings.extend(notes)
+        rows = []
+        for item, rec, image_id in plan:
+            if rec is not None:
+                image_id = repo.add_image(s, pid, rec)
+                report.imported.append(rec.file_name)
+            elif image_id in annotated and item.instances:
+                report.warnings.append(
+                    f"{item.image.file_name}: already annotated in this project; its annotations were not imported"
+                )
+                continue
+            assert image_id is not None
+            size_wh = item.image.size_wh
+            for inst in item.instances:
+                if inst.category not in cat_ids:
+                    raise ValidationError(f"{item.image.file_name}: unknown class {inst.category!r}")
+                vals = repo.instance_to_values(inst, cat_ids[inst.category], image_id)
+                if vals["bbox"] is None or vals["area"] is None:
+                    bbox, area = instance_bbox_area(inst, size_wh)
+                    vals["bbox"] = vals["bbox"] or list(bbox)
+                    vals["area"] = vals["area"] if vals["area"] is not None else area
+                if vals["source"] == "manual":
+                    vals["source"] = "imported"
+                rows.append(vals)
+            annotated.add(image_id)
+        repo.insert_instances(s, rows)
+        report.annotations = len(rows)
+    return report
+
+
+def import_coco(
+    ws: Workspace,
+    slug: str,
+    path: Path | str,
+    *,
+    images_dir: Path | None = None,
+    split: str | None = None,
+    progress: Progress = None,
+) -> ImportReport:
+    """Import a COCO file, or a folder of per-split COCO files (datumaro or roboflow layout)."""
+    from workbench.formats.coco import find_coco_splits, load_coco
+
+    path = Path(path)
+    if path.is_dir():
+        files = find_coco_splits(path)
+        if not files:
+            raise ValidationError(
+                f"{path}: no COCO annotation files found (annotations/*.json or */_annotations.coco.json)"
+            )
+        total = ImportReport()
+        for split_name, f in sorted(files.items()):
+            part = import_dataset(ws, slug, load_coco(f, split=split_name), progress=progress)
+            _merge(total, part)
+        return total
+    return import_dataset(ws, slug, load_coco(path, images_dir=images_dir, split=split), progress=progress)
+
+
+def import_labelme(ws: Workspace, slug: str, path: Path | str, *, progress: Progress = None) -> ImportReport:
+    from workbench.formats.labelme import load_labelme
+
+    return import_dataset(ws, slug, load_labelme(Path(path)), progress=progress)
+
+
+def _merge(total: ImportReport, part: ImportReport) -> None:
+    total.imported += part.imported
+    total.duplicates += part.duplicates
+    total.skipped += part.skipped
+    total.warnings += part.warnings
+    total.annotations += part.annotations
+
+
+def source_names(items: Iterable[ImageSource]) -> list[str]:
+    return [i.name for i in items]

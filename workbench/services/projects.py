@@ -1,0 +1,42 @@
+"""Project use cases shared by the CLI and the UI."""
+
+from __future__ import annotations
+
+import shutil
+
+from workbench.domain import ProjectInfo
+from workbench.services.workspace import Workspace
+from workbench.store import repo
+
+
+def create_project(
+    ws: Workspace, name: str, *, slug: str | None = None, description: str = ""
+) -> ProjectInfo:
+    with ws.store.transaction() as s:
+        info = repo.create_project(s, name, slug=slug, description=description)
+    for sub in ("images", "thumbs", "display", "runs", "exports"):
+        (ws.project_dir(info.slug) / sub).mkdir(parents=True, exist_ok=True)
+    return info
+
+
+def list_projects(ws: Workspace) -> list[ProjectInfo]:
+    with ws.store.transaction() as s:
+        return repo.list_projects(s)
+
+
+def get_project(ws: Workspace, slug: str) -> ProjectInfo:
+    with ws.store.transaction() as s:
+        return repo.get_project(s, slug)
+
+
+def delete_project(ws: Workspace, slug: str) -> None:
+    """Remove the rows (one transaction), then the project's folder."""
+    with ws.store.transaction() as s:
+        repo.delete_project(s, slug)
+    folder = ws.project_dir(slug)
+    if folder.exists():
+        trash = folder.with_name(f".{slug}.deleting")
+        if trash.exists():
+            shutil.rmtree(trash, ignore_errors=True)
+        folder.rename(trash)
+        shutil.rmtree(trash, ignore_errors=True)
