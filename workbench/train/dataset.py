@@ -1,0 +1,318 @@
+"""Records -> Mask R-CNN targets, the batch sampler, and the DataLoader the trainer uses.
+
+The run folder's COCO files are read once into domain records (``formats.coco.coco_to_dataset``);
+each item is rasterised, augmented (``workbench.augment``) and turned into torchvision's target dict:
+boxes float32 [N, 4] xyxy, labels int64 [N], masks uint8 [N, H, W], keypoints float32 [N, K, 3]
+(only when the schema has keypoints). Images without instances give empty tensors of those shapes.
+
+Randomness is per sample: the batch sampler yields ``(index, seed)`` pairs, the seed derived from
+(run seed, epoch, index), so augmentations do not depend on worker count or on resuming mid-epoch.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from workbench.augment import Augmenter, Sample
+from workbench.domain import AnnotatedImage, Category, Dataset, KeypointSchema, ValidationError
+from workbench.geometry.masks import instance_to_mask
+
+
+class DatasetError(ValidationError):
+    """The run's frozen dataset is unusable (missing file, no classes, unreadable image)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingSchema:
+    """What a model predicts: class names (label = index + 1, 0 is background) and keypoint schemas."""
+
+    class_names: tuple[str, ...]
+    keypoint_schemas: tuple[tuple[str, KeypointSchema], ...] = ()
+
+    @property
+    def num_classes(self) -> int:
+        """Including background, as torchvision wants it."""
+        return len(self.class_names) + 1
+
+    @property
+    def num_keypoints(self) -> int:
+        return max((s.num_keypoints for _, s in self.keypoint_schemas), default=0)
+
+    def label_of(self, name: str) -> int:
+        return self.class_names.index(name) + 1
+
+    def schema_of(self, name: str) -> KeypointSchema | None:
+        return dict(self.keypoint_schemas).get(name)
+
+    def flip_permutations(self) -> dict[int, list[int]]:
+        """Per label, the keypoint permutation of a mirror, padded with identity up to K."""
+        k = self.num_keypoints
+        perms: dict[int, list[int]] = {}
+        for name, schema in self.keypoint_schemas:
+            perm = schema.flip_permutation() + list(range(schema.num_keypoints, k))
+            perms[self.label_of(name)] = perm
+        return perms
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "class_names": list(self.class_names),
+            "keypoints": {
+                name: {
+                    "names": list(s.names),
+                    "skeleton": [list(p) for p in s.skeleton],
+                    "flip_pairs": [list(p) for p in s.flip_pairs],
+                }
+                for name, s in self.keypoint_schemas
+            },
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TrainingSchema:
+        kps = tuple(
+            (
+                name,
+                KeypointSchema(
+                    tuple(d["names"]),
+                    tuple(tuple(p) for p in d.get("skeleton", ())),
+                    tuple(tuple(p) for p in d.get("flip_pairs", ())),
+                ),
+            )
+            for name, d in dict(data.get("keypoints", {})).items()
+        )
+        return cls(tuple(data["class_names"]), kps)
+
+
+def schema_from_categories(categories: Sequence[Category]) -> TrainingSchema:
+    cats = [c for c in categories if not c.is_ignore]
+    if not cats:
+        raise DatasetError("the dataset has no classes to train on")
+    return TrainingSchema(
+        tuple(c.name for c in cats),
+        tuple((c.name, c.keypoints) for c in cats if c.keypoints is not None),
+    )
+
+
+def load_coco_split(path: Path, images_dir: Path | None) -> Dataset:
+    """Read a run folder's COCO file; image paths resolve against ``images_dir`` (absolute names win)."""
+    from workbench.formats.coco import coco_to_dataset
+
+    try:
+        obj = json.loads(Path(path).read_text())
+    except FileNotFoundError as exc:
+        raise DatasetError(f"{path}: the run's dataset file is missing") from exc
+    except json.JSONDecodeError as exc:
+        raise DatasetError(f"{path}: not valid JSON: {exc}") from exc
+    return coco_to_dataset(obj, source=str(path), images_dir=images_dir)
+
+
+def load_image_rgb_array(path: str | Path) -> np.ndarray:
+    """H x W x 3 uint8; run folders hold upright copies, so no EXIF handling is needed here."""
+    try:
+        with Image.open(path) as im:
+            return np.asarray(im.convert("RGB"))
+    except (FileNotFoundError, OSError) as exc:
+        raise DatasetError(f"{path}: cannot read image: {exc}") from exc
+
+
+def item_to_sample(item: AnnotatedImage, image: np.ndarray, schema: TrainingSchema) -> Sample:
+    """Rasterise an item's instances; crowd, ignore and unknown-class instances are left out.
+
+    An instance without a shape (keypoints with a box only) gets its box as the mask, since Mask R-CNN
+    needs a mask for every object.
+    """
+    h, w = image.shape[:2]
+    rec = item.image
+    if (rec.width, rec.height) != (w, h):
+        raise DatasetError(
+            f"{rec.file_name}: the image file is {w}x{h} but the dataset says {rec.width}x{rec.height}"
+        )
+    k = schema.num_keypoints
+    masks, labels, keypoints = [], [], []
+    for inst in item.instances:
+        if inst.iscrowd or inst.category not in schema.class_names:
+            continue
+        if inst.has_shape:
+            mask = instance_to_mask(inst, (w, h))
+        elif inst.bbox_xywh is not None:
+            mask = np.zeros((h, w), np.uint8)
+            x, y, bw, bh = inst.bbox_xywh
+            x0, y0 = max(int(math.floor(x)), 0), max(int(math.floor(y)), 0)
+            x1, y1 = min(int(math.ceil(x + bw)), w), min(int(math.ceil(y + bh)), h)
+            mask[y0:y1, x0:x1] = 1
+        else:
+            continue
+        kp = np.zeros((k, 3), np.float32)
+        if k and inst.keypoints is not None:
+            arr = np.asarray(inst.keypoints, np.float32).reshape(-1, 3)[:k]
+            kp[: len(arr)] = arr
+        masks.append(mask)
+        labels.append(schema.label_of(inst.category))
+        keypoints.append(kp)
+    return Sample(
+        image=image,
+        masks=np.stack(masks).astype(np.uint8) if masks else np.zeros((0, h, w), np.uint8),
+        labels=np.asarray(labels, np.int64),
+        keypoints=np.stack(keypoints) if keypoints else np.zeros((0, k, 3), np.float32),
+    )
+
+
+def sample_to_tensors(sample: Sample, *, with_keypoints: bool) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    image = torch.from_numpy(np.ascontiguousarray(sample.image)).permute(2, 0, 1).float().div_(255.0)
+    boxes = torch.from_numpy(sample.boxes_xyxy).reshape(-1, 4)
+    target = {
+        "boxes": boxes,
+        "labels": torch.from_numpy(sample.labels).to(torch.int64),
+        "masks": torch.from_numpy(np.ascontiguousarray(sample.masks)).to(torch.uint8),
+        "area": torch.from_numpy(sample.masks.reshape(len(sample.labels), -1).sum(axis=1).astype(np.float32)),
+        "iscrowd": torch.zeros((len(sample.labels),), dtype=torch.int64),
+    }
+    if with_keypoints:
+        target["keypoints"] = torch.from_numpy(np.ascontiguousarray(sample.keypoints, dtype=np.float32))
+    return image, target
+
+
+class MaskRCNNDataset(torch.utils.data.Dataset):
+    """Map-style dataset; ``__getitem__`` takes an index or an ``(index, seed)`` pair."""
+
+    def __init__(
+        self,
+        items: Sequence[AnnotatedImage],
+        schema: TrainingSchema,
+        augmenter: Augmenter | None = None,
+        *,
+        seed: int = 0,
+    ) -> None:
+        self.items = list(items)
+        self.schema = schema
+        self.augmenter = augmenter
+        self.seed = seed
+        self._flip = schema.flip_permutations()
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def aspect_ratios(self) -> list[float]:
+        return [item.image.width / item.image.height for item in self.items]
+
+    def image_id(self, index: int) -> int:
+        rec = self.items[index].image
+        return int(rec.id) if rec.id is not None else index
+
+    def load_sample(self, index: int) -> Sample:
+        item = self.items[index]
+        path = item.image.path or item.image.file_name
+        return item_to_sample(item, load_image_rgb_array(path), self.schema)
+
+    def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        index, sample_seed = key if isinstance(key, tuple) else (key, self.seed * 1_000_003 + key)
+        sample = self.load_sample(index)
+        if self.augmenter is not None:
+            self.augmenter.reseed(sample_seed)
+            sample = self.augmenter.apply(sample, self._flip)
+        image, target = sample_to_tensors(sample, with_keypoints=self.schema.num_keypoints > 0)
+        target["image_id"] = torch.tensor(self.image_id(index))
+        return image, target
+
+
+def collate(batch: Sequence[tuple[torch.Tensor, dict[str, torch.Tensor]]]) -> tuple[list[torch.Tensor], list[dict]]:
+    images, targets = zip(*batch, strict=True)
+    return list(images), list(targets)
+
+
+def sample_seed(run_seed: int, epoch: int, index: int) -> int:
+    return (run_seed * 1_000_003 + epoch * 7_919 * 65_537 + index) % (2**31)
+
+
+class GroupedBatchSampler(torch.utils.data.Sampler):
+    """Seeded batches of ``(index, seed)`` pairs, grouped by aspect ratio (landscape vs portrait).
+
+    Like torchvision's reference GroupedBatchSampler, images of one orientation are batched together
+    so that padding to the batch's largest image wastes little. Deterministic per (seed, epoch), so a
+    resumed run sees the same order and skips the batches it already did (``start_batch``).
+    Under DDP each rank takes every ``world_size``-th batch.
+    """
+
+    def __init__(
+        self,
+        aspect_ratios: Sequence[float],
+        batch_size: int,
+        *,
+        seed: int = 0,
+        group: bool = True,
+        shuffle: bool = True,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
+        self.groups = [int(r >= 1.0) if group else 0 for r in aspect_ratios]
+        self.batch_size = batch_size
+        self.seed = seed
+        self.shuffle = shuffle
+        self.rank = rank
+        self.world_size = world_size
+        self.epoch = 0
+        self.start_batch = 0
+
+    def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
+        self.epoch = epoch
+        self.start_batch = start_batch
+
+    def _all_batches(self) -> list[list[int]]:
+        order = list(range(len(self.groups)))
+        rng = random.Random(self.seed * 100_003 + self.epoch)
+        if self.shuffle:
+            rng.shuffle(order)
+        buckets: dict[int, list[int]] = {}
+        batches: list[list[int]] = []
+        for i in order:
+            bucket = buckets.setdefault(self.groups[i], [])
+            bucket.append(i)
+            if len(bucket) == self.batch_size:
+                batches.append(bucket.copy())
+                bucket.clear()
+        leftovers = [i for g in sorted(buckets) for i in buckets[g]]
+        for j in range(0, len(leftovers), self.batch_size):
+            batches.append(leftovers[j : j + self.batch_size])
+        if self.world_size > 1:  # same number of batches on every rank
+            per_rank = math.ceil(len(batches) / self.world_size)
+            batches = (batches * 2)[: per_rank * self.world_size][self.rank :: self.world_size]
+        return batches
+
+    def __len__(self) -> int:
+        return len(self._all_batches())
+
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        for batch in self._all_batches()[self.start_batch :]:
+            yield [(i, sample_seed(self.seed, self.epoch, i)) for i in batch]
+        self.start_batch = 0
+
+
+def make_loader(
+    dataset: MaskRCNNDataset,
+    batch_sampler: torch.utils.data.Sampler | None,
+    *,
+    num_workers: int,
+    pin_memory: bool,
+    batch_size: int = 1,
+) -> torch.utils.data.DataLoader:
+    """Workers, persistent workers and pinned memory (on CUDA) keep the accelerator fed."""
+    kwargs: dict[str, Any] = {
+        "num_workers": num_workers,
+        "collate_fn": collate,
+        "pin_memory": pin_memory,
+        "persistent_workers": num_workers > 0,
+    }
+    if num_workers > 0:
+        kwargs["prefetch_factor"] = 4
+    if batch_sampler is not None:
+        return torch.utils.data.DataLoader(dataset, batch_sampler=batch_sampler, **kwargs)
+    return torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False, **kwargs)
