@@ -25,6 +25,9 @@ from workbench.labelmaps import (
 
 W, H = 16, 12
 
+# pycocotools' annToMask (the reference here) trips NumPy 2's copy-keyword deprecation; harmless.
+pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+
 
 def square(x: float, y: float, s: float) -> tuple[float, ...]:
     return (x, y, x + s, y, x + s, y + s, x, y + s)

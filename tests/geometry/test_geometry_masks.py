@@ -19,6 +19,9 @@ from workbench.geometry import (
     rle_area,
 )
 
+# pycocotools' annToMask (the reference here) trips NumPy 2's copy-keyword deprecation; harmless.
+pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+
 
 def coco_from_dict(data: dict) -> COCO:
     """pycocotools COCO over an in-memory dict (no file): what COCOeval and annToMask use."""

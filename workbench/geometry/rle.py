@@ -8,6 +8,7 @@ Keeping every call here means one place knows pycocotools' quirks: ``frPyObjects
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -79,7 +80,11 @@ def mask_to_rle(mask: np.ndarray) -> Rle:
 
 def rle_to_mask(rle: Rle) -> np.ndarray:
     """Decode to an H x W uint8 array of 0/1."""
-    return np.ascontiguousarray(mask_utils.decode(_to_coco(rle)), dtype=np.uint8)
+    with warnings.catch_warnings():
+        # pycocotools' Cython decoder predates NumPy 2's copy keyword; the warning is harmless noise.
+        warnings.filterwarnings("ignore", message="__array__ implementation", category=DeprecationWarning)
+        decoded = mask_utils.decode(_to_coco(rle))
+    return np.ascontiguousarray(decoded, dtype=np.uint8)
 
 
 def _string_to_counts(s: str, where: str) -> list[int]:
