@@ -87,7 +87,8 @@ def mask_to_polygons(
         # estimate exact for axis-aligned rectangles, so a single pixel counts as area 1.
         d = 0.5 / k
         perimeter = float(np.linalg.norm(np.diff(pts, axis=0, append=pts[:1]), axis=1).sum())
-        if polygon_area(flat) + d * perimeter + 4 * d * d < max(min_area, 1e-9) - 1e-6:
+        shoelace = polygon_area(flat)
+        if shoelace <= 1e-9 or shoelace + d * perimeter + 4 * d * d < min_area - 1e-6:
             continue
         polys.append(flat)
     return tuple(polys)
