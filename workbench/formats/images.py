@@ -282,17 +282,24 @@ def _png_header_size(data: bytes) -> tuple[int, int] | None:
     return None
 
 
+def _sniff_format(data: bytes) -> str | None:
+    for magic, fmt in _SIGNATURES:
+        if data.startswith(magic) and (fmt != "BMP" or data[6:10] == b"\0\0\0\0"):
+            return fmt
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WEBP"
+    return None
+
+
 def _unidentified_reason(data: bytes) -> str:
     size = _png_header_size(data)
     if size is not None and (size[0] == 0 or size[1] == 0):
         return f"image has no pixels: its header says {size[0]}x{size[1]}"
-    for magic, fmt in _SIGNATURES:
-        if data.startswith(magic):
-            if fmt == "GIF":
-                return "format GIF is not supported (JPEG, PNG, BMP, TIFF, WebP are)"
-            return f"corrupt {fmt} header: cannot identify image file"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "corrupt WEBP header: cannot identify image file"
+    fmt = _sniff_format(data)
+    if fmt == "GIF":
+        return "format GIF is not supported (JPEG, PNG, BMP, TIFF, WebP are)"
+    if fmt is not None:
+        return f"truncated or corrupt {fmt} header: cannot identify image file"
     return "not an image: cannot identify image file"
 
 
@@ -317,9 +324,20 @@ def decode_image(
         except Image.UnidentifiedImageError as exc:
             raise ImageError(name, _unidentified_reason(data)) from exc
         except Exception as exc:  # noqa: BLE001 - parsers of untrusted bytes raise anything
-            raise ImageError(name, f"corrupt image header: {exc}") from exc
+            fmt = _sniff_format(data) or "image"
+            raise ImageError(name, f"truncated or corrupt {fmt} header: {exc}") from exc
         with img:
             return _decode_opened(src, img, data, sha256, max_pixels)
+
+
+def _verify_png_checksums(name: str, data: bytes) -> None:
+    """PNG carries a CRC per chunk that PIL's decoder does not check: scrambled pixel data would
+    otherwise decode into silent garbage."""
+    try:
+        with Image.open(io.BytesIO(data)) as probe:
+            probe.verify()
+    except Exception as exc:  # noqa: BLE001
+        raise ImageError(name, f"truncated or corrupt PNG data: {exc}") from exc
 
 
 def _decode_opened(
@@ -342,13 +360,18 @@ def _decode_opened(
     if img.mode in UNSUPPORTED_MODES:
         raise ImageError(name, f"unsupported pixel mode {img.mode} ({UNSUPPORTED_MODES[img.mode]})")
     mode = img.mode
-    orientation = read_orientation(img)
+    declared_orientation = read_orientation(img)
+    if pil_format == "PNG":
+        _verify_png_checksums(name, data)
     try:
         img.load()  # the full decode: truncated and corrupt data fail here, not later in training
     except Exception as exc:  # noqa: BLE001 - decoders of untrusted bytes raise anything
         raise ImageError(name, f"truncated or corrupt {fmt} data: {exc}") from exc
     if img.mode in UNSUPPORTED_MODES:  # some decoders settle the mode only on load
         raise ImageError(name, f"unsupported pixel mode {img.mode} ({UNSUPPORTED_MODES[img.mode]})")
+    # PIL's TIFF loader applies the orientation itself while loading (and drops the tag): read
+    # what is left to do after the load, so that it is applied exactly once whatever the format.
+    orientation = read_orientation(img)
 
     upright = apply_orientation(img, orientation)
     try:
@@ -360,7 +383,7 @@ def _decode_opened(
 
     frames = getattr(img, "n_frames", 1)
     multi_frame = frames > 1 and pil_format != "MPO"
-    if orientation == 1 and fmt in KEEP_ORIGINAL_FORMATS and not multi_frame:
+    if declared_orientation == 1 and fmt in KEEP_ORIGINAL_FORMATS and not multi_frame:
         stored_bytes, stored_suffix = data, KEEP_ORIGINAL_FORMATS[fmt]
     else:
         buf = io.BytesIO()
@@ -376,7 +399,7 @@ def _decode_opened(
         stored_bytes=stored_bytes,
         stored_suffix=stored_suffix,
         mode=mode,
-        orientation=orientation,
+        orientation=declared_orientation,
     )
 
 
@@ -446,9 +469,7 @@ def _zip_entry_name(raw: str) -> str | None:
     return norm
 
 
-def _iter_zip(
-    path: Path, display: str, skipped: list[Skipped], max_file_bytes: int
-) -> Iterator[ImageSource]:
+def _iter_zip(path: Path, display: str, skipped: list[Skipped], max_file_bytes: int) -> Iterator[ImageSource]:
     try:
         zf = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
@@ -479,7 +500,9 @@ def _iter_zip(
                 continue
             if info.file_size > max_file_bytes:
                 skipped.append(
-                    Skipped(label, f"file too large: {info.file_size} bytes, over the limit of {max_file_bytes}")
+                    Skipped(
+                        label, f"file too large: {info.file_size} bytes, over the limit of {max_file_bytes}"
+                    )
                 )
                 continue
             try:
@@ -492,27 +515,30 @@ def _iter_zip(
 
 
 def _iter_folder(root: Path, skipped: list[Skipped], max_file_bytes: int) -> Iterator[ImageSource]:
-    def on_error(exc: OSError) -> None:
-        where = Path(exc.filename).relative_to(root).as_posix() if exc.filename else str(root)
-        skipped.append(Skipped(where, f"cannot read folder: {exc.strerror or exc}"))
+    yield from _walk_sorted(root, "", skipped)
 
-    for dirpath, dirnames, filenames in os.walk(root, onerror=on_error, followlinks=False):
-        here = Path(dirpath)
-        rel_dir = here.relative_to(root)
-        kept = []
-        for d in sorted(dirnames):
-            rel = (rel_dir / d).as_posix()
-            if _is_metadata_name(d):
-                continue
-            if (here / d).is_symlink():
+
+def _walk_sorted(folder: Path, prefix: str, skipped: list[Skipped]) -> Iterator[ImageSource]:
+    """Depth-first with each folder's entries sorted by name: the order of the relative paths."""
+    try:
+        with os.scandir(folder) as it:
+            entries = sorted(it, key=lambda e: e.name)
+    except OSError as exc:
+        skipped.append(
+            Skipped(prefix.rstrip("/") or folder.name, f"cannot read folder: {exc.strerror or exc}")
+        )
+        return
+    for entry in entries:
+        rel = prefix + entry.name
+        if _is_metadata_name(entry.name):
+            continue
+        if entry.is_symlink():
+            if entry.is_dir() or _has_image_suffix(entry.name):
                 skipped.append(Skipped(rel, _SYMLINK_REASON))
-                continue
-            kept.append(d)
-        dirnames[:] = kept  # sorted, walked in order
-        for fname in sorted(filenames):
-            if _is_metadata_name(fname) or not _has_image_suffix(fname):
-                continue
-            src = _file_source(here / fname, (rel_dir / fname).as_posix(), skipped)
+        elif entry.is_dir(follow_symlinks=False):
+            yield from _walk_sorted(Path(entry.path), rel + "/", skipped)
+        elif _has_image_suffix(entry.name):
+            src = _file_source(Path(entry.path), rel, skipped)
             if src is not None:
                 yield src
 
@@ -556,9 +582,7 @@ def iter_image_sources(
             if src is not None:
                 yield src
         else:
-            skipped.append(
-                Skipped(display, f"not an image or zip file name ({path.suffix or 'no suffix'})")
-            )
+            skipped.append(Skipped(display, f"not an image or zip file name ({path.suffix or 'no suffix'})"))
 
 
 __all__ = [
