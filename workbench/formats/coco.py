@@ -476,10 +476,16 @@ def _category_to_coco(cat: Category, cid: int) -> dict[str, Any]:
     return entry
 
 
-def dataset_to_coco(ds: Dataset, *, info: dict[str, Any] | None = None) -> dict[str, Any]:
+def dataset_to_coco(
+    ds: Dataset, *, info: dict[str, Any] | None = None, box_only_as_polygon: bool = False
+) -> dict[str, Any]:
     """Write a Dataset as a COCO dict that pycocotools and torchvision's CocoDetection load.
 
     Ignore regions (IGNORE_LABEL) are left out: COCO has no such notion and training skips them.
+    Box-only instances (no polygons, no RLE) get ``segmentation: []`` as datumaro and roboflow
+    write them, which reads back as box-only; but pycocotools' ``annToRLE`` (so segm COCOeval)
+    raises IndexError on ``[]``: pass ``box_only_as_polygon=True`` to write their box as a
+    4-corner polygon instead when the file feeds a segm evaluation.
     """
     cats = [c for c in ds.categories if not c.is_ignore]
     if len({c.name for c in cats}) != len(cats):
@@ -506,7 +512,9 @@ def dataset_to_coco(ds: Dataset, *, info: dict[str, Any] | None = None) -> dict[
             if inst.category not in by_name:
                 raise ValidationError(f"cannot export COCO: {where} has unknown category {inst.category!r}")
             cat, cid = by_name[inst.category]
-            annotations.append(_instance_to_coco(inst, cat, cid, ann_id, image_id, rec, where))
+            annotations.append(
+                _instance_to_coco(inst, cat, cid, ann_id, image_id, rec, where, box_only_as_polygon)
+            )
 
     categories = [_category_to_coco(c, cid) for c, cid in zip(cats, cat_ids, strict=True)]
     return {
@@ -519,7 +527,14 @@ def dataset_to_coco(ds: Dataset, *, info: dict[str, Any] | None = None) -> dict[
 
 
 def _instance_to_coco(
-    inst: Instance, cat: Category, cid: int, ann_id: int, image_id: int, rec: ImageRecord, where: str
+    inst: Instance,
+    cat: Category,
+    cid: int,
+    ann_id: int,
+    image_id: int,
+    rec: ImageRecord,
+    where: str,
+    box_only_as_polygon: bool = False,
 ) -> dict[str, Any]:
     bbox, area = inst.bbox_xywh, inst.area
     if bbox is None or area is None:
@@ -533,6 +548,9 @@ def _instance_to_coco(
         segmentation: Any = inst.rle.to_coco()
     else:
         segmentation = [list(map(float, poly)) for poly in inst.polygons]
+    if not segmentation and box_only_as_polygon and bbox[2] > 0 and bbox[3] > 0:
+        x, y, w, h = (float(c) for c in bbox)
+        segmentation = [[x, y, x + w, y, x + w, y + h, x, y + h]]
     ann: dict[str, Any] = {
         "id": ann_id,
         "image_id": image_id,
