@@ -402,9 +402,44 @@ class _Eval:
     num_dt: np.ndarray
 
 
+@dataclass
+class _ImageIous:
+    """IoU of every detection with every ground truth of its image (all classes), one C call per image."""
+
+    d_pos: np.ndarray  # position of each detection among its image's detections
+    g_pos: np.ndarray
+    d_of: dict[int, list[int]]  # image index -> detection indices (input order)
+    g_of: dict[int, list[int]]
+    mats: dict[int, np.ndarray]
+
+
+def _image_ious(g: _Side, d: _Side, iou_type: str) -> _ImageIous:
+    d_of: dict[int, list[int]] = {}
+    for i, im in enumerate(d.img.tolist()):
+        d_of.setdefault(im, []).append(i)
+    g_of: dict[int, list[int]] = {}
+    for j, im in enumerate(g.img.tolist()):
+        g_of.setdefault(im, []).append(j)
+    d_pos = np.zeros(len(d.img), dtype=np.int64)
+    g_pos = np.zeros(len(g.img), dtype=np.int64)
+    mats: dict[int, np.ndarray] = {}
+    for im, dl in d_of.items():
+        d_pos[dl] = np.arange(len(dl))
+        gl = g_of.get(im)
+        if not gl:
+            continue
+        if iou_type == "segm":
+            mats[im] = rle_iou([d.geom[i] for i in dl], [g.geom[j] for j in gl], g.crowd[gl].tolist())
+        else:
+            mats[im] = _bbox_iou(d.geom[dl][:, None, :], g.geom[gl][None, :, :], g.crowd[gl][None, :])
+    for gl in g_of.values():
+        g_pos[gl] = np.arange(len(gl))
+    return _ImageIous(d_pos, g_pos, d_of, g_of, mats)
+
+
 def _run(
     g: _Side, d: _Side, iou_type: str, n_img: int, n_cat: int, max_dets: list[int],
-    areas: list[tuple[float, float]], sigmas: list[np.ndarray] | None,
+    areas: list[tuple[float, float]], sigmas: list[np.ndarray] | None, img_ious: _ImageIous | None = None,
 ) -> _Eval:
     T, R, K, A, M = len(IOU_THRESHOLDS), len(RECALL_THRESHOLDS), n_cat, len(areas), len(max_dets)
     max_det = max_dets[-1]
@@ -451,7 +486,7 @@ def _run(
             dpos = d_start[di[pl]][:, None] + dcol
             gidx[gvalid] = g_order[gpos[gvalid]]
             didx[dvalid] = dk_kept_order[dpos[dvalid]]
-            ious = _pair_ious(g, d, iou_type, gidx, didx, gvalid, dvalid, sigmas)
+            ious = _pair_ious(g, d, iou_type, gidx, didx, gvalid, dvalid, sigmas, img_ious)
             _match_bucket(g, gidx, didx, gvalid, dvalid, ious, g_ig_area, d_out_area, d_matched, d_ignored)
     # unmatched detections outside an area range are ignored (also those in pairs without gt)
     unmatched = ~d_matched
@@ -502,7 +537,7 @@ def _run(
 
 def _pair_ious(
     g: _Side, d: _Side, iou_type: str, gidx: np.ndarray, didx: np.ndarray, gvalid: np.ndarray,
-    dvalid: np.ndarray, sigmas: list[np.ndarray] | None,
+    dvalid: np.ndarray, sigmas: list[np.ndarray] | None, img_ious: _ImageIous | None = None,
 ) -> np.ndarray:
     """P x D x G IoUs (OKS for keypoints) of one bucket of (image, category) pairs; 0 where padded."""
     P, Dp = didx.shape
@@ -517,7 +552,9 @@ def _pair_ious(
     for p in range(P):
         dl = didx[p][dvalid[p]]
         gl = gidx[p][gvalid[p]]
-        if iou_type == "segm":
+        if iou_type == "segm" and img_ious is not None:
+            o = img_ious.mats[int(d.img[dl[0]])][np.ix_(img_ious.d_pos[dl], img_ious.g_pos[gl])]
+        elif iou_type == "segm":
             o = rle_iou([d.geom[i] for i in dl], [g.geom[i] for i in gl], g.crowd[gl].tolist())
         else:
             sig = sigmas[int(g.cat[gl[0]])]  # type: ignore[index]
@@ -611,85 +648,78 @@ def _summarize(ev: _Eval, iou_type: str, max_dets: list[int], area_labels: list[
 
 
 def _confusion_and_errors(
-    gt: dict[str, Any], g: _Side, d: _Side, iou_type: str, cat_names: list[str], img_ids: list[int],
+    g: _Side, d: _Side, img_ious: _ImageIous, iou_type: str, cat_names: list[str], img_ids: list[int],
     file_names: list[str], score_threshold: float, iou_threshold: float = 0.5, poor_iou: float = 0.1,
 ) -> tuple[ConfusionMatrix, list[dict[str, Any]]]:
-    """Greedy matching across classes at IoU 0.5 of detections above ``score_threshold``."""
+    """Greedy matching across classes at IoU 0.5 of detections with score >= ``score_threshold``.
+
+    Detections in score order take the free non-crowd ground truth of any class with the highest IoU
+    (>= 0.5): same class is a hit (diagonal), another class a confusion (off-diagonal). A detection
+    left over is a false positive (background row) unless it lies on a crowd region (COCO ignores
+    those). Ground truth left over is missed (background column). The error list then pairs left-over
+    detections with left-over same-class ground truth at 0.1 <= IoU < 0.5 as poor localisation; the
+    matrix stays strict (such a pair is one false positive and one miss there).
+    """
     K = len(cat_names)
     cm = np.zeros((K + 1, K + 1), dtype=np.int64)
     errors: list[dict[str, Any]] = []
-    keep = np.nonzero(d.score >= score_threshold)[0]
-    d_by_img: dict[int, list[int]] = {}
-    for i in keep[np.lexsort((keep, -d.score[keep]))].tolist():
-        d_by_img.setdefault(int(d.img[i]), []).append(i)
-    g_by_img: dict[int, list[int]] = {}
-    for j in range(len(g.img)):
-        g_by_img.setdefault(int(g.img[j]), []).append(j)
-    for im in sorted(set(d_by_img) | set(g_by_img)):
-        dl = d_by_img.get(im, [])
-        gl = g_by_img.get(im, [])
-        if dl and gl:
-            if iou_type == "segm":
-                ious = rle_iou([d.geom[i] for i in dl], [g.geom[j] for j in gl], g.crowd[gl].tolist())
-            else:
-                ious = _bbox_iou(d.geom[dl][:, None, :], g.geom[gl][None, :, :], g.crowd[gl][None, :])
-        else:
-            ious = np.zeros((len(dl), len(gl)))
-        crowd = g.crowd[gl] if gl else np.zeros(0, bool)
-        g_used = np.zeros(len(gl), bool)
-        unmatched_d: list[int] = []
-        for a, i in enumerate(dl):
-            row = np.where(g_used | crowd, -1.0, ious[a]) if gl else np.zeros(0)
-            b = int(np.argmax(row)) if len(row) else -1
-            pc = int(d.cat[i])
-            base = {"image_id": img_ids[im], "file_name": file_names[im], "score": float(d.score[i]),
-                    "detection": int(d.ids[i]) - 1, "predicted": cat_names[pc]}
-            if b >= 0 and row[b] >= iou_threshold:
-                g_used[b] = True
-                gc = int(g.cat[gl[b]])
+    d_cat, g_cat = d.cat.tolist(), g.cat.tolist()
+    d_score, d_ids, g_ids = d.score.tolist(), d.ids.tolist(), g.ids.tolist()
+    g_crowd = g.crowd.tolist()
+    for im in sorted(set(img_ious.d_of) | set(img_ious.g_of)):
+        d_all = img_ious.d_of.get(im, [])
+        gl = img_ious.g_of.get(im, [])
+        mat = img_ious.mats.get(im)
+        rows = [a for a in range(len(d_all)) if d_score[d_all[a]] >= score_threshold]
+        rows.sort(key=lambda a: -d_score[d_all[a]])  # stable: ties keep input order
+        ious = mat.tolist() if mat is not None else [[] for _ in d_all]
+        crowd = [g_crowd[j] for j in gl]
+        used = [False] * len(gl)
+        base_im = {"image_id": img_ids[im], "file_name": file_names[im]}
+        leftover: list[int] = []
+        for a in rows:
+            i = d_all[a]
+            pc = d_cat[i]
+            row = ious[a]
+            best, b = -1.0, -1
+            for c, v in enumerate(row):
+                if not used[c] and not crowd[c] and v >= best:
+                    best, b = v, c
+            if b >= 0 and best >= iou_threshold:
+                used[b] = True
+                gc = g_cat[gl[b]]
                 cm[gc, pc] += 1
                 if gc != pc:
-                    errors.append({**base, "kind": "wrong_class", "gt_id": int(g.ids[gl[b]]),
-                                   "category": cat_names[gc], "iou": float(row[b]), "severity": float(d.score[i])})
+                    errors.append({**base_im, "kind": "wrong_class", "gt_id": g_ids[gl[b]], "category": cat_names[gc],
+                                   "detection": d_ids[i] - 1, "predicted": cat_names[pc], "score": d_score[i],
+                                   "iou": best, "severity": d_score[i]})
                 continue
-            # a detection on a crowd region is neither a hit nor a false positive (COCO's rule)
-            if gl and crowd.any() and float(np.max(np.where(crowd, ious[a], -1.0))) >= iou_threshold:
+            if any(crowd[c] and v >= iou_threshold for c, v in enumerate(row)):
                 continue
             cm[K, pc] += 1
-            unmatched_d.append(a)
-        # errors: poor localisation claims a free same-class gt at 0.1 <= IoU < 0.5, else spurious
-        for a in unmatched_d:
-            i = dl[a]
-            pc = int(d.cat[i])
-            base = {"image_id": img_ids[im], "file_name": file_names[im], "score": float(d.score[i]),
-                    "detection": int(d.ids[i]) - 1, "predicted": pc}
-            base["predicted"] = cat_names[pc]
-            if gl:
-                same = (g.cat[gl] == pc) & ~g_used & ~crowd
-                row = np.where(same, ious[a], -1.0)
-                b = int(np.argmax(row))
-                if row[b] >= poor_iou:
-                    g_used[b] = True
-                    errors.append({**base, "kind": "poor_localisation", "gt_id": int(g.ids[gl[b]]),
-                                   "category": cat_names[pc], "iou": float(row[b]),
-                                   "severity": float(d.score[i]) * (1.0 - float(row[b]))})
-                    continue
-            errors.append({**base, "kind": "spurious", "gt_id": None, "category": None, "iou": 0.0,
-                           "severity": float(d.score[i])})
-        for b, j in enumerate(gl):
-            if crowd[b]:
-                continue
-            if not g_used[b]:
-                gc = int(g.cat[j])
+            leftover.append(a)
+        for a in leftover:
+            i = d_all[a]
+            pc = d_cat[i]
+            best, b = -1.0, -1
+            for c, v in enumerate(ious[a]):
+                if not used[c] and not crowd[c] and g_cat[gl[c]] == pc and v >= best:
+                    best, b = v, c
+            rec = {**base_im, "detection": d_ids[i] - 1, "predicted": cat_names[pc], "score": d_score[i]}
+            if b >= 0 and best >= poor_iou:
+                used[b] = True
+                cm[pc, K] += 1  # still a miss in the strict matrix
+                errors.append({**rec, "kind": "poor_localisation", "gt_id": g_ids[gl[b]], "category": cat_names[pc],
+                               "iou": best, "severity": d_score[i] * (1.0 - best)})
+            else:
+                errors.append({**rec, "kind": "spurious", "gt_id": None, "category": None, "iou": 0.0,
+                               "severity": d_score[i]})
+        for c, j in enumerate(gl):
+            if not used[c] and not crowd[c]:
+                gc = g_cat[j]
                 cm[gc, K] += 1
-                errors.append({"image_id": img_ids[im], "file_name": file_names[im], "kind": "missed",
-                               "gt_id": int(g.ids[j]), "category": cat_names[gc], "predicted": None,
-                               "detection": None, "score": None, "iou": 0.0, "severity": 1.0})
-    # missed objects whose gt got claimed by a poor localisation still count as missed in the matrix
-    # (the matrix is strict at IoU 0.5); the error list names them once, as poor localisation
-    for e in errors:
-        if e["kind"] == "poor_localisation":
-            cm[cat_names.index(e["category"]), K] += 1
+                errors.append({**base_im, "kind": "missed", "gt_id": g_ids[j], "category": cat_names[gc],
+                               "detection": None, "predicted": None, "score": None, "iou": 0.0, "severity": 1.0})
     order = {"missed": 0, "wrong_class": 1, "spurious": 2, "poor_localisation": 3}
     errors.sort(key=lambda e: (-e["severity"], order[e["kind"]], e["image_id"]))
     return ConfusionMatrix(list(cat_names), cm, iou_threshold, score_threshold, iou_type), errors
@@ -749,7 +779,7 @@ def evaluate_coco(
         notes.append("no detections: AP and AR are 0 for classes with ground truth (-1 without)")
 
     types: dict[str, TypeResult] = {}
-    sides: dict[str, tuple[_Side, _Side, list[str]]] = {}
+    sides: dict[str, tuple[_Side, _Side, list[str], _ImageIous | None]] = {}
     for iou_type in iou_types:
         field_name = {"bbox": "bbox", "segm": "segmentation", "keypoints": "keypoints"}[iou_type]
         n_with = _has(dt, field_name)
@@ -795,7 +825,8 @@ def evaluate_coco(
         else:
             mds = [1, 10, max_dets]
             areas = DET_AREAS
-        ev = _run(g, d, iou_type, len(img_ids), len(cat_ids), mds, list(areas.values()), sigmas)
+        img_ious = _image_ious(g, d, iou_type) if iou_type != "keypoints" else None
+        ev = _run(g, d, iou_type, len(img_ids), len(cat_ids), mds, list(areas.values()), sigmas, img_ious)
         stats = _summarize(ev, iou_type, mds, list(areas))
         types[iou_type] = TypeResult(
             iou_type=iou_type, stats=stats, category_ids=cat_ids, category_names=cat_names, max_dets=mds,
@@ -803,12 +834,15 @@ def evaluate_coco(
             num_gt={n: int(v) for n, v in zip(cat_names, ev.num_gt, strict=True)},
             num_dt={n: int(v) for n, v in zip(cat_names, ev.num_dt, strict=True)},
         )
-        sides[iou_type] = (g, d, cat_names)
+        sides[iou_type] = (g, d, cat_names, img_ious)
 
     confusion = None
     errors: list[dict[str, Any]] = []
     cm_type = "segm" if "segm" in sides else "bbox" if "bbox" in sides else None
     if cm_type is not None:
-        g, d, cat_names = sides[cm_type]
-        confusion, errors = _confusion_and_errors(gt, g, d, cm_type, cat_names, img_ids, file_names, score_threshold)
+        g, d, cat_names, img_ious = sides[cm_type]
+        assert img_ious is not None
+        confusion, errors = _confusion_and_errors(
+            g, d, img_ious, cm_type, cat_names, img_ids, file_names, score_threshold
+        )
     return EvalResult(types, confusion, errors, max_dets, len(img_ids), len(dt), notes)
