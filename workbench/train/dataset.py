@@ -167,13 +167,13 @@ def item_to_sample(item: AnnotatedImage, image: np.ndarray, schema: TrainingSche
 
 
 def sample_to_tensors(sample: Sample, *, with_keypoints: bool) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    image = torch.from_numpy(np.ascontiguousarray(sample.image)).permute(2, 0, 1).float().div_(255.0)
+    image = torch.from_numpy(np.array(sample.image, copy=True)).permute(2, 0, 1).float().div_(255.0)
     boxes = torch.from_numpy(sample.boxes_xyxy).reshape(-1, 4)
     target = {
         "boxes": boxes,
         "labels": torch.from_numpy(sample.labels).to(torch.int64),
         "masks": torch.from_numpy(np.ascontiguousarray(sample.masks)).to(torch.uint8),
-        "area": torch.from_numpy(sample.masks.reshape(len(sample.labels), -1).sum(axis=1).astype(np.float32)),
+        "area": torch.from_numpy(sample.masks.sum(axis=(1, 2)).astype(np.float32)),
         "iscrowd": torch.zeros((len(sample.labels),), dtype=torch.int64),
     }
     if with_keypoints:
