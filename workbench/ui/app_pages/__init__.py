@@ -1,0 +1,1 @@
+"""Thin pages over workbench.services; each exposes ``render()``."""

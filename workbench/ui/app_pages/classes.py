@@ -1,0 +1,137 @@
+"""Classes page: add, rename, recolour and delete classes; edit each class's keypoint schema."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from workbench.domain import Category, KeypointSchema, WorkbenchError
+from workbench.services import classes as svc
+from workbench.ui import context
+
+PALETTE = ["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#46f0f0", "#f032e6", "#bcf60c", "#fabebe"]
+
+
+def _names(text: str) -> list[str]:
+    return [n.strip() for n in text.replace("\n", ",").split(",") if n.strip()]
+
+
+def schema_from_text(names_text: str, skeleton_text: str, flip_text: str) -> KeypointSchema | None:
+    """A keypoint schema from the editor's three fields; None when no names are given."""
+    names = _names(names_text)
+    if not names:
+        if skeleton_text.strip() or flip_text.strip():
+            raise ValueError("skeleton and flip pairs need keypoint names first")
+        return None
+    return KeypointSchema(
+        names=tuple(names),
+        skeleton=svc.parse_pairs(skeleton_text, names),
+        flip_pairs=svc.parse_pairs(flip_text, names),
+    )
+
+
+def _pairs_text(schema: KeypointSchema | None, attr: str) -> str:
+    if schema is None:
+        return ""
+    return ", ".join(f"{schema.names[a]}-{schema.names[b]}" for a, b in getattr(schema, attr))
+
+
+def _schema_fields(prefix: str, schema: KeypointSchema | None) -> tuple[str, str, str]:
+    names = st.text_input(
+        "Keypoint names (comma-separated, in placing order)",
+        value=", ".join(schema.names) if schema else "",
+        key=f"{prefix}_kp_names",
+        placeholder="e.g. nose, left_eye, right_eye",
+    )
+    skeleton = st.text_input(
+        "Skeleton pairs",
+        value=_pairs_text(schema, "skeleton"),
+        key=f"{prefix}_kp_skeleton",
+        placeholder="e.g. nose-left_eye, nose-right_eye",
+    )
+    flips = st.text_input(
+        "Left/right flip pairs",
+        value=_pairs_text(schema, "flip_pairs"),
+        key=f"{prefix}_kp_flip",
+        placeholder="e.g. left_eye-right_eye",
+    )
+    return names, skeleton, flips
+
+
+def _add(ws, slug: str, n_existing: int) -> None:
+    with st.expander("Add a class", expanded=n_existing == 0), st.form("add_class", clear_on_submit=True):
+        c1, c2 = st.columns([4, 1])
+        name = c1.text_input("Class name", key="new_class_name")
+        color = c2.color_picker("Colour", value=PALETTE[n_existing % len(PALETTE)], key="new_class_color")
+        st.caption("Keypoints (optional): leave empty for a class without keypoints.")
+        kp = _schema_fields("new", None)
+        if st.form_submit_button("Add class", type="primary"):
+            try:
+                schema = schema_from_text(*kp)
+                cat = svc.add_category(ws, slug, Category(name=name.strip(), color=color, keypoints=schema))
+            except (WorkbenchError, ValueError) as exc:
+                st.error(str(exc))
+            else:
+                st.success(f"Added class {cat.name!r}.")
+
+
+def _edit(ws, slug: str, cat: Category, count: int) -> None:
+    assert cat.id is not None
+    cid = cat.id
+    with st.container(border=True):
+        c1, c2, c3 = st.columns([4, 1, 2])
+        c1.markdown(f"**{context.md_escape(cat.name)}**")
+        c2.color_picker("Colour", value=cat.color, key=f"cls_color_{cid}", label_visibility="collapsed")
+        kp_txt = f" · keypoints: {', '.join(cat.keypoints.names)}" if cat.keypoints else ""
+        c3.caption(f"{count} annotations{kp_txt}")
+        with st.expander("Edit"):
+            new_name = st.text_input("Name", value=cat.name, key=f"cls_name_{cid}")
+            kp = _schema_fields(f"cls_{cid}", cat.keypoints)
+            if st.button("Save changes", key=f"cls_save_{cid}"):
+                try:
+                    schema = schema_from_text(*kp)
+                    svc.update_category(
+                        ws,
+                        slug,
+                        cid,
+                        name=new_name.strip(),
+                        color=st.session_state[f"cls_color_{cid}"],
+                        keypoints=schema,
+                    )
+                except (WorkbenchError, ValueError) as exc:
+                    st.error(str(exc))
+                else:
+                    st.success("Saved.")
+                    st.rerun()
+            also = False
+            if count:
+                also = st.checkbox(f"Also delete its {count} annotations", key=f"cls_del_ann_{cid}")
+            if st.button("Delete class", key=f"cls_delete_{cid}"):
+                try:
+                    svc.delete_category(ws, slug, cid, delete_annotations=also)
+                except (WorkbenchError, ValueError) as exc:
+                    st.error(str(exc))
+                else:
+                    st.rerun()
+    new_color = st.session_state.get(f"cls_color_{cid}")
+    if new_color and new_color != cat.color:
+        try:
+            svc.update_category(ws, slug, cid, color=new_color)
+        except (WorkbenchError, ValueError) as exc:
+            st.error(str(exc))
+
+
+def render() -> None:
+    ws = context.get_workspace()
+    info = context.current_project(ws)
+    if info is None:
+        return
+    st.header(f"Classes · {info.name}")
+    cats = svc.list_categories(ws, info.slug)
+    _add(ws, info.slug, len(cats))
+    cats = svc.list_categories(ws, info.slug)
+    if not cats:
+        st.info("No classes yet. Add the first one above; keys 1-9 pick classes in the annotator.")
+        return
+    counts = svc.category_annotation_counts(ws, info.slug)
+    for cat in cats:
+        _edit(ws, info.slug, cat, counts.get(cat.id or -1, 0))

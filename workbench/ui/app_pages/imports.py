@@ -1,0 +1,169 @@
+"""Import page: images (files or zips), a folder on the server, COCO and LabelMe; with the full report."""
+
+from __future__ import annotations
+
+import tempfile
+import zipfile
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import streamlit as st
+
+from workbench.domain import ValidationError, WorkbenchError
+from workbench.formats.images import ImageSource
+from workbench.services import imports as svc
+from workbench.ui import context
+
+REPORT_KEY = "wb_import_report"
+
+
+def safe_extract(data: bytes, dest: Path, name: str) -> None:
+    """Unzip an upload into ``dest``, refusing entries that would land outside it."""
+    try:
+        zf = zipfile.ZipFile(_bytes_io(data))
+    except zipfile.BadZipFile as exc:
+        raise ValidationError(f"{name}: not a zip archive ({exc})") from exc
+    with zf:
+        for info in zf.infolist():
+            parts = PurePosixPath(info.filename.replace("\\", "/")).parts
+            if info.filename.startswith("/") or ".." in parts or (parts and ":" in parts[0]):
+                raise ValidationError(f"{name}: entry {info.filename!r} points outside the archive")
+            if (info.external_attr >> 16) & 0o170000 == 0o120000:
+                continue  # symbolic links are not followed
+            zf.extract(info, dest)
+
+
+def _bytes_io(data: bytes) -> Any:
+    import io
+
+    return io.BytesIO(data)
+
+
+def _progress_bar() -> Any:
+    bar = st.progress(0.0, text="Importing…")
+
+    def update(done: int, total: int) -> None:
+        bar.progress(done / max(total, 1), text=f"Importing… {done}/{total}")
+
+    return update
+
+
+def _run(kind: str, fn: Any) -> None:
+    try:
+        report = fn()
+    except (WorkbenchError, ValueError, OSError) as exc:
+        st.session_state[REPORT_KEY] = {"kind": kind, "error": str(exc)}
+    else:
+        st.session_state[REPORT_KEY] = {"kind": kind, "report": report}
+    st.session_state["wb_upload_gen"] = st.session_state.get("wb_upload_gen", 0) + 1
+    st.rerun()
+
+
+def import_uploads(ws: Any, slug: str, files: list[Any], progress: Any = None) -> svc.ImportReport:
+    """Image uploads: loose files go in as bytes, zip archives are unpacked into a temporary folder."""
+    sources: list[Path | ImageSource] = []
+    with tempfile.TemporaryDirectory(prefix="wb-upload-") as tmp:
+        for f in files:
+            data = f.getvalue()
+            if f.name.lower().endswith(".zip"):
+                path = Path(tmp) / Path(f.name).name
+                path.write_bytes(data)
+                sources.append(path)
+            else:
+                sources.append(ImageSource(name=f.name, data=data))
+        return svc.import_images(ws, slug, sources, progress=progress)
+
+
+def import_annotation_upload(ws: Any, slug: str, kind: str, f: Any, progress: Any = None) -> svc.ImportReport:
+    """A COCO JSON (images matched by file name to the project's) or a zip of JSON + images."""
+    with tempfile.TemporaryDirectory(prefix="wb-upload-") as tmp:
+        root = Path(tmp)
+        data = f.getvalue()
+        if f.name.lower().endswith(".zip"):
+            safe_extract(data, root, f.name)
+            target = root
+            jsons = sorted(p for p in root.rglob("*.json") if not p.name.startswith("."))
+            if kind == "coco" and len(jsons) == 1:
+                return svc.import_coco(ws, slug, jsons[0], images_dir=jsons[0].parent, progress=progress)
+        else:
+            target = root / Path(f.name).name
+            target.write_bytes(data)
+        if kind == "coco":
+            return svc.import_coco(ws, slug, target, progress=progress)
+        return svc.import_labelme(ws, slug, target, progress=progress)
+
+
+def show_report() -> None:
+    entry = st.session_state.get(REPORT_KEY)
+    if not entry:
+        return
+    if "error" in entry:
+        st.error(f"Import failed: {entry['error']}")
+        return
+    report = entry["report"]
+    (st.success if report.imported or report.annotations else st.warning)(report.summary())
+    if report.skipped:
+        st.error(f"{len(report.skipped)} files were skipped:")
+        st.dataframe(
+            [{"file": s.name, "reason": s.reason} for s in report.skipped],
+            hide_index=True,
+            use_container_width=True,
+        )
+    if report.duplicates:
+        with st.expander(f"{len(report.duplicates)} already in the project (same content)"):
+            st.write(", ".join(report.duplicates))
+    for w in report.warnings:
+        st.warning(w)
+
+
+def render() -> None:
+    ws = context.get_workspace()
+    info = context.current_project(ws)
+    if info is None:
+        return
+    slug = info.slug
+    st.header(f"Import · {info.name}")
+    show_report()
+    gen = st.session_state.get("wb_upload_gen", 0)
+    tab_img, tab_dir, tab_coco, tab_lm = st.tabs(["Images", "Folder on this machine", "COCO", "LabelMe"])
+    with tab_img:
+        files = st.file_uploader(
+            "Images (JPEG, PNG, TIFF, BMP, WebP) or zip archives of them",
+            accept_multiple_files=True,
+            key=f"img_upload_{gen}",
+        )
+        if st.button("Import images", type="primary", disabled=not files, key="import_images"):
+            _run("images", lambda: import_uploads(ws, slug, list(files or []), _progress_bar()))
+    with tab_dir:
+        folder = st.text_input("Folder or zip path on the machine running the workbench", key="import_folder")
+        if st.button("Import from path", disabled=not folder, key="import_path"):
+            path = Path(folder).expanduser()
+            if not path.exists():
+                st.error(f"{path}: no such file or folder")
+            else:
+                _run("images", lambda: svc.import_images(ws, slug, [path], progress=_progress_bar()))
+    with tab_coco:
+        st.caption(
+            "A COCO JSON file (its images must already be in the project, matched by file name), or a zip "
+            "with the JSON and the images, or a folder path (per-split annotations/*.json layouts too)."
+        )
+        coco = st.file_uploader("COCO JSON or zip", type=["json", "zip"], key=f"coco_upload_{gen}")
+        if st.button("Import COCO upload", disabled=coco is None, key="import_coco_upload"):
+            _run("coco", lambda: import_annotation_upload(ws, slug, "coco", coco, _progress_bar()))
+        coco_path = st.text_input("…or a COCO file/folder path", key="coco_path")
+        if st.button("Import COCO path", disabled=not coco_path, key="import_coco_path"):
+            _run(
+                "coco",
+                lambda: svc.import_coco(ws, slug, Path(coco_path).expanduser(), progress=_progress_bar()),
+            )
+    with tab_lm:
+        st.caption("A zip of a LabelMe folder (JSON files next to their images), or a folder path.")
+        lm = st.file_uploader("LabelMe zip or JSON", type=["zip", "json"], key=f"lm_upload_{gen}")
+        if st.button("Import LabelMe upload", disabled=lm is None, key="import_lm_upload"):
+            _run("labelme", lambda: import_annotation_upload(ws, slug, "labelme", lm, _progress_bar()))
+        lm_path = st.text_input("…or a LabelMe folder path", key="lm_path")
+        if st.button("Import LabelMe path", disabled=not lm_path, key="import_lm_path"):
+            _run(
+                "labelme",
+                lambda: svc.import_labelme(ws, slug, Path(lm_path).expanduser(), progress=_progress_bar()),
+            )

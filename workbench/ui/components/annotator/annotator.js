@@ -1,0 +1,817 @@
+// Workbench annotator: polygons and keypoints over an SVG whose viewBox is the image's natural size,
+// so every coordinate below is in natural (upright) image pixels. Vanilla JS, no build step.
+//
+// Streamlit calls the default export again on every `data` change without cleaning up first, so the
+// listeners are attached once and all state lives on the ShadowRoot (`parentElement.__wb`). Shapes are
+// taken from Python only on first mount or when Python bumps `data.epoch`. State goes back to Python
+// only when an action finishes (one `setTriggerValue('action', ...)` = one rerun).
+
+const SVGNS = "http://www.w3.org/2000/svg";
+const CLOSE_PX = 9; // screen pixels within which a click on the first vertex closes the polygon
+
+export default function annotator(component) {
+  const { data, parentElement, setTriggerValue } = component;
+  const root = parentElement.querySelector(".wb-annot");
+  if (!root) return undefined;
+  let S = parentElement.__wb;
+  if (!S) {
+    S = createState(root);
+    parentElement.__wb = S;
+    attachListeners(S);
+  }
+  S.setTriggerValue = setTriggerValue;
+  if (!S.windowListening) attachWindowListeners(S);
+  applyData(S, data || {});
+  return () => detachWindowListeners(S);
+}
+
+// ---------------------------------------------------------------- state
+
+function createState(root) {
+  const q = (role) => root.querySelector(`[data-role="${role}"]`);
+  return {
+    root, svg: q("svg"), img: q("img"), shapesG: q("shapes"), draftG: q("draft"), stage: q("stage"),
+    list: q("list"), kppanel: q("kppanel"), hint: q("hint"), classSel: q("class"),
+    imglabel: q("imglabel"), imgstatus: q("imgstatus"), savestate: q("savestate"),
+    data: {}, epoch: null, imageId: null, W: 1, H: 1,
+    categories: [], catByName: new Map(),
+    instances: [], selected: -1, hover: -1,
+    tool: "polygon", curClass: null,
+    draft: null, mouse: null,
+    undo: [], redo: [],
+    drag: null, suppressClick: false, spaceDown: false,
+    vb: { x: 0, y: 0, w: 1, h: 1 },
+    seq: 0, ackSeq: 0, locked: false,
+    kpNext: 0, kpVis: 2,
+    loadedUrl: null, prefetched: new Set(),
+    windowListening: false, handlers: null, nextKey: 1,
+  };
+}
+
+function applyData(S, data) {
+  S.data = data;
+  S.ackSeq = Math.max(S.ackSeq, data.ack_seq || 0);
+  setCategories(S, data.categories || []);
+  const img = data.image || null;
+  if (data.epoch !== S.epoch) {
+    S.epoch = data.epoch;
+    S.imageId = img ? img.id : null;
+    S.W = img ? img.width : 1;
+    S.H = img ? img.height : 1;
+    S.instances = (data.instances || []).map((inst) => fromPython(S, inst));
+    S.selected = -1; S.hover = -1; S.draft = null; S.drag = null;
+    S.undo = []; S.redo = []; S.kpNext = 0;
+    S.locked = false;
+    S.svg.setAttribute("data-image-id", S.imageId == null ? "" : String(S.imageId));
+    fit(S);
+    loadImage(S, img);
+  } else if (S.seq <= S.ackSeq) {
+    S.locked = false;
+  }
+  for (const url of data.prefetch || []) {
+    if (!S.prefetched.has(url)) { S.prefetched.add(url); const im = new Image(); im.src = url; }
+  }
+  S.imglabel.textContent = img ? `${img.index + 1}/${img.count}  ${img.file_name}` : "No image";
+  S.imglabel.title = img ? img.file_name : "";
+  S.imgstatus.textContent = img ? img.status.replace("_", " ") : "";
+  S.imgstatus.setAttribute("data-status", img ? img.status : "");
+  const h = data.height || 600;
+  S.stage.style.height = `${h}px`;
+  S.root.querySelector('[data-cmd="prev"]').disabled = !img || img.index <= 0;
+  S.root.querySelector('[data-cmd="next"]').disabled = !img || img.index >= img.count - 1;
+  updateSaveState(S);
+  render(S);
+}
+
+function setCategories(S, cats) {
+  S.categories = cats;
+  S.catByName = new Map(cats.map((c) => [c.name, c]));
+  if (!S.curClass || !S.catByName.has(S.curClass)) S.curClass = cats.length ? cats[0].name : null;
+  const sel = S.classSel;
+  sel.replaceChildren();
+  cats.forEach((c, i) => {
+    const opt = document.createElement("option");
+    opt.value = c.name;
+    opt.textContent = i < 9 ? `${i + 1}  ${c.name}` : c.name; // textContent: names are user text
+    sel.appendChild(opt);
+  });
+  if (S.curClass) sel.value = S.curClass;
+}
+
+function fromPython(S, inst) {
+  return {
+    key: S.nextKey++,
+    id: inst.id ?? null,
+    category: inst.category,
+    polygons: (inst.polygons || []).map((p) => p.slice()),
+    keypoints: inst.keypoints ? inst.keypoints.slice() : null,
+    bbox: inst.bbox || null,
+    rle: !!inst.rle,
+    source: inst.source || "manual",
+    score: inst.score ?? null,
+    hidden: false,
+  };
+}
+
+function toPython(inst) {
+  const r2 = (v) => Math.round(v * 100) / 100;
+  return {
+    id: inst.id,
+    category: inst.category,
+    polygons: inst.rle ? [] : inst.polygons.map((p) => p.map(r2)),
+    keypoints: inst.keypoints ? inst.keypoints.map((v, i) => (i % 3 === 2 ? v : r2(v))) : null,
+    rle: inst.rle,
+    source: inst.source,
+    score: inst.score,
+  };
+}
+
+// ---------------------------------------------------------------- image and view
+
+function loadImage(S, img) {
+  S.root.removeAttribute("data-loaded-image");
+  if (!img || !img.url) { S.img.removeAttribute("href"); S.loadedUrl = null; return; }
+  S.img.setAttribute("width", String(img.width));
+  S.img.setAttribute("height", String(img.height));
+  const url = img.url;
+  const epoch = S.epoch;
+  const pre = new Image();
+  pre.src = url;
+  const show = () => {
+    if (S.epoch !== epoch) return;
+    S.img.setAttribute("href", url);
+    S.loadedUrl = url;
+    // The browser paints on the next frame; the attribute tells tests and benchmarks it is drawn.
+    requestAnimationFrame(() => S.root.setAttribute("data-loaded-image", String(img.id)));
+  };
+  pre.decode().then(show, show);
+}
+
+function fit(S) {
+  S.vb = { x: 0, y: 0, w: S.W, h: S.H };
+  applyViewBox(S);
+}
+
+function applyViewBox(S) {
+  const { x, y, w, h } = S.vb;
+  S.svg.setAttribute("viewBox", `${x} ${y} ${w} ${h}`);
+}
+
+function unitsPerPx(S) {
+  const r = S.svg.getBoundingClientRect();
+  if (!r.width || !r.height) return S.W / 800;
+  return Math.max(S.vb.w / r.width, S.vb.h / r.height);
+}
+
+function zoomAt(S, factor, px, py) {
+  const minW = 8, maxW = S.W * 20;
+  let w = S.vb.w / factor;
+  if (w < minW) factor = S.vb.w / minW;
+  if (w > maxW) factor = S.vb.w / maxW;
+  w = S.vb.w / factor;
+  const h = S.vb.h / factor;
+  S.vb = { x: px - (px - S.vb.x) / factor, y: py - (py - S.vb.y) / factor, w, h };
+  applyViewBox(S);
+  render(S);
+}
+
+function toImage(S, e) {
+  const pt = S.svg.createSVGPoint();
+  pt.x = e.clientX; pt.y = e.clientY;
+  const m = S.svg.getScreenCTM();
+  if (!m) return [0, 0];
+  const p = pt.matrixTransform(m.inverse());
+  return [p.x, p.y];
+}
+
+function clampPt(S, p) {
+  return [Math.min(Math.max(p[0], 0), S.W), Math.min(Math.max(p[1], 0), S.H)];
+}
+
+// ---------------------------------------------------------------- rendering
+
+function el(tag, attrs, parent) {
+  const n = document.createElementNS(SVGNS, tag);
+  for (const k in attrs) n.setAttribute(k, String(attrs[k]));
+  if (parent) parent.appendChild(n);
+  return n;
+}
+
+function colorOf(S, name) {
+  const c = S.catByName.get(name);
+  return c ? c.color : "#e53e3e";
+}
+
+function schemaOf(S, name) {
+  const c = S.catByName.get(name);
+  return c && c.keypoints ? c.keypoints : null;
+}
+
+function render(S) {
+  S.root.setAttribute("data-tool", S.tool);
+  S.root.querySelectorAll(".wb-tool").forEach((b) => b.classList.toggle("wb-active", b.dataset.tool === S.tool));
+  S.root.querySelector('[data-cmd="undo"]').disabled = !S.undo.length;
+  S.root.querySelector('[data-cmd="redo"]').disabled = !S.redo.length;
+  const u = unitsPerPx(S);
+  const g = S.shapesG;
+  g.replaceChildren();
+  S.instances.forEach((inst, i) => {
+    if (inst.hidden) return;
+    const color = colorOf(S, inst.category);
+    const sel = i === S.selected;
+    const hov = i === S.hover;
+    let labelAt = null;
+    if (inst.rle && inst.bbox) {
+      const [x, y, w, h] = inst.bbox;
+      el("rect", { x, y, width: w, height: h, class: "wb-rle wb-shape" + (sel ? " wb-sel" : "") + (hov ? " wb-hover" : ""),
+        fill: color, stroke: color, "data-i": i }, g);
+      labelAt = [x, y];
+    }
+    inst.polygons.forEach((poly, p) => {
+      const pts = [];
+      for (let k = 0; k < poly.length; k += 2) pts.push(`${poly[k]},${poly[k + 1]}`);
+      el("polygon", { points: pts.join(" "), fill: color, stroke: color, "data-i": i, "data-p": p,
+        class: "wb-shape" + (sel ? " wb-sel" : "") + (hov ? " wb-hover" : "") }, g);
+      if (!labelAt) labelAt = [poly[0], poly[1]];
+    });
+    if (sel) {
+      inst.polygons.forEach((poly, p) => {
+        const n = poly.length / 2;
+        for (let k = 0; k < n; k++) {
+          const k2 = (k + 1) % n;
+          el("line", { x1: poly[2 * k], y1: poly[2 * k + 1], x2: poly[2 * k2], y2: poly[2 * k2 + 1],
+            class: "wb-edge", "stroke-width": 8 * u, "data-i": i, "data-p": p, "data-e": k }, g);
+        }
+        for (let k = 0; k < n; k++) {
+          el("circle", { cx: poly[2 * k], cy: poly[2 * k + 1], r: 5 * u, stroke: color, class: "wb-vertex",
+            "data-i": i, "data-p": p, "data-v": k }, g);
+        }
+      });
+    }
+    renderKeypoints(S, inst, i, color, u, g);
+    if (labelAt) {
+      const t = el("text", { x: labelAt[0], y: labelAt[1] - 4 * u, class: "wb-label", "font-size": 13 * u }, g);
+      t.textContent = inst.category + (inst.source === "predicted" && inst.score != null ? ` ${inst.score.toFixed(2)}` : "");
+    }
+  });
+  renderDraft(S, u);
+  renderList(S);
+  renderKpPanel(S);
+  renderHint(S);
+}
+
+function renderKeypoints(S, inst, i, color, u, g) {
+  const kp = inst.keypoints;
+  if (!kp) return;
+  const schema = schemaOf(S, inst.category);
+  if (schema) {
+    for (const [a, b] of schema.skeleton || []) {
+      if (kp[3 * a + 2] > 0 && kp[3 * b + 2] > 0) {
+        el("line", { x1: kp[3 * a], y1: kp[3 * a + 1], x2: kp[3 * b], y2: kp[3 * b + 1], stroke: color,
+          class: "wb-skel" }, g);
+      }
+    }
+  }
+  for (let k = 0; k < kp.length / 3; k++) {
+    const v = kp[3 * k + 2];
+    if (!v) continue;
+    const c = el("circle", { cx: kp[3 * k], cy: kp[3 * k + 1], r: (i === S.selected ? 5 : 4) * u, fill: color,
+      class: "wb-kpt" + (v === 1 ? " wb-occluded" : ""), "data-i": i, "data-k": k }, g);
+    const title = el("title", {}, c);
+    title.textContent = schema && schema.names[k] ? schema.names[k] : `keypoint ${k + 1}`;
+  }
+}
+
+function renderDraft(S, u) {
+  const g = S.draftG;
+  g.replaceChildren();
+  if (!S.draft || !S.draft.length) return;
+  const pts = S.draft.map((p) => `${p[0]},${p[1]}`);
+  if (S.mouse) pts.push(`${S.mouse[0]},${S.mouse[1]}`);
+  el("polyline", { points: pts.join(" "), class: "wb-draftline" }, g);
+  S.draft.forEach((p, k) => {
+    el("circle", { cx: p[0], cy: p[1], r: (k === 0 && S.draft.length >= 3 ? 6 : 4) * u,
+      class: "wb-draftv" + (k === 0 ? " wb-first" : ""), "data-draft": k }, g);
+  });
+}
+
+function renderList(S) {
+  const ul = S.list;
+  ul.replaceChildren();
+  if (!S.instances.length) {
+    const li = document.createElement("li");
+    li.className = "wb-empty";
+    li.textContent = S.categories.length ? "No shapes yet: pick the polygon tool and click on the image."
+      : "No classes yet: add one on the Classes page.";
+    ul.appendChild(li);
+    return;
+  }
+  S.instances.forEach((inst, i) => {
+    const li = document.createElement("li");
+    li.dataset.i = String(i);
+    li.className = (i === S.selected ? "wb-selected " : "") + (i === S.hover ? "wb-hover " : "") + (inst.hidden ? "wb-hidden" : "");
+    const sw = document.createElement("span");
+    sw.className = "wb-swatch";
+    sw.style.background = colorOf(S, inst.category);
+    const name = document.createElement("span");
+    name.className = "wb-name";
+    name.textContent = `${i + 1}. ${inst.category}`;
+    const tag = document.createElement("span");
+    tag.className = "wb-tag";
+    const bits = [];
+    if (inst.rle) bits.push("mask");
+    else if (inst.polygons.length) bits.push(`${inst.polygons.reduce((a, p) => a + p.length / 2, 0)} pts`);
+    if (inst.keypoints) bits.push(`${inst.keypoints.filter((v, k) => k % 3 === 2 && v > 0).length} kp`);
+    if (inst.source !== "manual") bits.push(inst.source);
+    tag.textContent = bits.join(" · ");
+    const eye = document.createElement("button");
+    eye.className = "wb-mini"; eye.dataset.act = "toggle"; eye.title = inst.hidden ? "Show" : "Hide";
+    eye.textContent = inst.hidden ? "show" : "hide";
+    const del = document.createElement("button");
+    del.className = "wb-mini"; del.dataset.act = "delete"; del.title = "Delete shape"; del.textContent = "✕";
+    li.append(sw, name, tag, eye, del);
+    ul.appendChild(li);
+  });
+}
+
+function renderKpPanel(S) {
+  const p = S.kppanel;
+  p.replaceChildren();
+  const inst = S.instances[S.selected];
+  const cls = inst ? inst.category : S.curClass;
+  const schema = schemaOf(S, cls);
+  if (!schema) return;
+  const title = document.createElement("div");
+  title.className = "wb-side-title";
+  title.textContent = `Keypoints (${S.kpVis === 2 ? "visible" : "occluded"})`;
+  p.appendChild(title);
+  const ol = document.createElement("ol");
+  schema.names.forEach((n, k) => {
+    const li = document.createElement("li");
+    const v = inst && inst.keypoints ? inst.keypoints[3 * k + 2] : 0;
+    li.dataset.k = String(k);
+    li.dataset.v = String(v);
+    if (S.tool === "keypoint" && k === S.kpNext) li.className = "wb-current";
+    li.textContent = `${n}${v === 2 ? " ✓" : v === 1 ? " (occluded)" : ""}`;
+    ol.appendChild(li);
+  });
+  p.appendChild(ol);
+}
+
+function renderHint(S) {
+  let h = "";
+  if (S.locked) h = "Loading…";
+  else if (!S.categories.length) h = "Add a class on the Classes page before drawing.";
+  else if (S.tool === "polygon") {
+    h = S.draft ? `${S.draft.length} vertices: click the first vertex, double-click or Enter to close; Esc cancels`
+      : "Click to add polygon vertices";
+  } else if (S.tool === "keypoint") {
+    const inst = S.instances[S.selected];
+    const schema = schemaOf(S, inst ? inst.category : S.curClass);
+    if (!schema) h = "This class has no keypoints: define them on the Classes page";
+    else if (S.kpNext < schema.names.length) h = `Click to place "${schema.names[S.kpNext]}" (O: occluded, X: skip)`;
+    else h = "All keypoints placed: drag to adjust";
+  }
+  S.hint.textContent = h;
+}
+
+function updateSaveState(S) {
+  const d = S.data;
+  let text = "", state = "";
+  if (d.conflict) { text = "Not saved: another tab saved first (see above)"; state = "conflict"; }
+  else if (d.error) { text = `Not saved: ${d.error}`; state = "error"; }
+  else if (S.seq > S.ackSeq) { text = "Saving…"; state = "saving"; }
+  else if (S.seq > 0 || d.version) { text = d.version ? `Saved (v${d.version})` : "Saved"; state = "saved"; }
+  S.savestate.textContent = text;
+  S.savestate.setAttribute("data-state", state);
+}
+
+// ---------------------------------------------------------------- actions sent to Python
+
+function snapshot(S) {
+  S.undo.push(JSON.stringify(S.instances));
+  if (S.undo.length > 200) S.undo.shift();
+  S.redo = [];
+}
+
+function send(S, kind, extra) {
+  if (S.imageId == null) return;
+  S.seq += 1;
+  const payload = Object.assign({ kind, seq: S.seq, epoch: S.epoch, image_id: S.imageId,
+    instances: S.instances.map(toPython) }, extra || {});
+  updateSaveState(S);
+  S.setTriggerValue("action", payload);
+}
+
+function commit(S) { send(S, "save"); render(S); }
+
+function markEdited(inst) {
+  if (inst.source === "predicted") { inst.source = "manual"; inst.score = null; }
+}
+
+function closeDraft(S) {
+  if (!S.draft || S.draft.length < 3 || !S.curClass) return false;
+  snapshot(S);
+  const flat = [];
+  for (const p of S.draft) flat.push(p[0], p[1]);
+  const inst = { key: S.nextKey++, id: null, category: S.curClass, polygons: [flat], keypoints: null,
+    bbox: null, rle: false, source: "manual", score: null, hidden: false };
+  S.instances.push(inst);
+  S.selected = S.instances.length - 1;
+  S.draft = null;
+  commit(S);
+  return true;
+}
+
+function deleteSelected(S) {
+  if (S.selected < 0) return;
+  snapshot(S);
+  S.instances.splice(S.selected, 1);
+  S.selected = -1; S.hover = -1;
+  commit(S);
+}
+
+function setClass(S, name) {
+  if (!S.catByName.has(name)) return;
+  S.curClass = name;
+  S.classSel.value = name;
+  const inst = S.instances[S.selected];
+  if (inst && inst.category !== name) {
+    snapshot(S);
+    inst.category = name;
+    const schema = schemaOf(S, name);
+    if (inst.keypoints && (!schema || inst.keypoints.length !== 3 * schema.names.length)) inst.keypoints = null;
+    markEdited(inst);
+    commit(S);
+  } else {
+    render(S);
+  }
+}
+
+function undo(S) {
+  if (!S.undo.length) return;
+  S.redo.push(JSON.stringify(S.instances));
+  S.instances = JSON.parse(S.undo.pop());
+  S.selected = Math.min(S.selected, S.instances.length - 1); S.hover = -1;
+  commit(S);
+}
+
+function redo(S) {
+  if (!S.redo.length) return;
+  S.undo.push(JSON.stringify(S.instances));
+  S.instances = JSON.parse(S.redo.pop());
+  S.selected = Math.min(S.selected, S.instances.length - 1); S.hover = -1;
+  commit(S);
+}
+
+function navigate(S, delta) {
+  if (S.locked || S.imageId == null) return;
+  const img = S.data.image;
+  if (!img || img.index + delta < 0 || img.index + delta >= img.count) return;
+  if (S.draft && S.draft.length >= 3) closeDraft(S);
+  S.draft = null;
+  S.locked = true;
+  send(S, "navigate", { delta });
+  render(S);
+}
+
+function setStatus(S, status) {
+  if (S.imageId == null) return;
+  if (S.draft && S.draft.length >= 3) closeDraft(S);
+  send(S, "status", { status });
+  render(S);
+}
+
+function setTool(S, tool) {
+  if (S.tool === "polygon" && tool !== "polygon") S.draft = null;
+  S.tool = tool;
+  if (tool === "keypoint") startKeypoints(S);
+  render(S);
+}
+
+function startKeypoints(S) {
+  const inst = S.instances[S.selected];
+  const schema = schemaOf(S, inst ? inst.category : S.curClass);
+  S.kpNext = 0;
+  if (inst && inst.keypoints && schema) {
+    const k = schema.names.findIndex((_, j) => !inst.keypoints[3 * j + 2]);
+    S.kpNext = k < 0 ? schema.names.length : k;
+  }
+}
+
+function placeKeypoint(S, pt, vis) {
+  let inst = S.instances[S.selected];
+  const cls = inst ? inst.category : S.curClass;
+  const schema = schemaOf(S, cls);
+  if (!schema) { render(S); return; }
+  const K = schema.names.length;
+  if (S.kpNext >= K) { render(S); return; }
+  snapshot(S);
+  if (!inst) {
+    inst = { key: S.nextKey++, id: null, category: cls, polygons: [], keypoints: null, bbox: null, rle: false,
+      source: "manual", score: null, hidden: false };
+    S.instances.push(inst);
+    S.selected = S.instances.length - 1;
+  }
+  if (!inst.keypoints || inst.keypoints.length !== 3 * K) inst.keypoints = new Array(3 * K).fill(0);
+  const k = S.kpNext;
+  if (vis === 0) { inst.keypoints[3 * k] = 0; inst.keypoints[3 * k + 1] = 0; inst.keypoints[3 * k + 2] = 0; }
+  else { inst.keypoints[3 * k] = pt[0]; inst.keypoints[3 * k + 1] = pt[1]; inst.keypoints[3 * k + 2] = vis; }
+  markEdited(inst);
+  let next = k + 1;
+  while (next < K && inst.keypoints[3 * next + 2] > 0) next++;
+  S.kpNext = next;
+  commit(S);
+}
+
+// ---------------------------------------------------------------- input
+
+function hitInfo(e) {
+  const t = e.composedPath ? e.composedPath()[0] : e.target;
+  if (!t || !t.getAttribute) return {};
+  const num = (k) => (t.hasAttribute(k) ? Number(t.getAttribute(k)) : null);
+  return { i: num("data-i"), p: num("data-p"), v: num("data-v"), e: num("data-e"), k: num("data-k"),
+    draft: num("data-draft") };
+}
+
+function attachListeners(S) {
+  const { root, svg } = S;
+  root.addEventListener("click", (e) => {
+    const b = e.target.closest ? e.target.closest("button") : null;
+    if (!b || !root.contains(b)) return;
+    if (b.dataset.tool) setTool(S, b.dataset.tool);
+    const cmd = b.dataset.cmd;
+    if (cmd === "prev") navigate(S, -1);
+    else if (cmd === "next") navigate(S, 1);
+    else if (cmd === "undo") undo(S);
+    else if (cmd === "redo") redo(S);
+    else if (cmd === "fit") { fit(S); render(S); }
+    else if (cmd === "zoomin") zoomAt(S, 1.25, S.vb.x + S.vb.w / 2, S.vb.y + S.vb.h / 2);
+    else if (cmd === "zoomout") zoomAt(S, 0.8, S.vb.x + S.vb.w / 2, S.vb.y + S.vb.h / 2);
+    else if (cmd === "done" || cmd === "needs_review") setStatus(S, cmd);
+    root.focus({ preventScroll: true });
+  });
+  S.classSel.addEventListener("change", () => { setClass(S, S.classSel.value); root.focus({ preventScroll: true }); });
+
+  S.list.addEventListener("click", (e) => {
+    const li = e.target.closest("li[data-i]");
+    if (!li) return;
+    const i = Number(li.dataset.i);
+    const act = e.target.dataset ? e.target.dataset.act : null;
+    if (act === "toggle") { S.instances[i].hidden = !S.instances[i].hidden; if (S.selected === i) S.selected = -1; }
+    else if (act === "delete") { S.selected = i; deleteSelected(S); return; }
+    else { S.selected = i; S.curClass = S.instances[i].category; S.classSel.value = S.curClass; if (S.tool === "keypoint") startKeypoints(S); }
+    render(S);
+  });
+  S.list.addEventListener("mouseover", (e) => {
+    const li = e.target.closest("li[data-i]");
+    const i = li ? Number(li.dataset.i) : -1;
+    if (i !== S.hover) { S.hover = i; render(S); }
+  });
+  S.list.addEventListener("mouseleave", () => { if (S.hover !== -1) { S.hover = -1; render(S); } });
+  S.kppanel.addEventListener("click", (e) => {
+    const li = e.target.closest("li[data-k]");
+    if (!li) return;
+    S.kpNext = Number(li.dataset.k);
+    if (S.tool !== "keypoint") S.tool = "keypoint";
+    render(S);
+  });
+
+  svg.addEventListener("contextmenu", (e) => {
+    e.preventDefault();
+    if (S.locked) return;
+    const h = hitInfo(e);
+    if (h.v != null) deleteVertex(S, h.i, h.p, h.v);
+    else if (h.k != null) clearKeypoint(S, h.i, h.k);
+  });
+
+  svg.addEventListener("wheel", (e) => {
+    e.preventDefault();
+    const [x, y] = toImage(S, e);
+    zoomAt(S, Math.exp(-e.deltaY * 0.0015), x, y);
+  }, { passive: false });
+
+  svg.addEventListener("mousedown", (e) => onMouseDown(S, e));
+  svg.addEventListener("mousemove", (e) => {
+    if (S.tool === "polygon" && S.draft && !S.drag) {
+      S.mouse = clampPt(S, toImage(S, e));
+      renderDraft(S, unitsPerPx(S));
+    }
+  });
+  svg.addEventListener("click", (e) => onClick(S, e));
+}
+
+function onMouseDown(S, e) {
+  S.root.focus({ preventScroll: true });
+  if (S.locked) return;
+  const pt = toImage(S, e);
+  if (e.button === 1 || (e.button === 0 && S.spaceDown)) {
+    e.preventDefault();
+    startDrag(S, e, { type: "pan", sx: e.clientX, sy: e.clientY, vb: { ...S.vb } });
+    return;
+  }
+  if (e.button !== 0) return;
+  const h = hitInfo(e);
+  if (h.k != null && S.tool !== "polygon") {
+    startDrag(S, e, { type: "kp", i: h.i, k: h.k, before: JSON.stringify(S.instances) });
+    return;
+  }
+  if (S.tool !== "select") return;
+  if (h.v != null) {
+    if (e.altKey) { deleteVertex(S, h.i, h.p, h.v); S.suppressClick = true; return; }
+    startDrag(S, e, { type: "vertex", i: h.i, p: h.p, v: h.v, before: JSON.stringify(S.instances) });
+  } else if (h.e != null) {
+    const before = JSON.stringify(S.instances);
+    const poly = S.instances[h.i].polygons[h.p];
+    const at = 2 * (h.e + 1);
+    const q = clampPt(S, pt);
+    poly.splice(at, 0, q[0], q[1]);
+    startDrag(S, e, { type: "vertex", i: h.i, p: h.p, v: h.e + 1, before, inserted: true });
+    render(S);
+  } else if (h.i != null) {
+    S.selected = h.i;
+    S.curClass = S.instances[h.i].category; S.classSel.value = S.curClass;
+    startDrag(S, e, { type: "shape", i: h.i, start: pt, orig: JSON.stringify(S.instances[h.i]),
+      before: JSON.stringify(S.instances) });
+    render(S);
+  } else {
+    S.selected = -1;
+    startDrag(S, e, { type: "pan", sx: e.clientX, sy: e.clientY, vb: { ...S.vb } });
+    render(S);
+  }
+}
+
+function startDrag(S, e, drag) {
+  drag.moved = false;
+  drag.x0 = e.clientX; drag.y0 = e.clientY;
+  S.drag = drag;
+  if (drag.type === "pan") S.root.setAttribute("data-panning", "1");
+}
+
+function onDragMove(S, e) {
+  const d = S.drag;
+  if (!d) return;
+  if (!d.moved && Math.hypot(e.clientX - d.x0, e.clientY - d.y0) < 2) return;
+  d.moved = true;
+  if (d.type === "pan") {
+    const u = unitsPerPx(S);
+    S.vb = { ...d.vb, x: d.vb.x - (e.clientX - d.sx) * u, y: d.vb.y - (e.clientY - d.sy) * u };
+    applyViewBox(S);
+    return;
+  }
+  const pt = clampPt(S, toImage(S, e));
+  const inst = S.instances[d.i];
+  if (!inst) return;
+  if (d.type === "vertex") {
+    const poly = inst.polygons[d.p];
+    poly[2 * d.v] = pt[0]; poly[2 * d.v + 1] = pt[1];
+  } else if (d.type === "kp") {
+    inst.keypoints[3 * d.k] = pt[0]; inst.keypoints[3 * d.k + 1] = pt[1];
+  } else if (d.type === "shape") {
+    const orig = JSON.parse(d.orig);
+    let dx = pt[0] - d.start[0], dy = pt[1] - d.start[1];
+    // keep the whole shape inside the image
+    let minx = Infinity, miny = Infinity, maxx = -Infinity, maxy = -Infinity;
+    const each = (fn) => {
+      orig.polygons.forEach((p) => { for (let k = 0; k < p.length; k += 2) fn(p[k], p[k + 1]); });
+      if (orig.keypoints) for (let k = 0; k < orig.keypoints.length; k += 3) if (orig.keypoints[k + 2]) fn(orig.keypoints[k], orig.keypoints[k + 1]);
+    };
+    each((x, y) => { minx = Math.min(minx, x); miny = Math.min(miny, y); maxx = Math.max(maxx, x); maxy = Math.max(maxy, y); });
+    if (minx !== Infinity) {
+      dx = Math.min(Math.max(dx, -minx), S.W - maxx);
+      dy = Math.min(Math.max(dy, -miny), S.H - maxy);
+    }
+    inst.polygons = orig.polygons.map((p) => p.map((v, k) => v + (k % 2 ? dy : dx)));
+    if (orig.keypoints) inst.keypoints = orig.keypoints.map((v, k) => (k % 3 === 2 || !orig.keypoints[k - (k % 3) + 2] ? v : v + (k % 3 ? dy : dx)));
+  }
+  render(S);
+}
+
+function onDragEnd(S) {
+  const d = S.drag;
+  if (!d) return;
+  S.drag = null;
+  S.root.removeAttribute("data-panning");
+  if (d.type === "pan") { if (d.moved) S.suppressClick = true; render(S); return; }
+  if (d.moved || d.inserted) {
+    S.suppressClick = true;
+    S.undo.push(d.before);
+    S.redo = [];
+    const inst = S.instances[d.i];
+    if (inst) markEdited(inst);
+    commit(S);
+  } else if (d.type === "kp") {
+    S.selected = d.i;
+    render(S);
+  }
+}
+
+function onClick(S, e) {
+  if (S.suppressClick) { S.suppressClick = false; return; }
+  if (S.locked || e.button !== 0 || S.spaceDown) return;
+  const pt = clampPt(S, toImage(S, e));
+  if (S.tool === "polygon") {
+    if (!S.curClass) { render(S); return; }
+    if (e.detail > 1) { closeDraft(S); return; } // second click of a double-click closes
+    if (S.draft && S.draft.length >= 3) {
+      const u = unitsPerPx(S);
+      const f = S.draft[0];
+      if (Math.hypot(f[0] - pt[0], f[1] - pt[1]) <= CLOSE_PX * u) { closeDraft(S); return; }
+    }
+    if (!S.draft) S.draft = [];
+    S.draft.push(pt);
+    S.mouse = pt;
+    render(S);
+  } else if (S.tool === "keypoint") {
+    const h = hitInfo(e);
+    if (h.k != null) return;
+    placeKeypoint(S, pt, S.kpVis);
+  }
+}
+
+function deleteVertex(S, i, p, v) {
+  const inst = S.instances[i];
+  if (!inst) return;
+  const poly = inst.polygons[p];
+  if (poly.length <= 6) { S.hint.textContent = "A polygon needs at least 3 vertices: press Delete to remove the shape"; return; }
+  snapshot(S);
+  poly.splice(2 * v, 2);
+  markEdited(inst);
+  commit(S);
+}
+
+function clearKeypoint(S, i, k) {
+  const inst = S.instances[i];
+  if (!inst || !inst.keypoints) return;
+  snapshot(S);
+  inst.keypoints[3 * k] = 0; inst.keypoints[3 * k + 1] = 0; inst.keypoints[3 * k + 2] = 0;
+  S.selected = i;
+  S.kpNext = k;
+  markEdited(inst);
+  commit(S);
+}
+
+function isTyping(e) {
+  const t = e.composedPath ? e.composedPath()[0] : e.target;
+  if (!t) return false;
+  const tag = (t.tagName || "").toUpperCase();
+  return tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT" || t.isContentEditable;
+}
+
+function onKeyDown(S, e) {
+  if (!S.root.isConnected || isTyping(e)) return;
+  const key = e.key;
+  const ctrl = e.ctrlKey || e.metaKey;
+  let handled = true;
+  if (key === " ") S.spaceDown = true;
+  else if (ctrl && (key === "z" || key === "Z")) { if (e.shiftKey) redo(S); else undo(S); }
+  else if (ctrl && (key === "y" || key === "Y")) redo(S);
+  else if (ctrl) handled = false;
+  else if (S.locked) handled = false;
+  else if (key === "Escape") { S.draft = null; S.drag = null; render(S); }
+  else if (key === "Enter") { if (!closeDraft(S)) handled = false; }
+  else if (key === "Backspace" && S.draft) { S.draft.pop(); if (!S.draft.length) S.draft = null; render(S); }
+  else if (key === "Delete" || key === "Backspace") deleteSelected(S);
+  else if (key === "a" || key === "A" || key === "ArrowLeft") navigate(S, -1);
+  else if (key === "d" || key === "D" || key === "ArrowRight") navigate(S, 1);
+  else if (key === "v" || key === "V") setTool(S, "select");
+  else if (key === "p" || key === "P") setTool(S, "polygon");
+  else if (key === "k" || key === "K") setTool(S, "keypoint");
+  else if (key === "o" || key === "O") { S.kpVis = S.kpVis === 2 ? 1 : 2; render(S); }
+  else if ((key === "x" || key === "X") && S.tool === "keypoint") placeKeypoint(S, [0, 0], 0);
+  else if (key === "+" || key === "=") zoomAt(S, 1.25, S.vb.x + S.vb.w / 2, S.vb.y + S.vb.h / 2);
+  else if (key === "-") zoomAt(S, 0.8, S.vb.x + S.vb.w / 2, S.vb.y + S.vb.h / 2);
+  else if (key === "f" || key === "F" || key === "0") { fit(S); render(S); }
+  else if (/^[1-9]$/.test(key)) { const c = S.categories[Number(key) - 1]; if (c) setClass(S, c.name); }
+  else handled = false;
+  if (handled) { e.preventDefault(); e.stopPropagation(); }
+}
+
+function attachWindowListeners(S) {
+  const h = {
+    keydown: (e) => onKeyDown(S, e),
+    keyup: (e) => { if (e.key === " ") S.spaceDown = false; },
+    mousemove: (e) => onDragMove(S, e),
+    mouseup: () => onDragEnd(S),
+    resize: () => render(S),
+  };
+  window.addEventListener("keydown", h.keydown, true);
+  window.addEventListener("keyup", h.keyup, true);
+  window.addEventListener("mousemove", h.mousemove);
+  window.addEventListener("mouseup", h.mouseup);
+  window.addEventListener("resize", h.resize);
+  S.handlers = h;
+  S.windowListening = true;
+}
+
+function detachWindowListeners(S) {
+  const h = S.handlers;
+  if (!h) return;
+  window.removeEventListener("keydown", h.keydown, true);
+  window.removeEventListener("keyup", h.keyup, true);
+  window.removeEventListener("mousemove", h.mousemove);
+  window.removeEventListener("mouseup", h.mouseup);
+  window.removeEventListener("resize", h.resize);
+  S.handlers = null;
+  S.windowListening = false;
+}

@@ -1,0 +1,117 @@
+"""Python side of the annotator: registers the component and converts shapes both ways.
+
+The browser speaks plain JSON (``instance_to_payload``); the store speaks domain Instances. RLE masks
+cannot be edited as polygons, so the browser only gets their box and id and hands the id back; the
+mask itself is taken from the loaded instance (``payload_to_instances``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from workbench.domain import Category, Instance, ValidationError
+
+ANNOTATOR_KEY = "wb_annotator"
+"""Fixed widget key: changing ``data`` under a fixed key updates the component instead of remounting."""
+
+_HERE = Path(__file__).resolve().parent
+_COMPONENT = st.components.v2.component(
+    "workbench_annotator",
+    html=(_HERE / "annotator.html").read_text(encoding="utf-8"),
+    css=(_HERE / "annotator.css").read_text(encoding="utf-8"),
+    js=(_HERE / "annotator.js").read_text(encoding="utf-8"),
+)
+
+
+def category_to_payload(cat: Category) -> dict[str, Any]:
+    kp = None
+    if cat.keypoints is not None:
+        kp = {"names": list(cat.keypoints.names), "skeleton": [list(p) for p in cat.keypoints.skeleton]}
+    return {"id": cat.id, "name": cat.name, "color": cat.color, "keypoints": kp}
+
+
+def instance_to_payload(inst: Instance) -> dict[str, Any]:
+    return {
+        "id": inst.id,
+        "category": inst.category,
+        "polygons": [list(p) for p in inst.polygons],
+        "keypoints": list(inst.keypoints) if inst.keypoints is not None else None,
+        "bbox": list(inst.bbox_xywh) if inst.bbox_xywh is not None else None,
+        "rle": inst.rle is not None,
+        "source": inst.source,
+        "score": inst.score,
+    }
+
+
+def _floats(values: Sequence[Any], what: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(v) for v in values)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(f"annotator sent a {what} with a non-number: {values!r}") from exc
+
+
+def _keypoints(raw: Sequence[Any] | None) -> tuple[float, ...] | None:
+    """COCO keypoints from the browser: v an int in {0, 1, 2}, x = y = 0 where v = 0."""
+    if raw is None:
+        return None
+    kp = _floats(raw, "keypoint list")
+    if len(kp) % 3:
+        raise ValidationError(f"annotator sent {len(kp)} keypoint numbers, not (x, y, v) triples")
+    out: list[float] = []
+    for n in range(0, len(kp), 3):
+        v = int(kp[n + 2])
+        out.extend((kp[n], kp[n + 1], v) if v > 0 else (0.0, 0.0, 0))
+    return tuple(out)
+
+
+def payload_to_instances(items: Sequence[Mapping[str, Any]], loaded: Sequence[Instance]) -> list[Instance]:
+    """Instances from the browser's shape list; ``loaded`` supplies what the browser does not edit.
+
+    Shapes with neither a polygon, a mask nor a visible keypoint are dropped (nothing to save).
+    """
+    by_id = {i.id: i for i in loaded if i.id is not None}
+    out: list[Instance] = []
+    for item in items:
+        old = by_id.get(item.get("id")) if item.get("id") is not None else None
+        category = str(item["category"])
+        keypoints = _keypoints(item.get("keypoints"))
+        source = item.get("source") or "manual"
+        score = item.get("score")
+        if item.get("rle"):
+            if old is None or old.rle is None:
+                raise ValidationError(
+                    f"annotator sent a mask shape (id {item.get('id')}) that this image does not have"
+                )
+            out.append(replace(old, category=category, keypoints=keypoints, source=source, score=score))
+            continue
+        polygons = tuple(_floats(p, "polygon") for p in item.get("polygons") or [])
+        if not polygons and not (keypoints and any(keypoints[2::3])):
+            continue
+        fields: dict[str, Any] = dict(
+            category=category, polygons=polygons, keypoints=keypoints, source=source, score=score
+        )
+        if old is None:
+            out.append(Instance(**fields))
+        elif not polygons and old.keypoints == keypoints and not old.polygons:
+            out.append(replace(old, **fields))  # an untouched box-only instance keeps its box
+        else:
+            out.append(replace(old, **fields, bbox_xywh=None, area=None))
+    return out
+
+
+def annotator(
+    data: Mapping[str, Any],
+    *,
+    on_action: Callable[[], None],
+    key: str = ANNOTATOR_KEY,
+) -> Any:
+    """Mount the annotator. ``data`` is built by the Annotate page; actions arrive through ``on_action``.
+
+    Read the action inside the callback with ``st.session_state[key]["action"]``.
+    """
+    return _COMPONENT(key=key, data=dict(data), on_action_change=on_action, height="content")

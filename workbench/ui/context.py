@@ -1,0 +1,81 @@
+"""What every page needs: the workspace (opened once per server process) and the current project.
+
+The workspace comes from ``--workspace DIR`` after ``--`` on the streamlit command line (what
+``workbench ui`` passes), else ``WORKBENCH_HOME``, else ``./projects``; ``WORKBENCH_DATABASE_URL``
+points the store elsewhere.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from workbench.domain import ProjectInfo, WorkbenchError
+from workbench.services import projects
+from workbench.services.workspace import Workspace, open_workspace
+
+PROJECT_KEY = "wb_project"
+
+
+def workspace_args(argv: list[str] | None = None) -> tuple[Path, str | None]:
+    """(workspace root, database URL) from argv and the environment."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--workspace")
+    parser.add_argument("--database-url")
+    args, _ = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
+    root = args.workspace or os.environ.get("WORKBENCH_HOME") or "projects"
+    url = args.database_url or os.environ.get("WORKBENCH_DATABASE_URL") or None
+    return Path(root).resolve(), url
+
+
+@st.cache_resource(show_spinner=False)
+def _open(root: str, url: str | None) -> Workspace:
+    return open_workspace(Path(root), database_url=url)
+
+
+def get_workspace() -> Workspace:
+    root, url = workspace_args()
+    return _open(str(root), url)
+
+
+def current_slug() -> str | None:
+    return st.session_state.get(PROJECT_KEY)
+
+
+def set_current_project(slug: str | None) -> None:
+    st.session_state[PROJECT_KEY] = slug
+
+
+def current_project(ws: Workspace) -> ProjectInfo | None:
+    """The open project, or None (after an info box telling the user how to open one)."""
+    slug = current_slug()
+    if slug:
+        try:
+            return projects.get_project(ws, slug)
+        except WorkbenchError:
+            set_current_project(None)
+    st.info("No project is open. Create or open one on the **Projects** page.")
+    st.page_link(PAGE_PATHS["projects"], label="Go to Projects", icon="📁")
+    return None
+
+
+PAGE_PATHS: dict[str, Any] = {}
+"""Page name -> st.Page object, filled by streamlit_app.py so pages can link to each other."""
+
+
+def show_error(exc: Exception) -> None:
+    """Errors meant for users (WorkbenchError, ValueError) as a red box; others propagate."""
+    st.error(str(exc))
+
+
+_MD_SPECIAL = "\\`*_{}[]()#+-.!|<>~$"
+
+
+def md_escape(text: str) -> str:
+    """User text (class and file names) shown literally inside markdown."""
+    return "".join("\\" + ch if ch in _MD_SPECIAL else ch for ch in text)

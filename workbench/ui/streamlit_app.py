@@ -1,0 +1,77 @@
+"""Streamlit entry point: `workbench ui` runs this file. Pages are listed in PAGES (add new ones there)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import streamlit as st
+
+from workbench.services import projects
+from workbench.ui import context
+from workbench.ui.app_pages import annotate, classes, dataset, export, imports
+from workbench.ui.app_pages import projects as projects_page
+
+
+@dataclass(frozen=True)
+class PageSpec:
+    name: str
+    """URL path and the key other pages link with (context.PAGE_PATHS[name])."""
+    title: str
+    icon: str
+    render: Callable[[], None]
+
+
+PAGES: list[PageSpec] = [
+    PageSpec("projects", "Projects", "📁", projects_page.render),
+    PageSpec("import", "Import", "📥", imports.render),
+    PageSpec("classes", "Classes", "🏷️", classes.render),
+    PageSpec("annotate", "Annotate", "✏️", annotate.render),
+    PageSpec("dataset", "Dataset", "🗂️", dataset.render),
+    PageSpec("export", "Export", "📦", export.render),
+]
+"""Navigation order. Train, Evaluate and Review pages append themselves here."""
+
+
+def _project_picker() -> None:
+    ws = context.get_workspace()
+    infos = projects.list_projects(ws)
+    slugs = [p.slug for p in infos]
+    names = {p.slug: p.name for p in infos}
+    current = context.current_slug()
+    if current not in slugs:
+        current = None
+        context.set_current_project(None)
+    if not slugs:
+        st.sidebar.caption("No projects yet")
+        return
+
+    def _changed() -> None:
+        context.set_current_project(st.session_state["wb_project_picker"])
+
+    st.session_state["wb_project_picker"] = current
+    st.sidebar.selectbox(
+        "Project",
+        slugs,
+        index=None,
+        key="wb_project_picker",
+        on_change=_changed,
+        format_func=lambda s: names.get(s, s),
+        placeholder="Open a project",
+    )
+    st.sidebar.caption(f"Workspace: {ws.root}")
+
+
+def main() -> None:
+    st.set_page_config(page_title="Workbench", page_icon="🧩", layout="wide")
+    pages = [
+        st.Page(p.render, title=p.title, icon=p.icon, url_path=p.name, default=(i == 0))
+        for i, p in enumerate(PAGES)
+    ]
+    context.PAGE_PATHS.update({p.name: page for p, page in zip(PAGES, pages, strict=True)})
+    nav = st.navigation(pages)
+    _project_picker()
+    nav.run()
+
+
+main()
