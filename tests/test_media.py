@@ -140,6 +140,18 @@ def test_derived_copy_is_a_cached_jpeg_of_the_fitted_size(tmp_path: Path, maker)
     assert not any(p.name.endswith(".tmp") for p in tmp_path.rglob("*"))
 
 
+@pytest.mark.parametrize("max_side", [256, 100, 37])
+def test_large_jpeg_drafted_copy_has_exact_fitted_size(tmp_path: Path, max_side: int) -> None:
+    d = decoded_rgb(1203, 801, "JPEG", quality=90)
+    rel = store_image(tmp_path, d)
+    assert rel.endswith(".jpg")
+    with Image.open(make_thumbnail(tmp_path, rel, max_side=max_side)) as img:
+        assert img.size == fit_size_wh((1203, 801), max_side)
+        small = np.asarray(img.convert("RGB")).astype(int)
+    assert np.abs(small[2, 2] - (220, 30, 30)).max() < 30
+    assert np.abs(small[-3, -3] - (240, 230, 60)).max() < 30
+
+
 def test_display_copy_of_small_image_keeps_natural_size(tmp_path: Path) -> None:
     rel = store_image(tmp_path, decoded_rgb(50, 30))
     with Image.open(make_display_copy(tmp_path, rel)) as img:

@@ -29,7 +29,13 @@ import numpy as np
 from PIL import Image
 
 from workbench.domain import ValidationError
-from workbench.formats.images import DecodedImage, image_to_rgb, load_upright
+from workbench.formats.images import (
+    DecodedImage,
+    image_to_rgb,
+    load_upright,
+    pixel_limit_lifted,
+    read_orientation,
+)
 
 IMAGES_DIR = "images"
 THUMBS_DIR = "thumbs"
@@ -125,15 +131,29 @@ def fit_size_wh(size_wh: tuple[int, int], max_side: int) -> tuple[int, int]:
     return (max(1, round(w * scale)), max(1, round(h * scale)))
 
 
-def _resized_jpeg(src: Path, max_side: int, quality: int) -> bytes:
-    img = load_upright(src)
+def _resized_jpeg(src: Path, size_wh: tuple[int, int] | None, max_side: int, quality: int) -> bytes:
+    img = load_upright(src, draft_size_wh=fit_size_wh(size_wh, max_side) if size_wh else None)
     rgb = image_to_rgb(img)
-    size = fit_size_wh(rgb.size, max_side)
+    # the target comes from the stored size, not the drafted one, so that it equals fit_size_wh
+    size = fit_size_wh(size_wh or rgb.size, max_side)
     if size != rgb.size:
         rgb = rgb.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
     buf = io.BytesIO()
     rgb.save(buf, format="JPEG", quality=quality, optimize=True)
     return buf.getvalue()
+
+
+def _stored_size_wh(src: Path) -> tuple[int, int] | None:
+    """The upright size from the header alone (stored files carry no pending EXIF rotation)."""
+    try:
+        with pixel_limit_lifted(), Image.open(src) as img:
+            w, h = img.size
+            # PIL's TIFF reader reports the rotated size itself; other formats report raw
+            if img.format != "TIFF" and read_orientation(img) in (5, 6, 7, 8):
+                return (h, w)
+            return (w, h)
+    except Exception:  # noqa: BLE001 - the full load right after reports the real problem
+        return None
 
 
 def _derived(project_dir: Path, rel_path: str, folder: str, max_side: int, quality: int) -> Path:
@@ -144,7 +164,7 @@ def _derived(project_dir: Path, rel_path: str, folder: str, max_side: int, quali
         return dest
     if not src.is_file():
         raise ValidationError(f"{rel_path}: stored image file is missing")
-    atomic_write_bytes(dest, _resized_jpeg(src, max_side, quality))
+    atomic_write_bytes(dest, _resized_jpeg(src, _stored_size_wh(src), max_side, quality))
     return dest
 
 

@@ -387,6 +387,28 @@ def _grey16() -> Image.Image:
     return Image.fromarray(arr)  # mode I;16
 
 
+def png16_rgb_bytes(arr: np.ndarray) -> bytes:
+    """A 48-bit RGB PNG written by hand (PIL cannot write one): 16 bits per channel."""
+    h, w, _ = arr.shape
+    rows = b"".join(b"\0" + arr[y].astype(">u2").tobytes() for y in range(h))
+    ihdr = struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + png_chunk(b"IHDR", ihdr)
+        + png_chunk(b"IDAT", zlib.compress(rows))
+        + png_chunk(b"IEND", b"")
+    )
+
+
+def test_sixteen_bit_rgb_png() -> None:
+    arr = pattern_rgb().astype(np.uint16) * 257 + 100
+    data = png16_rgb_bytes(arr)
+    d = decode_image(ImageSource("deep.png", data=data))
+    assert (d.width, d.height, d.format) == (24, 16, "PNG")
+    assert d.stored_bytes == data
+    assert np.abs(np.asarray(d.image).astype(int) - pattern_rgb().astype(int)).max() <= 1
+
+
 def _expected_rgb(img: Image.Image) -> np.ndarray:
     """Independent expectation: 16-bit scaled by 255/65535, alpha over white, the rest as PIL."""
     if img.mode.startswith("I"):
@@ -484,6 +506,8 @@ def test_multi_page_tiff_gives_first_page() -> None:
     data = encode(first, "TIFF", save_all=True, append_images=[second])
     d = decode_image(ImageSource("pages.tif", data=data))
     assert np.array_equal(np.asarray(d.image), pattern_rgb())
+    stored = Image.open(io.BytesIO(d.stored_bytes))
+    assert stored.format == "PNG" and np.array_equal(np.asarray(stored.convert("RGB")), pattern_rgb())
 
 
 def test_animated_webp_stores_first_frame_as_png() -> None:
@@ -556,7 +580,9 @@ def test_tiff_orientation_is_applied_exactly_once(orientation: int, compression:
     d = decode_image(ImageSource("r.tif", data=data))
     assert np.array_equal(np.asarray(d.image), upright_for(arr, orientation))
     assert d.orientation == orientation
-    assert np.array_equal(np.asarray(Image.open(io.BytesIO(d.stored_bytes)).convert("RGB")), np.asarray(d.image))
+    assert np.array_equal(
+        np.asarray(Image.open(io.BytesIO(d.stored_bytes)).convert("RGB")), np.asarray(d.image)
+    )
 
 
 def test_invalid_orientation_value_means_upright() -> None:

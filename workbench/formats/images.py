@@ -239,9 +239,18 @@ def image_to_png_mode(img: Image.Image) -> Image.Image:
     return image_to_rgb(img)
 
 
-def load_upright(path: Path) -> Image.Image:
-    """Open a stored image file, decode it fully and return it upright (for media and training)."""
+def load_upright(path: Path, *, draft_size_wh: tuple[int, int] | None = None) -> Image.Image:
+    """Open a stored image file, decode it fully and return it upright (for media and training).
+
+    ``draft_size_wh`` (upright) lets JPEG decode at 1/2, 1/4 or 1/8 scale when the result is
+    only needed at that size or larger (thumbnails, display copies): several times faster.
+    """
     with pixel_limit_lifted(), Image.open(path) as img:
+        if draft_size_wh is not None and img.format in ("JPEG", "MPO"):
+            w, h = draft_size_wh
+            if read_orientation(img) in (5, 6, 7, 8):
+                w, h = h, w
+            img.draft("RGB", (w, h))
         img.load()
         orientation = read_orientation(img)
         upright = apply_orientation(img, orientation)
@@ -364,6 +373,11 @@ def _decode_opened(
     if pil_format == "PNG":
         _verify_png_checksums(name, data)
     try:
+        frames = int(getattr(img, "n_frames", 1))  # counted before load: counting may seek
+        img.seek(0)
+    except Exception as exc:  # noqa: BLE001
+        raise ImageError(name, f"truncated or corrupt {fmt} data: {exc}") from exc
+    try:
         img.load()  # the full decode: truncated and corrupt data fail here, not later in training
     except Exception as exc:  # noqa: BLE001 - decoders of untrusted bytes raise anything
         raise ImageError(name, f"truncated or corrupt {fmt} data: {exc}") from exc
@@ -381,7 +395,6 @@ def _decode_opened(
     except Exception as exc:  # noqa: BLE001
         raise ImageError(name, f"unsupported pixel mode {img.mode}: {exc}") from exc
 
-    frames = getattr(img, "n_frames", 1)
     multi_frame = frames > 1 and pil_format != "MPO"
     if declared_orientation == 1 and fmt in KEEP_ORIGINAL_FORMATS and not multi_frame:
         stored_bytes, stored_suffix = data, KEEP_ORIGINAL_FORMATS[fmt]
@@ -514,10 +527,6 @@ def _iter_zip(path: Path, display: str, skipped: list[Skipped], max_file_bytes: 
             yield ImageSource(name=norm, data=data, origin=display)
 
 
-def _iter_folder(root: Path, skipped: list[Skipped], max_file_bytes: int) -> Iterator[ImageSource]:
-    yield from _walk_sorted(root, "", skipped)
-
-
 def _walk_sorted(folder: Path, prefix: str, skipped: list[Skipped]) -> Iterator[ImageSource]:
     """Depth-first with each folder's entries sorted by name: the order of the relative paths."""
     try:
@@ -570,7 +579,7 @@ def iter_image_sources(
         if stat.S_ISLNK(st.st_mode):
             skipped.append(Skipped(display, _SYMLINK_REASON))
         elif stat.S_ISDIR(st.st_mode):
-            yield from _iter_folder(path, skipped, max_file_bytes)
+            yield from _walk_sorted(path, "", skipped)
         elif path.suffix.lower() in ZIP_SUFFIXES and stat.S_ISREG(st.st_mode):
             problem = _check_readable(path, display)
             if problem is not None:
