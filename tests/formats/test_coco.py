@@ -205,6 +205,12 @@ def test_visibility_zero_clears_coordinates(coco_dict) -> None:
     assert inst.keypoints == (11.0, 3.0, 2, 0.0, 0.0, 0)
 
 
+def test_empty_keypoint_list_on_plain_category_means_none(coco_dict) -> None:
+    obj = coco_dict()
+    obj["annotations"][0]["keypoints"] = []
+    assert coco_to_dataset(obj, source=SRC).items[0].instances[0].keypoints is None
+
+
 def test_unknown_split_is_refused(coco_dict) -> None:
     with pytest.raises(CocoFormatError, match="split"):
         coco_to_dataset(coco_dict(), source=SRC, split="holdout")

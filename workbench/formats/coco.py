@@ -91,6 +91,11 @@ def _is_number(value: Any) -> bool:
 
 
 def _is_finite_number(value: Any) -> bool:
+    kind = type(value)  # exact types first: this runs for every bbox/keypoint number of a file
+    if kind is int:
+        return True
+    if kind is float:
+        return math.isfinite(value)
     return _is_number(value) and math.isfinite(value)
 
 
@@ -329,7 +334,7 @@ def _parse_annotation(
         )
 
     keypoints = None
-    if raw.get("keypoints") is not None:
+    if raw.get("keypoints") not in (None, []):  # some tools write [] on plain categories
         keypoints = _parse_keypoints(raw["keypoints"], category.keypoints, category.name, where)
 
     bbox = _parse_bbox(raw["bbox"], where) if raw.get("bbox") is not None else None
