@@ -355,11 +355,15 @@ def test_file_vanished_between_walk_and_decode(tmp_path: Path) -> None:
         decode_image(ImageSource("gone.png", path=tmp_path / "gone.png"))
 
 
-def test_image_source_needs_exactly_one_of_path_or_data(tmp_path: Path) -> None:
-    with pytest.raises(ValueError):
-        ImageSource("x.png")
-    with pytest.raises(ValueError):
-        ImageSource("x.png", path=tmp_path / "x.png", data=b"x")
+def test_image_source_without_path_or_data_is_refused() -> None:
+    with pytest.raises(ImageError, match="x.png: no image file and no image data"):
+        decode_image(ImageSource("x.png"))
+
+
+def test_image_source_data_wins_over_path(tmp_path: Path) -> None:
+    path = write(tmp_path / "x.png", b"not read")
+    d = decode_image(ImageSource("x.png", path=path, data=png_bytes()))
+    assert d.sha256 == hashlib.sha256(png_bytes()).hexdigest()
 
 
 def test_bad_files_do_not_stop_the_good_ones(tmp_path: Path) -> None:

@@ -106,7 +106,11 @@ class ImageError(ValidationError):
 
 @dataclass(frozen=True)
 class ImageSource:
-    """One candidate image: a file on disk (``path``) or bytes (a zip entry, an upload)."""
+    """One candidate image: a file on disk (``path``) or bytes (a zip entry, an upload).
+
+    When both are set, ``data`` is what is read (LabelMe's embedded imageData beside a path);
+    when neither is, :func:`decode_image` refuses it with a clear reason.
+    """
 
     name: str
     """Display/original relative name: the file name, the path inside a folder or an archive."""
@@ -114,10 +118,6 @@ class ImageSource:
     data: bytes | None = None
     origin: str | None = None
     """The archive it came from (its file name), for messages; None for files and uploads."""
-
-    def __post_init__(self) -> None:
-        if (self.path is None) == (self.data is None):
-            raise ValueError(f"{self.name}: an ImageSource needs exactly one of path or data")
 
     @property
     def display_name(self) -> str:
@@ -266,7 +266,8 @@ def load_upright(path: Path, *, draft_size_wh: tuple[int, int] | None = None) ->
 def _read_source(src: ImageSource, max_file_bytes: int) -> bytes:
     if src.data is not None:
         return src.data
-    assert src.path is not None
+    if src.path is None:
+        raise ImageError(src.display_name, "no image file and no image data")
     try:
         st = os.stat(src.path, follow_symlinks=False)
         if stat.S_ISLNK(st.st_mode):
