@@ -14,7 +14,13 @@ from PIL import Image
 
 from workbench.domain import IGNORE_LABEL, ValidationError
 from workbench.formats.coco import dataset_to_coco
-from workbench.formats.labelme import CIRCLE_POINTS, LabelmeFormatError, labelme_to_item, load_labelme
+from workbench.formats.labelme import (
+    CIRCLE_POINTS,
+    LabelmeFormatError,
+    dataset_to_labelme,
+    labelme_to_item,
+    load_labelme,
+)
 from workbench.geometry import polygons_to_mask
 
 JSON_PATH = Path("/data/set/img1.json")
@@ -255,3 +261,36 @@ def test_load_reports_missing_images_and_bad_files(tmp_path: Path) -> None:
         load_labelme(tmp_path / "empty")
     with pytest.raises(LabelmeFormatError, match="no such file or folder"):
         load_labelme(tmp_path / "nope")
+
+
+# ------------------------------------------------------------------ export back to LabelMe
+
+
+def _shapes_of(ds) -> list[list[tuple]]:
+    return [[(i.category, i.polygons, i.keypoints, i.bbox_xywh) for i in item.instances] for item in ds.items]
+
+
+def test_labelme_round_trip_of_fixtures(shared_fixtures: Path, tmp_path: Path) -> None:
+    ds = load_labelme(shared_fixtures / "labelme")
+    files = dataset_to_labelme(ds)
+    assert sorted(files) == ["2011_000003.json", "2011_000006.json", "2011_000025.json"]
+    for name, obj in files.items():
+        (tmp_path / name).write_text(json.dumps(obj))
+        Image.open(shared_fixtures / "labelme" / obj["imagePath"]).save(tmp_path / obj["imagePath"])
+    again = load_labelme(tmp_path)
+    assert _shapes_of(again) == _shapes_of(ds)
+
+
+def test_labelme_round_trip_of_keypoints_and_points(tmp_path: Path) -> None:
+    obj = labelme(
+        shape("cat", TRIANGLE, group_id=4),
+        shape("cat", [[20, 20], [30, 20], [30, 28]], group_id=4),
+        shape("ear", [[3, 3]], "point", group_id=4),
+        shape("nest", [[7, 9]], "point"),
+        shape("box", [[30, 2], [38, 9]], "rectangle"),
+    )
+    path = _write(tmp_path / "a", "img1", obj)
+    ds = load_labelme(path)
+    files = dataset_to_labelme(ds)
+    path2 = _write(tmp_path / "b", "img1", files["img1.json"])
+    assert _shapes_of(load_labelme(path2)) == _shapes_of(ds)

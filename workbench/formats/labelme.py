@@ -1,4 +1,4 @@
-"""LabelMe JSON -> domain records.
+"""LabelMe JSON <-> domain records.
 
 One LabelMe file describes one image. Shapes map onto instances like this:
 
@@ -37,9 +37,22 @@ from workbench.domain import (
     ValidationError,
 )
 from workbench.formats.coco import category_color
-from workbench.geometry import clip_polygon, instance_bbox_area, validate_polygon
+from workbench.geometry import (
+    clip_polygon,
+    instance_bbox_area,
+    mask_to_polygons,
+    rle_to_mask,
+    validate_polygon,
+)
 
-__all__ = ["CIRCLE_POINTS", "LabelmeFormatError", "labelme_to_item", "load_labelme"]
+__all__ = [
+    "CIRCLE_POINTS",
+    "LabelmeFormatError",
+    "dataset_to_labelme",
+    "item_to_labelme",
+    "labelme_to_item",
+    "load_labelme",
+]
 
 CIRCLE_POINTS = 32
 _SKIPPED_TYPES = ("line", "linestrip", "points", "mask")
@@ -402,3 +415,95 @@ def load_labelme(folder_or_file: Path) -> Dataset:
         )
         items.append(AnnotatedImage(image=item.image, instances=instances, data=item.data))
     return Dataset(categories=categories, items=items, warnings=warnings)
+
+
+# --------------------------------------------------------------------------------------------------
+# domain -> LabelMe (for users who go on editing in labelme)
+
+
+def _shape_dict(label: str, points: list[list[float]], kind: str, group_id: int | None) -> dict[str, Any]:
+    return {
+        "label": label,
+        "points": points,
+        "group_id": group_id,
+        "description": "",
+        "shape_type": kind,
+        "flags": {},
+    }
+
+
+def item_to_labelme(
+    item: AnnotatedImage,
+    *,
+    categories: list[Category],
+    image_path: str | None = None,
+    warnings: list[str] | None = None,
+) -> dict[str, Any]:
+    """One image as a LabelMe dict that ``labelme_to_item`` reads back to the same instances.
+
+    Multi-part instances and instances with keypoints get a group_id of their own (LabelMe groups
+    by label and group_id); keypoints become point shapes named after the schema. RLE masks become
+    their outer polygons (holes cannot be drawn in LabelMe; a warning says so); box-only instances
+    become rectangles. ``image_path`` defaults to the image's file name beside the JSON.
+    """
+    warns: list[str] = warnings if warnings is not None else []
+    schemas = {c.name: c.keypoints for c in categories}
+    shapes: list[dict[str, Any]] = []
+    next_group = 0
+    for n, inst in enumerate(item.instances):
+        schema = schemas.get(inst.category)
+        polygons = inst.polygons
+        if inst.rle is not None:
+            mask = rle_to_mask(inst.rle)
+            polygons = mask_to_polygons(mask)
+            warns.append(f"{item.image.file_name}: instance {n} ({inst.category}) RLE written as polygons")
+        named = []
+        if inst.keypoints is not None and schema is not None:
+            kp = inst.keypoints
+            named = [
+                (schema.names[i], kp[3 * i], kp[3 * i + 1])
+                for i in range(len(schema.names))
+                if kp[3 * i + 2] > 0
+            ]
+        single_point = (
+            not polygons and inst.bbox_xywh is not None and len(named) == 1 and named[0][0] == inst.category
+        )
+        if single_point:
+            _, x, y = named[0]
+            shapes.append(_shape_dict(inst.category, [[x, y]], "point", None))
+            continue
+        group_id = None
+        if len(polygons) > 1 or named:
+            group_id, next_group = next_group, next_group + 1
+        for poly in polygons:
+            pts = [[poly[i], poly[i + 1]] for i in range(0, len(poly), 2)]
+            shapes.append(_shape_dict(inst.category, pts, "polygon", group_id))
+        if not polygons:
+            if inst.bbox_xywh is None or inst.bbox_xywh[2] <= 0 or inst.bbox_xywh[3] <= 0:
+                warns.append(f"{item.image.file_name}: instance {n} ({inst.category}) has no shape; left out")
+                continue
+            x, y, w, h = inst.bbox_xywh
+            shapes.append(_shape_dict(inst.category, [[x, y], [x + w, y + h]], "rectangle", group_id))
+        for name, x, y in named:
+            shapes.append(_shape_dict(name, [[x, y]], "point", group_id))
+    data = base64.b64encode(item.data).decode("ascii") if item.data is not None else None
+    return {
+        "version": "5.4.1",
+        "flags": {},
+        "shapes": shapes,
+        "imagePath": image_path if image_path is not None else item.image.file_name,
+        "imageData": data,
+        "imageHeight": item.image.height,
+        "imageWidth": item.image.width,
+    }
+
+
+def dataset_to_labelme(ds: Dataset, *, warnings: list[str] | None = None) -> dict[str, dict[str, Any]]:
+    """JSON file name (the image's stem + ``.json``) -> LabelMe dict, for every image of ``ds``."""
+    out: dict[str, dict[str, Any]] = {}
+    for item in ds.items:
+        name = str(PurePosixPath(item.image.file_name).with_suffix(".json"))
+        if name in out:
+            raise ValidationError(f"two images would both be written to {name}")
+        out[name] = item_to_labelme(item, categories=ds.categories, warnings=warnings)
+    return out
