@@ -1,0 +1,83 @@
+"""Subprocess entry of a training run: ``python -m workbench.train.worker RUN_DIR [--resume]``.
+
+Runs detached from the UI (jobs.py starts it in its own session). SIGTERM asks the loop to stop at
+the next step (status ``cancelled``); so does a ``cancel`` file in the run folder. When
+``WORKBENCH_DATABASE_URL`` and ``WORKBENCH_RUN_ID`` are set, progress also goes to the store row
+through :func:`workbench.jobs.store_progress_callback` (imported only then, so the trainer itself
+never needs the store). Several GPUs: ``torchrun --nproc-per-node N -m workbench.train.worker RUN_DIR``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from workbench.train.config import write_json_atomic
+
+
+def _store_callback() -> tuple[Callable[[dict[str, Any]], None] | None, Callable[[], None] | None]:
+    url, run_id = os.environ.get("WORKBENCH_DATABASE_URL"), os.environ.get("WORKBENCH_RUN_ID")
+    if not (url and run_id) or int(os.environ.get("RANK", "0")) != 0:
+        return None, None
+    from workbench.jobs import schedule_next, store_progress_callback
+
+    return store_progress_callback(url, int(run_id)), lambda: schedule_next(url)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m workbench.train.worker", description=__doc__)
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--resume", action="store_true", help="continue from checkpoints/last.pt if present")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    args = parser.parse_args(argv)
+    run_dir: Path = args.run_dir
+
+    import torch
+
+    from workbench.train.loop import Trainer
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    callback, on_exit = _store_callback()
+    status = "failed"
+    try:
+        trainer = Trainer(run_dir, resume=args.resume, progress_callback=callback)
+        signal.signal(signal.SIGTERM, lambda *_: trainer.cancel_hook.request())
+        status = trainer.train()
+    except Exception as exc:  # the loop already wrote status.json; cover errors before it started
+        if not (run_dir / "status.json").exists() or status == "failed":
+            error = f"{type(exc).__name__}: {exc}"
+            data = {"status": "failed", "pid": os.getpid(), "error": error, "traceback": traceback.format_exc()}
+            try:
+                write_json_atomic(run_dir / "status.json", {**_read_status(run_dir), **data})
+                if callback is not None:
+                    callback(data)
+            except Exception:
+                pass
+        traceback.print_exc()
+    finally:
+        if on_exit is not None:
+            try:
+                on_exit()
+            except Exception:
+                traceback.print_exc()
+    return {"succeeded": 0, "cancelled": 3}.get(status, 1)
+
+
+def _read_status(run_dir: Path) -> dict[str, Any]:
+    import json
+
+    try:
+        return json.loads((run_dir / "status.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+if __name__ == "__main__":
+    sys.exit(main())
