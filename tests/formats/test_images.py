@@ -283,6 +283,16 @@ BAD_CASES: dict[str, tuple[Callable[[Path], list[Path]], str, str]] = {
         "notes.txt",
         "not an image or zip file name (.txt)",
     ),
+    "heic in a folder": (
+        lambda t: [write(t / "phone" / "IMG_0001.HEIC", b"\0\0\0\x18ftypheic").parent],
+        "IMG_0001.HEIC",
+        "format .heic is not supported (JPEG, PNG, BMP, TIFF, WebP are)",
+    ),
+    "gif in a zip": (
+        lambda t: [make_zip(t / "a.zip", [("x/anim.gif", b"GIF89a")])],
+        "a.zip:x/anim.gif",
+        "format .gif is not supported",
+    ),
     "missing path": (lambda t: [t / "nowhere.png"], "nowhere.png", "cannot read: No such file"),
 }
 

@@ -47,6 +47,11 @@ from workbench.domain import ValidationError
 
 IMAGE_SUFFIXES: frozenset[str] = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
 ZIP_SUFFIXES: frozenset[str] = frozenset({".zip"})
+UNSUPPORTED_IMAGE_SUFFIXES: frozenset[str] = frozenset(
+    {".gif", ".heic", ".heif", ".avif", ".jxl", ".jp2", ".svg", ".ico", ".psd", ".dng", ".cr2", ".nef", ".arw"}
+)
+"""Pictures a user may expect us to take: reported as unsupported rather than ignored silently."""
+_SUPPORTED_TEXT = "JPEG, PNG, BMP, TIFF, WebP are"
 
 DEFAULT_MAX_PIXELS = 89_478_485
 """PIL's own default limit (about 89 megapixels, a 1 GiB RGBA buffer / 3)."""
@@ -307,7 +312,7 @@ def _unidentified_reason(data: bytes) -> str:
         return f"image has no pixels: its header says {size[0]}x{size[1]}"
     fmt = _sniff_format(data)
     if fmt == "GIF":
-        return "format GIF is not supported (JPEG, PNG, BMP, TIFF, WebP are)"
+        return f"format GIF is not supported ({_SUPPORTED_TEXT})"
     if fmt is not None:
         return f"truncated or corrupt {fmt} header: cannot identify image file"
     return "not an image: cannot identify image file"
@@ -356,7 +361,7 @@ def _decode_opened(
     name = src.display_name
     pil_format = img.format or "?"
     if pil_format not in ACCEPTED_FORMATS:
-        raise ImageError(name, f"format {pil_format} is not supported (JPEG, PNG, BMP, TIFF, WebP are)")
+        raise ImageError(name, f"format {pil_format} is not supported ({_SUPPORTED_TEXT})")
     fmt = ACCEPTED_FORMATS[pil_format]
     width, height = img.size
     if width <= 0 or height <= 0:
@@ -443,6 +448,13 @@ def _has_image_suffix(name: str) -> bool:
     return posixpath.splitext(name)[1].lower() in IMAGE_SUFFIXES
 
 
+def _unsupported_suffix(name: str) -> Skipped | None:
+    suffix = posixpath.splitext(name)[1].lower()
+    if suffix in UNSUPPORTED_IMAGE_SUFFIXES:
+        return Skipped(name, f"format {suffix} is not supported ({_SUPPORTED_TEXT})")
+    return None
+
+
 def _check_readable(path: Path, name: str) -> Skipped | None:
     """A cheap open: permission problems show in the report, not as a failed decode later."""
     try:
@@ -500,7 +512,12 @@ def _iter_zip(path: Path, display: str, skipped: list[Skipped], max_file_bytes: 
             if norm is None:
                 skipped.append(Skipped(label, _ESCAPE_REASON))
                 continue
-            if _is_metadata_name(norm) or not _has_image_suffix(norm):
+            if _is_metadata_name(norm):
+                continue
+            if not _has_image_suffix(norm):
+                unsupported = _unsupported_suffix(norm)
+                if unsupported is not None:
+                    skipped.append(Skipped(label, unsupported.reason))
                 continue
             if stat.S_ISLNK(info.external_attr >> 16):
                 skipped.append(Skipped(label, _SYMLINK_REASON))
@@ -551,6 +568,8 @@ def _walk_sorted(folder: Path, prefix: str, skipped: list[Skipped]) -> Iterator[
             src = _file_source(Path(entry.path), rel, skipped)
             if src is not None:
                 yield src
+        elif (unsupported := _unsupported_suffix(rel)) is not None:
+            skipped.append(unsupported)
 
 
 def iter_image_sources(
@@ -561,6 +580,7 @@ def iter_image_sources(
 ) -> Iterator[ImageSource]:
     """Candidate images from files, folders (recursive, sorted) and zip archives, lazily.
 
+    Files named like pictures we cannot read (.gif, .heic, .avif, ...) are reported, not ignored.
     Names: a file given directly is named by its file name; a file in a folder by its path
     relative to that folder; a zip entry by its normalised path inside the archive (``origin``
     names the archive). Inside folders and archives, files without an image suffix and macOS/
@@ -591,6 +611,8 @@ def iter_image_sources(
             src = _file_source(path, display, skipped)
             if src is not None:
                 yield src
+        elif (unsupported := _unsupported_suffix(display)) is not None:
+            skipped.append(unsupported)
         else:
             skipped.append(Skipped(display, f"not an image or zip file name ({path.suffix or 'no suffix'})"))
 
