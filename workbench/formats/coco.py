@@ -17,7 +17,7 @@ import math
 import os
 import re
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -642,12 +642,24 @@ def _missing_message(source: str, missing: list[str], where: Iterable[Path]) -> 
     return f"{source}: {len(missing)} image file(s) missing: {shown}{more} (looked in {looked})"
 
 
-def load_coco(path: Path, *, images_dir: Path | None = None, split: str | None = None) -> Dataset:
+def _existing(path: Path) -> str | None:
+    return str(path) if path.is_file() else None
+
+
+def load_coco(
+    path: Path,
+    *,
+    images_dir: Path | None = None,
+    split: str | None = None,
+    known_names: Collection[str] = (),
+) -> Dataset:
     """Read a COCO JSON file and find its images.
 
     Images are looked for in ``images_dir`` when given, else beside the JSON (roboflow), else in the
     datumaro/COCO layout ``<root>/images/<split>/`` for ``<root>/annotations/instances_<split>.json``.
     A split name outside SPLITS (datumaro's ``default``) leaves images without a split, with a warning.
+    A missing file whose name is in ``known_names`` (images already in the project) is no error: its
+    item keeps ``path=None`` and the importer matches it by name.
     """
     path = Path(path)
     obj = _read_json(path)
@@ -659,11 +671,12 @@ def load_coco(path: Path, *, images_dir: Path | None = None, split: str | None =
         norm_split = None
 
     probe = coco_to_dataset(obj, source=source, images_dir=None, split=norm_split)
+    known = set(known_names)
     file_names = [item.image.file_name for item in probe.items]
     candidates = [Path(images_dir)] if images_dir is not None else _image_dir_candidates(path)
     best, best_missing = candidates[0], None
     for cand in candidates:
-        missing = [f for f in file_names if not (cand / f).is_file()]
+        missing = [f for f in file_names if not (cand / f).is_file() and f not in known]
         if best_missing is None or len(missing) < len(best_missing):
             best, best_missing = cand, missing
         if not missing:
@@ -673,7 +686,7 @@ def load_coco(path: Path, *, images_dir: Path | None = None, split: str | None =
 
     probe.items = [
         AnnotatedImage(
-            image=replace(item.image, path=str(best / item.image.file_name)), instances=item.instances
+            image=replace(item.image, path=_existing(best / item.image.file_name)), instances=item.instances
         )
         for item in probe.items
     ]

@@ -248,6 +248,8 @@ def import_coco(
     """Import a COCO file, or a folder of per-split COCO files (datumaro or roboflow layout)."""
     from workbench.formats.coco import find_coco_splits, load_coco
 
+    with ws.store.transaction() as s:
+        known = {im.file_name for im in repo.list_images(s, repo.project_id(s, slug))}
     path = Path(path)
     if path.is_dir():
         files = find_coco_splits(path)
@@ -257,10 +259,11 @@ def import_coco(
             )
         total = ImportReport()
         for split_name, f in sorted(files.items()):
-            part = import_dataset(ws, slug, load_coco(f, split=split_name), progress=progress)
+            part = import_dataset(ws, slug, load_coco(f, split=split_name, known_names=known), progress=progress)
             _merge(total, part)
         return total
-    return import_dataset(ws, slug, load_coco(path, images_dir=images_dir, split=split), progress=progress)
+    ds = load_coco(path, images_dir=images_dir, split=split, known_names=known)
+    return import_dataset(ws, slug, ds, progress=progress)
 
 
 def import_labelme(ws: Workspace, slug: str, path: Path | str, *, progress: Progress = None) -> ImportReport:
