@@ -763,8 +763,8 @@ def evaluate_coco(
     for t in iou_types:
         if t not in IOU_TYPES:
             raise ValidationError(f"unknown IoU type {t!r}; use some of {IOU_TYPES}")
-    if max_dets < 10:
-        raise ValidationError(f"max_dets must be at least 10 (COCO also reports AR@1 and AR@10), got {max_dets}")
+    if max_dets <= 10:
+        raise ValidationError(f"max_dets must be above 10 (COCO also reports AR1 and AR10 beside it), got {max_dets}")
     images = sorted(gt["images"], key=lambda im: im["id"])
     img_ids = [int(im["id"]) for im in images]
     if len(set(img_ids)) != len(img_ids):
