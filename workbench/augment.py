@@ -209,7 +209,7 @@ class Augmenter:
         self.steps = validate_pipeline_spec(spec)
         self.min_area_px = float(min_area_px)
         transforms = [_build_transform(s, f"pipeline[{i}]") for i, s in enumerate(self.steps)]
-        self._compose = A.Compose(
+        self._compose = None if not transforms else A.Compose(
             transforms,
             keypoint_params=A.KeypointParams(format="xy", remove_invisible=False),
             save_applied_params=True,
@@ -221,11 +221,12 @@ class Augmenter:
         return not self.steps
 
     def reseed(self, seed: int) -> None:
-        self._compose.set_random_seed(int(seed) % (2**32))
+        if self._compose is not None:
+            self._compose.set_random_seed(int(seed) % (2**32))
 
     def apply(self, sample: Sample, flip_permutations: Mapping[int, Sequence[int]] | None = None) -> Sample:
         """Transform a sample; ``flip_permutations`` maps a label to its keypoint flip permutation."""
-        if self.is_identity:
+        if self._compose is None:
             return drop_small_instances(sample, self.min_area_px)
         n, k = sample.keypoints.shape[:2] if sample.keypoints.ndim == 3 else (len(sample.labels), 0)
         # albumentations puts pixel centres at integers, COCO at +0.5: shift there and back.
