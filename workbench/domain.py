@@ -227,3 +227,30 @@ class ProjectInfo:
     num_categories: int = 0
     status_counts: dict[str, int] = field(default_factory=dict, compare=False, hash=False)
     split_counts: dict[str, int] = field(default_factory=dict, compare=False, hash=False)
+
+
+PREDICTION_STATUSES = ("pending", "accepted", "rejected")
+
+
+@dataclass(frozen=True, slots=True)
+class Prediction:
+    """A model's instance on an image, kept apart from annotations until a reviewer accepts it.
+
+    ``instance`` carries the shape (usually RLE), box, keypoints and ``score``, with source
+    ``predicted``; ``annotation_id`` is the annotation it became once accepted (None if deleted since).
+    """
+
+    id: int
+    run_id: int
+    image_id: int
+    instance: Instance
+    status: str = "pending"
+    annotation_id: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.status not in PREDICTION_STATUSES:
+            raise ValidationError(f"prediction status must be one of {PREDICTION_STATUSES}, got {self.status!r}")
+
+    @property
+    def score(self) -> float:
+        return float(self.instance.score) if self.instance.score is not None else 0.0

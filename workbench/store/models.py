@@ -132,3 +132,30 @@ class RunRow(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class PredictionRow(Base):
+    """A model's instance on an image (migration 0002); it becomes an annotation only when accepted."""
+
+    __tablename__ = "predictions"
+    __table_args__ = (
+        Index("ix_predictions_run_image", "run_id", "image_id"),
+        Index("ix_predictions_image", "image_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"))
+    category_id: Mapped[int] = mapped_column(ForeignKey("categories.id", ondelete="CASCADE"))
+    segmentation: Mapped[Any] = mapped_column(JSON, nullable=True)
+    """An RLE dict {size: [h, w], counts: str} (what models give) or a list of flat polygons."""
+    bbox: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
+    keypoints: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
+    area: Mapped[float | None] = mapped_column(Float, nullable=True)
+    score: Mapped[float] = mapped_column(Float, default=0.0)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    """pending / accepted / rejected"""
+    annotation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("annotations.id", ondelete="SET NULL"), nullable=True
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
