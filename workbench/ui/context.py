@@ -60,7 +60,7 @@ def current_project(ws: Workspace) -> ProjectInfo | None:
         except WorkbenchError:
             set_current_project(None)
     st.info("No project is open. Create or open one on the **Projects** page.")
-    st.page_link(PAGE_PATHS["projects"], label="Go to Projects", icon="📁")
+    st.page_link(PAGE_PATHS["projects"], label="Go to Projects", icon=":material/folder:")
     return None
 
 

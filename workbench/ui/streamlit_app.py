@@ -15,22 +15,22 @@ from workbench.ui.app_pages import projects as projects_page
 
 @dataclass(frozen=True)
 class PageSpec:
-    name: str
-    """URL path and the key other pages link with (context.PAGE_PATHS[name])."""
+    name: str  # URL path and the key pages link with (context.PAGE_PATHS[name]); the first page is "/"
     title: str
     icon: str
     render: Callable[[], None]
 
 
+# Navigation order. Train, Evaluate and Review pages append themselves here.
+# (No bare string literals at module level: Streamlit's magic would print them.)
 PAGES: list[PageSpec] = [
-    PageSpec("projects", "Projects", "📁", projects_page.render),
-    PageSpec("import", "Import", "📥", imports.render),
-    PageSpec("classes", "Classes", "🏷️", classes.render),
-    PageSpec("annotate", "Annotate", "✏️", annotate.render),
-    PageSpec("dataset", "Dataset", "🗂️", dataset.render),
-    PageSpec("export", "Export", "📦", export.render),
+    PageSpec("projects", "Projects", ":material/folder:", projects_page.render),
+    PageSpec("import", "Import", ":material/upload:", imports.render),
+    PageSpec("classes", "Classes", ":material/label:", classes.render),
+    PageSpec("annotate", "Annotate", ":material/draw:", annotate.render),
+    PageSpec("dataset", "Dataset", ":material/grid_view:", dataset.render),
+    PageSpec("export", "Export", ":material/download:", export.render),
 ]
-"""Navigation order. Train, Evaluate and Review pages append themselves here."""
 
 
 def _project_picker() -> None:
@@ -63,7 +63,7 @@ def _project_picker() -> None:
 
 
 def main() -> None:
-    st.set_page_config(page_title="Workbench", page_icon="🧩", layout="wide")
+    st.set_page_config(page_title="Workbench", page_icon=":material/polyline:", layout="wide")
     pages = [
         st.Page(p.render, title=p.title, icon=p.icon, url_path=p.name, default=(i == 0))
         for i, p in enumerate(PAGES)

@@ -204,7 +204,7 @@ def render() -> None:
     if not images:
         if info.num_images == 0:
             st.info("This project has no images yet. Add some on the **Import** page.")
-            st.page_link(context.PAGE_PATHS["import"], label="Go to Import", icon="📥")
+            st.page_link(context.PAGE_PATHS["import"], label="Go to Import", icon=":material/upload:")
         else:
             st.info("No image matches these filters. Choose *all* to see every image.")
         return

@@ -113,7 +113,7 @@ def render() -> None:
     st.header(f"Dataset · {info.name}")
     if info.num_images == 0:
         st.info("No images yet. Add some on the **Import** page.")
-        st.page_link(context.PAGE_PATHS["import"], label="Go to Import", icon="📥")
+        st.page_link(context.PAGE_PATHS["import"], label="Go to Import", icon=":material/upload:")
         return
     cats = class_svc.list_categories(ws, slug)
     cat_names = {c.id: c.name for c in cats}

@@ -103,11 +103,11 @@ def show_report() -> None:
     report = entry["report"]
     (st.success if report.imported or report.annotations else st.warning)(report.summary())
     if report.skipped:
-        st.error(f"{len(report.skipped)} files were skipped:")
-        st.dataframe(
-            [{"file": s.name, "reason": s.reason} for s in report.skipped],
-            hide_index=True,
-            use_container_width=True,
+        st.error(
+            f"{len(report.skipped)} files were skipped:\n"
+            + "\n".join(
+                f"- **{context.md_escape(s.name)}**: {context.md_escape(s.reason)}" for s in report.skipped
+            )
         )
     if report.duplicates:
         with st.expander(f"{len(report.duplicates)} already in the project (same content)"):
