@@ -1,0 +1,431 @@
+"""Predictions in the store: keep a run's outputs, list them, accept them as annotations or reject them.
+
+A prediction never changes the ground truth until a reviewer accepts it; accepting writes an
+annotation with source ``predicted`` and bumps the image version the way an annotator save does, so
+an annotator that has the image open gets a conflict instead of silently overwriting the new object.
+
+The second half (:func:`image_disagreement`) is pure: it matches an image's predictions against its
+ground truth with the same greedy rules as the evaluation's error list, so that the review page
+and the evaluation report name the same errors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.orm import Session
+
+from workbench.domain import (
+    IGNORE_LABEL,
+    PREDICTION_STATUSES,
+    Category,
+    Instance,
+    NotFoundError,
+    Prediction,
+    Rle,
+    ValidationError,
+    WorkbenchError,
+)
+from workbench.geometry import (
+    instance_bbox_area,
+    instance_to_rle,
+    mask_to_polygons,
+    polygons_to_rle,
+    rle_iou,
+    rle_to_mask,
+)
+from workbench.store.models import AnnotationRow, CategoryRow, ImageRow, PredictionRow, RunRow, utcnow
+from workbench.store.repo import instance_from_values, instance_to_values, list_categories
+
+ERROR_KINDS = ("true_positive", "wrong_class", "poor_localisation", "spurious")
+"""What a prediction is, judged against the image's ground truth (``missed`` is per ground truth)."""
+
+# ------------------------------------------------------------------------------------------- storing
+
+
+def _run_project(s: Session, run_id: int) -> int:
+    pid = s.scalar(select(RunRow.project_id).where(RunRow.id == run_id))
+    if pid is None:
+        raise NotFoundError(f"no run with id {run_id}")
+    return pid
+
+
+def _image_of_project(s: Session, pid: int, image_id: int) -> ImageRow:
+    row = s.get(ImageRow, image_id)
+    if row is None or row.project_id != pid:
+        raise NotFoundError(f"no image with id {image_id} in this project")
+    return row
+
+
+def _keypoints_for(inst: Instance, cat: Category) -> list[float] | None:
+    """The instance's keypoints if its class has a schema of that length (the keypoint head is
+    class-agnostic, so a model gives keypoints for squares too; those are dropped)."""
+    if inst.keypoints is None or cat.keypoints is None:
+        return None
+    if len(inst.keypoints) != 3 * cat.keypoints.num_keypoints:
+        return None
+    return [float(v) if k % 3 != 2 else int(v) for k, v in enumerate(inst.keypoints)]
+
+
+def store_predictions(s: Session, run_id: int, image_id: int, instances: Sequence[Instance]) -> list[int]:
+    """Replace the run's pending predictions on an image by ``instances``; returns the new ids.
+
+    Accepted and rejected predictions stay (they record a reviewer's decision). Every instance must
+    name a class of the image's project; bbox and area are filled from the shape when missing.
+    """
+    pid = _run_project(s, run_id)
+    img = _image_of_project(s, pid, image_id)
+    cats = {c.name: c for c in list_categories(s, pid)}
+    rows: list[dict[str, Any]] = []
+    for inst in instances:
+        cat = cats.get(inst.category)
+        if cat is None:
+            raise ValidationError(
+                f"prediction for image {img.original_name!r} names unknown class {inst.category!r}; "
+                f"classes: {sorted(cats)}"
+            )
+        if inst.bbox_xywh is None or inst.area is None:
+            bbox, area = instance_bbox_area(inst, (img.width, img.height))
+            inst = replace(
+                inst, bbox_xywh=inst.bbox_xywh or bbox, area=inst.area if inst.area is not None else area
+            )
+        if inst.rle is not None and tuple(inst.rle.size_hw) != (img.height, img.width):
+            raise ValidationError(
+                f"prediction for image {img.original_name!r}: mask size {list(inst.rle.size_hw)} (h, w) "
+                f"does not match the image {img.width}x{img.height} (w x h)"
+            )
+        vals = instance_to_values(inst, cat.id, image_id)  # type: ignore[arg-type]
+        rows.append(
+            {
+                "run_id": run_id,
+                "image_id": image_id,
+                "category_id": cat.id,
+                "segmentation": vals["segmentation"],
+                "bbox": vals["bbox"],
+                "keypoints": _keypoints_for(inst, cat),
+                "area": vals["area"],
+                "score": float(inst.score) if inst.score is not None else 0.0,
+                "status": "pending",
+                "created_at": utcnow(),
+            }
+        )
+    s.execute(
+        delete(PredictionRow).where(
+            PredictionRow.run_id == run_id,
+            PredictionRow.image_id == image_id,
+            PredictionRow.status == "pending",
+        )
+    )
+    if not rows:
+        return []
+    # RETURNING keeps the ids in insert order on SQLite >= 3.35 and PostgreSQL.
+    return list(
+        s.scalars(insert(PredictionRow).returning(PredictionRow.id, sort_by_parameter_order=True), rows)
+    )
+
+
+_PRED_COLUMNS = (
+    PredictionRow.id,
+    PredictionRow.run_id,
+    PredictionRow.image_id,
+    PredictionRow.status,
+    PredictionRow.annotation_id,
+    CategoryRow.name,
+    PredictionRow.segmentation,
+    PredictionRow.keypoints,
+    PredictionRow.bbox,
+    PredictionRow.area,
+    PredictionRow.score,
+)
+
+
+def _prediction(r: Any) -> Prediction:
+    pred_id, run_id, image_id, status, ann_id, cat, seg, kps, bbox, area, score = r
+    inst = instance_from_values(cat, seg, kps, bbox, area, False, "predicted", score, None, 1, None)
+    return Prediction(
+        id=pred_id, run_id=run_id, image_id=image_id, instance=inst, status=status, annotation_id=ann_id
+    )
+
+
+def list_predictions(
+    s: Session,
+    pid: int,
+    *,
+    run_id: int | None = None,
+    image_id: int | None = None,
+    status: str | None = None,
+    min_score: float | None = None,
+) -> list[Prediction]:
+    """The project's predictions, by image then highest score first."""
+    if status is not None and status not in PREDICTION_STATUSES:
+        raise ValidationError(f"prediction status must be one of {PREDICTION_STATUSES}, got {status!r}")
+    q = (
+        select(*_PRED_COLUMNS)
+        .join(CategoryRow, CategoryRow.id == PredictionRow.category_id)
+        .join(ImageRow, ImageRow.id == PredictionRow.image_id)
+        .where(ImageRow.project_id == pid)
+    )
+    if run_id is not None:
+        q = q.where(PredictionRow.run_id == run_id)
+    if image_id is not None:
+        q = q.where(PredictionRow.image_id == image_id)
+    if status is not None:
+        q = q.where(PredictionRow.status == status)
+    if min_score is not None:
+        q = q.where(PredictionRow.score >= min_score)
+    q = q.order_by(PredictionRow.image_id, PredictionRow.score.desc(), PredictionRow.id)
+    return [_prediction(r) for r in s.execute(q)]
+
+
+def get_prediction(s: Session, pid: int, prediction_id: int) -> Prediction:
+    r = s.execute(
+        select(*_PRED_COLUMNS)
+        .join(CategoryRow, CategoryRow.id == PredictionRow.category_id)
+        .join(ImageRow, ImageRow.id == PredictionRow.image_id)
+        .where(PredictionRow.id == prediction_id, ImageRow.project_id == pid)
+    ).first()
+    if r is None:
+        raise NotFoundError(f"no prediction with id {prediction_id} in this project")
+    return _prediction(r)
+
+
+def predicted_image_ids(s: Session, pid: int, run_id: int) -> list[int]:
+    """Images of the project that carry at least one prediction of the run."""
+    q = (
+        select(PredictionRow.image_id)
+        .join(ImageRow, ImageRow.id == PredictionRow.image_id)
+        .where(ImageRow.project_id == pid, PredictionRow.run_id == run_id)
+        .distinct()
+        .order_by(PredictionRow.image_id)
+    )
+    return list(s.scalars(q))
+
+
+# ----------------------------------------------------------------------------------- accept / reject
+
+
+def _bump_image(s: Session, image_id: int) -> None:
+    """What a save does to the image: version + 1 (open annotators then see a conflict), and an
+    unlabelled image becomes in progress."""
+    s.execute(
+        update(ImageRow)
+        .where(ImageRow.id == image_id)
+        .values(version=ImageRow.version + 1, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    s.execute(
+        update(ImageRow)
+        .where(ImageRow.id == image_id, ImageRow.status == "unlabeled")
+        .values(status="in_progress")
+        .execution_options(synchronize_session=False)
+    )
+
+
+def prediction_to_annotation(
+    pred: Prediction, size_wh: tuple[int, int], *, as_polygons: bool = True
+) -> Instance:
+    """The annotation a prediction becomes: polygons traced from its mask (editable in the annotator)
+    when ``as_polygons`` and the trace is not empty, else the mask as is; bbox and area recomputed."""
+    inst = replace(pred.instance, source="predicted", id=None, version=1)
+    if as_polygons and inst.rle is not None:
+        polys = mask_to_polygons(rle_to_mask(inst.rle))
+        if polys:
+            inst = replace(inst, rle=None, polygons=polys)
+    if inst.has_shape:
+        bbox, area = instance_bbox_area(inst, size_wh)
+        inst = replace(inst, bbox_xywh=bbox, area=area)
+    return inst
+
+
+def _accept(s: Session, pid: int, pred: Prediction, as_polygons: bool) -> int:
+    if pred.status == "accepted" and pred.annotation_id is not None:
+        return pred.annotation_id
+    img = _image_of_project(s, pid, pred.image_id)
+    inst = prediction_to_annotation(pred, (img.width, img.height), as_polygons=as_polygons)
+    cat_id = s.scalar(select(PredictionRow.category_id).where(PredictionRow.id == pred.id))
+    assert cat_id is not None
+    vals = instance_to_values(inst, cat_id, pred.image_id)
+    ann_id = s.scalar(insert(AnnotationRow).values(**vals).returning(AnnotationRow.id))
+    assert ann_id is not None
+    s.execute(
+        update(PredictionRow)
+        .where(PredictionRow.id == pred.id)
+        .values(status="accepted", annotation_id=ann_id)
+        .execution_options(synchronize_session=False)
+    )
+    return ann_id
+
+
+def accept_prediction(s: Session, pid: int, prediction_id: int, *, as_polygons: bool = True) -> int:
+    """Turn a prediction into an annotation (source ``predicted``, with its score); returns its id.
+
+    Accepting twice returns the same annotation. The image version is bumped like a save.
+    """
+    pred = get_prediction(s, pid, prediction_id)
+    was = pred.annotation_id if pred.status == "accepted" else None
+    ann_id = _accept(s, pid, pred, as_polygons)
+    if ann_id != was:
+        _bump_image(s, pred.image_id)
+    return ann_id
+
+
+def reject_prediction(s: Session, pid: int, prediction_id: int) -> None:
+    """Mark a prediction rejected. One already accepted is refused while its annotation exists:
+    the annotation is ground truth now and is deleted in the annotator."""
+    pred = get_prediction(s, pid, prediction_id)
+    if pred.status == "accepted" and pred.annotation_id is not None:
+        raise WorkbenchError(
+            f"prediction {prediction_id} was accepted as annotation {pred.annotation_id}; "
+            "delete that annotation in the annotator instead"
+        )
+    s.execute(update(PredictionRow).where(PredictionRow.id == prediction_id).values(status="rejected"))
+
+
+def accept_all(s: Session, pid: int, image_id: int, run_id: int, *, min_score: float) -> int:
+    """Accept every pending prediction of the run on the image with score >= ``min_score``; returns
+    how many. The image version is bumped once."""
+    _image_of_project(s, pid, image_id)
+    preds = list_predictions(s, pid, run_id=run_id, image_id=image_id, status="pending", min_score=min_score)
+    for pred in preds:
+        _accept(s, pid, pred, True)
+    if preds:
+        _bump_image(s, image_id)
+    return len(preds)
+
+
+def delete_predictions(s: Session, pid: int, run_id: int, *, status: str | None = "pending") -> int:
+    """Drop a run's predictions in the project (by default the pending ones); returns how many."""
+    ids = select(ImageRow.id).where(ImageRow.project_id == pid)
+    q = delete(PredictionRow).where(PredictionRow.run_id == run_id, PredictionRow.image_id.in_(ids))
+    if status is not None:
+        q = q.where(PredictionRow.status == status)
+    return s.execute(q).rowcount or 0
+
+
+# ------------------------------------------------------------------------------ disagreement (pure)
+
+
+@dataclass(frozen=True, slots=True)
+class PredictionVerdict:
+    """How one prediction compares with the ground truth. ``best_iou`` is against the same class;
+    ``gt_index`` is the ground truth it was matched with (index into the image's list), if any."""
+
+    kind: str
+    best_iou: float
+    gt_index: int | None = None
+
+    @property
+    def disagreement(self) -> float:
+        return 1.0 - self.best_iou
+
+
+@dataclass(frozen=True, slots=True)
+class ImageDisagreement:
+    """Predictions against ground truth on one image: a verdict per prediction (in input order) and
+    the indices of ground truth that no prediction found."""
+
+    verdicts: tuple[PredictionVerdict, ...] = ()
+    missed: tuple[int, ...] = ()
+    min_score: float | None = None
+    counts: dict[str, int] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def num_errors(self) -> int:
+        return sum(n for k, n in self.counts.items() if k != "true_positive")
+
+    @property
+    def disagreement(self) -> float:
+        """Mean of 1 - best same-class IoU over predictions, with each missed ground truth counting 1:
+        0 when every prediction lies exactly on its ground truth and nothing is missed."""
+        total = sum(v.disagreement for v in self.verdicts) + len(self.missed)
+        n = len(self.verdicts) + len(self.missed)
+        return total / n if n else 0.0
+
+
+def _shape_rle(inst: Instance, size_wh: tuple[int, int]) -> Rle:
+    """The mask used for IoU; a shapeless instance (box or keypoints only) counts as its box."""
+    rle = instance_to_rle(inst, size_wh)
+    if rle is not None:
+        return rle
+    x, y, w, h = instance_bbox_area(inst, size_wh)[0]
+    if w <= 0 or h <= 0:
+        return polygons_to_rle([], size_wh)
+    return polygons_to_rle([[x, y, x + w, y, x + w, y + h, x, y + h]], size_wh)
+
+
+def image_disagreement(
+    predictions: Sequence[Instance],
+    ground_truth: Sequence[Instance],
+    size_wh: tuple[int, int],
+    *,
+    iou_threshold: float = 0.5,
+    poor_iou: float = 0.1,
+) -> ImageDisagreement:
+    """Classify predictions as the evaluation's error list does (workbench.evaluate.coco_eval):
+
+    highest score first, a prediction takes the free non-crowd ground truth of any class with the
+    highest mask IoU >= ``iou_threshold``: same class is a true positive, another class is
+    ``wrong_class``. A prediction on a crowd region is ignored (true positive). Left-over
+    predictions take free same-class ground truth with ``poor_iou`` <= IoU < ``iou_threshold`` as
+    ``poor_localisation``; the rest are ``spurious``. Ground truth left free is missed.
+    """
+    keep = [c for c, g in enumerate(ground_truth) if g.category != IGNORE_LABEL]
+    gts = [ground_truth[c] for c in keep]
+    n_p, n_g = len(predictions), len(gts)
+    p_rles = [_shape_rle(p, size_wh) for p in predictions]
+    g_rles = [_shape_rle(g, size_wh) for g in gts]
+    crowd = [bool(g.iscrowd) for g in gts]
+    ious = rle_iou(p_rles, g_rles, crowd) if n_p and n_g else np.zeros((n_p, n_g))
+    same = np.array([[p.category == g.category for g in gts] for p in predictions], dtype=bool).reshape(
+        n_p, n_g
+    )
+    best_same = (
+        np.where(same & ~np.array(crowd, dtype=bool)[None, :], ious, 0.0).max(axis=1)
+        if n_g
+        else np.zeros(n_p)
+    )
+    order = sorted(range(n_p), key=lambda a: -(predictions[a].score or 0.0))
+    used = [False] * n_g
+    verdict: dict[int, PredictionVerdict] = {}
+    leftover: list[int] = []
+    for a in order:
+        best, b = -1.0, -1
+        for c in range(n_g):
+            if not used[c] and not crowd[c] and ious[a, c] >= best:
+                best, b = float(ious[a, c]), c
+        if b >= 0 and best >= iou_threshold:
+            used[b] = True
+            kind = "true_positive" if same[a, b] else "wrong_class"
+            verdict[a] = PredictionVerdict(kind, float(best_same[a]), b)
+            continue
+        if any(crowd[c] and ious[a, c] >= iou_threshold for c in range(n_g)):
+            verdict[a] = PredictionVerdict("true_positive", float(best_same[a]), None)
+            continue
+        leftover.append(a)
+    for a in leftover:
+        best, b = -1.0, -1
+        for c in range(n_g):
+            if not used[c] and not crowd[c] and same[a, c] and ious[a, c] >= best:
+                best, b = float(ious[a, c]), c
+        if b >= 0 and best >= poor_iou:
+            used[b] = True
+            verdict[a] = PredictionVerdict("poor_localisation", float(best_same[a]), b)
+        else:
+            verdict[a] = PredictionVerdict("spurious", float(best_same[a]), None)
+    missed = tuple(keep[c] for c in range(n_g) if not used[c] and not crowd[c])
+    verdicts = tuple(
+        replace(v, gt_index=keep[v.gt_index]) if v.gt_index is not None else v
+        for v in (verdict[a] for a in range(n_p))
+    )
+    counts = {k: 0 for k in (*ERROR_KINDS, "missed")}
+    for v in verdicts:
+        counts[v.kind] += 1
+    counts["missed"] = len(missed)
+    scores = [p.score for p in predictions if p.score is not None]
+    return ImageDisagreement(
+        verdicts=verdicts, missed=missed, min_score=min(scores) if scores else None, counts=counts
+    )
