@@ -493,8 +493,8 @@ class Trainer:
             self._setup_distributed()
             self._setup_data()
             self._setup_model()
-            st = self.state
             self._load_resume()
+            st = self.state
             st.iters_per_epoch = len(self.sampler)
             st.total_steps = st.iters_per_epoch * cfg.epochs
             if cfg.max_iters is not None:
