@@ -618,7 +618,7 @@ function onMouseDown(S, e) {
   }
   if (S.tool !== "select") return;
   if (h.v != null) {
-    if (e.altKey) { deleteVertex(S, h.i, h.p, h.v); S.suppressClick = true; return; }
+    if (e.altKey) { deleteVertex(S, h.i, h.p, h.v); suppressNextClick(S); return; }
     startDrag(S, e, { type: "vertex", i: h.i, p: h.p, v: h.v, before: JSON.stringify(S.instances) });
   } else if (h.e != null) {
     const before = JSON.stringify(S.instances);
@@ -687,14 +687,20 @@ function onDragMove(S, e) {
   render(S);
 }
 
+function suppressNextClick(S) {
+  // A click may or may not follow a drag; if it does, it comes in the same task as the mouseup.
+  S.suppressClick = true;
+  setTimeout(() => { S.suppressClick = false; }, 0);
+}
+
 function onDragEnd(S) {
   const d = S.drag;
   if (!d) return;
   S.drag = null;
   S.root.removeAttribute("data-panning");
-  if (d.type === "pan") { if (d.moved) S.suppressClick = true; render(S); return; }
+  if (d.type === "pan") { if (d.moved) suppressNextClick(S); render(S); return; }
   if (d.moved || d.inserted) {
-    S.suppressClick = true;
+    suppressNextClick(S);
     S.undo.push(d.before);
     S.redo = [];
     const inst = S.instances[d.i];

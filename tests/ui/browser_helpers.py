@@ -1,0 +1,83 @@
+"""Small helpers for driving the workbench in Chromium (Playwright sync API)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+TIMEOUT_MS = 20_000
+
+
+def new_page(browser: Any, base_url: str) -> Any:
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    page = ctx.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(base_url)
+    page.get_by_role("heading", name="Projects").wait_for()
+    return page
+
+
+def nav(page: Any, title: str) -> None:
+    page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name=title).click()
+    page.get_by_role("heading", name=title).first.wait_for()
+
+
+def open_project(page: Any, name: str) -> None:
+    nav(page, "Projects")
+    row = (
+        page.locator('[data-testid="stVerticalBlock"]', has_text=name)
+        .filter(has=page.locator("button", has_text="Open"))
+        .last
+    )
+    row.locator("button", has_text="Open").click()
+    page.get_by_text(f"▶ {name}").wait_for()
+
+
+def create_project(page: Any, name: str) -> None:
+    nav(page, "Projects")
+    page.get_by_label("New project name").fill(name)
+    page.get_by_role("button", name="Create project").click()
+    page.get_by_text("Created and opened project").wait_for()
+
+
+def annotator(page: Any) -> Any:
+    return page.locator(".wb-annot")
+
+
+def wait_image_drawn(page: Any, image_id: int | None = None) -> int:
+    sel = ".wb-annot[data-loaded-image]" if image_id is None else f'.wb-annot[data-loaded-image="{image_id}"]'
+    page.locator(sel).wait_for()
+    return int(page.locator(".wb-annot").get_attribute("data-loaded-image"))
+
+
+def natural_to_client(page: Any, size_wh: tuple[int, int]) -> Callable[[float, float], tuple[float, float]]:
+    """Map natural image pixels to page pixels for the fitted view (viewBox = whole image, meet)."""
+    box = page.locator(".wb-svg").bounding_box()
+    w, h = size_wh
+    s = min(box["width"] / w, box["height"] / h)
+    ox = box["x"] + (box["width"] - w * s) / 2
+    oy = box["y"] + (box["height"] - h * s) / 2
+    return lambda x, y: (ox + x * s, oy + y * s)
+
+
+def client_to_natural(page: Any, size_wh: tuple[int, int]) -> Callable[[float, float], tuple[float, float]]:
+    box = page.locator(".wb-svg").bounding_box()
+    w, h = size_wh
+    s = min(box["width"] / w, box["height"] / h)
+    ox = box["x"] + (box["width"] - w * s) / 2
+    oy = box["y"] + (box["height"] - h * s) / 2
+    return lambda cx, cy: ((cx - ox) / s, (cy - oy) / s)
+
+
+def wait_for(fn: Callable[[], T], pred: Callable[[T], bool], timeout_s: float = 20.0, what: str = "") -> T:
+    """Poll ``fn`` until ``pred`` holds (the store is written by another process)."""
+    deadline = time.monotonic() + timeout_s
+    value = fn()
+    while not pred(value):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what or 'condition'}; last value: {value!r}")
+        time.sleep(0.1)
+        value = fn()
+    return value
