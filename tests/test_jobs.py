@@ -1,0 +1,124 @@
+"""Job lifecycle through the real worker subprocess and a real SQLite store."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from workbench import jobs
+from workbench.store import repo
+from workbench.store import runs as run_repo
+from workbench.store.engine import open_store, sqlite_url
+from workbench.store.models import utcnow
+from workbench.train.config import TrainConfig
+from workbench.train.synthetic import write_shapes_run
+
+
+def tiny(**kw) -> TrainConfig:
+    base = dict(backbone="tiny", weights="none", epochs=1, batch_size=2, num_workers=0, warmup_iters=1,
+                log_every=1, augmentation="none", eval_every=100, early_stopping_patience=None)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+@pytest.fixture
+def store(tmp_path):
+    st = open_store(sqlite_url(tmp_path / "workbench.db"))
+    yield st
+    st.dispose()
+
+
+@pytest.fixture
+def project_id(store):
+    with store.transaction() as s:
+        return repo.create_project(s, "Shapes").id
+
+
+def _run(tmp_path: Path, name: str, cfg: TrainConfig, n: int = 2) -> Path:
+    return write_shapes_run(tmp_path / name, cfg, n_train=n, size_wh=(64, 48))
+
+
+def test_queued_then_running_then_succeeded(store, project_id, tmp_path):
+    run_dir = _run(tmp_path, "ok", tiny())
+    info = jobs.submit_run(store, project_id, "ok", run_dir, tiny(), device="cpu", start=False, threads=1)
+    assert info.status == "queued" and info.pid is None
+    started = jobs.schedule_next(store, threads=1)
+    assert started is not None and started.id == info.id and started.status == "running" and started.pid
+    done = jobs.wait_for(store, info.id, run_repo.FINAL_STATUSES, timeout_s=90)
+    assert done.status == "succeeded", jobs.tail_log(run_dir)
+    assert done.finished_at is not None and done.heartbeat_at is not None
+    assert done.progress["step"] == done.progress["total_steps"] == 1
+    assert (run_dir / "model.pt").exists()
+    deadline = time.monotonic() + 20
+    while jobs.pid_alive(done.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not jobs.pid_alive(done.pid)  # the worker exits once its row is final
+
+
+def test_second_job_queues_and_cancel_works_for_both(store, project_id, tmp_path):
+    long_cfg = tiny(epochs=500)
+    a_dir, b_dir = _run(tmp_path, "a", long_cfg), _run(tmp_path, "b", tiny())
+    a = jobs.submit_run(store, project_id, "a", a_dir, long_cfg, device="cpu", threads=1)
+    b = jobs.submit_run(store, project_id, "b", b_dir, tiny(), device="cpu", threads=1)
+    assert a.status == "running" and b.status == "queued"  # one job per device
+    assert jobs.cancel_run(store, b.id).status == "cancelled"
+    # Wait until the worker really trains, then cancel it.
+    deadline = time.monotonic() + 60
+    while jobs.read_status(a_dir).get("step", 0) < 1 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    jobs.cancel_run(store, a.id)
+    done = jobs.wait_for(store, a.id, run_repo.FINAL_STATUSES, timeout_s=60)
+    assert done.status == "cancelled", jobs.tail_log(a_dir)
+    assert (a_dir / "cancel").exists()
+    with store.transaction() as s:
+        assert run_repo.get_run(s, b.id).status == "cancelled"  # not started by a's exit
+
+
+def test_a_failing_run_reports_its_error(store, project_id, tmp_path):
+    run_dir = _run(tmp_path, "bad", tiny())
+    cfg = json.loads((run_dir / "config.json").read_text())
+    cfg["weights"] = str(tmp_path / "missing.pt")
+    (run_dir / "config.json").write_text(json.dumps(cfg))
+    info = jobs.submit_run(store, project_id, "bad", run_dir, cfg, device="cpu", threads=1)
+    done = jobs.wait_for(store, info.id, run_repo.FINAL_STATUSES, timeout_s=90)
+    assert done.status == "failed"
+    assert "missing.pt: no such checkpoint file" in done.error
+    assert jobs.read_status(run_dir)["status"] == "failed"
+
+
+def test_stale_and_dead_workers_are_marked_failed(store, project_id, tmp_path):
+    with store.transaction() as s:
+        stale = run_repo.create_run(s, project_id, "stale", {}, str(tmp_path / "s"), device="cpu")
+        run_repo.claim_next_queued_run(s, "cpu")
+    with store.transaction() as s:
+        assert run_repo.mark_stale_runs_failed(s, max_age_s=60, now=utcnow() + timedelta(seconds=61)) == [stale.id]
+        assert "stopped responding" in run_repo.get_run(s, stale.id).error
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    with store.transaction() as s:
+        dead = run_repo.create_run(s, project_id, "dead", {}, str(tmp_path / "d"), device="cpu")
+        run_repo.claim_next_queued_run(s, "cpu")
+        run_repo.set_run_pid(s, dead.id, proc.pid)
+    assert jobs.refresh_runs(store) == [dead.id]
+    with store.transaction() as s:
+        info = run_repo.get_run(s, dead.id)
+    assert info.status == "failed" and "exited without reporting" in info.error
+
+
+def test_finish_is_first_word_wins_and_progress_stops_after(store, project_id, tmp_path):
+    with store.transaction() as s:
+        r = run_repo.create_run(s, project_id, "r", {"epochs": 1}, str(tmp_path))
+        run_repo.claim_next_queued_run(s)
+        run_repo.finish_run(s, r.id, "cancelled")
+        run_repo.finish_run(s, r.id, "succeeded")
+        run_repo.update_run_progress(s, r.id, {"step": 5})
+        info = run_repo.get_run(s, r.id)
+    assert info.status == "cancelled" and info.progress is None
+    with pytest.raises(ValueError, match="finishes as one of"), store.transaction() as s:
+        run_repo.finish_run(s, r.id, "running")
