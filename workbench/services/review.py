@@ -1,0 +1,277 @@
+"""Review use cases: keep a run's predictions, find the images worth a look, accept or reject.
+
+The UI's Review page and the ``workbench predict`` command call these. Predictions stay apart from
+the ground truth until accepted; an accepted prediction is an ordinary annotation (source
+``predicted``) that the annotator edits like any other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+from workbench.domain import ImageRecord, Instance, NotFoundError, Prediction, ValidationError
+from workbench.services.workspace import Workspace
+from workbench.store import predictions as pstore
+from workbench.store import repo
+from workbench.store.predictions import ERROR_KINDS, ImageDisagreement, PredictionVerdict
+
+SortKey = Literal["errors", "confidence", "disagreement"]
+SORT_KEYS = ("errors", "confidence", "disagreement")
+ERROR_FILTERS = (*ERROR_KINDS, "missed")
+
+PredictFn = Callable[[list[ImageRecord]], Mapping[int, Sequence[Instance]] | Sequence[Sequence[Instance]]]
+"""Takes image records (``path`` absolute) and gives instances per image: a mapping by image id, or
+a sequence in the order of the records."""
+
+
+@dataclass(frozen=True)
+class ReviewImage:
+    """One row of the review list: an image, its predictions' summary and its errors."""
+
+    image: ImageRecord
+    num_predictions: int
+    num_pending: int
+    num_ground_truth: int
+    min_score: float | None
+    max_score: float | None
+    disagreement: float
+    """Mean of 1 - best same-class IoU over predictions, each missed ground truth counting 1."""
+    errors: dict[str, int] = field(default_factory=dict)
+    """Counts per kind: true_positive, wrong_class, poor_localisation, spurious, missed."""
+
+    @property
+    def num_errors(self) -> int:
+        return sum(n for k, n in self.errors.items() if k != "true_positive")
+
+
+@dataclass(frozen=True)
+class ImageReview:
+    """Everything the Review page draws for one image: ground truth, predictions and their verdicts."""
+
+    image: ImageRecord
+    version: int
+    ground_truth: list[Instance]
+    predictions: list[Prediction]
+    verdicts: dict[int, PredictionVerdict]
+    """Per prediction id (rejected predictions have none: they take no part in the comparison)."""
+    missed: list[Instance]
+
+
+@dataclass(frozen=True)
+class StoredPredictions:
+    images: int
+    predictions: int
+
+
+def _check_run(s, pid: int, run_id: int) -> None:  # noqa: ANN001 - a store session
+    from workbench.store.runs import get_run
+
+    run = get_run(s, run_id)
+    if run.project_id != pid:
+        raise NotFoundError(f"run {run_id} belongs to another project")
+
+
+def _compare(
+    rec: ImageRecord, preds: list[Prediction], gts: list[Instance]
+) -> tuple[ImageDisagreement, list[Prediction]]:
+    """Compare the predictions that are still in play (pending or accepted) with the ground truth,
+    leaving out the annotations that accepted predictions became (they would match themselves)."""
+    live = [p for p in preds if p.status != "rejected"]
+    own = {p.annotation_id for p in live if p.annotation_id is not None}
+    truth = [g for g in gts if g.id not in own]
+    return pstore.image_disagreement([p.instance for p in live], truth, rec.size_wh), live
+
+
+# ------------------------------------------------------------------------------------------- storing
+
+
+def store_run_predictions(
+    ws: Workspace,
+    slug: str,
+    run_id: int,
+    results: Mapping[int, Sequence[Instance]],
+    *,
+    score_threshold: float = 0.0,
+) -> StoredPredictions:
+    """Store a run's outputs, image by image, in one transaction; each image's pending predictions of
+    the run are replaced. Instances below ``score_threshold`` are dropped."""
+    n_img = n_pred = 0
+    with ws.store.transaction() as s:
+        pid = repo.project_id(s, slug)
+        _check_run(s, pid, run_id)
+        for image_id, instances in results.items():
+            keep = [
+                replace(i, source="predicted", id=None)
+                for i in instances
+                if (i.score if i.score is not None else 1.0) >= score_threshold
+            ]
+            n_pred += len(pstore.store_predictions(s, run_id, int(image_id), keep))
+            n_img += 1
+    return StoredPredictions(images=n_img, predictions=n_pred)
+
+
+def prelabel_unlabeled(
+    ws: Workspace, slug: str, run_id: int, predict_fn: PredictFn, *, score_threshold: float = 0.0
+) -> StoredPredictions:
+    """Predict every image without annotations and store the results as pending predictions."""
+    with ws.store.transaction() as s:
+        pid = repo.project_id(s, slug)
+        _check_run(s, pid, run_id)
+        images = repo.list_images(s, pid, unannotated=True)
+    if not images:
+        return StoredPredictions(images=0, predictions=0)
+    project_dir = ws.project_dir(slug)
+    records = [replace(r, path=str(project_dir / r.path)) if r.path else r for r in images]
+    out = predict_fn(records)
+    if isinstance(out, Mapping):
+        results = {int(k): list(v) for k, v in out.items()}
+    else:
+        out = list(out)
+        if len(out) != len(records):
+            raise ValidationError(
+                f"the predictor gave results for {len(out)} images, {len(records)} were asked for"
+            )
+        results = {r.id: list(v) for r, v in zip(records, out, strict=True)}  # type: ignore[misc]
+    return store_run_predictions(ws, slug, run_id, results, score_threshold=score_threshold)
+
+
+# ------------------------------------------------------------------------------------------- reading
+
+
+def list_predictions(
+    ws: Workspace,
+    slug: str,
+    *,
+    run_id: int | None = None,
+    image_id: int | None = None,
+    status: str | None = None,
+    min_score: float | None = None,
+) -> list[Prediction]:
+    with ws.store.transaction() as s:
+        return pstore.list_predictions(
+            s, repo.project_id(s, slug), run_id=run_id, image_id=image_id, status=status, min_score=min_score
+        )
+
+
+def list_review_images(
+    ws: Workspace,
+    slug: str,
+    run_id: int,
+    *,
+    sort: SortKey = "errors",
+    error_type: str | None = None,
+    category_id: int | None = None,
+    min_score: float = 0.0,
+    split: str | None = None,
+) -> list[ReviewImage]:
+    """Images with predictions of the run (and every image of ``split`` when given, so that images
+    where the model found nothing show their misses), summarised and sorted.
+
+    ``errors``: most errors first, then largest disagreement; ``confidence``: lowest prediction
+    score first (images without predictions last); ``disagreement``: largest first. ``error_type``
+    keeps images with at least one error of that kind (``missed`` included); ``category_id`` keeps
+    images where that class is predicted or annotated. Predictions below ``min_score`` and rejected
+    ones are left out of the comparison.
+    """
+    if sort not in SORT_KEYS:
+        raise ValidationError(f"sort must be one of {SORT_KEYS}, got {sort!r}")
+    if error_type is not None and error_type not in ERROR_FILTERS:
+        raise ValidationError(f"error type must be one of {ERROR_FILTERS}, got {error_type!r}")
+    with ws.store.transaction() as s:
+        pid = repo.project_id(s, slug)
+        _check_run(s, pid, run_id)
+        ids = set(pstore.predicted_image_ids(s, pid, run_id))
+        if split is not None:
+            ids |= {r.id for r in repo.list_images(s, pid, split=split)}  # type: ignore[misc]
+        wanted_cat = None
+        if category_id is not None:
+            names = {c.id: c.name for c in repo.list_categories(s, pid)}
+            if category_id not in names:
+                raise NotFoundError(f"no class with id {category_id} in this project")
+            wanted_cat = names[category_id]
+        by_image: dict[int, list[Prediction]] = {}
+        for p in pstore.list_predictions(s, pid, run_id=run_id):
+            by_image.setdefault(p.image_id, []).append(p)
+        rows: list[ReviewImage] = []
+        for image_id in sorted(ids):
+            rec, _ = repo.get_image(s, pid, image_id)
+            all_preds = by_image.get(image_id, [])
+            preds = [p for p in all_preds if p.score >= min_score]
+            gts = repo.load_instances(s, image_id)
+            if wanted_cat is not None and not any(
+                i.category == wanted_cat for i in (*gts, *(p.instance for p in preds))
+            ):
+                continue
+            result, live = _compare(rec, preds, gts)
+            if error_type is not None and not result.counts.get(error_type):
+                continue
+            scores = [p.score for p in live]
+            rows.append(
+                ReviewImage(
+                    image=rec,
+                    num_predictions=len(all_preds),
+                    num_pending=sum(p.status == "pending" for p in all_preds),
+                    num_ground_truth=len(gts),
+                    min_score=min(scores) if scores else None,
+                    max_score=max(scores) if scores else None,
+                    disagreement=result.disagreement,
+                    errors=dict(result.counts),
+                )
+            )
+    if sort == "errors":
+        rows.sort(key=lambda r: (-r.num_errors, -r.disagreement, r.image.id))
+    elif sort == "confidence":
+        rows.sort(key=lambda r: (r.min_score is None, r.min_score or 0.0, r.image.id))
+    else:
+        rows.sort(key=lambda r: (-r.disagreement, r.image.id))
+    return rows
+
+
+def predictions_for_image(
+    ws: Workspace, slug: str, image_id: int, run_id: int | None = None, *, min_score: float = 0.0
+) -> ImageReview:
+    """An image's ground truth, the run's predictions on it (all statuses) and their verdicts."""
+    with ws.store.transaction() as s:
+        pid = repo.project_id(s, slug)
+        if run_id is not None:
+            _check_run(s, pid, run_id)
+        rec, version = repo.get_image(s, pid, image_id)
+        gts = repo.load_instances(s, image_id)
+        preds = pstore.list_predictions(s, pid, run_id=run_id, image_id=image_id, min_score=min_score)
+    result, live = _compare(rec, preds, gts)
+    own = {p.annotation_id for p in live if p.annotation_id is not None}
+    truth = [g for g in gts if g.id not in own]
+    return ImageReview(
+        image=rec,
+        version=version,
+        ground_truth=gts,
+        predictions=preds,
+        verdicts={p.id: v for p, v in zip(live, result.verdicts, strict=True)},
+        missed=[truth[i] for i in result.missed],
+    )
+
+
+# ------------------------------------------------------------------------------------------ deciding
+
+
+def accept(ws: Workspace, slug: str, prediction_id: int, *, as_polygons: bool = True) -> int:
+    """Accept a prediction as an annotation (source ``predicted``); returns the annotation id."""
+    with ws.store.transaction() as s:
+        return pstore.accept_prediction(s, repo.project_id(s, slug), prediction_id, as_polygons=as_polygons)
+
+
+def reject(ws: Workspace, slug: str, prediction_id: int) -> None:
+    with ws.store.transaction() as s:
+        pstore.reject_prediction(s, repo.project_id(s, slug), prediction_id)
+
+
+def accept_all_above(ws: Workspace, slug: str, image_id: int, run_id: int, threshold: float) -> int:
+    """Accept every pending prediction of the run on the image with score >= ``threshold``."""
+    if not 0.0 <= threshold <= 1.0:
+        raise ValidationError(f"score threshold must be within 0..1, got {threshold}")
+    with ws.store.transaction() as s:
+        pid = repo.project_id(s, slug)
+        _check_run(s, pid, run_id)
+        return pstore.accept_all(s, pid, image_id, run_id, min_score=threshold)
