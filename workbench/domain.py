@@ -133,7 +133,7 @@ class Instance:
                     raise ValidationError(f"keypoint visibility must be 0, 1 or 2, got {v}")
         if self.bbox_xywh is not None:
             x, y, w, h = self.bbox_xywh
-            if not all(math.isfinite(c) for c in self.bbox_xywh) or w < 0 or h < 0:
+            if not math.isfinite(x + y + w + h) or w < 0 or h < 0:
                 raise ValidationError(f"bbox must be finite [x, y, w, h] with w, h >= 0: {self.bbox_xywh}")
         if self.source not in SOURCES:
             raise ValidationError(f"source must be one of {SOURCES}, got {self.source!r}")

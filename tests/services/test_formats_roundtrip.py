@@ -260,3 +260,28 @@ def test_labelmaps_equal_union_of_pycocotools_masks(tmp_path: Path) -> None:
             index_png = [f for f in out.rglob(f"{Path(img['file_name']).stem}*.png") if "index" in f.parts]
             assert index_png and Image.open(index_png[0]).mode == "P"
     assert compared >= 15
+
+
+def test_store_row_export_equals_dataset_to_coco(ws) -> None:  # noqa: ANN001
+    """The fast export path (store rows -> COCO) and the domain path give the same COCO dict."""
+    from workbench.formats.coco import dataset_to_coco, rows_to_coco
+    from workbench.geometry import mask_to_rle
+    from workbench.store import repo
+
+    slug = create_demo_project(ws, num_images=6).slug
+    im = annotate.list_images(ws, slug)[0]
+    loaded = annotate.load_image(ws, slug, im.id)
+    mask = np.zeros((im.height, im.width), np.uint8)
+    mask[5:25, 5:30] = 1
+    extra = [
+        Instance(category="square", rle=mask_to_rle(mask), score=0.7, attributes={"note": "x"}),
+        Instance(category="triangle", polygons=((1.0, 1.0, 9.0, 1.0, 5.0, 8.0),)),  # keypoints absent
+        Instance(category="circle", bbox_xywh=(3.0, 4.0, 5.0, 6.0), iscrowd=True),  # box only
+    ]
+    annotate.save_image(ws, slug, im.id, [*loaded.instances, *extra], expected_version=loaded.version)
+    ds = export.project_dataset(ws, slug)
+    with ws.store.transaction() as s:
+        pid = repo.project_id(s, slug)
+        fast = rows_to_coco(repo.list_categories(s, pid), repo.list_images(s, pid), repo.annotation_rows_raw(s, pid))
+    assert fast == dataset_to_coco(ds)
+    assert any(a.get("attributes") == {"note": "x"} for a in fast["annotations"])

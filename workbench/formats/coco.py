@@ -17,10 +17,12 @@ import math
 import os
 import re
 import tempfile
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from workbench.domain import (
     IGNORE_LABEL,
@@ -239,7 +241,9 @@ def _parse_image(
 def _parse_bbox(value: Any, where: str) -> tuple[float, float, float, float]:
     if not (isinstance(value, list | tuple) and len(value) == 4):
         raise CocoFormatError(f"{where}: bbox must be [x, y, w, h] (4 numbers), got {value!r}")
-    if not all(_is_finite_number(c) for c in value):
+    if not (all(type(c) in (int, float) for c in value) and math.isfinite(sum(value))) and not all(
+        _is_finite_number(c) for c in value
+    ):
         raise CocoFormatError(f"{where}: bbox must hold 4 finite numbers, got {value!r}")
     x, y, w, h = (float(c) for c in value)
     if w < 0 or h < 0:
@@ -258,7 +262,9 @@ def _parse_keypoints(
         raise CocoFormatError(
             f"{where}: keypoints length is {n}, expected 3*K = {3 * k} for the {k} keypoints of {category!r}"
         )
-    if not all(_is_finite_number(c) for c in value):
+    if not (all(type(c) in (int, float) for c in value) and math.isfinite(sum(value))) and not all(
+        _is_finite_number(c) for c in value
+    ):
         raise CocoFormatError(f"{where}: keypoints must be finite numbers, got {value!r}")
     out: list[float] = []
     for i in range(k):
@@ -510,7 +516,7 @@ def dataset_to_coco(
     annotations: list[dict[str, Any]] = []
     for item, image_id, insts in zip(ds.items, image_ids, kept, strict=True):
         rec = item.image
-        images.append({"id": image_id, "file_name": rec.file_name, "width": rec.width, "height": rec.height})
+        images.append(_image_to_coco(rec, image_id))
         for inst in insts:
             ann_id = next(ann_ids)
             where = f"image {rec.file_name}, instance {inst.id if inst.id is not None else ann_id}"
@@ -589,6 +595,86 @@ def _instance_to_coco(
     return ann
 
 
+StoreRow = tuple[int, int, int, "str | None", "str | None", "float | None", bool, "str | None", "float | None", "str | None"]
+"""An annotation as the store hands it to exports: ``(id, image_id, category_id, segmentation,
+bbox, area, iscrowd, keypoints, score, attributes)``, JSON columns still unparsed text."""
+
+
+def rows_to_coco(
+    categories: Sequence[Category],
+    images: Sequence[ImageRecord],
+    rows: Iterable[StoreRow],
+    *,
+    info: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The COCO dict that ``dataset_to_coco`` gives, built from store rows without domain records.
+
+    Exports of large projects go this way: the JSON columns are parsed once with orjson and laid
+    out as COCO directly, which keeps a 200k-annotation export close to ``json.dumps`` of its result.
+    Categories get ids 1..N in their order (store ids map to them); image and annotation ids are
+    the store's, so they are stable across exports. Tests check it equals ``dataset_to_coco``.
+    """
+    cats = [c for c in categories if not c.is_ignore]
+    export_ids = {c.id: i for i, c in enumerate(cats, 1)}
+    schema_k = {c.id: (c.keypoints.num_keypoints if c.keypoints is not None else None) for c in cats}
+    by_id = {im.id: im for im in images}
+    loads = orjson.loads
+    annotations: list[dict[str, Any]] = []
+    for ann_id, image_id, cat_id, seg, bbox, area, iscrowd, kps, score, attrs in rows:
+        if image_id not in by_id or cat_id not in export_ids:
+            continue
+        segmentation = loads(seg) if seg else []
+        if bbox is None or area is None:
+            rec = by_id[image_id]
+            probe = Instance(
+                category="-",
+                polygons=tuple(tuple(p) for p in segmentation) if isinstance(segmentation, list) else (),
+                rle=Rle(tuple(segmentation["size"]), segmentation["counts"]) if isinstance(segmentation, dict) else None,
+                bbox_xywh=tuple(loads(bbox)) if bbox else None,
+            )
+            box, mask_area = instance_bbox_area(probe, rec.size_wh)
+            box_list = list(probe.bbox_xywh or box)
+            area = mask_area if area is None else area
+        else:
+            box_list = loads(bbox)
+        ann: dict[str, Any] = {
+            "id": ann_id,
+            "image_id": image_id,
+            "category_id": export_ids[cat_id],
+            "segmentation": segmentation,
+            "area": float(area),
+            "bbox": box_list,
+            "iscrowd": int(iscrowd),
+        }
+        k = schema_k[cat_id]
+        if k is not None:
+            flat = loads(kps) if kps else [0.0, 0.0, 0] * k
+            for i in range(2, len(flat), 3):
+                flat[i] = v = int(flat[i])
+                if not v:
+                    flat[i - 2] = flat[i - 1] = 0.0
+            ann["keypoints"] = flat
+            ann["num_keypoints"] = sum(1 for v in flat[2::3] if v > 0)
+        if score is not None:
+            ann["score"] = float(score)
+        if attrs:
+            extra = loads(attrs)
+            if extra:
+                ann["attributes"] = extra
+        annotations.append(ann)
+    return {
+        "info": dict(info) if info is not None else {"description": "exported by workbench"},
+        "licenses": [],
+        "images": [_image_to_coco(im, im.id) for im in images],  # type: ignore[arg-type]
+        "annotations": annotations,
+        "categories": [_category_to_coco(c, i) for i, c in enumerate(cats, 1)],
+    }
+
+
+def _image_to_coco(rec: ImageRecord, image_id: int) -> dict[str, Any]:
+    return {"id": image_id, "file_name": rec.file_name, "width": rec.width, "height": rec.height}
+
+
 # --------------------------------------------------------------------------------------------------
 # files
 
@@ -603,8 +689,8 @@ def _read_json(path: Path) -> Any:
     except (OSError, UnicodeDecodeError) as exc:
         raise CocoFormatError(f"{path}: cannot read the file ({exc})") from None
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
         raise CocoFormatError(
             f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
         ) from None

@@ -7,6 +7,7 @@ the top-left pixel, so an image of size (w, h) spans ``[0, w] x [0, h]``.
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -14,6 +15,15 @@ import numpy as np
 from workbench.domain import Polygon, ValidationError
 
 __all__ = ["clip_polygon", "polygon_area", "polygons_bbox_xywh", "validate_polygon"]
+
+
+_SEQUENCES = (list, tuple)
+_PLAIN = {int, float}
+
+
+def _plain_numbers(values: Sequence[object]) -> bool:
+    """int/float only (no bool, str, numpy scalar): one set look-up instead of a check per value."""
+    return set(map(type, values)) <= _PLAIN
 
 
 def _prefix(where: str) -> str:
@@ -28,6 +38,15 @@ def validate_polygon(coords: Sequence[float], *, where: str = "") -> Polygon:
     reads as a box, so it is named), non-finite numbers, and polygons whose points are all on one line
     (zero area: they rasterise to nothing and break box and area maths downstream).
     """
+    if type(coords) in _SEQUENCES and len(coords) >= 6 and not len(coords) % 2 and _plain_numbers(coords):
+        # fast path for what JSON parsing gives (lists of int/float): same checks, no numpy per polygon
+        poly = tuple(map(float, coords))
+        if math.isfinite(sum(poly)):
+            xs, ys = poly[0::2], poly[1::2]
+            twice_area = sum(map(operator.mul, xs, ys[1:] + ys[:1])) - sum(map(operator.mul, ys, xs[1:] + xs[:1]))
+            span = max(max(xs) - min(xs), max(ys) - min(ys), 1.0)
+            if abs(twice_area) > 1e-6 * span * span:
+                return poly
     p = _prefix(where)
     if isinstance(coords, (str, bytes)) or not isinstance(coords, Iterable):
         raise ValidationError(f"{p}a polygon must be a list of numbers [x1, y1, x2, y2, ...], got {coords!r}")

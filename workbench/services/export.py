@@ -11,9 +11,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from pathlib import Path
 
-from workbench.domain import AnnotatedImage, Dataset, WorkbenchError
+from workbench.domain import Dataset, ImageRecord, WorkbenchError
 from workbench.services.workspace import Workspace
 from workbench.store import repo
+from workbench.util import paused_gc
 
 Progress = Callable[[int, int], None] | None
 UNASSIGNED = "unassigned"
@@ -28,24 +29,16 @@ def project_dataset(ws: Workspace, slug: str, *, splits: Iterable[str] | None = 
     return ds
 
 
-def _by_split(ds: Dataset) -> dict[str, Dataset]:
-    parts: dict[str, Dataset] = {}
-    for item in ds.items:
-        key = item.image.split or UNASSIGNED
-        parts.setdefault(key, Dataset(categories=ds.categories)).items.append(item)
-    return parts
-
-
-def _unique_names(items: list[AnnotatedImage], stored_suffix: bool) -> list[str]:
+def _unique_names(images: list[ImageRecord], stored_suffix: bool) -> list[str]:
     """File names inside an export folder: the original name, made unique with the image id."""
     out, seen = [], set()
-    for item in items:
-        name = item.image.file_name.replace("\\", "/").lstrip("/")
-        if stored_suffix and item.image.path:
-            name = str(Path(name).with_suffix(Path(item.image.path).suffix))
+    for im in images:
+        name = im.file_name.replace("\\", "/").lstrip("/")
+        if stored_suffix and im.path:
+            name = str(Path(name).with_suffix(Path(im.path).suffix))
         if name in seen:
             p = Path(name)
-            name = str(p.with_name(f"{p.stem}_{item.image.id}{p.suffix}"))
+            name = str(p.with_name(f"{p.stem}_{im.id}{p.suffix}"))
         seen.add(name)
         out.append(name)
     return out
@@ -61,37 +54,47 @@ def export_coco(
     progress: Progress = None,
 ) -> list[Path]:
     """Write ``annotations/instances_<split>.json`` (and ``images/<split>/`` with ``copy_images``)."""
-    from workbench.formats.coco import dataset_to_coco, save_coco
+    wanted = None if splits is None else {None if x == UNASSIGNED else x for x in splits}
+    with paused_gc():
+        return _export_coco(ws, slug, Path(out_dir), wanted, copy_images, progress)
 
-    ds = project_dataset(ws, slug, splits=splits)
-    if not ds.items:
+
+def _export_coco(
+    ws: Workspace, slug: str, out_dir: Path, wanted: set[str | None] | None, copy_images: bool, progress: Progress
+) -> list[Path]:
+    from workbench.formats.coco import rows_to_coco, save_coco
+
+    with ws.store.transaction() as s:
+        pid = repo.project_id(s, slug)
+        categories = repo.list_categories(s, pid)
+        images = [im for im in repo.list_images(s, pid) if wanted is None or im.split in wanted]
+        rows = repo.annotation_rows_raw(s, pid)
+    if not images:
         raise WorkbenchError(f"project {slug!r} has no images to export")
-    out_dir = Path(out_dir)
     project_dir = ws.project_dir(slug)
+    by_split: dict[str, list[ImageRecord]] = {}
+    for im in images:
+        by_split.setdefault(im.split or UNASSIGNED, []).append(im)
     written: list[Path] = []
-    done, total = 0, len(ds.items)
-    for split, part in sorted(_by_split(ds).items()):
-        names = _unique_names(part.items, stored_suffix=copy_images)
-        part.items = [
-            AnnotatedImage(image=replace(it.image, file_name=n), instances=it.instances)
-            for it, n in zip(part.items, names, strict=True)
-        ]
+    done, total = 0, len(images)
+    for split, part in sorted(by_split.items()):
+        names = _unique_names(part, stored_suffix=copy_images)
+        part = [replace(im, file_name=n) for im, n in zip(part, names, strict=True)]
         if copy_images:
             img_dir = out_dir / "images" / split
-            for item in part.items:
-                dst = img_dir / item.image.file_name
+            for im in part:
+                dst = img_dir / im.file_name
                 dst.parent.mkdir(parents=True, exist_ok=True)
                 tmp = dst.with_name(dst.name + ".tmp")
-                shutil.copyfile(project_dir / (item.image.path or ""), tmp)
+                shutil.copyfile(project_dir / (im.path or ""), tmp)
                 os.replace(tmp, dst)
                 done += 1
                 if progress:
                     progress(done, total)
         path = out_dir / "annotations" / f"instances_{split}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
-        save_coco(
-            dataset_to_coco(part, info={"description": f"workbench export of {slug}", "split": split}), path
-        )
+        info = {"description": f"workbench export of {slug}", "split": split}
+        save_coco(rows_to_coco(categories, part, rows, info=info), path)
         written.append(path)
     return written
 

@@ -17,6 +17,7 @@ from workbench.formats.images import DecodedImage, ImageSource, Skipped, decode_
 from workbench.geometry import instance_bbox_area
 from workbench.services.workspace import Workspace
 from workbench.store import repo
+from workbench.util import paused_gc
 
 Progress = Callable[[int, int], None] | None
 BATCH = 64
@@ -259,11 +260,13 @@ def import_coco(
             )
         total = ImportReport()
         for split_name, f in sorted(files.items()):
-            part = import_dataset(ws, slug, load_coco(f, split=split_name, known_names=known), progress=progress)
+            with paused_gc():
+                part = import_dataset(ws, slug, load_coco(f, split=split_name, known_names=known), progress=progress)
             _merge(total, part)
         return total
-    ds = load_coco(path, images_dir=images_dir, split=split, known_names=known)
-    return import_dataset(ws, slug, ds, progress=progress)
+    with paused_gc():
+        ds = load_coco(path, images_dir=images_dir, split=split, known_names=known)
+        return import_dataset(ws, slug, ds, progress=progress)
 
 
 def import_labelme(ws: Workspace, slug: str, path: Path | str, *, progress: Progress = None) -> ImportReport:

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import orjson
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -32,12 +33,18 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001 - DBAPI callba
     cur.close()
 
 
+def json_dumps(obj: object) -> str:
+    """JSON columns go through orjson: several times faster than json on polygon lists."""
+    return orjson.dumps(obj).decode()
+
+
 def make_engine(url: str) -> Engine:
+    kwargs = {"json_serializer": json_dumps, "json_deserializer": orjson.loads}
     if make_url(url).get_backend_name() == "sqlite":
-        engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+        engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, **kwargs)
 
 
 def alembic_config(url: str):  # noqa: ANN201 - alembic type kept local to avoid import at module load

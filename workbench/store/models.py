@@ -24,8 +24,12 @@ def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
+JsonColumn = JSON(none_as_null=True)
+"""JSON stored as text; Python None is SQL NULL (not the JSON text 'null'), so IS NULL queries work."""
+
+
 class Base(DeclarativeBase):
-    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+    type_annotation_map = {dict[str, Any]: JsonColumn, list[Any]: JsonColumn}
 
 
 class Project(Base):
@@ -35,7 +39,7 @@ class Project(Base):
     slug: Mapped[str] = mapped_column(String(120), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="")
-    settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    settings: Mapped[dict[str, Any]] = mapped_column(JsonColumn, default=dict)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 
@@ -57,9 +61,9 @@ class CategoryRow(Base):
     color: Mapped[str] = mapped_column(String(16), default="#1f77b4")
     supercategory: Mapped[str] = mapped_column(String(200), default="")
     position: Mapped[int] = mapped_column(Integer, default=0)
-    keypoint_names: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
-    skeleton: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
-    flip_pairs: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
+    keypoint_names: Mapped[list[Any] | None] = mapped_column(JsonColumn, nullable=True)
+    skeleton: Mapped[list[Any] | None] = mapped_column(JsonColumn, nullable=True)
+    flip_pairs: Mapped[list[Any] | None] = mapped_column(JsonColumn, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     project: Mapped[Project] = relationship(back_populates="categories")
@@ -97,15 +101,15 @@ class AnnotationRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"))
     category_id: Mapped[int] = mapped_column(ForeignKey("categories.id", ondelete="RESTRICT"))
-    segmentation: Mapped[Any] = mapped_column(JSON, nullable=True)
+    segmentation: Mapped[Any] = mapped_column(JsonColumn, nullable=True)
     """COCO layout: a list of flat polygons, or an RLE dict {size: [h, w], counts: str}; null = box only."""
-    keypoints: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
-    bbox: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
+    keypoints: Mapped[list[Any] | None] = mapped_column(JsonColumn, nullable=True)
+    bbox: Mapped[list[Any] | None] = mapped_column(JsonColumn, nullable=True)
     area: Mapped[float | None] = mapped_column(Float, nullable=True)
     iscrowd: Mapped[bool] = mapped_column(Boolean, default=False)
     source: Mapped[str] = mapped_column(String(16), default="manual")
     score: Mapped[float | None] = mapped_column(Float, nullable=True)
-    attributes: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    attributes: Mapped[dict[str, Any] | None] = mapped_column(JsonColumn, nullable=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
@@ -121,12 +125,12 @@ class RunRow(Base):
     kind: Mapped[str] = mapped_column(String(32), default="train")
     status: Mapped[str] = mapped_column(String(16), default="queued")
     """queued / running / succeeded / failed / cancelled"""
-    config: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    config: Mapped[dict[str, Any]] = mapped_column(JsonColumn, default=dict)
     device: Mapped[str | None] = mapped_column(String(32), nullable=True)
     pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
     heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
-    progress: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
-    metrics: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    progress: Mapped[dict[str, Any] | None] = mapped_column(JsonColumn, nullable=True)
+    metrics: Mapped[dict[str, Any] | None] = mapped_column(JsonColumn, nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     run_dir: Mapped[str] = mapped_column(String(500), default="")
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
@@ -147,10 +151,10 @@ class PredictionRow(Base):
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
     image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"))
     category_id: Mapped[int] = mapped_column(ForeignKey("categories.id", ondelete="CASCADE"))
-    segmentation: Mapped[Any] = mapped_column(JSON, nullable=True)
+    segmentation: Mapped[Any] = mapped_column(JsonColumn, nullable=True)
     """An RLE dict {size: [h, w], counts: str} (what models give) or a list of flat polygons."""
-    bbox: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
-    keypoints: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
+    bbox: Mapped[list[Any] | None] = mapped_column(JsonColumn, nullable=True)
+    keypoints: Mapped[list[Any] | None] = mapped_column(JsonColumn, nullable=True)
     area: Mapped[float | None] = mapped_column(Float, nullable=True)
     score: Mapped[float] = mapped_column(Float, default=0.0)
     status: Mapped[str] = mapped_column(String(16), default="pending")
