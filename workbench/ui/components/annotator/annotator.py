@@ -89,7 +89,7 @@ def payload_to_instances(items: Sequence[Mapping[str, Any]], loaded: Sequence[In
                 )
             out.append(replace(old, category=category, keypoints=keypoints, source=source, score=score))
             continue
-        polygons = tuple(_floats(p, "polygon") for p in item.get("polygons") or [])
+        polygons = tuple(_floats(p, "polygon") for p in item.get("polygons") or [] if len(p))
         if not polygons and not (keypoints and any(keypoints[2::3])):
             continue
         fields: dict[str, Any] = dict(
