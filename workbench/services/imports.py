@@ -7,13 +7,22 @@ next import sweeps away (``media.sweep_orphans``); it never leaves a row without
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+import fcntl
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from workbench import media
 from workbench.domain import AnnotatedImage, Dataset, ImageRecord, ValidationError
-from workbench.formats.images import DecodedImage, ImageSource, Skipped, decode_image, iter_image_sources
+from workbench.formats.images import (
+    DecodedImage,
+    ImageError,
+    ImageSource,
+    Skipped,
+    decode_image,
+    iter_image_sources,
+)
 from workbench.geometry import instance_bbox_area
 from workbench.services.workspace import Workspace
 from workbench.store import repo
@@ -46,6 +55,8 @@ class ImportReport:
 def _decode(src: ImageSource, report: ImportReport, max_pixels: int) -> DecodedImage | None:
     try:
         return decode_image(src, max_pixels=max_pixels)
+    except ImageError as exc:
+        report.skipped.append(Skipped.from_error(exc))
     except ValidationError as exc:
         report.skipped.append(Skipped(src.name, str(exc)))
     except OSError as exc:
@@ -60,10 +71,24 @@ def _store_files(project_dir: Path, decoded: DecodedImage) -> str:
     return rel
 
 
-def _sweep(ws: Workspace, slug: str) -> None:
-    with ws.store.transaction() as s:
-        known = repo.image_paths(s, repo.project_id(s, slug))
-    media.sweep_orphans(ws.project_dir(slug), known)
+@contextmanager
+def import_lock(ws: Workspace, slug: str) -> Iterator[None]:
+    """One import per project at a time (others wait), then sweep files a killed import left.
+
+    Files are written before their rows commit, so sweeping while another import runs would delete
+    its files; the lock (flock, released by the kernel if the holder dies) makes the sweep safe.
+    """
+    folder = ws.project_dir(slug)
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".import.lock", "a+b") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            with ws.store.transaction() as s:
+                known = repo.image_paths(s, repo.project_id(s, slug))
+            media.sweep_orphans(folder, known)
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def import_images(
@@ -76,8 +101,20 @@ def import_images(
     max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> ImportReport:
     """Import image files, folders and zip archives (paths) or in-memory uploads (ImageSource)."""
+    with import_lock(ws, slug):
+        return _import_images(ws, slug, sources, split=split, progress=progress, max_pixels=max_pixels)
+
+
+def _import_images(
+    ws: Workspace,
+    slug: str,
+    sources: Sequence[Path | str | ImageSource],
+    *,
+    split: str | None = None,
+    progress: Progress = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> ImportReport:
     report = ImportReport()
-    _sweep(ws, slug)
     project_dir = ws.project_dir(slug)
     with ws.store.transaction() as s:
         pid = repo.project_id(s, slug)
@@ -132,11 +169,22 @@ def import_dataset(
     """Import a Dataset read by a format module: classes merge by name, then images and instances.
 
     An image already in the project (same content, or same file name) receives the annotations when
-    it has none yet; otherwise its annotations are skipped and reported. Everything else (rows of
-    every image and annotation) is one transaction.
+    it has none yet; otherwise its annotations are skipped and reported. The rows of every image and
+    annotation are one transaction.
     """
+    with import_lock(ws, slug):
+        return _import_dataset(ws, slug, ds, progress=progress, max_pixels=max_pixels)
+
+
+def _import_dataset(
+    ws: Workspace,
+    slug: str,
+    ds: Dataset,
+    *,
+    progress: Progress = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> ImportReport:
     report = ImportReport(warnings=list(ds.warnings))
-    _sweep(ws, slug)
     project_dir = ws.project_dir(slug)
     with ws.store.transaction() as s:
         pid = repo.project_id(s, slug)
@@ -261,7 +309,9 @@ def import_coco(
         total = ImportReport()
         for split_name, f in sorted(files.items()):
             with paused_gc():
-                part = import_dataset(ws, slug, load_coco(f, split=split_name, known_names=known), progress=progress)
+                part = import_dataset(
+                    ws, slug, load_coco(f, split=split_name, known_names=known), progress=progress
+                )
             _merge(total, part)
         return total
     with paused_gc():
