@@ -9,9 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Literal
 
-from workbench.domain import ImageRecord, Instance, NotFoundError, Prediction, ValidationError
+from workbench.domain import (
+    ImageRecord,
+    Instance,
+    NotFoundError,
+    Prediction,
+    ValidationError,
+    WorkbenchError,
+)
 from workbench.services.workspace import Workspace
 from workbench.store import predictions as pstore
 from workbench.store import repo
@@ -275,3 +283,108 @@ def accept_all_above(ws: Workspace, slug: str, image_id: int, run_id: int, thres
         pid = repo.project_id(s, slug)
         _check_run(s, pid, run_id)
         return pstore.accept_all(s, pid, image_id, run_id, min_score=threshold)
+
+
+# ----------------------------------------------------------------------------------------- predicting
+
+
+def run_project_slug(ws: Workspace, run_id: int) -> str:
+    """The slug of the project a run belongs to (the CLI names runs by id alone)."""
+    from workbench.store.runs import get_run
+
+    with ws.store.transaction() as s:
+        pid = get_run(s, run_id).project_id
+        for info in repo.list_projects(s):
+            if info.id == pid:
+                return info.slug
+    raise NotFoundError(f"run {run_id} has no project")
+
+
+def run_model_path(ws: Workspace, slug: str, run_id: int) -> Path:
+    """The run's single-file model (``model.pt``), written when training finishes."""
+    from workbench.store.runs import get_run
+
+    with ws.store.transaction() as s:
+        pid = repo.project_id(s, slug)
+        _check_run(s, pid, run_id)
+        run = get_run(s, run_id)
+    run_dir = Path(run.run_dir)
+    if not run_dir.is_absolute():
+        candidates = [ws.project_dir(slug) / run_dir, ws.root / run_dir]
+        run_dir = next((c for c in candidates if (c / "model.pt").exists()), candidates[0])
+    path = run_dir / "model.pt"
+    if not run.run_dir or not path.is_file():
+        raise WorkbenchError(
+            f"run {run_id} ({run.name}, {run.status}) has no model file at {path}; "
+            "a run writes model.pt when its training finishes"
+        )
+    return path
+
+
+def select_images(
+    ws: Workspace,
+    slug: str,
+    *,
+    split: str | None = None,
+    unlabeled: bool = False,
+    images: Sequence[int | str] = (),
+) -> list[ImageRecord]:
+    """The images a prediction covers: a split, the unlabelled ones, some by id or file name, or all."""
+    if sum(bool(x) for x in (split, unlabeled, images)) > 1:
+        raise ValidationError("choose one of a split, the unlabelled images or a list of images")
+    with ws.store.transaction() as s:
+        pid = repo.project_id(s, slug)
+        if split:
+            return repo.list_images(s, pid, split=split)
+        if unlabeled:
+            return repo.list_images(s, pid, unannotated=True)
+        every = repo.list_images(s, pid)
+    if not images:
+        return every
+    by_id = {r.id: r for r in every}
+    by_name: dict[str, list[ImageRecord]] = {}
+    for r in every:
+        by_name.setdefault(r.file_name, []).append(r)
+    chosen: list[ImageRecord] = []
+    for ref in images:
+        key = str(ref)
+        if key.isdigit() and int(key) in by_id:
+            chosen.append(by_id[int(key)])
+        elif key in by_name:
+            chosen.extend(by_name[key])
+        else:
+            raise NotFoundError(f"no image {key!r} (id or file name) in project {slug!r}")
+    return list({r.id: r for r in chosen}.values())
+
+
+def predict_images(
+    ws: Workspace,
+    slug: str,
+    run_id: int,
+    records: Sequence[ImageRecord],
+    *,
+    score_threshold: float = 0.5,
+    device: str = "cpu",
+    chunk_size: int = 16,
+    progress: Callable[[int, int], None] | None = None,
+) -> StoredPredictions:
+    """Run the run's model on the images and store the results, a chunk per transaction (so a long
+    prediction keeps what it has done if stopped, and memory stays flat)."""
+    from workbench.train.predict import Predictor  # torch only when predicting
+
+    predictor = Predictor(run_model_path(ws, slug, run_id), device=device)
+    project_dir = ws.project_dir(slug)
+    n_img = n_pred = 0
+    for start in range(0, len(records), chunk_size):
+        part = [
+            replace(r, path=str(project_dir / r.path)) if r.path else r
+            for r in records[start : start + chunk_size]
+        ]
+        got = store_run_predictions(
+            ws, slug, run_id, predictor.predict_records(part, score_threshold=score_threshold)
+        )
+        n_img += got.images
+        n_pred += got.predictions
+        if progress:
+            progress(min(start + chunk_size, len(records)), len(records))
+    return StoredPredictions(images=n_img, predictions=n_pred)

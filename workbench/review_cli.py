@@ -1,0 +1,58 @@
+"""`workbench predict RUN ...`: store a run's predictions for review (registered by workbench.cli).
+
+workbench predict 3 --split val
+workbench predict 3 --unlabeled --score-threshold 0.3
+workbench predict 3 demo_001.png 17
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from workbench.cli import _ws, progress_bar
+    from workbench.services import review
+
+    ws = _ws(args)
+    slug = review.run_project_slug(ws, args.run)
+    if args.project and args.project != slug:
+        raise ValueError(f"run {args.run} belongs to project {slug!r}, not {args.project!r}")
+    records = review.select_images(ws, slug, split=args.split, unlabeled=args.unlabeled, images=args.images)
+    if not records:
+        print("no images to predict")
+        return 0
+    with progress_bar("predict") as bar:
+        got = review.predict_images(
+            ws,
+            slug,
+            args.run,
+            records,
+            score_threshold=args.score_threshold,
+            device=args.device,
+            progress=bar,
+        )
+    print(
+        f"run {args.run}: {got.predictions} predictions on {got.images} images of {slug!r} "
+        f"(score >= {args.score_threshold}); review them on the Review page"
+    )
+    return 0
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "predict",
+        help="run a trained model on images and store its predictions for review",
+        parents=[common],
+    )
+    p.add_argument("run", type=int, help="run id (see the Train page or `workbench runs`)")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--split", choices=("train", "val", "test"), help="predict one split")
+    which.add_argument("--unlabeled", action="store_true", help="predict the images without annotations")
+    p.add_argument("images", nargs="*", default=[], help="image ids or file names (default: every image)")
+    p.add_argument(
+        "--score-threshold", type=float, default=0.5, help="keep predictions scoring at least this"
+    )
+    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda:0")
+    p.add_argument("--project", default=None, help="check that the run belongs to this project")
+    p.set_defaults(func=cmd_predict)
