@@ -128,7 +128,12 @@ def cmd_import(args: argparse.Namespace) -> int:
     with progress_bar(f"import {args.kind}") as bar:
         if args.kind == "images":
             report = imports.import_images(
-                ws, args.project, [Path(p) for p in args.paths], split=args.split, progress=bar
+                ws,
+                args.project,
+                [Path(p) for p in args.paths],
+                split=args.split,
+                progress=bar,
+                max_pixels=args.max_pixels,
             )
         elif args.kind == "coco":
             images_dir = Path(args.images_dir) if args.images_dir else None
@@ -326,6 +331,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     im.add_argument("--split", choices=["train", "val", "test"])
     im.add_argument("--images-dir", help="coco: folder holding the images named by file_name")
+    im.add_argument(
+        "--max-pixels", type=int, default=178_956_970, help="refuse larger images (decompression bombs)"
+    )
     im.set_defaults(func=cmd_import)
 
     ex = sub.add_parser("export", help="export COCO or label maps", parents=[common])

@@ -183,3 +183,17 @@ def test_split_and_stats_on_the_demo(ws) -> None:  # noqa: ANN001
     tri = next(c for c in classes.list_categories(ws, slug) if c.name == "triangle")
     with_tri = annotate.list_images(ws, slug, category_id=tri.id)
     assert 0 < len(with_tri) == st["classes"]["triangle"]["images"]
+
+
+def test_saved_polygons_are_clipped_to_the_image(ws, project) -> None:  # noqa: ANN001
+    classes.add_category(ws, project, Category(name="box"))
+    im = _with_images(ws, project)[0]  # 40 x 30
+    over = (30.0, 20.0, 60.0, 20.0, 60.0, 50.0, 30.0, 50.0)
+    annotate.save_image(ws, project, im.id, [Instance(category="box", polygons=(over,))], expected_version=1)
+    (inst,) = annotate.load_image(ws, project, im.id).instances
+    xs, ys = inst.polygons[0][0::2], inst.polygons[0][1::2]
+    assert max(xs) == 40.0 and max(ys) == 30.0
+    assert inst.bbox_xywh == (30.0, 20.0, 10.0, 10.0) and inst.area == 100.0
+    outside = (50.0, 40.0, 60.0, 40.0, 60.0, 50.0)
+    with pytest.raises(ValidationError, match="outside the image"):
+        annotate.save_image(ws, project, im.id, [Instance(category="box", polygons=(outside,))], expected_version=2)

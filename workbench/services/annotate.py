@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
 from workbench import media
-from workbench.domain import ImageRecord, Instance
-from workbench.geometry import instance_bbox_area
+from workbench.domain import ImageRecord, Instance, ValidationError
+from workbench.geometry import clip_polygon, instance_bbox_area, validate_polygon
 from workbench.services.workspace import Workspace
 from workbench.store import repo
 
@@ -48,9 +48,15 @@ def load_image(ws: Workspace, slug: str, image_id: int) -> ImageAnnotations:
 
 
 def complete_instance(inst: Instance, size_wh: tuple[int, int]) -> Instance:
-    """Fill bbox and area from the shape (COCO semantics) so that every stored row has them."""
-    from dataclasses import replace
-
+    """Validate and clip polygons to the image, then fill bbox and area from the shape (COCO semantics)."""
+    if inst.polygons:
+        parts = [
+            clip_polygon(validate_polygon(p, where=f"class {inst.category}"), size_wh) for p in inst.polygons
+        ]
+        kept = tuple(p for p in parts if p is not None)
+        if not kept:
+            raise ValidationError(f"a {inst.category} polygon lies entirely outside the image")
+        inst = replace(inst, polygons=kept)
     bbox, area = instance_bbox_area(inst, size_wh)
     if inst.has_shape or inst.bbox_xywh is None:
         return replace(inst, bbox_xywh=bbox, area=area)
