@@ -358,6 +358,9 @@ def test_accepted_predictions_do_not_count_as_their_own_ground_truth(ws, demo) -
     after = review.predictions_for_image(ws, demo, image_id, run)
     assert len(after.ground_truth) == n_gt + 1
     assert after.verdicts[p.id].kind == "true_positive" and len(after.missed) == n_gt - 1
+    (row,) = [r for r in review.list_review_images(ws, demo, run) if r.image.id == image_id]
+    assert row.errors["true_positive"] == 1 and row.errors["missed"] == n_gt - 1
+    assert row.num_ground_truth == n_gt + 1 and row.num_pending == 0
 
 
 def test_split_includes_images_without_predictions(ws, demo) -> None:  # noqa: ANN001

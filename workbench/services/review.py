@@ -202,12 +202,13 @@ def list_review_images(
         by_image: dict[int, list[Prediction]] = {}
         for p in pstore.list_predictions(s, pid, run_id=run_id):
             by_image.setdefault(p.image_id, []).append(p)
+        # two queries for the whole project rather than two per image
+        items = {it.image.id: it for it in repo.load_dataset(s, pid).items if it.image.id in ids}
         rows: list[ReviewImage] = []
-        for image_id in sorted(ids):
-            rec, _ = repo.get_image(s, pid, image_id)
+        for image_id in sorted(items):
+            rec, gts = items[image_id].image, list(items[image_id].instances)
             all_preds = by_image.get(image_id, [])
             preds = [p for p in all_preds if p.score >= min_score]
-            gts = repo.load_instances(s, image_id)
             if wanted_cat is not None and not any(
                 i.category == wanted_cat for i in (*gts, *(p.instance for p in preds))
             ):
