@@ -21,8 +21,6 @@ This module writes no database rows; the store calls it inside its transactions 
 from __future__ import annotations
 
 import io
-import os
-import tempfile
 from pathlib import Path, PurePosixPath
 
 import numpy as np
@@ -36,6 +34,7 @@ from workbench.formats.images import (
     pixel_limit_lifted,
     read_orientation,
 )
+from workbench.util import TMP_SUFFIX, atomic_write_bytes
 
 IMAGES_DIR = "images"
 THUMBS_DIR = "thumbs"
@@ -44,7 +43,6 @@ THUMB_MAX_SIDE = 256
 DISPLAY_MAX_SIDE = 2048
 THUMB_JPEG_QUALITY = 85
 DISPLAY_JPEG_QUALITY = 90
-TMP_SUFFIX = ".tmp"
 
 
 def stored_rel_path(sha256: str, suffix: str) -> str:
@@ -70,39 +68,6 @@ def _sha_of(rel_path: str) -> str:
     sha = PurePosixPath(str(rel_path).replace("\\", "/")).stem
     _check_sha(sha)
     return sha
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the whole new one, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TMP_SUFFIX)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        try:
-            os.unlink(tmp_name)
-        except FileNotFoundError:
-            pass
-        raise
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make the rename itself durable (POSIX); a no-op where folders cannot be opened (Windows)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def store_image(project_dir: Path, decoded: DecodedImage) -> str:

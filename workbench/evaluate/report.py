@@ -7,19 +7,17 @@ there is no script. The report can be mailed or opened from a run folder offline
 from __future__ import annotations
 
 import base64
-import contextlib
 import html
 import io
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from workbench.evaluate.coco_eval import RECALL_THRESHOLDS, EvalResult
+from workbench.util import atomic_write_text
 
 __all__ = ["write_report", "write_text_atomic"]
 
@@ -37,19 +35,8 @@ img{max-width:100%}
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    """Write via a temp file in the same folder and os.replace, so readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    """Readers never see half a report: see ``workbench.util.atomic_write_bytes``."""
+    atomic_write_text(path, text)
 
 
 def _json_default(o: Any) -> Any:

@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
-import tempfile
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -37,6 +35,7 @@ from workbench.domain import (
     ValidationError,
 )
 from workbench.geometry import coco_rle_to_rle, instance_bbox_area, validate_polygon
+from workbench.util import atomic_write_text
 
 __all__ = [
     "CATEGORY_COLORS",
@@ -834,16 +833,4 @@ def save_coco(obj: dict[str, Any], path: Path) -> None:
         text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     except ValueError as exc:
         raise ValidationError(f"{path}: cannot write COCO JSON ({exc})") from None
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    atomic_write_text(path, text)
