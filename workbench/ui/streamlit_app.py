@@ -10,7 +10,10 @@ import streamlit as st
 from workbench.services import projects
 from workbench.ui import context
 from workbench.ui.app_pages import annotate, classes, dataset, export, imports
+from workbench.ui.app_pages import evaluate as evaluate_page
 from workbench.ui.app_pages import projects as projects_page
+from workbench.ui.app_pages import review as review_page
+from workbench.ui.app_pages import train as train_page
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,9 @@ PAGES: list[PageSpec] = [
     PageSpec("annotate", "Annotate", ":material/draw:", annotate.render),
     PageSpec("dataset", "Dataset", ":material/grid_view:", dataset.render),
     PageSpec("export", "Export", ":material/download:", export.render),
+    PageSpec("train", "Train", ":material/model_training:", train_page.render),
+    PageSpec("evaluate", "Evaluate", ":material/analytics:", evaluate_page.render),
+    PageSpec("review", "Review", ":material/fact_check:", review_page.render),
 ]
 
 

@@ -1,0 +1,187 @@
+"""Train page: one Train button with defaults that fit the project, runs with live progress, cancel.
+
+The run itself is a separate process (workbench.jobs); this page only reads the store and the run
+folder, so closing the browser or restarting the UI loses nothing: runs are found again here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from workbench.domain import ValidationError, WorkbenchError
+from workbench.services import training
+from workbench.services.workspace import Workspace
+from workbench.store.runs import RunInfo
+from workbench.ui import context
+
+POLL_S = 2.0
+STATUS_ICONS = {
+    "queued": ":material/schedule:",
+    "running": ":material/sync:",
+    "succeeded": ":material/check_circle:",
+    "failed": ":material/error:",
+    "cancelled": ":material/cancel:",
+}
+PICK_KEY = "train_run_pick"
+FLASH_KEY = "train_flash"
+
+
+def run_label(info: RunInfo) -> str:
+    return f"#{info.id} · {info.name} · {info.status}"
+
+
+def runs_table(runs: list[RunInfo]) -> list[dict[str, Any]]:
+    """One row per run for st.dataframe: id, name, status, device, progress, best mask AP."""
+    rows = []
+    for r in runs:
+        p = r.progress or {}
+        total = p.get("total_steps") or 0
+        best = (r.metrics or {}).get("segm_ap")
+        rows.append({
+            "id": r.id,
+            "name": r.name,
+            "status": r.status,
+            "device": r.device or "",
+            "progress": f"{p.get('step', 0)}/{total}" if total else "",
+            "mask AP (val)": None if best is None else round(float(best), 3),
+            "created": r.created_at.strftime("%Y-%m-%d %H:%M") if r.created_at else "",
+        })
+    return rows
+
+
+def _settings(defaults: Any) -> dict[str, Any]:
+    from workbench.train.config import BACKBONES, DEVICES, WEIGHTS
+
+    with st.expander("Settings", icon=":material/tune:"):
+        c1, c2, c3 = st.columns(3)
+        epochs = c1.number_input("Epochs", 1, 1000, int(defaults.epochs), key="train_epochs")
+        batch = c2.number_input("Batch size", 1, 256, int(defaults.batch_size), key="train_batch")
+        lr = c3.number_input(
+            "Learning rate (0 = automatic)", 0.0, 1.0, float(defaults.lr or 0.0), format="%.5f", key="train_lr"
+        )
+        backbone = c1.selectbox("Backbone", BACKBONES, index=BACKBONES.index(defaults.backbone), key="train_backbone")
+        weights = c2.selectbox(
+            "Weights", WEIGHTS, index=WEIGHTS.index(defaults.weights) if defaults.weights in WEIGHTS else 0,
+            key="train_weights", help="coco: torchvision's COCO weights (downloaded once, or placed in TORCH_HOME)",
+        )
+        devices = list(DEVICES)
+        device = c3.selectbox(
+            "Device", devices, index=devices.index(defaults.device) if defaults.device in devices else 0,
+            key="train_device",
+        )
+        aug = c1.selectbox(
+            "Augmentation", training.AUGMENTATION_PRESETS,
+            index=training.AUGMENTATION_PRESETS.index(defaults.augmentation)
+            if defaults.augmentation in training.AUGMENTATION_PRESETS else 1,
+            key="train_aug",
+        )
+        name = c2.text_input("Run name (optional)", key="train_name")
+    return {
+        "epochs": int(epochs), "batch_size": int(batch), "lr": float(lr) or None, "backbone": backbone,
+        "weights": weights, "device": device, "augmentation": aug, "name": name.strip() or None,
+    }
+
+
+def _start(ws: Workspace, slug: str, defaults: Any, choice: dict[str, Any]) -> None:
+    name = choice.pop("name")
+    try:
+        cfg = training.config_with(defaults, **choice)
+        info = training.start_training(ws, slug, cfg, name=name)
+    except (WorkbenchError, ValueError) as exc:
+        st.session_state[FLASH_KEY] = ("error", str(exc))
+        return
+    st.session_state[PICK_KEY] = info.id
+    word = "started" if info.status == "running" else "queued (another run uses that device)"
+    st.session_state[FLASH_KEY] = ("success", f"Run #{info.id} {info.name} {word}.")
+
+
+def _progress_panel(ws: Workspace, slug: str, run_id: int) -> None:
+    info = training.get_run(ws, slug, run_id)
+    prog = training.run_progress(info)
+    s = prog.status
+    st.markdown(f"**{context.md_escape(run_label(info))}**")
+    if info.status == "failed":
+        st.error(f"Failed: {s.get('error') or 'no error message'}", icon=":material/error:")
+    elif info.status == "cancelled":
+        st.warning(f"Cancelled. {s.get('error') or ''}")
+    elif info.status == "succeeded":
+        st.success("Finished. Evaluate it on the **Evaluate** page, review its predictions on **Review**.")
+    elif info.status == "queued":
+        st.info("Queued: it starts when the running job on its device ends.")
+    if s.get("total_steps"):
+        text = (
+            f"epoch {s.get('epoch', 0)}/{s.get('epochs', '?')} · iteration {s.get('iter', 0)}/"
+            f"{s.get('iters_per_epoch', '?')} · step {s.get('step', 0)}/{s.get('total_steps')} · "
+            f"ETA {training.format_eta(s.get('eta_s')) if info.is_active else '–'}"
+        )
+        st.progress(prog.fraction, text=text)
+    c1, c2, c3 = st.columns(3)
+    loss = s.get("loss")
+    c1.metric("Loss", "–" if loss is None else f"{float(loss):.3f}")
+    best = s.get("best_ap")
+    c2.metric("Best mask AP", "–" if best is None else f"{float(best):.3f}")
+    c3.metric("Device", str(s.get("device") or info.device or "–"))
+    series = prog.loss_series()
+    if series:
+        st.caption("Training losses per logged step")
+        st.line_chart(series, height=220)
+    if prog.val_rows:
+        keys = [k for k in ("segm_ap", "bbox_ap", "segm_ap50") if k in prog.val_rows[0]]
+        st.caption("Validation AP per epoch")
+        st.line_chart({k: [float(r.get(k, 0.0)) for r in prog.val_rows] for k in keys}, height=180)
+    with st.expander("Log", icon=":material/article:", expanded=info.status == "failed"):
+        st.code(prog.log_tail or "(no output yet)", language=None)
+    if info.is_active and st.button("Cancel run", icon=":material/stop:", key=f"train_cancel_{run_id}"):
+        training.cancel(ws, run_id)
+        st.rerun()
+    if not info.is_active and st.session_state.get("train_was_active") == run_id:
+        st.session_state["train_was_active"] = None
+        st.rerun()  # the run just ended: refresh the whole page (run list, buttons)
+    if info.is_active:
+        st.session_state["train_was_active"] = run_id
+
+
+def render() -> None:
+    ws = context.get_workspace()
+    info = context.current_project(ws)
+    if info is None:
+        return
+    slug = info.slug
+    st.header(f"Train · {info.name}")
+    try:
+        train_ds, val_ds = training.training_splits(ws, slug)
+    except ValidationError as exc:
+        st.info(str(exc))
+        train_ds = val_ds = None
+    if train_ds is not None:
+        n_train, n_val = len(train_ds.items), len(val_ds.items) if val_ds else 0
+        defaults = training.default_config(n_train)
+        st.caption(
+            f"{n_train} training images, {n_val} validation images"
+            + ("" if n_val else " (validation on the training images; assign a val split on the Dataset page)")
+            + f". Defaults: {defaults.backbone}, {defaults.weights} weights, {defaults.epochs} epochs on "
+            f"{training.queue_device(defaults)}."
+        )
+        choice = _settings(defaults)
+        if st.button("Train", type="primary", icon=":material/model_training:", key="train_start"):
+            _start(ws, slug, defaults, choice)
+    flash = st.session_state.pop(FLASH_KEY, None)
+    if flash:
+        getattr(st, flash[0])(flash[1])
+
+    runs = training.list_runs(ws, slug)
+    st.subheader("Runs")
+    if not runs:
+        st.info("No runs yet. Press **Train** to start one.")
+        return
+    st.dataframe(runs_table(runs), hide_index=True)
+    ids = [r.id for r in runs]
+    by_id = {r.id: r for r in runs}
+    if st.session_state.get(PICK_KEY) not in by_id:
+        active = [r.id for r in runs if r.is_active]
+        st.session_state[PICK_KEY] = active[0] if active else ids[0]
+    run_id = st.selectbox("Run", ids, format_func=lambda i: run_label(by_id[i]), key=PICK_KEY)
+    poll = POLL_S if by_id[run_id].is_active else None
+    st.fragment(run_every=poll)(_progress_panel)(ws, slug, run_id)
