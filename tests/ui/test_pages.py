@@ -195,16 +195,42 @@ def test_save_action_saves_polygon_and_keypoints(ws: Workspace) -> None:
     slug = make_project(ws)
     at = app("annotate", slug)
     image_id = at.session_state["wb_ann"]["image_id"]
-    item = polygon_item(SQUARE, keypoints=[12.5, 11.25, 2, 0, 0, 0])
+    item = polygon_item(SQUARE, keypoints=[12.5, 11.25, 2, 0, 0, 0], uid="tab-1")
     send_action(at, action(at, "save", [item]))
     ann = annotate.load_image(ws, slug, image_id)
     assert [i.polygons for i in ann.instances] == [(tuple(SQUARE),)]
     assert ann.instances[0].keypoints == (12.5, 11.25, 2, 0.0, 0.0, 0)
     assert ann.instances[0].bbox_xywh == (10.0, 10.0, 40.0, 30.0)
     assert ann.version == at.session_state["wb_ann"]["version"] == 2
-    # the same list again is not saved again
+    # the same list again (before the browser learnt the row id) is not saved again
     send_action(at, action(at, "save", [item]))
     assert annotate.load_image(ws, slug, image_id).version == 2
+
+
+def test_saved_shapes_keep_their_row_ids(ws: Workspace) -> None:
+    """The browser learns each new shape's row id by uid; later saves update those rows in place."""
+    slug = make_project(ws)
+    at = app("annotate", slug)
+    image_id = at.session_state["wb_ann"]["image_id"]
+    a = polygon_item(SQUARE, uid="t-1")
+    b = polygon_item([1.0, 1.0, 9.0, 1.0, 9.0, 9.0], uid="t-2")
+    send_action(at, action(at, "save", [a, b]))
+    first = {i.polygons[0][0]: i.id for i in annotate.load_image(ws, slug, image_id).instances}
+    sent_ids = at.session_state["wb_ann"]["ids"]
+    assert sent_ids == {"t-1": first[10.0], "t-2": first[1.0]}
+    comp = next(e for e in at.main if getattr(e, "type", "") == "bidi_component")
+    assert json.loads(comp.proto.json)["ids"] == sent_ids  # what the browser merges by uid
+    # the browser merged the ids into a and b; now it draws a third shape
+    c = polygon_item([20.0, 20.0, 30.0, 20.0, 30.0, 30.0], uid="t-3")
+    send_action(at, action(at, "save", [{**a, "id": sent_ids["t-1"]}, {**b, "id": sent_ids["t-2"]}, c]))
+    # and (a race) an action that left the browser before the ids arrived: same rows, no re-insert
+    b2 = {**b, "polygons": [[1.0, 1.0, 9.0, 1.0, 9.0, 12.0]]}
+    send_action(at, action(at, "save", [a, b2, c]))
+    ann = annotate.load_image(ws, slug, image_id)
+    after = {i.polygons[0][0]: i for i in ann.instances}
+    assert after[10.0].id == first[10.0] and after[1.0].id == first[1.0]
+    assert after[1.0].polygons[0][-1] == 12.0 and after[1.0].version == 3 and after[10.0].version == 3
+    assert len(ann.instances) == 3 and at.session_state["wb_ann"]["ids"]["t-3"] == after[20.0].id
 
 
 def test_status_action_marks_done(ws: Workspace) -> None:

@@ -63,6 +63,14 @@ def complete_instance(inst: Instance, size_wh: tuple[int, int]) -> Instance:
     return inst if inst.area is not None else replace(inst, area=area)
 
 
+@dataclass(frozen=True)
+class SavedImage:
+    """What a save returns: the image's new version and each saved instance's row id, in order."""
+
+    version: int
+    ids: list[int]
+
+
 def save_image(
     ws: Workspace,
     slug: str,
@@ -72,16 +80,39 @@ def save_image(
     expected_version: int,
     status: str | None = None,
 ) -> int:
-    """Save an image's instances in one transaction; ConflictError if someone saved first."""
+    """Save an image's instances in one transaction; ConflictError if someone saved first.
+
+    Returns the new version; ``save_image_with_ids`` also returns the row ids of the instances.
+    """
+    return save_image_with_ids(
+        ws, slug, image_id, instances, expected_version=expected_version, status=status
+    ).version
+
+
+def save_image_with_ids(
+    ws: Workspace,
+    slug: str,
+    image_id: int,
+    instances: Sequence[Instance],
+    *,
+    expected_version: int,
+    status: str | None = None,
+) -> SavedImage:
+    """``save_image`` that also returns each instance's row id (new rows included), in the given order.
+
+    The browser gives these ids to the shapes it drew, so that the next save updates their rows
+    instead of deleting and re-inserting them: ids stay stable across saves and exports.
+    """
     with ws.store.transaction() as s:
         pid = repo.project_id(s, slug)
         rec, _ = repo.get_image(s, pid, image_id)
         done = [complete_instance(i, rec.size_wh) for i in instances]
         if status is None and rec.status == "unlabeled" and done:
             status = "in_progress"
-        return repo.save_image_instances(
+        version, ids = repo.save_image_instances(
             s, pid, image_id, done, expected_version=expected_version, status=status
         )
+        return SavedImage(version=version, ids=ids)
 
 
 def set_status(ws: Workspace, slug: str, image_id: int, status: str) -> None:

@@ -506,9 +506,11 @@ def save_image_instances(
     *,
     expected_version: int,
     status: str | None = None,
-) -> int:
-    """Replace an image's annotations if nobody saved since ``expected_version``; returns the new one.
+) -> tuple[int, list[int]]:
+    """Replace an image's annotations if nobody saved since ``expected_version``.
 
+    Returns the new image version and the row id of each instance, in the order given, so that a
+    caller (the browser) can give new shapes their ids and later saves update those rows in place.
     The version check and bump is one conditional UPDATE, so two concurrent saves cannot both pass.
     Instances that keep their id keep their row (and bump its version); the rest are inserted.
     """
@@ -536,13 +538,16 @@ def save_image_instances(
         ).all()
     )
     keep: set[int] = set()
+    ids: list[int | None] = []
     new_rows: list[dict[str, Any]] = []
+    new_at: list[int] = []
     for inst in instances:
         if inst.category not in cat_ids:
             raise ValidationError(f"unknown class {inst.category!r}; classes: {sorted(cat_ids)}")
         vals = instance_to_values(inst, cat_ids[inst.category], image_id)
-        if inst.id is not None and inst.id in existing:
+        if inst.id is not None and inst.id in existing and inst.id not in keep:
             keep.add(inst.id)
+            ids.append(inst.id)
             s.execute(
                 update(AnnotationRow)
                 .where(AnnotationRow.id == inst.id)
@@ -550,13 +555,19 @@ def save_image_instances(
                 .execution_options(synchronize_session=False)
             )
         else:
+            new_at.append(len(ids))
+            ids.append(None)
             new_rows.append(vals)
     gone = set(existing) - keep
     if gone:
         s.execute(delete(AnnotationRow).where(AnnotationRow.id.in_(gone)))
     if new_rows:
-        s.execute(insert(AnnotationRow), new_rows)
-    return expected_version + 1
+        created = s.scalars(
+            insert(AnnotationRow).returning(AnnotationRow.id, sort_by_parameter_order=True), new_rows
+        ).all()
+        for at, new_id in zip(new_at, created, strict=True):
+            ids[at] = new_id
+    return expected_version + 1, [i for i in ids if i is not None]
 
 
 def insert_instances(s: Session, rows: list[dict[str, Any]]) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import mimetypes
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from workbench.ui.components.annotator import (
     annotator,
     category_to_payload,
     instance_to_payload,
-    payload_to_instances,
+    payload_to_indexed_instances,
 )
 
 STATE = "wb_ann"
@@ -46,6 +47,7 @@ def _state() -> dict[str, Any]:
             "ack": 0,
             "conflict": None,
             "error": None,
+            "ids": {},
         }
     return st.session_state[STATE]
 
@@ -76,24 +78,54 @@ def load_into_state(ws: Workspace, slug: str, image_id: int, index: int) -> None
         canon=canonical(payload),
         conflict=None,
         error=None,
+        ids={},
     )
     s["epoch"] += 1
 
 
+def with_known_ids(items: list[dict[str, Any]], ids: dict[str, int]) -> list[dict[str, Any]]:
+    """Items with the row ids this tab already gave their uids (an action may leave the browser
+    before the ids of the previous save arrived there)."""
+    out = []
+    for it in items:
+        uid = it.get("uid")
+        if uid is not None and it.get("id") is None and uid in ids:
+            it = {**it, "id": ids[uid]}
+        out.append(it)
+    return out
+
+
 def save_items(ws: Workspace, slug: str, items: list[dict[str, Any]], status: str | None = None) -> bool:
-    """Save the browser's shape list against the loaded version; False (and a message) if refused."""
+    """Save the browser's shape list against the loaded version; False (and a message) if refused.
+
+    After a save the new rows' ids go back to the browser by shape uid (``data["ids"]``), and the
+    saved instances become the base of the next save, so every shape keeps its row id.
+    """
     s = _state()
+    items = with_known_ids(items, s["ids"])
     canon = canonical(items)
     try:
         if canon == s["canon"] and s["conflict"] is None:
             if status is not None:
                 svc.set_status(ws, slug, s["image_id"], status)
             return True
-        instances = payload_to_instances(items, s["loaded"])
-        s["version"] = svc.save_image(
-            ws, slug, s["image_id"], instances, expected_version=s["version"], status=status
+        pairs = payload_to_indexed_instances(items, s["loaded"])
+        saved = svc.save_image_with_ids(
+            ws,
+            slug,
+            s["image_id"],
+            [inst for _, inst in pairs],
+            expected_version=s["version"],
+            status=status,
         )
-        s["canon"] = canon
+        s["version"] = saved.version
+        s["loaded"] = [replace(inst, id=i) for (_, inst), i in zip(pairs, saved.ids, strict=True)]
+        for (n, _), row_id in zip(pairs, saved.ids, strict=True):
+            uid = items[n].get("uid")
+            if uid is not None:
+                s["ids"][str(uid)] = row_id
+            items[n] = {**items[n], "id": row_id}
+        s["canon"] = canonical(items)
         s["error"] = None
         return True
     except ConflictError as exc:
@@ -191,18 +223,24 @@ def render() -> None:
     info = context.current_project(ws)
     if info is None:
         return
-    slug = info.slug
     st.header(f"Annotate · {info.name}")
     s = _state()
-    if s["slug"] != slug:
-        s.update(slug=slug, image_id=None, index=0, conflict=None, error=None)
+    if s["slug"] != info.slug:
+        s.update(slug=info.slug, image_id=None, index=0, conflict=None, error=None)
+    _body(ws, info.slug, info.num_images)
 
+
+@st.fragment
+def _body(ws: Workspace, slug: str, num_images: int) -> None:
+    """Everything below the header. A fragment: an action, a filter or the next image reruns only this,
+    not the whole app (sidebar, navigation, project picker), and the browser redraws only this."""
+    s = _state()
     c1, c2, c3 = st.columns([1, 1, 3])
     c1.selectbox("Status", [ALL, *IMAGE_STATUSES], key="ann_status_filter")
     c2.selectbox("Split", [ALL, *SPLITS, "unassigned"], key="ann_split_filter")
     images = svc.list_images(ws, slug, **_filters())
     if not images:
-        if info.num_images == 0:
+        if num_images == 0:
             st.info("This project has no images yet. Add some on the **Import** page.")
             st.page_link(context.PAGE_PATHS["import"], label="Go to Import", icon=":material/upload:")
         else:
@@ -227,13 +265,13 @@ def render() -> None:
     )
     if picked != index:
         load_into_state(ws, slug, ids[picked], picked)
-        st.rerun()
+        st.rerun(scope="fragment")
 
     _conflict_box(ws, slug)
     if s["error"]:
         st.error(f"Not saved: {s['error']}")
 
-    rec = svc.load_image(ws, slug, s["image_id"]).image
+    rec = images[index]
     prefetch = []
     for j in (index + 1, index - 1):
         if 0 <= j < len(ids):
@@ -244,6 +282,7 @@ def render() -> None:
         "prefetch": prefetch,
         "categories": [category_to_payload(c) for c in cats],
         "instances": [instance_to_payload(i) for i in s["loaded"]],
+        "ids": s["ids"],
         "ack_seq": s["ack"],
         "version": s["version"],
         "conflict": s["conflict"] is not None,

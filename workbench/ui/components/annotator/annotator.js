@@ -5,6 +5,10 @@
 // listeners are attached once and all state lives on the ShadowRoot (`parentElement.__wb`). Shapes are
 // taken from Python only on first mount or when Python bumps `data.epoch`. State goes back to Python
 // only when an action finishes (one `setTriggerValue('action', ...)` = one rerun).
+//
+// Every shape has a client uid (unique to this mount); shapes drawn here have no row id until Python
+// saves them and answers with `data.ids` ({uid: row id}), merged in without touching anything else,
+// so later saves update those rows instead of inserting new ones.
 
 const SVGNS = "http://www.w3.org/2000/svg";
 const CLOSE_PX = 9; // screen pixels within which a click on the first vertex closes the polygon
@@ -43,8 +47,9 @@ function createState(root) {
     vb: { x: 0, y: 0, w: 1, h: 1 },
     seq: 0, ackSeq: 0, locked: false,
     kpNext: 0, kpVis: 2,
-    loadedUrl: null, prefetched: new Set(),
+    loadedUrl: null, prefetched: new Map(),
     windowListening: false, handlers: null, nextKey: 1,
+    uidBase: Math.random().toString(36).slice(2, 10), ids: {},
   };
 }
 
@@ -53,6 +58,7 @@ function applyData(S, data) {
   S.ackSeq = Math.max(S.ackSeq, data.ack_seq || 0);
   setCategories(S, data.categories || []);
   const img = data.image || null;
+  S.ids = data.ids || {};
   if (data.epoch !== S.epoch) {
     S.epoch = data.epoch;
     S.imageId = img ? img.id : null;
@@ -65,12 +71,11 @@ function applyData(S, data) {
     S.svg.setAttribute("data-image-id", S.imageId == null ? "" : String(S.imageId));
     fit(S);
     loadImage(S, img);
-  } else if (S.seq <= S.ackSeq) {
-    S.locked = false;
+  } else {
+    mergeIds(S, S.instances);
+    if (S.seq <= S.ackSeq) S.locked = false;
   }
-  for (const url of data.prefetch || []) {
-    if (!S.prefetched.has(url)) { S.prefetched.add(url); const im = new Image(); im.src = url; }
-  }
+  prefetch(S, [...(data.prefetch || []), img && img.url].filter(Boolean));
   S.imglabel.textContent = img ? `${img.index + 1}/${img.count}  ${img.file_name}` : "No image";
   S.imglabel.title = img ? img.file_name : "";
   S.imgstatus.textContent = img ? img.status.replace("_", " ") : "";
@@ -98,9 +103,20 @@ function setCategories(S, cats) {
   if (S.curClass) sel.value = S.curClass;
 }
 
+function newUid(S) { return `${S.uidBase}-${S.nextKey++}`; }
+
+function mergeIds(S, instances) {
+  // Row ids Python gave to shapes after saving them, by uid (also applied to undo/redo snapshots).
+  for (const inst of instances) {
+    const id = S.ids[inst.key];
+    if (id != null) inst.id = id;
+  }
+  return instances;
+}
+
 function fromPython(S, inst) {
   return {
-    key: S.nextKey++,
+    key: newUid(S),
     id: inst.id ?? null,
     category: inst.category,
     polygons: (inst.polygons || []).map((p) => p.slice()),
@@ -116,6 +132,7 @@ function fromPython(S, inst) {
 function toPython(inst) {
   const r2 = (v) => Math.round(v * 100) / 100;
   return {
+    uid: inst.key,
     id: inst.id,
     category: inst.category,
     polygons: inst.rle ? [] : inst.polygons.map((p) => p.map(r2)),
@@ -128,6 +145,32 @@ function toPython(inst) {
 
 // ---------------------------------------------------------------- image and view
 
+function perfMark(label) {
+  // Benchmarks set window.__wbPerf = [] to see where the time of an image switch goes.
+  const p = window.__wbPerf;
+  if (p) p.push([label, performance.now()]);
+}
+
+function decoded(S, url) {
+  // One decoded Image per URL: the neighbours are fetched and decoded before the user asks for them,
+  // and holding the element keeps the bitmap in the browser's memory cache, so a switch is a hit.
+  let e = S.prefetched.get(url);
+  if (!e) {
+    const im = new Image();
+    im.decoding = "async";
+    im.src = url;
+    e = { im, ready: im.decode().catch(() => undefined) };
+    S.prefetched.set(url, e);
+  }
+  return e.ready;
+}
+
+function prefetch(S, urls) {
+  for (const url of urls) decoded(S, url);
+  // keep the current image and its neighbours (the URLs of images left behind are dropped)
+  for (const url of [...S.prefetched.keys()]) if (!urls.includes(url)) S.prefetched.delete(url);
+}
+
 function loadImage(S, img) {
   S.root.removeAttribute("data-loaded-image");
   if (!img || !img.url) { S.img.removeAttribute("href"); S.loadedUrl = null; return; }
@@ -135,16 +178,15 @@ function loadImage(S, img) {
   S.img.setAttribute("height", String(img.height));
   const url = img.url;
   const epoch = S.epoch;
-  const pre = new Image();
-  pre.src = url;
-  const show = () => {
+  perfMark("data");
+  decoded(S, url).then(() => {
     if (S.epoch !== epoch) return;
+    perfMark("decoded");
     S.img.setAttribute("href", url);
     S.loadedUrl = url;
     // The browser paints on the next frame; the attribute tells tests and benchmarks it is drawn.
-    requestAnimationFrame(() => S.root.setAttribute("data-loaded-image", String(img.id)));
-  };
-  pre.decode().then(show, show);
+    requestAnimationFrame(() => { perfMark("drawn"); S.root.setAttribute("data-loaded-image", String(img.id)); });
+  });
 }
 
 function fit(S) {
@@ -414,7 +456,7 @@ function closeDraft(S) {
   snapshot(S);
   const flat = [];
   for (const p of S.draft) flat.push(p[0], p[1]);
-  const inst = { key: S.nextKey++, id: null, category: S.curClass, polygons: [flat], keypoints: null,
+  const inst = { key: newUid(S), id: null, category: S.curClass, polygons: [flat], keypoints: null,
     bbox: null, rle: false, source: "manual", score: null, hidden: false };
   S.instances.push(inst);
   S.selected = S.instances.length - 1;
@@ -451,7 +493,7 @@ function setClass(S, name) {
 function undo(S) {
   if (!S.undo.length) return;
   S.redo.push(JSON.stringify(S.instances));
-  S.instances = JSON.parse(S.undo.pop());
+  S.instances = mergeIds(S, JSON.parse(S.undo.pop()));
   S.selected = Math.min(S.selected, S.instances.length - 1); S.hover = -1;
   commit(S);
 }
@@ -459,7 +501,7 @@ function undo(S) {
 function redo(S) {
   if (!S.redo.length) return;
   S.undo.push(JSON.stringify(S.instances));
-  S.instances = JSON.parse(S.redo.pop());
+  S.instances = mergeIds(S, JSON.parse(S.redo.pop()));
   S.selected = Math.min(S.selected, S.instances.length - 1); S.hover = -1;
   commit(S);
 }
@@ -471,6 +513,7 @@ function navigate(S, delta) {
   if (S.draft && S.draft.length >= 3) closeDraft(S);
   S.draft = null;
   S.locked = true;
+  perfMark("navigate");
   send(S, "navigate", { delta });
   render(S);
 }
@@ -508,7 +551,7 @@ function placeKeypoint(S, pt, vis) {
   if (S.kpNext >= K) { render(S); return; }
   snapshot(S);
   if (!inst) {
-    inst = { key: S.nextKey++, id: null, category: cls, polygons: [], keypoints: null, bbox: null, rle: false,
+    inst = { key: newUid(S), id: null, category: cls, polygons: [], keypoints: null, bbox: null, rle: false,
       source: "manual", score: null, hidden: false };
     S.instances.push(inst);
     S.selected = S.instances.length - 1;

@@ -74,9 +74,19 @@ def payload_to_instances(items: Sequence[Mapping[str, Any]], loaded: Sequence[In
 
     Shapes with neither a polygon, a mask nor a visible keypoint are dropped (nothing to save).
     """
+    return [inst for _, inst in payload_to_indexed_instances(items, loaded)]
+
+
+def payload_to_indexed_instances(
+    items: Sequence[Mapping[str, Any]], loaded: Sequence[Instance]
+) -> list[tuple[int, Instance]]:
+    """Like ``payload_to_instances``, each instance with the index of the item it came from.
+
+    The index lets the page tell the browser which row id each of its shapes got.
+    """
     by_id = {i.id: i for i in loaded if i.id is not None}
-    out: list[Instance] = []
-    for item in items:
+    out: list[tuple[int, Instance]] = []
+    for n, item in enumerate(items):
         old = by_id.get(item.get("id")) if item.get("id") is not None else None
         category = str(item["category"])
         keypoints = _keypoints(item.get("keypoints"))
@@ -87,7 +97,7 @@ def payload_to_instances(items: Sequence[Mapping[str, Any]], loaded: Sequence[In
                 raise ValidationError(
                     f"annotator sent a mask shape (id {item.get('id')}) that this image does not have"
                 )
-            out.append(replace(old, category=category, keypoints=keypoints, source=source, score=score))
+            out.append((n, replace(old, category=category, keypoints=keypoints, source=source, score=score)))
             continue
         polygons = tuple(_floats(p, "polygon") for p in item.get("polygons") or [] if len(p))
         if not polygons and not (keypoints and any(keypoints[2::3])):
@@ -96,11 +106,11 @@ def payload_to_instances(items: Sequence[Mapping[str, Any]], loaded: Sequence[In
             category=category, polygons=polygons, keypoints=keypoints, source=source, score=score
         )
         if old is None:
-            out.append(Instance(**fields))
+            out.append((n, Instance(**fields)))
         elif not polygons and old.keypoints == keypoints and not old.polygons:
-            out.append(replace(old, **fields))  # an untouched box-only instance keeps its box
+            out.append((n, replace(old, **fields)))  # an untouched box-only instance keeps its box
         else:
-            out.append(replace(old, **fields, bbox_xywh=None, area=None))
+            out.append((n, replace(old, **fields, bbox_xywh=None, area=None)))
     return out
 
 
