@@ -293,3 +293,14 @@ def wait_for(store: Store, run_id: int, statuses: tuple[str, ...], *, timeout_s:
         if info.status in statuses or time.monotonic() > deadline:
             return info
         time.sleep(0.2)
+
+
+def resume_run(store: Store, run_id: int, *, threads: int | None = None) -> RunInfo:
+    """Restart a failed or cancelled run's worker with ``--resume``: it continues from last.pt."""
+    with store.transaction() as s:
+        info = run_repo.reopen_run(s, run_id)
+    gpus = int(info.config.get("gpus", 1) or 1)
+    proc = start_worker(Path(info.run_dir), database_url=store.url, run_id=info.id, resume=True, gpus=gpus, threads=threads)
+    with store.transaction() as s:
+        run_repo.set_run_pid(s, info.id, proc.pid)
+        return run_repo.get_run(s, info.id)

@@ -176,3 +176,15 @@ def mark_stale_runs_failed(s: Session, *, max_age_s: float = 120.0, now: datetim
         row.error = f"the worker stopped responding (no heartbeat since {row.heartbeat_at} UTC)"
         row.finished_at = now
     return [r.id for r in stale]
+
+
+def reopen_run(s: Session, run_id: int) -> RunInfo:
+    """A failed or cancelled run goes back to running for ``--resume`` (its checkpoint continues it)."""
+    row = _row(s, run_id)
+    if row.status not in ("failed", "cancelled"):
+        raise ValidationError(f"run {run_id} is {row.status}; only failed or cancelled runs can be resumed")
+    row.status = "running"
+    row.error = None
+    row.finished_at = None
+    row.heartbeat_at = utcnow()
+    return _info(row)

@@ -1,0 +1,70 @@
+"""`workbench train` and `workbench runs` through the real CLI, store and worker subprocess."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from workbench.cli import main
+
+
+def run(ws: Path, *args: str) -> int:
+    return main(["--workspace", str(ws), *args])
+
+
+@pytest.fixture
+def demo_ws(tmp_path: Path) -> Path:
+    ws = tmp_path / "ws"
+    assert run(ws, "demo", "--images", "6") == 0
+    return ws
+
+
+def test_train_wait_then_list_and_show(demo_ws: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(demo_ws, "train", "demo-shapes", "--epochs", "1", "--max-iters", "2", "--wait") == 0
+    out = capsys.readouterr().out
+    assert "run 1 succeeded" in out
+    assert run(demo_ws, "runs", "list", "demo-shapes") == 0
+    assert "succeeded" in capsys.readouterr().out
+    assert run(demo_ws, "runs", "show", "1") == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["status"] == "succeeded" and shown["progress"]["step"] == 2
+    assert (Path(shown["run_dir"]) / "model.pt").exists()
+
+
+def test_cancel_then_resume_continues_from_the_checkpoint(demo_ws: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from workbench import jobs
+    from workbench.services.workspace import open_workspace
+
+    assert run(demo_ws, "train", "demo-shapes", "--epochs", "3", "--max-iters", "40") == 0
+    capsys.readouterr()
+    ws = open_workspace(demo_ws)
+    # let it write an epoch checkpoint, then cancel
+    info = jobs.wait_for(ws.store, 1, ("running",), timeout_s=60)
+    run_dir = Path(info.run_dir)
+    import time
+
+    deadline = time.time() + 120
+    while not (run_dir / "checkpoints" / "last.pt").exists() and time.time() < deadline:
+        time.sleep(0.2)
+    assert run(demo_ws, "runs", "cancel", "1") == 0
+    info = jobs.wait_for(ws.store, 1, ("cancelled", "succeeded"), timeout_s=60)
+    if info.status == "succeeded":
+        pytest.skip("the run finished before the cancel landed")
+    with pytest.raises(SystemExit):
+        main(["runs", "resume"])  # argparse: RUN is required
+    assert run(demo_ws, "runs", "resume", "1", "--wait") == 0
+    status = json.loads((run_dir / "status.json").read_text())
+    assert status["status"] == "succeeded" and status["resumed_from_step"] > 0
+    assert run(demo_ws, "runs", "resume", "1") == 1
+    assert "only failed or cancelled" in capsys.readouterr().err
+
+
+def test_train_errors_are_one_line(demo_ws: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "cfg.json"
+    bad.write_text(json.dumps({"epochz": 3}))
+    assert run(demo_ws, "train", "demo-shapes", "--config", str(bad)) == 1
+    assert "unknown settings ['epochz']" in capsys.readouterr().err
+    assert run(demo_ws, "train", "nope") == 1
+    assert "no project 'nope'" in capsys.readouterr().err

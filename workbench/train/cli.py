@@ -1,0 +1,172 @@
+"""`workbench train` and `workbench runs list|show|cancel|resume`: training from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from workbench.domain import WorkbenchError
+
+
+def _ws(args: argparse.Namespace):  # noqa: ANN202
+    from workbench.services.workspace import open_workspace
+
+    return open_workspace(args.workspace, database_url=args.database_url)
+
+
+def _config(args: argparse.Namespace, num_train: int) -> Any:
+    from workbench.services.training import default_config
+    from workbench.train.config import TrainConfig
+
+    overrides: dict[str, Any] = {}
+    if args.config:
+        path = Path(args.config)
+        try:
+            overrides.update(json.loads(path.read_text()))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise WorkbenchError(f"{path}: cannot read the training config ({exc})") from None
+        unknown = set(overrides) - set(TrainConfig.__dataclass_fields__)
+        if unknown:
+            raise WorkbenchError(f"{path}: unknown settings {sorted(unknown)}")
+    for key in (
+        "epochs",
+        "backbone",
+        "weights",
+        "device",
+        "gpus",
+        "batch_size",
+        "lr",
+        "max_iters",
+        "augmentation",
+    ):
+        value = getattr(args, key, None)
+        if value is not None:
+            overrides[key] = value
+    return default_config(num_train, **overrides)
+
+
+def _follow(ws, run_id: int) -> int:  # noqa: ANN001
+    """Show a progress bar until the run ends; exit status 0 only when it succeeded."""
+    from tqdm import tqdm
+
+    from workbench import jobs
+    from workbench.store import runs as run_repo
+
+    bar = tqdm(desc=f"run {run_id}", unit="it", file=sys.stderr, disable=None)
+    while True:
+        jobs.refresh_runs(ws.store)
+        with ws.store.transaction() as s:
+            info = run_repo.get_run(s, run_id)
+        prog = info.progress or {}
+        total = prog.get("total_steps")
+        done = prog.get("step") or 0
+        if total:
+            bar.total = total
+        bar.n = done
+        loss = prog.get("loss")
+        bar.set_postfix_str(
+            f"epoch {prog.get('epoch', '-')}" + (f" loss {loss:.3f}" if isinstance(loss, float) else "")
+        )
+        bar.refresh()
+        if not info.is_active:
+            bar.close()
+            print(f"run {run_id} {info.status}" + (f": {info.error}" if info.error else ""))
+            return 0 if info.status == "succeeded" else 1
+        time.sleep(1.0)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from workbench.services import training
+
+    ws = _ws(args)
+    train, _val = training.training_splits(ws, args.project)
+    config = _config(args, len(train.items))
+    info = training.start_training(ws, args.project, config, name=args.name)
+    print(
+        f"run {info.id} {info.status} ({config.backbone}, {config.epochs} epochs, device {config.device}); folder {info.run_dir}"
+    )
+    return _follow(ws, info.id) if args.wait else 0
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from workbench import jobs
+    from workbench.services import training
+    from workbench.store import runs as run_repo
+
+    ws = _ws(args)
+    if args.action == "list":
+        rows = training.list_runs(ws, args.project)
+        if not rows:
+            print(f"no runs in {args.project}; start one with `workbench train {args.project}`")
+        for r in rows:
+            ap = (r.progress or {}).get("best_ap")
+            ap_text = f" mask AP {ap:.3f}" if isinstance(ap, float) else ""
+            print(f"{r.id:5} {r.status:10} {r.name:36} {r.created_at:%Y-%m-%d %H:%M}{ap_text}")
+        return 0
+    with ws.store.transaction() as s:
+        info = run_repo.get_run(s, args.run)
+    if args.action == "show":
+        print(
+            json.dumps(
+                {
+                    "id": info.id,
+                    "name": info.name,
+                    "status": info.status,
+                    "device": info.device,
+                    "run_dir": info.run_dir,
+                    "progress": info.progress,
+                    "metrics": info.metrics,
+                    "error": info.error,
+                    "config": info.config,
+                },
+                indent=2,
+                default=str,
+            )
+        )
+    elif args.action == "cancel":
+        info = jobs.cancel_run(ws.store, args.run)
+        print(f"run {info.id} {info.status}")
+    elif args.action == "resume":
+        info = jobs.resume_run(ws.store, args.run)
+        print(f"run {info.id} resumed from its last checkpoint")
+        return _follow(ws, info.id) if args.wait else 0
+    return 0
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    tr = sub.add_parser(
+        "train", help="fine-tune a Mask R-CNN on a project (a background run)", parents=[common]
+    )
+    tr.add_argument("project")
+    tr.add_argument("--config", help="JSON file of TrainConfig settings")
+    tr.add_argument("--epochs", type=int)
+    tr.add_argument(
+        "--backbone", choices=["resnet50_fpn_v2", "resnet50_fpn", "mobilenet_v3_large_fpn", "tiny"]
+    )
+    tr.add_argument("--weights", help="coco | imagenet | none | path to a checkpoint")
+    tr.add_argument("--device", help="auto | cpu | cuda | cuda:N | mps")
+    tr.add_argument("--gpus", type=int, help="several GPUs: the worker runs under torchrun with DDP")
+    tr.add_argument("--batch-size", dest="batch_size", type=int)
+    tr.add_argument("--lr", type=float)
+    tr.add_argument(
+        "--max-iters", dest="max_iters", type=int, help="stop after this many iterations (smoke runs)"
+    )
+    tr.add_argument("--augmentation", help="none | light | medium | heavy")
+    tr.add_argument("--name")
+    tr.add_argument("--wait", action="store_true", help="follow the run with a progress bar until it ends")
+    tr.set_defaults(func=cmd_train)
+
+    rn = sub.add_parser("runs", help="list, show, cancel or resume training runs", parents=[common])
+    rn_sub = rn.add_subparsers(dest="action", required=True)
+    li = rn_sub.add_parser("list", parents=[common])
+    li.add_argument("project")
+    for action in ("show", "cancel", "resume"):
+        p = rn_sub.add_parser(action, parents=[common])
+        p.add_argument("run", type=int)
+        if action == "resume":
+            p.add_argument("--wait", action="store_true")
+    rn.set_defaults(func=cmd_runs)
