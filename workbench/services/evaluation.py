@@ -22,7 +22,15 @@ from typing import Any
 
 import numpy as np
 
-from workbench.domain import IGNORE_LABEL, AnnotatedImage, Category, Dataset, Instance, ValidationError
+from workbench.domain import (
+    IGNORE_LABEL,
+    AnnotatedImage,
+    Category,
+    Dataset,
+    Instance,
+    ValidationError,
+    WorkbenchError,
+)
 from workbench.evaluate import EvalResult, evaluate_coco, label_map_metrics, write_report
 from workbench.evaluate.report import write_text_atomic
 from workbench.formats.coco import dataset_to_coco
@@ -292,7 +300,10 @@ def evaluate_run(
 
 def load_evaluation(ws: Workspace, slug: str, run_id: int, split: str) -> Evaluation | None:
     """The evaluation written for the run and split, or None when it was never run."""
-    out_dir = eval_dir(ws, slug, run_id, split)
+    try:
+        out_dir = eval_dir(ws, slug, run_id, split)
+    except WorkbenchError:  # no model file: never evaluated
+        return None
     try:
         metrics = json.loads((out_dir / "metrics.json").read_text())
     except (OSError, ValueError):
