@@ -120,11 +120,10 @@ def test_select_images(ws, demo) -> None:  # noqa: ANN001
         review.select_images(ws, demo, images=["nope.png"])
 
 
-def test_cli_predict_command(ws, demo, tmp_path, monkeypatch, capsys) -> None:  # noqa: ANN001
-    from workbench import cli, review_cli
+def test_cli_predict_command(ws, demo, tmp_path, capsys) -> None:  # noqa: ANN001
+    from workbench import cli
 
     run = _run_with_model(ws, demo, tmp_path)
-    monkeypatch.setattr(cli, "EXTRA_COMMANDS", [*cli.EXTRA_COMMANDS, review_cli.register])
     code = cli.main(
         ["predict", str(run), "--split", "val", "--score-threshold", "0.5", "--workspace", str(ws.root)]
     )
