@@ -30,7 +30,18 @@ def test_train_wait_then_list_and_show(demo_ws: Path, capsys: pytest.CaptureFixt
     assert run(demo_ws, "runs", "show", "1") == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["status"] == "succeeded" and shown["progress"]["step"] == 2
-    assert (Path(shown["run_dir"]) / "model.pt").exists()
+    run_dir = Path(shown["run_dir"])
+    assert (run_dir / "model.pt").exists()
+    # the worker evaluates the finished run on the val split before it exits
+    import time
+
+    metrics = run_dir / "eval" / "val" / "metrics.json"
+    deadline = time.time() + 120
+    while not metrics.exists() and time.time() < deadline:
+        time.sleep(0.5)
+    assert metrics.exists(), (run_dir / "worker.log").read_text()[-2000:]
+    assert {"bbox", "segm", "keypoints"} <= set(json.loads(metrics.read_text())["types"])
+    assert (run_dir / "eval" / "val" / "report.html").exists()
 
 
 def test_cancel_then_resume_continues_from_the_checkpoint(demo_ws: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -62,12 +62,37 @@ def main(argv: list[str] | None = None) -> int:
                 pass
         traceback.print_exc()
     finally:
+        if status == "succeeded" and callback is not None:
+            _evaluate_after_training(run_dir, trainer)
         if on_exit is not None:
             try:
                 on_exit()
             except Exception:
                 traceback.print_exc()
     return {"succeeded": 0, "cancelled": 3}.get(status, 1)
+
+
+def _evaluate_after_training(run_dir: Path, trainer: Any) -> None:
+    """Write the evaluation report of a finished run (val split, or train without one).
+
+    Runs ``workbench evaluate`` as a command (the services layer sits above train/, so it is not
+    imported here), before the next queued run may take the device. A failed evaluation is logged
+    in worker.log and leaves the run succeeded: ``workbench evaluate RUN`` can redo it.
+    """
+    import subprocess
+
+    if not trainer.config.extra.get("evaluate_after", True):
+        return
+    url, run_id = os.environ["WORKBENCH_DATABASE_URL"], os.environ["WORKBENCH_RUN_ID"]
+    workspace = run_dir.resolve().parents[2]  # <workspace>/<project>/runs/<run>
+    split = "val" if (run_dir / "dataset" / "coco_val.json").exists() else "train"
+    cmd = [sys.executable, "-m", "workbench.cli", "--workspace", str(workspace), "--database-url", url,
+           "evaluate", run_id, "--split", split, "--device", str(trainer.device)]
+    print(f"evaluating: {' '.join(cmd)}", flush=True)
+    try:
+        subprocess.run(cmd, stdout=sys.stdout, stderr=sys.stderr, stdin=subprocess.DEVNULL, timeout=6 * 3600, check=False)
+    except (OSError, subprocess.SubprocessError):
+        traceback.print_exc()
 
 
 def _read_status(run_dir: Path) -> dict[str, Any]:
