@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import Text, delete, func, insert, select, type_coerce, update
+from sqlalchemy import Text, cast, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -614,8 +614,8 @@ def annotation_rows_raw(s: Session, pid: int) -> list[tuple[Any, ...]]:
     a = AnnotationRow
     q = (
         select(
-            a.id, a.image_id, a.category_id, type_coerce(a.segmentation, Text), type_coerce(a.bbox, Text), a.area,
-            a.iscrowd, type_coerce(a.keypoints, Text), a.score, type_coerce(a.attributes, Text),
+            a.id, a.image_id, a.category_id, cast(a.segmentation, Text), cast(a.bbox, Text), a.area,
+            a.iscrowd, cast(a.keypoints, Text), a.score, cast(a.attributes, Text),
         )
         .join(ImageRow, ImageRow.id == a.image_id)
         .where(ImageRow.project_id == pid)
