@@ -81,3 +81,28 @@ def wait_for(fn: Callable[[], T], pred: Callable[[T], bool], timeout_s: float = 
         time.sleep(0.1)
         value = fn()
     return value
+
+
+def view_mapping(
+    page: Any,
+) -> tuple[Callable[[float, float], tuple[float, float]], Callable[[float, float], tuple[float, float]]]:
+    """(natural -> page, page -> natural) for the current zoom and pan, from the SVG's viewBox and
+    box alone (preserveAspectRatio meet): an independent check of the annotator's own mapping."""
+    svg = page.locator(".wb-svg")
+    vx, vy, vw, vh = (float(v) for v in svg.get_attribute("viewBox").split())
+    box = svg.bounding_box()
+    s = min(box["width"] / vw, box["height"] / vh)
+    ox = box["x"] + (box["width"] - vw * s) / 2
+    oy = box["y"] + (box["height"] - vh * s) / 2
+
+    def to_client(x: float, y: float) -> tuple[float, float]:
+        return ox + (x - vx) * s, oy + (y - vy) * s
+
+    def to_natural(cx: float, cy: float) -> tuple[float, float]:
+        return vx + (cx - ox) / s, vy + (cy - oy) / s
+
+    return to_client, to_natural
+
+
+def view_box(page: Any) -> tuple[float, ...]:
+    return tuple(float(v) for v in page.locator(".wb-svg").get_attribute("viewBox").split())

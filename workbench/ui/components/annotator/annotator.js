@@ -43,10 +43,10 @@ function createState(root) {
     tool: "polygon", curClass: null,
     draft: null, mouse: null,
     undo: [], redo: [],
-    drag: null, suppressClick: false, spaceDown: false,
+    drag: null, suppressClick: null, spaceDown: false,
     vb: { x: 0, y: 0, w: 1, h: 1 },
     seq: 0, ackSeq: 0, locked: false,
-    kpNext: 0, kpVis: 2,
+    kpNext: 0, kpVis: 2, notice: "",
     loadedUrl: null, prefetched: new Map(),
     windowListening: false, handlers: null, nextKey: 1,
     uidBase: Math.random().toString(36).slice(2, 10), ids: {},
@@ -273,6 +273,7 @@ function render(S) {
       const pts = [];
       for (let k = 0; k < poly.length; k += 2) pts.push(`${poly[k]},${poly[k + 1]}`);
       el("polygon", { points: pts.join(" "), fill: color, stroke: color, "data-i": i, "data-p": p,
+        "data-row-id": inst.id ?? "",
         class: "wb-shape" + (sel ? " wb-sel" : "") + (hov ? " wb-hover" : "") }, g);
       if (!labelAt) labelAt = [poly[0], poly[1]];
     });
@@ -402,7 +403,8 @@ function renderKpPanel(S) {
 
 function renderHint(S) {
   let h = "";
-  if (S.locked) h = "Loading…";
+  if (S.notice) h = S.notice; // until the next mouse press or key
+  else if (S.locked) h = "Loading…";
   else if (!S.categories.length) h = "Add a class on the Classes page before drawing.";
   else if (S.tool === "polygon") {
     h = S.draft ? `${S.draft.length} vertices: click the first vertex, double-click or Enter to close; Esc cancels`
@@ -646,6 +648,7 @@ function attachListeners(S) {
 
 function onMouseDown(S, e) {
   S.root.focus({ preventScroll: true });
+  S.notice = "";
   if (S.locked) return;
   const pt = toImage(S, e);
   if (e.button === 1 || (e.button === 0 && S.spaceDown)) {
@@ -661,7 +664,7 @@ function onMouseDown(S, e) {
   }
   if (S.tool !== "select") return;
   if (h.v != null) {
-    if (e.altKey) { deleteVertex(S, h.i, h.p, h.v); suppressNextClick(S); return; }
+    if (e.altKey) { deleteVertex(S, h.i, h.p, h.v); suppressNextClick(S, e); return; }
     startDrag(S, e, { type: "vertex", i: h.i, p: h.p, v: h.v, before: JSON.stringify(S.instances) });
   } else if (h.e != null) {
     const before = JSON.stringify(S.instances);
@@ -730,20 +733,27 @@ function onDragMove(S, e) {
   render(S);
 }
 
-function suppressNextClick(S) {
-  // A click may or may not follow a drag; if it does, it comes in the same task as the mouseup.
-  S.suppressClick = true;
-  setTimeout(() => { S.suppressClick = false; }, 0);
+function suppressNextClick(S, e) {
+  // A click may or may not follow a drag (none after a middle-button one); if it does, it comes
+  // right after the mouseup at the same point. A timer cannot tell: the browser runs queued input
+  // before timers, so a quick next click would be eaten. Match the point and time instead.
+  S.suppressClick = e.button === 0 ? { x: e.clientX, y: e.clientY, t: performance.now() } : null;
 }
 
-function onDragEnd(S) {
+function isSuppressed(S, e) {
+  const c = S.suppressClick;
+  S.suppressClick = null;
+  return !!c && c.x === e.clientX && c.y === e.clientY && performance.now() - c.t < 1000;
+}
+
+function onDragEnd(S, e) {
   const d = S.drag;
   if (!d) return;
   S.drag = null;
   S.root.removeAttribute("data-panning");
-  if (d.type === "pan") { if (d.moved) suppressNextClick(S); render(S); return; }
+  if (d.type === "pan") { if (d.moved) suppressNextClick(S, e); render(S); return; }
   if (d.moved || d.inserted) {
-    suppressNextClick(S);
+    suppressNextClick(S, e);
     S.undo.push(d.before);
     S.redo = [];
     const inst = S.instances[d.i];
@@ -756,7 +766,7 @@ function onDragEnd(S) {
 }
 
 function onClick(S, e) {
-  if (S.suppressClick) { S.suppressClick = false; return; }
+  if (isSuppressed(S, e)) return;
   if (S.locked || e.button !== 0 || S.spaceDown) return;
   const pt = clampPt(S, toImage(S, e));
   if (S.tool === "polygon") {
@@ -782,7 +792,11 @@ function deleteVertex(S, i, p, v) {
   const inst = S.instances[i];
   if (!inst) return;
   const poly = inst.polygons[p];
-  if (poly.length <= 6) { S.hint.textContent = "A polygon needs at least 3 vertices: press Delete to remove the shape"; return; }
+  if (poly.length <= 6) {
+    S.notice = "A polygon needs at least 3 vertices: press Delete to remove the shape";
+    renderHint(S);
+    return;
+  }
   snapshot(S);
   poly.splice(2 * v, 2);
   markEdited(inst);
@@ -811,6 +825,7 @@ function onKeyDown(S, e) {
   if (!S.root.isConnected || isTyping(e)) return;
   const key = e.key;
   const ctrl = e.ctrlKey || e.metaKey;
+  S.notice = "";
   let handled = true;
   if (key === " ") S.spaceDown = true;
   else if (ctrl && (key === "z" || key === "Z")) { if (e.shiftKey) redo(S); else undo(S); }
@@ -841,7 +856,7 @@ function attachWindowListeners(S) {
     keydown: (e) => onKeyDown(S, e),
     keyup: (e) => { if (e.key === " ") S.spaceDown = false; },
     mousemove: (e) => onDragMove(S, e),
-    mouseup: () => onDragEnd(S),
+    mouseup: (e) => onDragEnd(S, e),
     resize: () => render(S),
   };
   window.addEventListener("keydown", h.keydown, true);
