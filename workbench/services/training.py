@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.domain import AnnotatedImage, Dataset, ValidationError
+from workbench.services.augmentation import DEFAULT_PIPELINE, get_pipeline
 from workbench.services.export import project_dataset
 from workbench.services.workspace import Workspace
 from workbench.store import repo
@@ -66,9 +67,18 @@ def _weights_cached(backbone: str) -> str | None:
     return None
 
 
-def default_config(num_train_images: int, *, cuda: bool | None = None, **overrides: Any) -> Any:
+def default_config(
+    num_train_images: int,
+    *,
+    cuda: bool | None = None,
+    ws: Workspace | None = None,
+    slug: str | None = None,
+    **overrides: Any,
+) -> Any:
     """A TrainConfig that fits the data and the machine: a ResNet-50 FPN v2 with COCO weights on a
-    GPU, the small CPU backbone otherwise; more epochs for small datasets."""
+    GPU, the small CPU backbone otherwise; more epochs for small datasets. Given the project
+    (``ws``, ``slug``), its saved augmentation pipeline (Augment page) is used unless
+    ``augmentation`` is overridden."""
     from workbench.train.config import TrainConfig
 
     cuda = _cuda_available() if cuda is None else cuda
@@ -89,11 +99,13 @@ def default_config(num_train_images: int, *, cuda: bool | None = None, **overrid
         epochs=epochs,
         batch_size=batch,
         device=device,
-        augmentation="light",
+        augmentation=DEFAULT_PIPELINE,
         warmup_iters=min(200, max(iters_per_epoch * epochs // 10, 1)),
         num_workers=min(2, max((os.cpu_count() or 1) - 1, 0)),
         log_every=max(1, min(10, iters_per_epoch)),
     )
+    if ws is not None and slug is not None and "augmentation" not in overrides:
+        base["augmentation"] = get_pipeline(ws, slug)
     base.update(overrides)
     return TrainConfig(**base)
 
@@ -121,12 +133,13 @@ def start_training(
     ws: Workspace, slug: str, config: Any | None = None, *, name: str | None = None, start: bool = True
 ) -> RunInfo:
     """Freeze the project's train/val splits into a new run folder and queue the run (started now
-    when its device is free; otherwise the running job starts it when it ends)."""
+    when its device is free; otherwise the running job starts it when it ends). Without a config,
+    the defaults for the project, its saved augmentation pipeline included."""
     from workbench import jobs
 
     train, val = training_splits(ws, slug)
     if config is None:
-        config = default_config(len(train.items))
+        config = default_config(len(train.items), ws=ws, slug=slug)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     name = name or f"{config.backbone}-{stamp}"
     runs_dir = ws.project_dir(slug) / "runs"
