@@ -167,12 +167,12 @@ def test_preview_equals_what_the_training_loader_yields(ws: Workspace, demo: str
         train.items, schema_from_categories(train.categories),
         Augmenter(cfg["augmentation"], min_area_px=cfg["min_instance_area"]),
     )
-    names = [it.image.file_name for it in train.items]
+    ids = [it.image.id for it in train.items]  # the run keeps the store's image ids
     seed, compared = 5, 0
     for i, tile in enumerate(augmentation.preview_samples(ws, demo, count=4, seed=seed)):
-        if tile.file_name not in names:
+        if tile.image_id not in ids:
             continue  # a val image
-        image, target = loader_set[(names.index(tile.file_name), seed * 1_000_003 + i)]
+        image, target = loader_set[(ids.index(tile.image_id), seed * 1_000_003 + i)]
         s = tile.sample
         assert torch.equal(image, torch.from_numpy(s.image.copy()).permute(2, 0, 1).float().div(255))
         assert torch.equal(target["masks"], torch.from_numpy(s.masks))
