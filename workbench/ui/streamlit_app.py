@@ -10,6 +10,7 @@ import streamlit as st
 from workbench.services import projects
 from workbench.ui import context
 from workbench.ui.app_pages import annotate, classes, dataset, export, imports
+from workbench.ui.app_pages import augment as augment_page
 from workbench.ui.app_pages import evaluate as evaluate_page
 from workbench.ui.app_pages import projects as projects_page
 from workbench.ui.app_pages import review as review_page
@@ -33,6 +34,7 @@ PAGES: list[PageSpec] = [
     PageSpec("annotate", "Annotate", ":material/draw:", annotate.render),
     PageSpec("dataset", "Dataset", ":material/grid_view:", dataset.render),
     PageSpec("export", "Export", ":material/download:", export.render),
+    PageSpec("augment", "Augment", ":material/auto_awesome_mosaic:", augment_page.render),
     PageSpec("train", "Train", ":material/model_training:", train_page.render),
     PageSpec("evaluate", "Evaluate", ":material/analytics:", evaluate_page.render),
     PageSpec("review", "Review", ":material/fact_check:", review_page.render),

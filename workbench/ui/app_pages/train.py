@@ -71,11 +71,15 @@ def _settings(defaults: Any) -> dict[str, Any]:
             "Device", devices, index=devices.index(defaults.device) if defaults.device in devices else 0,
             key="train_device",
         )
+        # The project's pipeline (Augment page) is the default; a custom one is offered as is.
+        aug_options: list[Any] = list(training.AUGMENTATION_PRESETS)
+        if not isinstance(defaults.augmentation, str):
+            aug_options.insert(0, defaults.augmentation)
         aug = c1.selectbox(
-            "Augmentation", training.AUGMENTATION_PRESETS,
-            index=training.AUGMENTATION_PRESETS.index(defaults.augmentation)
-            if defaults.augmentation in training.AUGMENTATION_PRESETS else 1,
-            key="train_aug",
+            "Augmentation", aug_options,
+            index=aug_options.index(defaults.augmentation) if defaults.augmentation in aug_options else 1,
+            format_func=lambda a: a if isinstance(a, str) else "project pipeline (custom)",
+            key="train_aug", help="The project's pipeline is edited and previewed on the Augment page",
         )
         name = c2.text_input("Run name (optional)", key="train_name")
     return {
@@ -157,7 +161,7 @@ def render() -> None:
         train_ds = val_ds = None
     if train_ds is not None:
         n_train, n_val = len(train_ds.items), len(val_ds.items) if val_ds else 0
-        defaults = training.default_config(n_train)
+        defaults = training.default_config(n_train, ws=ws, slug=slug)
         st.caption(
             f"{n_train} training images, {n_val} validation images"
             + ("" if n_val else " (validation on the training images; assign a val split on the Dataset page)")
