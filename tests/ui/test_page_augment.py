@@ -136,3 +136,20 @@ def test_adding_a_transform_with_bad_parameters_says_why(ws: Workspace) -> None:
     assert not at.exception, at.exception
     assert any("unknown parameter(s) ['flip']" in e.value for e in at.error)
     assert at.text_area(key="aug_json").value == before
+
+
+def test_train_page_defaults_to_the_project_pipeline(ws: Workspace) -> None:
+    from streamlit.util import calc_hash
+
+    slug = create_demo_project(ws, num_images=4).slug
+    custom = [{"name": "VerticalFlip", "params": {"p": 0.5}}]
+    augmentation.set_pipeline(ws, slug, custom)
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state["wb_project"] = slug
+    at.run()
+    at._page_hash = calc_hash("train")
+    at.run()
+    assert not at.exception, at.exception
+    box = at.selectbox(key="train_aug")
+    assert box.value == custom and box.format_func(box.value) == "project pipeline (custom)"
+    assert [box.format_func(o) for o in box.options][1:] == ["none", "light", "medium", "heavy"]
