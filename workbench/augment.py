@@ -97,15 +97,34 @@ def empty_sample(image: np.ndarray, num_keypoints: int = 0) -> Sample:
 
 
 def masks_to_boxes_xyxy(masks: np.ndarray) -> np.ndarray:
-    """Tight boxes around N masks in COCO pixel-corner coordinates (a 1-pixel mask is 1 x 1)."""
+    """Tight boxes around N masks in COCO pixel-corner coordinates (a 1-pixel mask is 1 x 1).
+
+    Vectorised over all masks (row and column maxima, then first and last nonzero); empty masks give
+    zeros. The loader runs this on every augmented sample, so no per-mask Python loop.
+    """
+    masks = np.asarray(masks)
     n = masks.shape[0]
     boxes = np.zeros((n, 4), np.float32)
-    for i in range(n):
-        ys = np.flatnonzero(masks[i].any(axis=1))
-        xs = np.flatnonzero(masks[i].any(axis=0))
-        if len(xs) and len(ys):
-            boxes[i] = (xs[0], ys[0], xs[-1] + 1, ys[-1] + 1)
+    if n == 0 or masks.size == 0:
+        return boxes
+    if masks.dtype != np.bool_ and not np.issubdtype(masks.dtype, np.unsignedinteger):
+        masks = masks != 0
+    rows = masks.max(axis=2) > 0  # N x H
+    cols = masks.max(axis=1) > 0  # N x W
+    found = rows.any(axis=1)
+    h, w = rows.shape[1], cols.shape[1]
+    y0 = rows.argmax(axis=1)
+    y1 = h - rows[:, ::-1].argmax(axis=1)
+    x0 = cols.argmax(axis=1)
+    x1 = w - cols[:, ::-1].argmax(axis=1)
+    boxes[found] = np.stack([x0, y0, x1, y1], axis=1)[found].astype(np.float32)
     return boxes
+
+
+def mask_areas(masks: np.ndarray) -> np.ndarray:
+    """Foreground pixel count of each of N masks (int64); for 0/1 masks equal to the pixel sum."""
+    masks = np.asarray(masks)
+    return np.fromiter((np.count_nonzero(m) for m in masks), dtype=np.int64, count=masks.shape[0])
 
 
 def _albumentations():  # noqa: ANN202 - imported lazily: cv2 is slow to import and only needed here
@@ -260,8 +279,7 @@ def drop_small_instances(sample: Sample, min_area_px: float) -> Sample:
     """Drop instances whose mask area is below ``min_area_px`` (and empty ones) from every target."""
     if not len(sample.labels):
         return sample
-    areas = sample.masks.reshape(len(sample.labels), -1).sum(axis=1)
-    keep = (areas >= max(min_area_px, 1.0))
+    keep = mask_areas(sample.masks) >= max(min_area_px, 1.0)
     if keep.all():
         return sample
     return Sample(

@@ -26,6 +26,7 @@ __all__ = [
     "rle_bbox_xywh",
     "rle_iou",
     "rle_to_mask",
+    "rles_to_masks",
 ]
 
 
@@ -85,6 +86,25 @@ def rle_to_mask(rle: Rle) -> np.ndarray:
         warnings.filterwarnings("ignore", message="__array__ implementation", category=DeprecationWarning)
         decoded = mask_utils.decode(_to_coco(rle))
     return np.ascontiguousarray(decoded, dtype=np.uint8)
+
+
+def rles_to_masks(rles: Sequence[Rle | None], size_hw: tuple[int, int]) -> np.ndarray:
+    """N x H x W uint8 0/1 array of RLEs of one size; ``None`` gives an all-zero mask.
+
+    Equal to stacking :func:`rle_to_mask` per RLE, but for the training loader: one allocation, and
+    each column-major decode written straight into its C-order row (no per-mask copy, no stack).
+    """
+    h, w = int(size_hw[0]), int(size_hw[1])
+    out = np.zeros((len(rles), h, w), dtype=np.uint8)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="__array__ implementation", category=DeprecationWarning)
+        for i, rle in enumerate(rles):
+            if rle is None:
+                continue
+            if tuple(rle.size_hw) != (h, w):
+                raise ValidationError(f"RLE size {list(rle.size_hw)} (h, w) does not match {[h, w]}")
+            out[i] = mask_utils.decode(_to_coco(rle))
+    return out
 
 
 def _string_to_counts(s: str, where: str) -> list[int]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -23,9 +24,10 @@ import numpy as np
 import torch
 from PIL import Image
 
-from workbench.augment import Augmenter, Sample
+from workbench.augment import Augmenter, Sample, mask_areas, masks_to_boxes_xyxy
 from workbench.domain import AnnotatedImage, Category, Dataset, KeypointSchema, ValidationError
-from workbench.geometry.masks import instance_to_mask
+from workbench.geometry.masks import instance_to_rle
+from workbench.geometry.rle import rles_to_masks
 
 
 class DatasetError(ValidationError):
@@ -128,7 +130,8 @@ def item_to_sample(item: AnnotatedImage, image: np.ndarray, schema: TrainingSche
     """Rasterise an item's instances; crowd, ignore and unknown-class instances are left out.
 
     An instance without a shape (keypoints with a box only) gets its box as the mask, since Mask R-CNN
-    needs a mask for every object.
+    needs a mask for every object. All masks are decoded into one N x H x W array (pycocotools'
+    rasterisation, so COCO semantics) without per-instance copies.
     """
     h, w = image.shape[:2]
     rec = item.image
@@ -137,52 +140,147 @@ def item_to_sample(item: AnnotatedImage, image: np.ndarray, schema: TrainingSche
             f"{rec.file_name}: the image file is {w}x{h} but the dataset says {rec.width}x{rec.height}"
         )
     k = schema.num_keypoints
-    masks, labels, keypoints = [], [], []
+    rles, boxes, labels, keypoints = [], [], [], []
     for inst in item.instances:
         if inst.iscrowd or inst.category not in schema.class_names:
             continue
         if inst.has_shape:
-            mask = instance_to_mask(inst, (w, h))
+            rles.append(instance_to_rle(inst, (w, h)))
+            boxes.append(None)
         elif inst.bbox_xywh is not None:
-            mask = np.zeros((h, w), np.uint8)
-            x, y, bw, bh = inst.bbox_xywh
-            x0, y0 = max(int(math.floor(x)), 0), max(int(math.floor(y)), 0)
-            x1, y1 = min(int(math.ceil(x + bw)), w), min(int(math.ceil(y + bh)), h)
-            mask[y0:y1, x0:x1] = 1
+            rles.append(None)
+            boxes.append(inst.bbox_xywh)
         else:
             continue
         kp = np.zeros((k, 3), np.float32)
         if k and inst.keypoints is not None:
             arr = np.asarray(inst.keypoints, np.float32).reshape(-1, 3)[:k]
             kp[: len(arr)] = arr
-        masks.append(mask)
         labels.append(schema.label_of(inst.category))
         keypoints.append(kp)
+    masks = rles_to_masks(rles, (h, w))
+    for i, box in enumerate(boxes):
+        if box is not None:
+            x, y, bw, bh = box
+            x0, y0 = max(int(math.floor(x)), 0), max(int(math.floor(y)), 0)
+            x1, y1 = min(int(math.ceil(x + bw)), w), min(int(math.ceil(y + bh)), h)
+            masks[i, y0:y1, x0:x1] = 1
     return Sample(
         image=image,
-        masks=np.stack(masks).astype(np.uint8) if masks else np.zeros((0, h, w), np.uint8),
+        masks=masks,
         labels=np.asarray(labels, np.int64),
         keypoints=np.stack(keypoints) if keypoints else np.zeros((0, k, 3), np.float32),
     )
 
 
-def sample_to_tensors(sample: Sample, *, with_keypoints: bool) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    image = torch.from_numpy(np.array(sample.image, copy=True)).permute(2, 0, 1).float().div_(255.0)
-    boxes = torch.from_numpy(sample.boxes_xyxy).reshape(-1, 4)
+def _owned(arr: np.ndarray, dtype: np.dtype | type) -> torch.Tensor:
+    """A tensor with its own memory: read-only arrays (the cache, PIL pixels) are copied, others not."""
+    arr = np.asarray(arr, dtype=dtype)
+    if not arr.flags.writeable or not arr.flags.c_contiguous:
+        arr = np.array(arr, dtype=dtype, order="C", copy=True)
+    return torch.from_numpy(arr)
+
+
+def image_to_tensor(image: np.ndarray) -> torch.Tensor:
+    """H x W x 3 uint8 -> 3 x H x W float32 in [0, 1] (x / 255, channels-last strides as before)."""
+    src = image if image.flags.writeable else np.array(image, copy=True)
+    return torch.from_numpy(src).permute(2, 0, 1).float().div_(255.0)
+
+
+def sample_to_tensors(
+    sample: Sample,
+    *,
+    with_keypoints: bool,
+    boxes_xyxy: np.ndarray | None = None,
+    areas: np.ndarray | None = None,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """torchvision's image and target; ``boxes_xyxy`` / ``areas`` when already known (from the cache)."""
+    n = len(sample.labels)
+    boxes = sample.boxes_xyxy if boxes_xyxy is None else boxes_xyxy
+    areas = mask_areas(sample.masks) if areas is None else areas
     target = {
-        "boxes": boxes,
-        "labels": torch.from_numpy(sample.labels).to(torch.int64),
-        "masks": torch.from_numpy(np.ascontiguousarray(sample.masks)).to(torch.uint8),
-        "area": torch.from_numpy(sample.masks.sum(axis=(1, 2)).astype(np.float32)),
-        "iscrowd": torch.zeros((len(sample.labels),), dtype=torch.int64),
+        "boxes": _owned(boxes, np.float32).reshape(-1, 4),
+        "labels": _owned(sample.labels, np.int64),
+        "masks": _owned(sample.masks, np.uint8),
+        "area": torch.from_numpy(np.array(areas, dtype=np.float32)),
+        "iscrowd": torch.zeros((n,), dtype=torch.int64),
     }
     if with_keypoints:
-        target["keypoints"] = torch.from_numpy(np.ascontiguousarray(sample.keypoints, dtype=np.float32))
-    return image, target
+        target["keypoints"] = _owned(sample.keypoints, np.float32)
+    return image_to_tensor(sample.image), target
+
+
+DEFAULT_CACHE_BYTES = 1 << 30
+"""Default budget for decoded images and masks kept between epochs, per dataset, shared by its workers."""
+
+
+def default_cache_bytes() -> int:
+    """1 GiB, or an eighth of the machine's memory when that is less."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return DEFAULT_CACHE_BYTES
+    return int(min(DEFAULT_CACHE_BYTES, total // 8))
+
+
+def _frozen(arr: np.ndarray, *, fresh: bool = False) -> np.ndarray:
+    """A read-only array: ``fresh`` ones (made here, shared with nobody) in place, others as a copy."""
+    if arr.flags.writeable:
+        arr = arr if fresh else arr.copy()
+        arr.setflags(write=False)
+    return arr
+
+
+@dataclass(frozen=True, slots=True)
+class _CachedSample:
+    """A rasterised, unaugmented sample kept between epochs: read-only arrays, masks bit-packed (1/8).
+
+    Read-only so that nothing handed out can write into the cache: :func:`sample_to_tensors` copies
+    read-only arrays, and :meth:`to_sample` unpacks fresh masks.
+    """
+
+    image: np.ndarray
+    packed_masks: np.ndarray
+    width: int
+    labels: np.ndarray
+    keypoints: np.ndarray
+    boxes_xyxy: np.ndarray
+    areas: np.ndarray
+
+    @classmethod
+    def from_sample(cls, sample: Sample) -> _CachedSample:
+        return cls(
+            image=_frozen(sample.image),
+            packed_masks=_frozen(np.packbits(sample.masks, axis=-1), fresh=True),
+            width=int(sample.masks.shape[2]),
+            labels=_frozen(sample.labels),
+            keypoints=_frozen(sample.keypoints),
+            boxes_xyxy=_frozen(masks_to_boxes_xyxy(sample.masks), fresh=True),
+            areas=_frozen(mask_areas(sample.masks), fresh=True),
+        )
+
+    @property
+    def nbytes(self) -> int:
+        return self.image.nbytes + self.packed_masks.nbytes + self.keypoints.nbytes + 256
+
+    def to_sample(self) -> Sample:
+        """Fresh masks, labels and keypoints (callers may write them); the image stays read-only."""
+        return Sample(
+            image=self.image,
+            masks=np.unpackbits(self.packed_masks, axis=-1, count=self.width),
+            labels=self.labels.copy(),
+            keypoints=self.keypoints.copy(),
+        )
 
 
 class MaskRCNNDataset(torch.utils.data.Dataset):
-    """Map-style dataset; ``__getitem__`` takes an index or an ``(index, seed)`` pair."""
+    """Map-style dataset; ``__getitem__`` takes an index or an ``(index, seed)`` pair.
+
+    Decoded images and rasterised masks are kept between epochs (training runs many epochs over a
+    small dataset, and decoding is most of the loader's work) up to ``cache_bytes`` in all; each loader
+    worker keeps its own share (``cache_bytes / num_workers``). ``cache_bytes=0`` turns it off. The
+    cache never changes what an item gives: the same arrays as decoding again.
+    """
 
     def __init__(
         self,
@@ -191,12 +289,22 @@ class MaskRCNNDataset(torch.utils.data.Dataset):
         augmenter: Augmenter | None = None,
         *,
         seed: int = 0,
+        cache_bytes: int | None = None,
     ) -> None:
         self.items = list(items)
         self.schema = schema
         self.augmenter = augmenter
         self.seed = seed
+        self.cache_bytes = default_cache_bytes() if cache_bytes is None else int(cache_bytes)
         self._flip = schema.flip_permutations()
+        self._cache: dict[int, _CachedSample] = {}
+        self._cache_used = 0
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Workers started by spawn get an empty cache, not a pickled copy of this one."""
+        state = self.__dict__.copy()
+        state["_cache"], state["_cache_used"] = {}, 0
+        return state
 
     def __len__(self) -> int:
         return len(self.items)
@@ -208,18 +316,53 @@ class MaskRCNNDataset(torch.utils.data.Dataset):
         rec = self.items[index].image
         return int(rec.id) if rec.id is not None else index
 
-    def load_sample(self, index: int) -> Sample:
+    def _cache_budget(self) -> int:
+        info = torch.utils.data.get_worker_info()
+        return self.cache_bytes // max(info.num_workers if info is not None else 1, 1)
+
+    def _decode(self, index: int) -> Sample:
         item = self.items[index]
         path = item.image.path or item.image.file_name
         return item_to_sample(item, load_image_rgb_array(path), self.schema)
 
+    def _load(self, index: int) -> tuple[Sample, np.ndarray | None, np.ndarray | None]:
+        """The unaugmented sample, with its boxes and areas when the cache knows them."""
+        entry = self._cache.get(index)
+        if entry is not None:
+            return entry.to_sample(), entry.boxes_xyxy, entry.areas
+        sample = self._decode(index)
+        if self.cache_bytes > 0:
+            need = sample.image.nbytes + sample.masks.nbytes // 8 + sample.keypoints.nbytes + 256
+            if self._cache_used + need <= self._cache_budget():
+                entry = _CachedSample.from_sample(sample)
+                self._cache[index] = entry
+                self._cache_used += entry.nbytes
+                return sample, entry.boxes_xyxy, entry.areas
+        return sample, None, None
+
+    def load_sample(self, index: int) -> Sample:
+        """The item's image and rasterised, unaugmented targets (from the cache when it is there)."""
+        return self._load(index)[0]
+
     def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         index, sample_seed = key if isinstance(key, tuple) else (key, self.seed * 1_000_003 + key)
-        sample = self.load_sample(index)
-        if self.augmenter is not None:
-            self.augmenter.reseed(sample_seed)
-            sample = self.augmenter.apply(sample, self._flip)
-        image, target = sample_to_tensors(sample, with_keypoints=self.schema.num_keypoints > 0)
+        aug = self.augmenter
+        sample, boxes, areas = self._load(index)
+        if aug is not None and aug.is_identity:
+            # What Augmenter.apply does for an empty pipeline (drop below min area), without recounting.
+            areas = mask_areas(sample.masks) if areas is None else areas
+            keep = areas >= max(aug.min_area_px, 1.0)
+            if not keep.all():
+                sample = Sample(sample.image, sample.masks[keep], sample.labels[keep], sample.keypoints[keep])
+                boxes = None if boxes is None else boxes[keep]
+                areas = areas[keep]
+        elif aug is not None:
+            aug.reseed(sample_seed)
+            sample = aug.apply(sample, self._flip)
+            boxes = areas = None
+        image, target = sample_to_tensors(
+            sample, with_keypoints=self.schema.num_keypoints > 0, boxes_xyxy=boxes, areas=areas
+        )
         target["image_id"] = torch.tensor(self.image_id(index))
         return image, target
 
