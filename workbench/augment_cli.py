@@ -1,0 +1,124 @@
+"""`workbench augment show|set|preview PROJECT`: a project's augmentation pipeline from the command line.
+
+show prints the saved pipeline (a preset name or the custom list, as JSON); set saves a preset or a
+JSON file's pipeline after validating it (every problem on its own line, nothing saved on error);
+preview writes PNGs of augmented project images with the augmented targets drawn.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from workbench.domain import WorkbenchError
+
+
+def _ws(args: argparse.Namespace):  # noqa: ANN202
+    from workbench.services.workspace import open_workspace
+
+    return open_workspace(args.workspace, database_url=args.database_url)
+
+
+def _spec_from_args(args: argparse.Namespace) -> Any:
+    """The pipeline named on the command line (--preset or --pipeline FILE.json), or None."""
+    if getattr(args, "preset", None):
+        return args.preset
+    if getattr(args, "pipeline", None):
+        path = Path(args.pipeline)
+        try:
+            return json.loads(path.read_text())
+        except OSError as exc:
+            raise WorkbenchError(f"{path}: cannot read the pipeline file ({exc.strerror or exc})") from None
+        except json.JSONDecodeError as exc:
+            raise WorkbenchError(f"{path}: not valid JSON: {exc}") from None
+    return None
+
+
+def _check(spec: Any, where: str, outcome: str) -> None:
+    from workbench.services import augmentation
+
+    errors = augmentation.pipeline_errors(spec)
+    if errors:
+        for message in errors:
+            print(f"{where}: {message}", file=sys.stderr)
+        raise WorkbenchError(f"{where}: the pipeline has {len(errors)} problem(s); {outcome}")
+
+
+def _write_png(path: Path, image: Any) -> None:
+    from PIL import Image
+
+    from workbench.util import atomic_write_bytes
+
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="PNG")
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def cmd_augment(args: argparse.Namespace) -> int:
+    from workbench.services import augmentation
+
+    ws = _ws(args)
+    if args.action == "show":
+        saved = augmentation.get_pipeline(ws, args.project)
+        print(augmentation.describe_pipeline(saved))
+        print(augmentation.pipeline_to_json(saved))
+        return 0
+    spec = _spec_from_args(args)
+    where = args.pipeline or "pipeline"
+    if args.action == "set":
+        if spec is None:
+            raise WorkbenchError("augment set: give --preset NAME or --pipeline FILE.json")
+        _check(spec, where, "nothing was saved")
+        saved = augmentation.set_pipeline(ws, args.project, spec)
+        print(f"saved {augmentation.describe_pipeline(saved)} for {args.project}")
+        return 0
+    # preview
+    if spec is not None:
+        _check(spec, where, "no preview was written")
+    tiles = augmentation.preview(
+        ws, args.project, count=args.count, seed=args.seed, spec=spec, max_side_px=args.max_side
+    )
+    if not tiles:
+        print(f"{args.project} has no annotated images to preview; annotate some first")
+        return 1
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for i, (image_id, image) in enumerate(tiles):
+        _write_png(out / f"aug_{i:03d}_image{image_id}_seed{args.seed}.png", image)
+    used = augmentation.describe_pipeline(spec if spec is not None else augmentation.get_pipeline(ws, args.project))
+    print(f"wrote {len(tiles)} previews ({used}, seed {args.seed}) to {out}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    from workbench.augment import PRESET_NAMES
+
+    ag = sub.add_parser(
+        "augment", help="show, set or preview a project's augmentation pipeline", parents=[common]
+    )
+    ag_sub = ag.add_subparsers(dest="action", required=True)
+    show = ag_sub.add_parser("show", help="print the saved pipeline", parents=[common])
+    show.add_argument("project")
+    for action, text in (
+        ("set", "save a preset or a JSON pipeline (validated first)"),
+        ("preview", "write PNGs of augmented project images with their targets drawn"),
+    ):
+        p = ag_sub.add_parser(action, help=text, parents=[common])
+        p.add_argument("project")
+        which = p.add_mutually_exclusive_group()
+        which.add_argument("--preset", choices=PRESET_NAMES)
+        which.add_argument(
+            "--pipeline", metavar="FILE.json",
+            help='a JSON list of transforms, e.g. [{"name": "HorizontalFlip", "params": {"p": 0.5}}]',
+        )
+        if action == "preview":
+            p.add_argument("--out", required=True, metavar="DIR", help="folder for the PNGs")
+            p.add_argument("--count", type=int, default=8)
+            p.add_argument("--seed", type=int, default=0)
+            p.add_argument("--max-side", dest="max_side", type=int, default=None,
+                           help="shrink previews to at most this many pixels on their longer side")
+    ag.set_defaults(func=cmd_augment)
