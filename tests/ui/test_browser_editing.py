@@ -32,7 +32,7 @@ pytestmark = [pytest.mark.browser, needs_chromium]
 
 SIZE = (400, 300)
 CLASSES = ("a", "b", "c")
-N_IMAGES = 9
+N_IMAGES = 10  # one per test, and one to move on to
 Point = tuple[float, float]
 
 
@@ -284,3 +284,25 @@ def test_row_ids_are_stable_across_saves_and_exports(ed: Editor) -> None:
     edited = ed.wait(image_id, lambda v: any(i.category == "b" for i in v), "third polygon edited")
     assert {i.id for i in edited} == {*before.values(), third_id}
     assert next(i for i in edited if i.category == "b").id == third_id
+
+
+def test_refused_move_stays_on_the_image_with_its_shapes(ed: Editor) -> None:
+    """Moving on shows the next image at once; when the save before it is refused (another tab
+    saved first), the tab goes back to this image with the user's shapes and says why."""
+    from workbench.services import annotate
+
+    image_id = ed.fresh_image()
+    ed.draw(TRIANGLE)
+    ed.wait(image_id, lambda v: len(v) == 1, "triangle")
+    theirs = annotate.load_image(ed.ws, ed.slug, image_id)
+    annotate.save_image(ed.ws, ed.slug, image_id, theirs.instances, expected_version=theirs.version)
+    ed.click([(250.0, 150.0), (350.0, 150.0), (300.0, 250.0)])  # an open draft, closed on leaving
+    ed.page.keyboard.press("d")
+    ed.page.get_by_text("saved elsewhere").first.wait_for()
+    wait_image_drawn(ed.page, image_id)
+    ann = annotator(ed.page)
+    assert ann.get_attribute("data-shown-image") == str(image_id)
+    assert ann.locator("polygon.wb-shape").count() == 2 and ann.locator(".wb-list li[data-i]").count() == 2
+    assert len(ed.instances(image_id)) == 1  # nothing overwritten
+    ed.page.get_by_role("button", name="Overwrite with my version").click()
+    ed.wait(image_id, lambda v: len(v) == 2, "overwrite with both shapes")

@@ -203,9 +203,11 @@ def _conflict_box(ws: Workspace, slug: str) -> None:
         st.rerun()
 
 
-def _image_payload(ws: Workspace, slug: str, rec: ImageRecord, index: int, count: int) -> dict[str, Any]:
+def _image_payload(
+    ws: Workspace, slug: str, rec: ImageRecord, index: int, count: int, role: str = "image"
+) -> dict[str, Any]:
     assert rec.id is not None
-    url = _media_url(svc.image_file(ws, slug, rec.id, "display"), "image")
+    url = _media_url(svc.image_file(ws, slug, rec.id, "display"), role)
     return {
         "id": rec.id,
         "url": url,
@@ -272,14 +274,16 @@ def _body(ws: Workspace, slug: str, num_images: int) -> None:
         st.error(f"Not saved: {s['error']}")
 
     rec = images[index]
-    prefetch = []
-    for j in (index + 1, index - 1):
-        if 0 <= j < len(ids):
-            prefetch.append(_media_url(svc.image_file(ws, slug, ids[j], "display"), f"prefetch{j - index}"))
+    # the browser decodes the neighbours ahead and shows one the moment the user moves to it
+    neighbours = {
+        str(d): _image_payload(ws, slug, images[index + d], index + d, len(ids), f"image{d:+d}")
+        for d in (1, -1)
+        if 0 <= index + d < len(ids)
+    }
     data = {
         "epoch": s["epoch"],
         "image": _image_payload(ws, slug, rec, index, len(ids)),
-        "prefetch": prefetch,
+        "neighbours": neighbours,
         "categories": [category_to_payload(c) for c in cats],
         "instances": [instance_to_payload(i) for i in s["loaded"]],
         "ids": s["ids"],

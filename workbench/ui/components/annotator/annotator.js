@@ -47,7 +47,7 @@ function createState(root) {
     vb: { x: 0, y: 0, w: 1, h: 1 },
     seq: 0, ackSeq: 0, locked: false,
     kpNext: 0, kpVis: 2, notice: "",
-    loadedUrl: null, prefetched: new Map(),
+    loadedUrl: null, prefetched: new Map(), pending: null,
     windowListening: false, handlers: null, nextKey: 1,
     uidBase: Math.random().toString(36).slice(2, 10), ids: {},
   };
@@ -60,6 +60,7 @@ function applyData(S, data) {
   const img = data.image || null;
   S.ids = data.ids || {};
   if (data.epoch !== S.epoch) {
+    S.pending = null;
     S.epoch = data.epoch;
     S.imageId = img ? img.id : null;
     S.W = img ? img.width : 1;
@@ -73,19 +74,33 @@ function applyData(S, data) {
     loadImage(S, img);
   } else {
     mergeIds(S, S.instances);
-    if (S.seq <= S.ackSeq) S.locked = false;
+    if (S.seq <= S.ackSeq) {
+      S.locked = false;
+      if (S.pending) { // the move was refused (conflict, error): back to this image and its shapes
+        S.pending = null;
+        S.W = img ? img.width : 1;
+        S.H = img ? img.height : 1;
+        fit(S);
+        loadImage(S, img);
+      }
+    }
   }
-  prefetch(S, [...(data.prefetch || []), img && img.url].filter(Boolean));
+  const nbs = Object.values(data.neighbours || {});
+  prefetch(S, [...nbs.map((n) => n.url), img && img.url].filter(Boolean));
+  const h = data.height || 600;
+  S.stage.style.height = `${h}px`;
+  showImageInfo(S, S.pending || img);
+  updateSaveState(S);
+  render(S);
+}
+
+function showImageInfo(S, img) {
   S.imglabel.textContent = img ? `${img.index + 1}/${img.count}  ${img.file_name}` : "No image";
   S.imglabel.title = img ? img.file_name : "";
   S.imgstatus.textContent = img ? img.status.replace("_", " ") : "";
   S.imgstatus.setAttribute("data-status", img ? img.status : "");
-  const h = data.height || 600;
-  S.stage.style.height = `${h}px`;
   S.root.querySelector('[data-cmd="prev"]').disabled = !img || img.index <= 0;
   S.root.querySelector('[data-cmd="next"]').disabled = !img || img.index >= img.count - 1;
-  updateSaveState(S);
-  render(S);
 }
 
 function setCategories(S, cats) {
@@ -172,21 +187,43 @@ function prefetch(S, urls) {
 }
 
 function loadImage(S, img) {
+  // data-shown-image: the image is on screen; data-loaded-image: and its shapes are, ready to edit.
   S.root.removeAttribute("data-loaded-image");
   if (!img || !img.url) { S.img.removeAttribute("href"); S.loadedUrl = null; return; }
+  perfMark("data");
+  const epoch = S.epoch;
+  showImage(S, img, () => S.epoch === epoch && !S.pending, "data-loaded-image");
+}
+
+function showImage(S, img, stillWanted, attr) {
   S.img.setAttribute("width", String(img.width));
   S.img.setAttribute("height", String(img.height));
   const url = img.url;
-  const epoch = S.epoch;
-  perfMark("data");
+  if (S.loadedUrl !== url) S.root.removeAttribute("data-shown-image");
   decoded(S, url).then(() => {
-    if (S.epoch !== epoch) return;
+    if (!stillWanted()) return;
     perfMark("decoded");
     S.img.setAttribute("href", url);
     S.loadedUrl = url;
-    // The browser paints on the next frame; the attribute tells tests and benchmarks it is drawn.
-    requestAnimationFrame(() => { perfMark("drawn"); S.root.setAttribute("data-loaded-image", String(img.id)); });
+    // The browser paints on the next frame; the attributes tell tests and benchmarks it is drawn.
+    requestAnimationFrame(() => {
+      if (!stillWanted()) return;
+      perfMark(attr);
+      S.root.setAttribute("data-shown-image", String(img.id));
+      if (attr !== "data-shown-image") S.root.setAttribute(attr, String(img.id));
+    });
   });
+}
+
+function showPending(S, nb) {
+  // Show the neighbour the user moves to at once (its display copy is already decoded); its shapes
+  // come with Python's answer, which also unlocks editing. A refused move goes back (applyData).
+  S.pending = nb;
+  S.root.removeAttribute("data-loaded-image");
+  S.W = nb.width; S.H = nb.height;
+  fit(S);
+  showImageInfo(S, nb);
+  showImage(S, nb, () => S.pending === nb, "data-shown-image");
 }
 
 function fit(S) {
@@ -258,7 +295,7 @@ function render(S) {
   const g = S.shapesG;
   g.replaceChildren();
   S.instances.forEach((inst, i) => {
-    if (inst.hidden) return;
+    if (inst.hidden || S.pending) return;
     const color = colorOf(S, inst.category);
     const sel = i === S.selected;
     const hov = i === S.hover;
@@ -341,6 +378,7 @@ function renderDraft(S, u) {
 function renderList(S) {
   const ul = S.list;
   ul.replaceChildren();
+  if (S.pending) return;
   if (!S.instances.length) {
     const li = document.createElement("li");
     li.className = "wb-empty";
@@ -517,6 +555,8 @@ function navigate(S, delta) {
   S.locked = true;
   perfMark("navigate");
   send(S, "navigate", { delta });
+  const nb = (S.data.neighbours || {})[String(delta)];
+  if (nb && nb.url) showPending(S, nb);
   render(S);
 }
 
