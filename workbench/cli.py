@@ -396,7 +396,7 @@ def _load_extras() -> None:
     """Feature packages add their commands here when present (training, evaluation)."""
     import importlib
 
-    for mod in ("workbench.train.cli", "workbench.evaluate.cli", "workbench.review_cli"):
+    for mod in ("workbench.train.cli", "workbench.evaluate.cli", "workbench.review_cli", "workbench.augment_cli"):
         try:
             m = importlib.import_module(mod)
         except ModuleNotFoundError as exc:

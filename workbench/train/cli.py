@@ -18,7 +18,7 @@ def _ws(args: argparse.Namespace):  # noqa: ANN202
     return open_workspace(args.workspace, database_url=args.database_url)
 
 
-def _config(args: argparse.Namespace, num_train: int) -> Any:
+def _config(args: argparse.Namespace, ws: Any, num_train: int) -> Any:
     from workbench.services.training import default_config
     from workbench.train.config import TrainConfig
 
@@ -46,7 +46,7 @@ def _config(args: argparse.Namespace, num_train: int) -> Any:
         value = getattr(args, key, None)
         if value is not None:
             overrides[key] = value
-    return default_config(num_train, **overrides)
+    return default_config(num_train, ws=ws, slug=args.project, **overrides)
 
 
 def _follow(ws, run_id: int) -> int:  # noqa: ANN001
@@ -84,7 +84,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     ws = _ws(args)
     train, _val = training.training_splits(ws, args.project)
-    config = _config(args, len(train.items))
+    config = _config(args, ws, len(train.items))
     info = training.start_training(ws, args.project, config, name=args.name)
     print(
         f"run {info.id} {info.status} ({config.backbone}, {config.epochs} epochs, device {config.device}); folder {info.run_dir}"
