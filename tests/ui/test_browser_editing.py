@@ -276,6 +276,7 @@ def test_row_ids_are_stable_across_saves_and_exports(ed: Editor) -> None:
     ed.draw(third)
     after = {i.polygons[0][0]: i for i in ed.wait(image_id, lambda v: len(v) == 3, "third polygon")}
     assert {k: after[k].id for k in before} == before
+    assert [after[k].version for k in before] == [1, 1]  # unchanged rows are not rewritten
     coco_after = _coco_ann_ids(ed, image_id)
     assert {k: coco_after[k] for k in coco_before} == coco_before
     # editing the third (its class, key 2) keeps its id too

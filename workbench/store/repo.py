@@ -512,7 +512,8 @@ def save_image_instances(
     Returns the new image version and the row id of each instance, in the order given, so that a
     caller (the browser) can give new shapes their ids and later saves update those rows in place.
     The version check and bump is one conditional UPDATE, so two concurrent saves cannot both pass.
-    Instances that keep their id keep their row (and bump its version); the rest are inserted.
+    Instances that keep their id keep their row, rewritten (and its version bumped) only when
+    something in it changed, so a row's version counts its edits; the rest are inserted.
     """
     _image_row(s, pid, image_id)
     values: dict[str, Any] = {"version": ImageRow.version + 1, "updated_at": utcnow()}
@@ -532,11 +533,18 @@ def save_image_instances(
             "reload it to see the other changes; nothing was overwritten"
         )
     cat_ids = _category_ids_by_name(s, pid)
-    existing = dict(
-        s.execute(
-            select(AnnotationRow.id, AnnotationRow.version).where(AnnotationRow.image_id == image_id)
-        ).all()
+    compared = (
+        AnnotationRow.category_id, AnnotationRow.segmentation, AnnotationRow.keypoints, AnnotationRow.bbox,
+        AnnotationRow.area, AnnotationRow.iscrowd, AnnotationRow.source, AnnotationRow.score,
+        AnnotationRow.attributes,
     )
+    existing: dict[int, int] = {}
+    stored: dict[int, tuple[Any, ...]] = {}
+    for row in s.execute(
+        select(AnnotationRow.id, AnnotationRow.version, *compared).where(AnnotationRow.image_id == image_id)
+    ):
+        existing[row[0]] = row[1]
+        stored[row[0]] = tuple(row[2:])
     keep: set[int] = set()
     ids: list[int | None] = []
     new_rows: list[dict[str, Any]] = []
@@ -548,6 +556,9 @@ def save_image_instances(
         if inst.id is not None and inst.id in existing and inst.id not in keep:
             keep.add(inst.id)
             ids.append(inst.id)
+            as_stored = tuple(_json_norm(vals[c.key]) for c in compared)
+            if as_stored == stored[inst.id]:
+                continue  # unchanged: keeps its version and timestamp
             s.execute(
                 update(AnnotationRow)
                 .where(AnnotationRow.id == inst.id)
@@ -568,6 +579,13 @@ def save_image_instances(
         for at, new_id in zip(new_at, created, strict=True):
             ids[at] = new_id
     return expected_version + 1, [i for i in ids if i is not None]
+
+
+def _json_norm(value: Any) -> Any:
+    """A value as it reads back from a JSON column (tuples become lists), to compare with a row."""
+    if isinstance(value, tuple | list | dict):
+        return orjson.loads(orjson.dumps(value))
+    return value
 
 
 def insert_instances(s: Session, rows: list[dict[str, Any]]) -> None:

@@ -62,6 +62,7 @@ function applyData(S, data) {
   if (data.epoch !== S.epoch) {
     S.pending = null;
     S.epoch = data.epoch;
+    S.seq = Math.max(S.seq, S.ackSeq); // a remounted tab goes on from the acknowledged sequence
     S.imageId = img ? img.id : null;
     S.W = img ? img.width : 1;
     S.H = img ? img.height : 1;
