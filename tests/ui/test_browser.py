@@ -188,24 +188,22 @@ def test_annotate_flow_exports_clicked_coordinates(browser, ui_server, ui_worksp
     page.context.close()
 
 
-def test_second_tab_gets_conflict_message(browser, ui_server, ui_workspace, tmp_path):
-    first = new_page(browser, ui_server.url)
-    create_project(first, "Shared")
-    _upload(first, tmp_path, {"c.png": png_bytes(SIZE_A)})
-    first.get_by_text("1 images imported").wait_for()
-    nav(first, "Classes")
-    first.get_by_label("Class name").fill("thing")
-    first.get_by_role("button", name="Add class").click()
-    first.get_by_text("Added class").wait_for()
+def test_second_tab_gets_conflict_message(browser, ui_server, ui_workspace):
+    from workbench.domain import Category
+    from workbench.formats.images import ImageSource
+    from workbench.services import classes, imports, projects
 
-    second = new_page(browser, ui_server.url)
-    open_project(second, "Shared")
+    ws = _store(ui_workspace)  # the upload and class pages are covered above: set up directly
+    slug = projects.create_project(ws, "Shared").slug
+    imports.import_images(ws, slug, [ImageSource(name="c.png", data=png_bytes(SIZE_A))])
+    classes.add_category(ws, slug, Category(name="thing"))
+    image_id = _images(ws, slug)["c.png"].id
+
+    first, second = new_page(browser, ui_server.url), new_page(browser, ui_server.url)
     for page in (first, second):
+        open_project(page, "Shared")
         nav(page, "Annotate")
-        wait_image_drawn(page)
-
-    ws = _store(ui_workspace)
-    image_id = _images(ws, "shared")["c.png"].id
+        wait_image_drawn(page, image_id)
 
     def draw(page, dx):
         box = page.locator(".wb-svg").bounding_box()

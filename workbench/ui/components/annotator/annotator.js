@@ -863,7 +863,7 @@ function isTyping(e) {
 }
 
 function onKeyDown(S, e) {
-  if (!S.root.isConnected || isTyping(e)) return;
+  if (!S.root.isConnected || isTyping(e) || S.pending) return; // keys wait for the next image's shapes
   const key = e.key;
   const ctrl = e.ctrlKey || e.metaKey;
   S.notice = "";
