@@ -64,6 +64,16 @@ def current_project(ws: Workspace) -> ProjectInfo | None:
     return None
 
 
+def project_page(title: str) -> tuple[Workspace, ProjectInfo] | None:
+    """How every project page starts: the workspace, the open project (or how to open one), a header."""
+    ws = get_workspace()
+    info = current_project(ws)
+    if info is None:
+        return None
+    st.header(f"{title} · {info.name}")
+    return ws, info
+
+
 PAGE_PATHS: dict[str, Any] = {}
 """Page name -> st.Page object, filled by streamlit_app.py so pages can link to each other."""
 

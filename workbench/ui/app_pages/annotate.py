@@ -221,11 +221,10 @@ def _image_payload(
 
 
 def render() -> None:
-    ws = context.get_workspace()
-    info = context.current_project(ws)
-    if info is None:
+    opened = context.project_page("Annotate")
+    if opened is None:
         return
-    st.header(f"Annotate · {info.name}")
+    ws, info = opened
     s = _state()
     if s["slug"] != info.slug:
         s.update(slug=info.slug, image_id=None, index=0, conflict=None, error=None)

@@ -128,12 +128,11 @@ def _preview(slug: str, candidate: Any, valid: bool) -> None:
 
 
 def render() -> None:
-    ws = context.get_workspace()
-    info = context.current_project(ws)
-    if info is None:
+    opened = context.project_page("Augment")
+    if opened is None:
         return
+    ws, info = opened
     slug = info.slug
-    st.header(f"Augment · {info.name}")
     _init_state(slug)
     saved = augmentation.get_pipeline(ws, slug)
     st.caption(f"Saved for training: {context.md_escape(augmentation.describe_pipeline(saved))}")

@@ -121,11 +121,10 @@ def _edit(ws, slug: str, cat: Category, count: int) -> None:
 
 
 def render() -> None:
-    ws = context.get_workspace()
-    info = context.current_project(ws)
-    if info is None:
+    opened = context.project_page("Classes")
+    if opened is None:
         return
-    st.header(f"Classes · {info.name}")
+    ws, info = opened
     cats = svc.list_categories(ws, info.slug)
     _add(ws, info.slug, len(cats))
     cats = svc.list_categories(ws, info.slug)

@@ -105,12 +105,11 @@ def _grid(ws: Any, slug: str, images: list[Any]) -> None:
 
 
 def render() -> None:
-    ws = context.get_workspace()
-    info = context.current_project(ws)
-    if info is None:
+    opened = context.project_page("Dataset")
+    if opened is None:
         return
+    ws, info = opened
     slug = info.slug
-    st.header(f"Dataset · {info.name}")
     if info.num_images == 0:
         st.info("No images yet. Add some on the **Import** page.")
         st.page_link(context.PAGE_PATHS["import"], label="Go to Import", icon=":material/upload:")

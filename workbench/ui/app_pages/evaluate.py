@@ -162,12 +162,11 @@ def _evaluate(ws: Workspace, slug: str, run_id: int, split: str) -> None:
 
 
 def render() -> None:
-    ws = context.get_workspace()
-    info = context.current_project(ws)
-    if info is None:
+    opened = context.project_page("Evaluate")
+    if opened is None:
         return
+    ws, info = opened
     slug = info.slug
-    st.header(f"Evaluate · {info.name}")
     runs = [r for r in training.list_runs(ws, slug) if r.status == "succeeded"]
     if not runs:
         st.info("No finished training run yet. Train one on the **Train** page.")

@@ -12,12 +12,11 @@ BLOB_KEY = "wb_export_blob"
 
 
 def render() -> None:
-    ws = context.get_workspace()
-    info = context.current_project(ws)
-    if info is None:
+    opened = context.project_page("Export")
+    if opened is None:
         return
+    ws, info = opened
     slug = info.slug
-    st.header(f"Export · {info.name}")
     if info.num_annotations == 0:
         st.info(
             f"Project {info.name!r} has no annotations to export yet. Draw some on the **Annotate** page "

@@ -117,12 +117,11 @@ def show_report() -> None:
 
 
 def render() -> None:
-    ws = context.get_workspace()
-    info = context.current_project(ws)
-    if info is None:
+    opened = context.project_page("Import")
+    if opened is None:
         return
+    ws, info = opened
     slug = info.slug
-    st.header(f"Import · {info.name}")
     show_report()
     gen = st.session_state.get("wb_upload_gen", 0)
     tab_img, tab_dir, tab_coco, tab_lm = st.tabs(["Images", "Folder on this machine", "COCO", "LabelMe"])

@@ -165,12 +165,11 @@ def _decisions(ws: Workspace, slug: str, detail: review.ImageReview, run_id: int
 
 
 def render() -> None:
-    ws = context.get_workspace()
-    info = context.current_project(ws)
-    if info is None:
+    opened = context.project_page("Review")
+    if opened is None:
         return
+    ws, info = opened
     slug = info.slug
-    st.header(f"Review · {info.name}")
     runs = training.list_runs(ws, slug)
     if not runs:
         st.info("No runs yet. Train a model on the **Train** page, then review its predictions here.")

@@ -148,12 +148,11 @@ def _progress_panel(ws: Workspace, slug: str, run_id: int) -> None:
 
 
 def render() -> None:
-    ws = context.get_workspace()
-    info = context.current_project(ws)
-    if info is None:
+    opened = context.project_page("Train")
+    if opened is None:
         return
+    ws, info = opened
     slug = info.slug
-    st.header(f"Train · {info.name}")
     try:
         train_ds, val_ds = training.training_splits(ws, slug)
     except ValidationError as exc:
