@@ -102,60 +102,48 @@ def import_images(
 ) -> ImportReport:
     """Import image files, folders and zip archives (paths) or in-memory uploads (ImageSource)."""
     with import_lock(ws, slug):
-        return _import_images(ws, slug, sources, split=split, progress=progress, max_pixels=max_pixels)
+        report = ImportReport()
+        project_dir = ws.project_dir(slug)
+        with ws.store.transaction() as s:
+            pid = repo.project_id(s, slug)
+            seen = repo.image_ids_by_sha(s, pid)
+        paths = [Path(p) for p in sources if not isinstance(p, ImageSource)]
+        uploads = [p for p in sources if isinstance(p, ImageSource)]
+        items = list(uploads) + list(iter_image_sources(paths, skipped=report.skipped))
+        pending: list[ImageRecord] = []
 
+        def flush() -> None:
+            if pending:
+                with ws.store.transaction() as s:
+                    for rec in pending:
+                        repo.add_image(s, pid, rec)
+                pending.clear()
 
-def _import_images(
-    ws: Workspace,
-    slug: str,
-    sources: Sequence[Path | str | ImageSource],
-    *,
-    split: str | None = None,
-    progress: Progress = None,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
-) -> ImportReport:
-    report = ImportReport()
-    project_dir = ws.project_dir(slug)
-    with ws.store.transaction() as s:
-        pid = repo.project_id(s, slug)
-        seen = repo.image_ids_by_sha(s, pid)
-    paths = [Path(p) for p in sources if not isinstance(p, ImageSource)]
-    uploads = [p for p in sources if isinstance(p, ImageSource)]
-    items = list(uploads) + list(iter_image_sources(paths, skipped=report.skipped))
-    pending: list[ImageRecord] = []
-
-    def flush() -> None:
-        if pending:
-            with ws.store.transaction() as s:
-                for rec in pending:
-                    repo.add_image(s, pid, rec)
-            pending.clear()
-
-    for n, src in enumerate(items, 1):
-        decoded = _decode(src, report, max_pixels)
-        if decoded is not None:
-            if decoded.sha256 in seen:
-                report.duplicates.append(src.name)
-            else:
-                rel = _store_files(project_dir, decoded)
-                seen[decoded.sha256] = -1
-                pending.append(
-                    ImageRecord(
-                        file_name=src.name,
-                        width=decoded.width,
-                        height=decoded.height,
-                        sha256=decoded.sha256,
-                        path=rel,
-                        split=split,
+        for n, src in enumerate(items, 1):
+            decoded = _decode(src, report, max_pixels)
+            if decoded is not None:
+                if decoded.sha256 in seen:
+                    report.duplicates.append(src.name)
+                else:
+                    rel = _store_files(project_dir, decoded)
+                    seen[decoded.sha256] = -1
+                    pending.append(
+                        ImageRecord(
+                            file_name=src.name,
+                            width=decoded.width,
+                            height=decoded.height,
+                            sha256=decoded.sha256,
+                            path=rel,
+                            split=split,
+                        )
                     )
-                )
-                report.imported.append(src.name)
-                if len(pending) >= BATCH:
-                    flush()
-        if progress:
-            progress(n, len(items))
-    flush()
-    return report
+                    report.imported.append(src.name)
+                    if len(pending) >= BATCH:
+                        flush()
+            if progress:
+                progress(n, len(items))
+        flush()
+        return report
 
 
 def import_dataset(
@@ -173,116 +161,105 @@ def import_dataset(
     annotation are one transaction.
     """
     with import_lock(ws, slug):
-        return _import_dataset(ws, slug, ds, progress=progress, max_pixels=max_pixels)
-
-
-def _import_dataset(
-    ws: Workspace,
-    slug: str,
-    ds: Dataset,
-    *,
-    progress: Progress = None,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
-) -> ImportReport:
-    report = ImportReport(warnings=list(ds.warnings))
-    project_dir = ws.project_dir(slug)
-    with ws.store.transaction() as s:
-        pid = repo.project_id(s, slug)
-        by_sha = repo.image_ids_by_sha(s, pid)
-        existing = {im.file_name: im for im in repo.list_images(s, pid)}
-        annotated = {i for i, names in repo.class_presence(s, pid).items() if names}
-    # 1. files first (outside the transaction): decode, dedupe, store
-    plan: list[tuple[AnnotatedImage, ImageRecord | None, int | None]] = []
-    for n, item in enumerate(ds.items, 1):
-        im = item.image
-        known = existing.get(im.file_name)
-        if known is not None and (im.path is None or not Path(im.path).exists()) and item.data is None:
-            if (known.width, known.height) != (im.width, im.height):
-                report.skipped.append(
-                    Skipped(
-                        im.file_name,
-                        (
-                            f"the file says {im.width}x{im.height}, the project's image of that name is "
-                            f"{known.width}x{known.height}"
-                        ),
+        report = ImportReport(warnings=list(ds.warnings))
+        project_dir = ws.project_dir(slug)
+        with ws.store.transaction() as s:
+            pid = repo.project_id(s, slug)
+            by_sha = repo.image_ids_by_sha(s, pid)
+            existing = {im.file_name: im for im in repo.list_images(s, pid)}
+            annotated = {i for i, names in repo.class_presence(s, pid).items() if names}
+        # 1. files first (outside the transaction): decode, dedupe, store
+        plan: list[tuple[AnnotatedImage, ImageRecord | None, int | None]] = []
+        for n, item in enumerate(ds.items, 1):
+            im = item.image
+            known = existing.get(im.file_name)
+            if known is not None and (im.path is None or not Path(im.path).exists()) and item.data is None:
+                if (known.width, known.height) != (im.width, im.height):
+                    report.skipped.append(
+                        Skipped(
+                            im.file_name,
+                            (
+                                f"the file says {im.width}x{im.height}, the project's image of that name is "
+                                f"{known.width}x{known.height}"
+                            ),
+                        )
                     )
-                )
-                continue
-            plan.append((item, None, known.id))
-        else:
-            src = ImageSource(name=im.file_name, path=Path(im.path) if im.path else None, data=item.data)
-            if src.path is None and src.data is None:
-                report.skipped.append(Skipped(im.file_name, "no image file and no embedded image data"))
-                continue
-            decoded = _decode(src, report, max_pixels)
-            if decoded is None:
-                continue
-            if (decoded.width, decoded.height) != (im.width, im.height):
-                report.skipped.append(
-                    Skipped(
-                        im.file_name,
-                        (
-                            f"the annotations say {im.width}x{im.height} but the upright image is "
-                            f"{decoded.width}x{decoded.height}; annotations would not line up"
-                        ),
-                    )
-                )
-                continue
-            if by_sha.get(decoded.sha256) == -1:
-                report.duplicates.append(im.file_name)
-                if item.instances:
-                    report.warnings.append(
-                        f"{im.file_name}: same image as another file of this import; its annotations were not imported"
-                    )
-            elif decoded.sha256 in by_sha:
-                plan.append((item, None, by_sha[decoded.sha256]))
-                report.duplicates.append(im.file_name)
+                    continue
+                plan.append((item, None, known.id))
             else:
-                rel = _store_files(project_dir, decoded)
-                by_sha[decoded.sha256] = -1
-                rec = ImageRecord(
-                    file_name=im.file_name,
-                    width=decoded.width,
-                    height=decoded.height,
-                    sha256=decoded.sha256,
-                    path=rel,
-                    split=im.split,
-                    status="done" if item.instances else "unlabeled",
-                )
-                plan.append((item, rec, None))
-        if progress:
-            progress(n, len(ds.items))
-    # 2. rows: one transaction
-    with ws.store.transaction() as s:
-        cat_ids, notes = repo.merge_categories(s, pid, ds.categories)
-        report.warnings.extend(notes)
-        rows = []
-        for item, rec, image_id in plan:
-            if rec is not None:
-                image_id = repo.add_image(s, pid, rec)
-                report.imported.append(rec.file_name)
-            elif image_id in annotated and item.instances:
-                report.warnings.append(
-                    f"{item.image.file_name}: already annotated in this project; its annotations were not imported"
-                )
-                continue
-            assert image_id is not None
-            size_wh = item.image.size_wh
-            for inst in item.instances:
-                if inst.category not in cat_ids:
-                    raise ValidationError(f"{item.image.file_name}: unknown class {inst.category!r}")
-                vals = repo.instance_to_values(inst, cat_ids[inst.category], image_id)
-                if vals["bbox"] is None or vals["area"] is None:
-                    bbox, area = instance_bbox_area(inst, size_wh)
-                    vals["bbox"] = vals["bbox"] or list(bbox)
-                    vals["area"] = vals["area"] if vals["area"] is not None else area
-                if vals["source"] == "manual":
-                    vals["source"] = "imported"
-                rows.append(vals)
-            annotated.add(image_id)
-        repo.insert_instances(s, rows)
-        report.annotations = len(rows)
-    return report
+                src = ImageSource(name=im.file_name, path=Path(im.path) if im.path else None, data=item.data)
+                if src.path is None and src.data is None:
+                    report.skipped.append(Skipped(im.file_name, "no image file and no embedded image data"))
+                    continue
+                decoded = _decode(src, report, max_pixels)
+                if decoded is None:
+                    continue
+                if (decoded.width, decoded.height) != (im.width, im.height):
+                    report.skipped.append(
+                        Skipped(
+                            im.file_name,
+                            (
+                                f"the annotations say {im.width}x{im.height} but the upright image is "
+                                f"{decoded.width}x{decoded.height}; annotations would not line up"
+                            ),
+                        )
+                    )
+                    continue
+                if by_sha.get(decoded.sha256) == -1:
+                    report.duplicates.append(im.file_name)
+                    if item.instances:
+                        report.warnings.append(
+                            f"{im.file_name}: same image as another file of this import; its annotations were not imported"
+                        )
+                elif decoded.sha256 in by_sha:
+                    plan.append((item, None, by_sha[decoded.sha256]))
+                    report.duplicates.append(im.file_name)
+                else:
+                    rel = _store_files(project_dir, decoded)
+                    by_sha[decoded.sha256] = -1
+                    rec = ImageRecord(
+                        file_name=im.file_name,
+                        width=decoded.width,
+                        height=decoded.height,
+                        sha256=decoded.sha256,
+                        path=rel,
+                        split=im.split,
+                        status="done" if item.instances else "unlabeled",
+                    )
+                    plan.append((item, rec, None))
+            if progress:
+                progress(n, len(ds.items))
+        # 2. rows: one transaction
+        with ws.store.transaction() as s:
+            cat_ids, notes = repo.merge_categories(s, pid, ds.categories)
+            report.warnings.extend(notes)
+            rows = []
+            for item, rec, image_id in plan:
+                if rec is not None:
+                    image_id = repo.add_image(s, pid, rec)
+                    report.imported.append(rec.file_name)
+                elif image_id in annotated and item.instances:
+                    report.warnings.append(
+                        f"{item.image.file_name}: already annotated in this project; its annotations were not imported"
+                    )
+                    continue
+                assert image_id is not None
+                size_wh = item.image.size_wh
+                for inst in item.instances:
+                    if inst.category not in cat_ids:
+                        raise ValidationError(f"{item.image.file_name}: unknown class {inst.category!r}")
+                    vals = repo.instance_to_values(inst, cat_ids[inst.category], image_id)
+                    if vals["bbox"] is None or vals["area"] is None:
+                        bbox, area = instance_bbox_area(inst, size_wh)
+                        vals["bbox"] = vals["bbox"] or list(bbox)
+                        vals["area"] = vals["area"] if vals["area"] is not None else area
+                    if vals["source"] == "manual":
+                        vals["source"] = "imported"
+                    rows.append(vals)
+                annotated.add(image_id)
+            repo.insert_instances(s, rows)
+            report.annotations = len(rows)
+        return report
 
 
 def import_coco(
