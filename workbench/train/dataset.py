@@ -121,7 +121,8 @@ def load_image_rgb_array(path: str | Path) -> np.ndarray:
     """H x W x 3 uint8; run folders hold upright copies, so no EXIF handling is needed here."""
     try:
         with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"))
+            # convert() of an RGB image is only a copy: skip it (the array is read-only either way)
+            return np.asarray(im if im.mode == "RGB" else im.convert("RGB"))
     except (FileNotFoundError, OSError) as exc:
         raise DatasetError(f"{path}: cannot read image: {exc}") from exc
 
