@@ -328,7 +328,7 @@ class MaskRCNNDataset(torch.utils.data.Dataset):
 
     def _load(self, index: int) -> tuple[Sample, np.ndarray | None, np.ndarray | None]:
         """The unaugmented sample, with its boxes and areas when the cache knows them."""
-        entry = self._cache.get(index)
+        entry = self._cache.get(index) if self.cache_bytes > 0 else None
         if entry is not None:
             return entry.to_sample(), entry.boxes_xyxy, entry.areas
         sample = self._decode(index)
