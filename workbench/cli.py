@@ -263,6 +263,8 @@ def cmd_ui(args: argparse.Namespace) -> int:
         "true",
         "--browser.gatherUsageStats",
         "false",
+        "--client.toolbarMode",
+        "minimal",
         "--",
         "--workspace",
         str(ws.root),

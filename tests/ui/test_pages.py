@@ -381,3 +381,13 @@ def test_export_empty_project_says_so(ws: Workspace) -> None:
     assert any("no annotations to export" in i.value for i in at.info)
     next(b for b in at.button if b.label == "Prepare COCO zip").click().run()
     assert any("no annotations" in e.value for e in at.error)
+
+
+def test_the_only_project_opens_by_itself_but_two_need_a_choice(ws: Workspace) -> None:
+    make_project(ws, "Only", n_images=1)
+    at = app("dataset")
+    assert not any("No project is open" in i.value for i in at.info)
+    assert any("Dataset · Only" in h.value for h in at.header)
+    make_project(ws, "Second", n_images=0, with_class=False)
+    at = app("dataset")
+    assert any("No project is open" in i.value for i in at.info)

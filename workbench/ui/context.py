@@ -52,13 +52,18 @@ def set_current_project(slug: str | None) -> None:
 
 
 def current_project(ws: Workspace) -> ProjectInfo | None:
-    """The open project, or None (after an info box telling the user how to open one)."""
+    """The open project (the only one, when the workspace has one), or None after an info box
+    telling the user how to open one."""
     slug = current_slug()
     if slug:
         try:
             return projects.get_project(ws, slug)
         except WorkbenchError:
             set_current_project(None)
+    only = projects.list_projects(ws)
+    if len(only) == 1:  # a workspace with one project (the demo on first run) opens it
+        set_current_project(only[0].slug)
+        return only[0]
     st.info("No project is open. Create or open one on the **Projects** page.")
     st.page_link(PAGE_PATHS["projects"], label="Go to Projects", icon=":material/folder:")
     return None
