@@ -48,8 +48,8 @@ def _project_picker() -> None:
     names = {p.slug: p.name for p in infos}
     current = context.current_slug()
     if current not in slugs:
-        current = None
-        context.set_current_project(None)
+        current = slugs[0] if len(slugs) == 1 else None  # the only project opens by itself
+        context.set_current_project(current)
     if not slugs:
         st.sidebar.caption("No projects yet")
         return
