@@ -521,3 +521,26 @@ def test_shared_fixture_copy_layout_is_untouched(shared_fixtures: Path, tmp_path
     (dst / "images" / "val" / "b.jpg").unlink()
     with pytest.raises(CocoFormatError, match="b.jpg"):
         load_coco(dst / "annotations" / "instances_val.json", split="val")
+
+
+def test_polygons_beyond_the_image_are_clipped_with_a_warning() -> None:
+    obj = {
+        "images": [{"id": 1, "file_name": "a.png", "width": 20, "height": 10}],
+        "categories": [{"id": 1, "name": "a"}],
+        "annotations": [
+            {"id": 7, "image_id": 1, "category_id": 1, "segmentation": [[10, 5, 30, 5, 30, 15, 10, 15]],
+             "bbox": [10, 5, 20, 10], "area": 200, "iscrowd": 0},
+            {"id": 8, "image_id": 1, "category_id": 1, "segmentation": [[1, 1, 5, 1, 5, 5]],
+             "bbox": [1, 1, 4, 4], "area": 8, "iscrowd": 0},
+        ],
+    }
+    ds = coco_to_dataset(obj, source="clip.json")
+    a, b = ds.items[0].instances
+    xs, ys = a.polygons[0][0::2], a.polygons[0][1::2]
+    assert max(xs) == 20 and max(ys) == 10
+    assert a.bbox_xywh == (10.0, 5.0, 10.0, 5.0) and a.area == 50.0
+    assert b.bbox_xywh == (1.0, 1.0, 4.0, 4.0) and b.area == 8.0  # inside: the file's numbers kept
+    assert any("clip.json: 1 annotation(s)" in w and "7" in w for w in ds.warnings)
+    outside = {**obj, "annotations": [{**obj["annotations"][0], "segmentation": [[25, 1, 30, 1, 30, 5]]}]}
+    with pytest.raises(CocoFormatError, match="annotation 7: polygon lies entirely outside image 1"):
+        coco_to_dataset(outside, source="out.json")

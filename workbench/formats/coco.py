@@ -34,7 +34,7 @@ from workbench.domain import (
     Rle,
     ValidationError,
 )
-from workbench.geometry import coco_rle_to_rle, instance_bbox_area, validate_polygon
+from workbench.geometry import clip_polygon, coco_rle_to_rle, instance_bbox_area, validate_polygon
 from workbench.util import atomic_write_text
 
 __all__ = [
@@ -276,12 +276,18 @@ def _parse_keypoints(
     return tuple(out)
 
 
+def _outside(poly: tuple[float, ...], width: int, height: int) -> bool:
+    xs, ys = poly[0::2], poly[1::2]
+    return min(xs) < 0 or min(ys) < 0 or max(xs) > width or max(ys) > height
+
+
 def _parse_annotation(
     raw: Any,
     index: int,
     source: str,
     images: dict[int, ImageRecord],
     categories: dict[int, Category],
+    clipped: list[int],
 ) -> tuple[int, Instance]:
     if not isinstance(raw, dict):
         raise CocoFormatError(f"{source}: annotation #{index} must be an object, got {type(raw).__name__}")
@@ -322,6 +328,17 @@ def _parse_annotation(
                 parts.append(tuple(validate_polygon(part, where=where)))
             except ValidationError as exc:
                 raise _wrap(exc, where) from None
+        if any(_outside(part, image.width, image.height) for part in parts):
+            # clipped to the image as every other way in does; the file's box and area described
+            # the unclipped shape, so they are recomputed from what is kept
+            kept = [c for c in (clip_polygon(part, image.size_wh) for part in parts) if c is not None]
+            if not kept:
+                raise CocoFormatError(
+                    f"{where}: polygon lies entirely outside image {image_id} ({image.file_name})"
+                )
+            parts = kept
+            clipped.append(aid)
+            raw = {**raw, "bbox": None, "area": None}
         polygons = tuple(parts)
     elif isinstance(seg, dict):
         try:
@@ -443,14 +460,21 @@ def coco_to_dataset(
 
     instances: dict[int, list[Instance]] = {iid: [] for iid in images}
     seen_ids: set[int] = set()
+    clipped: list[int] = []
     for index, raw in enumerate(raw_annotations):
         if isinstance(raw, dict) and _is_int(raw.get("id")):
             if raw["id"] in seen_ids:
                 raise CocoFormatError(f"{source}: duplicate annotation id {raw['id']}")
             seen_ids.add(raw["id"])
-        image_id, inst = _parse_annotation(raw, index, source, images, categories)
+        image_id, inst = _parse_annotation(raw, index, source, images, categories, clipped)
         instances[image_id].append(inst)
 
+    if clipped:
+        shown = ", ".join(map(str, clipped[:_MAX_LISTED])) + (" ..." if len(clipped) > _MAX_LISTED else "")
+        warnings.append(
+            f"{source}: {len(clipped)} annotation(s) had polygons beyond their image, clipped to it "
+            f"(bbox and area recomputed): {shown}"
+        )
     items = [AnnotatedImage(image=rec, instances=tuple(instances[iid])) for iid, rec in images.items()]
     return Dataset(categories=list(categories.values()), items=items, warnings=warnings)
 
@@ -594,7 +618,18 @@ def _instance_to_coco(
     return ann
 
 
-StoreRow = tuple[int, int, int, "str | None", "str | None", "float | None", bool, "str | None", "float | None", "str | None"]
+StoreRow = tuple[
+    int,
+    int,
+    int,
+    "str | None",
+    "str | None",
+    "float | None",
+    bool,
+    "str | None",
+    "float | None",
+    "str | None",
+]
 """An annotation as the store hands it to exports: ``(id, image_id, category_id, segmentation,
 bbox, area, iscrowd, keypoints, score, attributes)``, JSON columns still unparsed text."""
 
@@ -628,7 +663,9 @@ def rows_to_coco(
             probe = Instance(
                 category="-",
                 polygons=tuple(tuple(p) for p in segmentation) if isinstance(segmentation, list) else (),
-                rle=Rle(tuple(segmentation["size"]), segmentation["counts"]) if isinstance(segmentation, dict) else None,
+                rle=Rle(tuple(segmentation["size"]), segmentation["counts"])
+                if isinstance(segmentation, dict)
+                else None,
                 bbox_xywh=tuple(loads(bbox)) if bbox else None,
             )
             box, mask_area = instance_bbox_area(probe, rec.size_wh)
