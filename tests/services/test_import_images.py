@@ -214,3 +214,14 @@ def test_kill_mid_import_leaves_no_half_rows_or_stray_files(ws, project, tmp_pat
     report = imports.import_images(ws, project, [folder])
     assert len(report.imported) + len(report.duplicates) == 150
     assert len(_stored_files(ws, project)) == len(annotate.list_images(ws, project)) == 150
+
+
+def test_progress_counts_ahead_while_reading_lazily(ws, project, tmp_path) -> None:  # noqa: ANN001
+    folder = tmp_path / "f"
+    write_image(folder / "a.png", seed=11)
+    write_image(folder / "sub" / "b.png", seed=12)
+    z = _zip(tmp_path / "z.zip", {"c.png": image_bytes(seed=13), "notes.txt": b"x", "__MACOSX/._c.png": b"x"})
+    calls: list[tuple[int, int]] = []
+    report = imports.import_images(ws, project, [folder, z], progress=lambda d, t: calls.append((d, t)))
+    assert len(report.imported) == 3
+    assert calls == [(1, 3), (2, 3), (3, 3)]

@@ -617,6 +617,34 @@ def iter_image_sources(
             skipped.append(Skipped(display, f"not an image or zip file name ({path.suffix or 'no suffix'})"))
 
 
+def count_image_candidates(paths: Iterable[Path]) -> int:
+    """About how many sources :func:`iter_image_sources` will yield, without reading any image.
+
+    For progress bars only: it lets an import iterate lazily (one zip entry in memory at a time)
+    and still show a total. Unreadable paths count as nothing.
+    """
+    total = 0
+    for raw in paths:
+        path = Path(raw)
+        try:
+            if path.is_symlink():
+                continue
+            if path.is_dir():
+                for _root, _dirs, files in os.walk(path):
+                    total += sum(1 for f in files if _has_image_suffix(f) and not _is_metadata_name(f))
+            elif path.suffix.lower() in ZIP_SUFFIXES:
+                with zipfile.ZipFile(path) as zf:
+                    total += sum(
+                        1 for i in zf.infolist()
+                        if not i.is_dir() and _has_image_suffix(i.filename) and not _is_metadata_name(i.filename)
+                    )
+            elif path.suffix.lower() in IMAGE_SUFFIXES:
+                total += 1
+        except (OSError, zipfile.BadZipFile, ValueError, EOFError):
+            continue
+    return total
+
+
 __all__ = [
     "ACCEPTED_FORMATS",
     "DEFAULT_MAX_PIXELS",
@@ -626,6 +654,7 @@ __all__ = [
     "ImageSource",
     "Skipped",
     "apply_orientation",
+    "count_image_candidates",
     "decode_image",
     "image_to_png_mode",
     "image_to_rgb",

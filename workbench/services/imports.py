@@ -8,6 +8,7 @@ next import sweeps away (``media.sweep_orphans``); it never leaves a row without
 from __future__ import annotations
 
 import fcntl
+import itertools
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from workbench.formats.images import (
     ImageError,
     ImageSource,
     Skipped,
+    count_image_candidates,
     decode_image,
     iter_image_sources,
 )
@@ -109,7 +111,9 @@ def import_images(
             seen = repo.image_ids_by_sha(s, pid)
         paths = [Path(p) for p in sources if not isinstance(p, ImageSource)]
         uploads = [p for p in sources if isinstance(p, ImageSource)]
-        items = list(uploads) + list(iter_image_sources(paths, skipped=report.skipped))
+        # lazily: a zip's entries are read one at a time, never the whole archive into memory
+        items = itertools.chain(uploads, iter_image_sources(paths, skipped=report.skipped))
+        expected = len(uploads) + count_image_candidates(paths)
         pending: list[ImageRecord] = []
 
         def flush() -> None:
@@ -141,7 +145,7 @@ def import_images(
                     if len(pending) >= BATCH:
                         flush()
             if progress:
-                progress(n, len(items))
+                progress(n, max(expected, n))
         flush()
         return report
 
