@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,18 +18,6 @@ from workbench.domain import (
     KeypointSchema,
 )
 from workbench.geometry import mask_to_rle
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SHARED_FIXTURES = (REPO_ROOT / ".." / "shared" / "fixtures").resolve()
-
-
-@pytest.fixture(scope="session")
-def shared_fixtures() -> Path:
-    """``../shared/fixtures`` beside the repository (CI clones the repo with ../shared beside it)."""
-    if not SHARED_FIXTURES.is_dir():
-        pytest.skip(f"golden fixtures of other tools not found at {SHARED_FIXTURES} (../shared/fixtures)")
-    return SHARED_FIXTURES
-
 
 _BASE_COCO: dict[str, Any] = {
     "images": [{"id": 1, "file_name": "img.png", "width": 20, "height": 10}],
