@@ -149,3 +149,18 @@ def test_stems_and_names():
     assert image_stems(ds) == ["img_7", "img_1", "other_one"]
     assert sanitise_name("../etc") == "etc"
     assert sanitise_name("***") == "_"
+
+
+def test_refuses_to_replace_a_folder_that_is_not_an_earlier_export(tmp_path: Path):
+    """Exporting into a folder with other files must not delete them (the export swaps folders)."""
+    out = tmp_path / "mydata"
+    out.mkdir()
+    (out / "thesis.txt").write_text("precious")
+    with pytest.raises(ValidationError, match="mydata: folder is not empty"):
+        export_labelmaps(make_dataset(), out)
+    assert (out / "thesis.txt").read_text() == "precious"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mydata"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert (export_labelmaps(make_dataset(), empty) / "classes.json").exists()
+

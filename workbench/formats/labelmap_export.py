@@ -110,6 +110,7 @@ def export_labelmaps(
     if heatmap_sigma is not None and not heatmap_sigma > 0:
         raise ValidationError(f"heatmap sigma must be positive or None, got {heatmap_sigma}")
     out_dir = Path(out_dir)
+    _check_replaceable(out_dir)
     classes = label_classes(dataset.categories)
     pal = palette()
     class_files = _unique_names([sanitise_name(c.name) for c in classes])
@@ -199,6 +200,26 @@ def export_labelmaps(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out_dir
+
+
+def _check_replaceable(out_dir: Path) -> None:
+    """Refuse a target the export would destroy: a file, or a folder holding anything but an
+    earlier label-map export (the whole folder is replaced, so its other files would be lost)."""
+    if not out_dir.exists() and not out_dir.is_symlink():
+        return
+    if not out_dir.is_dir() or out_dir.is_symlink():
+        raise ValidationError(f"{out_dir}: exists and is not a folder; label maps need a folder")
+    if not any(out_dir.iterdir()):
+        return
+    try:
+        meta = json.loads((out_dir / "classes.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        meta = None
+    if not isinstance(meta, dict) or meta.get("format") != "workbench-labelmaps":
+        raise ValidationError(
+            f"{out_dir}: folder is not empty and holds no earlier label-map export; the export "
+            "replaces its folder, so choose a new or empty folder"
+        )
 
 
 def _swap_into_place(tmp: Path, out_dir: Path) -> None:
