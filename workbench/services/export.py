@@ -29,16 +29,33 @@ def project_dataset(ws: Workspace, slug: str, *, splits: Iterable[str] | None = 
     return ds
 
 
+def _safe_rel_name(name: str, image_id: int | None) -> str:
+    """A relative path that stays inside the export folder: no '..', '.', empty or absolute parts."""
+    parts = [p for p in name.replace("\\", "/").split("/") if p not in ("", ".", "..")]
+    return "/".join(parts) or f"image_{image_id}"
+
+
 def _unique_names(images: list[ImageRecord], stored_suffix: bool) -> list[str]:
-    """File names inside an export folder: the original name, made unique with the image id."""
-    out, seen = [], set()
+    """File names inside an export folder: the original name, made unique with the image id.
+
+    With ``stored_suffix`` (images are copied) the names become files under the export folder, so
+    they are made safe (a COCO file_name like ``../../x.jpg`` would otherwise write outside it).
+    """
+    out: list[str] = []
+    seen: set[str] = set()
     for im in images:
         name = im.file_name.replace("\\", "/").lstrip("/")
-        if stored_suffix and im.path:
-            name = str(Path(name).with_suffix(Path(im.path).suffix))
+        if stored_suffix:
+            name = _safe_rel_name(name, im.id)
+            if im.path:
+                name = str(Path(name).with_suffix(Path(im.path).suffix))
         if name in seen:
             p = Path(name)
-            name = str(p.with_name(f"{p.stem}_{im.id}{p.suffix}"))
+            base, n = str(p.with_name(f"{p.stem}_{im.id}{p.suffix}")), 1
+            name = base
+            while name in seen:
+                n += 1
+                name = str(p.with_name(f"{p.stem}_{im.id}_{n}{p.suffix}"))
         seen.add(name)
         out.append(name)
     return out

@@ -1,0 +1,52 @@
+"""Export edge cases found by driving the CLI like a CVAT / Roboflow user (review of the backend)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.conftest import write_image
+from workbench.domain import ImageRecord
+from workbench.services import export, imports
+
+
+def _coco_file(folder: Path, file_names: list[str]) -> Path:
+    coco = {
+        "images": [{"id": i, "file_name": n, "width": 8, "height": 8} for i, n in enumerate(file_names, 1)],
+        "annotations": [],
+        "categories": [{"id": 1, "name": "a"}],
+    }
+    path = folder / "ann.json"
+    path.write_text(json.dumps(coco))
+    return path
+
+
+def test_copy_images_stays_inside_the_export_folder(ws, project, tmp_path: Path) -> None:  # noqa: ANN001
+    """A COCO file_name with '..' (or a leading '/') must not make --copy-images write outside out/."""
+    deep = tmp_path / "src" / "imgs" / "deep" / "er"
+    deep.mkdir(parents=True)
+    write_image(tmp_path / "src" / "x.png", 8, 8, seed=1)
+    write_image(deep / "y.png", 8, 8, seed=2)
+    ann = _coco_file(tmp_path / "src", ["../../../x.png", "./y.png"])
+    report = imports.import_coco(ws, project, ann, images_dir=deep)
+    assert len(report.imported) == 2
+    out = tmp_path / "exp" / "out"
+    (path,) = export.export_coco(ws, project, out, copy_images=True)
+    outside = [p for p in (tmp_path / "exp").rglob("*") if p.is_file() and out not in p.parents]
+    assert outside == []
+    data = json.loads(path.read_text())
+    for im in data["images"]:
+        assert (out / "images" / "unassigned" / im["file_name"]).is_file(), im["file_name"]
+        assert ".." not in Path(im["file_name"]).parts
+
+
+def test_copy_images_names_never_collide() -> None:
+    """A renamed duplicate ('img.jpg' -> 'img_3.jpg') must not take the name of another image."""
+    ims = [
+        ImageRecord("img_3.jpg", 8, 8, id=1, path="images/aa/1.jpg"),
+        ImageRecord("img.jpg", 8, 8, id=2, path="images/aa/2.jpg"),
+        ImageRecord("img.jpg", 8, 8, id=3, path="images/aa/3.jpg"),
+        ImageRecord("sub/../img.jpg", 8, 8, id=4, path="images/aa/4.jpg"),
+    ]
+    names = export._unique_names(ims, stored_suffix=True)
+    assert len(set(names)) == len(names) == 4
