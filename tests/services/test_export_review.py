@@ -50,3 +50,26 @@ def test_copy_images_names_never_collide() -> None:
     ]
     names = export._unique_names(ims, stored_suffix=True)
     assert len(set(names)) == len(names) == 4
+
+
+def test_labelmap_category_ids_match_the_coco_export(ws, project, tmp_path: Path) -> None:  # noqa: ANN001
+    """classes.json's category_id (and the training snapshot's ids) are the COCO export's ids, even
+    when an ignore class sits between other classes (COCO leaves it out and numbers the rest 1..N)."""
+    from workbench.domain import IGNORE_LABEL, Category, Instance
+    from workbench.services import annotate, classes
+
+    for name in ("a", IGNORE_LABEL, "b"):
+        classes.add_category(ws, project, Category(name=name))
+    write_image(tmp_path / "src" / "p.png", 16, 16, seed=3)
+    imports.import_images(ws, project, [tmp_path / "src"])
+    (im,) = annotate.list_images(ws, project)
+    square = (1.0, 1.0, 6.0, 1.0, 6.0, 6.0, 1.0, 6.0)
+    insts = [Instance(category=n, polygons=(square,)) for n in ("a", IGNORE_LABEL, "b")]
+    annotate.save_image(ws, project, im.id, insts, expected_version=annotate.load_image(ws, project, im.id).version)
+    (coco_path,) = export.export_coco(ws, project, tmp_path / "coco")
+    coco_ids = {c["name"]: c["id"] for c in json.loads(coco_path.read_text())["categories"]}
+    maps = export.export_labelmaps(ws, project, tmp_path / "maps")
+    map_ids = {c["name"]: c["category_id"] for c in json.loads((maps / "classes.json").read_text())["classes"]}
+    assert coco_ids == map_ids == {"a": 1, "b": 2}
+    ds = export.project_dataset(ws, project)
+    assert {c.name: c.id for c in ds.categories if not c.is_ignore} == coco_ids

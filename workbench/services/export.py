@@ -21,11 +21,17 @@ UNASSIGNED = "unassigned"
 
 
 def project_dataset(ws: Workspace, slug: str, *, splits: Iterable[str] | None = None) -> Dataset:
-    """The project as a Dataset with export-ready ids: classes 1..N in their order, store ids elsewhere."""
+    """The project as a Dataset with export-ready ids: classes 1..N in their order (ignore classes
+    after them), store ids elsewhere."""
     wanted = None if splits is None else [None if x == UNASSIGNED else x for x in splits]
     with ws.store.transaction() as s:
         ds = repo.load_dataset(s, repo.project_id(s, slug), splits=wanted)
-    ds.categories = [replace(c, id=i) for i, c in enumerate(ds.categories, 1)]
+    # the COCO export's numbering (ignore classes left out of 1..N), so that label maps' classes.json
+    # and a run's frozen COCO give every class the id the exported COCO file gives it
+    ids = iter(range(1, len(ds.categories) + 1))
+    numbered = {c.name: next(ids) for c in ds.categories if not c.is_ignore}
+    numbered.update({c.name: next(ids) for c in ds.categories if c.is_ignore})
+    ds.categories = [replace(c, id=numbered[c.name]) for c in ds.categories]
     return ds
 
 
