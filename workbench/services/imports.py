@@ -66,6 +66,12 @@ def _decode(src: ImageSource, report: ImportReport, max_pixels: int) -> DecodedI
     return None
 
 
+def _remove_files(project_dir: Path, rel_paths: Iterable[str]) -> None:
+    """Delete files (and their thumbnails and display copies) whose rows were never committed."""
+    for rel in rel_paths:
+        media.delete_image_files(project_dir, rel)
+
+
 def _store_files(project_dir: Path, decoded: DecodedImage) -> str:
     rel = media.store_image(project_dir, decoded)
     media.make_thumbnail(project_dir, rel)
@@ -172,97 +178,103 @@ def import_dataset(
             by_sha = repo.image_ids_by_sha(s, pid)
             existing = {im.file_name: im for im in repo.list_images(s, pid)}
             annotated = {i for i, names in repo.class_presence(s, pid).items() if names}
-        # 1. files first (outside the transaction): decode, dedupe, store
-        plan: list[tuple[AnnotatedImage, ImageRecord | None, int | None]] = []
-        for n, item in enumerate(ds.items, 1):
-            im = item.image
-            known = existing.get(im.file_name)
-            if known is not None and (im.path is None or not Path(im.path).exists()) and item.data is None:
-                if (known.width, known.height) != (im.width, im.height):
-                    report.skipped.append(
-                        Skipped(
-                            im.file_name,
-                            (
-                                f"the file says {im.width}x{im.height}, the project's image of that name is "
-                                f"{known.width}x{known.height}"
-                            ),
+        written: list[str] = []  # files this import stored; removed again if its rows never commit
+        try:
+            # 1. files first (outside the transaction): decode, dedupe, store
+            plan: list[tuple[AnnotatedImage, ImageRecord | None, int | None]] = []
+            for n, item in enumerate(ds.items, 1):
+                im = item.image
+                known = existing.get(im.file_name)
+                if known is not None and (im.path is None or not Path(im.path).exists()) and item.data is None:
+                    if (known.width, known.height) != (im.width, im.height):
+                        report.skipped.append(
+                            Skipped(
+                                im.file_name,
+                                (
+                                    f"the file says {im.width}x{im.height}, the project's image of that name is "
+                                    f"{known.width}x{known.height}"
+                                ),
+                            )
                         )
-                    )
-                    continue
-                plan.append((item, None, known.id))
-            else:
-                src = ImageSource(name=im.file_name, path=Path(im.path) if im.path else None, data=item.data)
-                if src.path is None and src.data is None:
-                    report.skipped.append(Skipped(im.file_name, "no image file and no embedded image data"))
-                    continue
-                decoded = _decode(src, report, max_pixels)
-                if decoded is None:
-                    continue
-                if (decoded.width, decoded.height) != (im.width, im.height):
-                    report.skipped.append(
-                        Skipped(
-                            im.file_name,
-                            (
-                                f"the annotations say {im.width}x{im.height} but the upright image is "
-                                f"{decoded.width}x{decoded.height}; annotations would not line up"
-                            ),
-                        )
-                    )
-                    continue
-                if by_sha.get(decoded.sha256) == -1:
-                    report.duplicates.append(im.file_name)
-                    if item.instances:
-                        report.warnings.append(
-                            f"{im.file_name}: same image as another file of this import; its annotations were not imported"
-                        )
-                elif decoded.sha256 in by_sha:
-                    plan.append((item, None, by_sha[decoded.sha256]))
-                    report.duplicates.append(im.file_name)
+                        continue
+                    plan.append((item, None, known.id))
                 else:
-                    rel = _store_files(project_dir, decoded)
-                    by_sha[decoded.sha256] = -1
-                    rec = ImageRecord(
-                        file_name=im.file_name,
-                        width=decoded.width,
-                        height=decoded.height,
-                        sha256=decoded.sha256,
-                        path=rel,
-                        split=im.split,
-                        status="done" if item.instances else "unlabeled",
-                    )
-                    plan.append((item, rec, None))
-            if progress:
-                progress(n, len(ds.items))
-        # 2. rows: one transaction
-        with ws.store.transaction() as s:
-            cat_ids, notes = repo.merge_categories(s, pid, ds.categories)
-            report.warnings.extend(notes)
-            rows = []
-            for item, rec, image_id in plan:
-                if rec is not None:
-                    image_id = repo.add_image(s, pid, rec)
-                    report.imported.append(rec.file_name)
-                elif image_id in annotated and item.instances:
-                    report.warnings.append(
-                        f"{item.image.file_name}: already annotated in this project; its annotations were not imported"
-                    )
-                    continue
-                assert image_id is not None
-                size_wh = item.image.size_wh
-                for inst in item.instances:
-                    if inst.category not in cat_ids:
-                        raise ValidationError(f"{item.image.file_name}: unknown class {inst.category!r}")
-                    vals = repo.instance_to_values(inst, cat_ids[inst.category], image_id)
-                    if vals["bbox"] is None or vals["area"] is None:
-                        bbox, area = instance_bbox_area(inst, size_wh)
-                        vals["bbox"] = vals["bbox"] or list(bbox)
-                        vals["area"] = vals["area"] if vals["area"] is not None else area
-                    if vals["source"] == "manual":
-                        vals["source"] = "imported"
-                    rows.append(vals)
-                annotated.add(image_id)
-            repo.insert_instances(s, rows)
-            report.annotations = len(rows)
+                    src = ImageSource(name=im.file_name, path=Path(im.path) if im.path else None, data=item.data)
+                    if src.path is None and src.data is None:
+                        report.skipped.append(Skipped(im.file_name, "no image file and no embedded image data"))
+                        continue
+                    decoded = _decode(src, report, max_pixels)
+                    if decoded is None:
+                        continue
+                    if (decoded.width, decoded.height) != (im.width, im.height):
+                        report.skipped.append(
+                            Skipped(
+                                im.file_name,
+                                (
+                                    f"the annotations say {im.width}x{im.height} but the upright image is "
+                                    f"{decoded.width}x{decoded.height}; annotations would not line up"
+                                ),
+                            )
+                        )
+                        continue
+                    if by_sha.get(decoded.sha256) == -1:
+                        report.duplicates.append(im.file_name)
+                        if item.instances:
+                            report.warnings.append(
+                                f"{im.file_name}: same image as another file of this import; its annotations were not imported"
+                            )
+                    elif decoded.sha256 in by_sha:
+                        plan.append((item, None, by_sha[decoded.sha256]))
+                        report.duplicates.append(im.file_name)
+                    else:
+                        rel = _store_files(project_dir, decoded)
+                        written.append(rel)
+                        by_sha[decoded.sha256] = -1
+                        rec = ImageRecord(
+                            file_name=im.file_name,
+                            width=decoded.width,
+                            height=decoded.height,
+                            sha256=decoded.sha256,
+                            path=rel,
+                            split=im.split,
+                            status="done" if item.instances else "unlabeled",
+                        )
+                        plan.append((item, rec, None))
+                if progress:
+                    progress(n, len(ds.items))
+            # 2. rows: one transaction
+            with ws.store.transaction() as s:
+                cat_ids, notes = repo.merge_categories(s, pid, ds.categories)
+                report.warnings.extend(notes)
+                rows = []
+                for item, rec, image_id in plan:
+                    if rec is not None:
+                        image_id = repo.add_image(s, pid, rec)
+                        report.imported.append(rec.file_name)
+                    elif image_id in annotated and item.instances:
+                        report.warnings.append(
+                            f"{item.image.file_name}: already annotated in this project; its annotations were not imported"
+                        )
+                        continue
+                    assert image_id is not None
+                    size_wh = item.image.size_wh
+                    for inst in item.instances:
+                        if inst.category not in cat_ids:
+                            raise ValidationError(f"{item.image.file_name}: unknown class {inst.category!r}")
+                        vals = repo.instance_to_values(inst, cat_ids[inst.category], image_id)
+                        if vals["bbox"] is None or vals["area"] is None:
+                            bbox, area = instance_bbox_area(inst, size_wh)
+                            vals["bbox"] = vals["bbox"] or list(bbox)
+                            vals["area"] = vals["area"] if vals["area"] is not None else area
+                        if vals["source"] == "manual":
+                            vals["source"] = "imported"
+                        rows.append(vals)
+                    annotated.add(image_id)
+                repo.insert_instances(s, rows)
+                report.annotations = len(rows)
+        except BaseException:
+            _remove_files(project_dir, written)
+            raise
         return report
 
 
