@@ -26,6 +26,11 @@ def nav(page: Any, title: str) -> None:
 
 def open_project(page: Any, name: str) -> None:
     nav(page, "Projects")
+    page.locator('[data-testid="stVerticalBlock"]', has_text=name).filter(
+        has=page.locator("button", has_text="Open")
+    ).last.wait_for()
+    if page.get_by_text(f"▶ {name}").count():
+        return  # already open (a workspace with one project opens it by itself)
     row = (
         page.locator('[data-testid="stVerticalBlock"]', has_text=name)
         .filter(has=page.locator("button", has_text="Open"))
