@@ -122,9 +122,12 @@ def render() -> None:
         return
     ws, info = opened
     slug = info.slug
-    show_report()
+    with st.container():  # always there, so the tabs below keep their place (and their open tab)
+        show_report()
     gen = st.session_state.get("wb_upload_gen", 0)
-    tab_img, tab_dir, tab_coco, tab_lm = st.tabs(["Images", "Folder on this machine", "COCO", "LabelMe"])
+    tab_img, tab_dir, tab_coco, tab_lm = st.tabs(
+        ["Images", "Folder on this machine", "COCO", "LabelMe"], key="import_tab", on_change="rerun"
+    )
     with tab_img:
         files = st.file_uploader(
             "Images (JPEG, PNG, TIFF, BMP, WebP) or zip archives of them",
