@@ -75,22 +75,38 @@ def import_uploads(ws: Any, slug: str, files: list[Any], progress: Any = None) -
 
 
 def import_annotation_upload(ws: Any, slug: str, kind: str, f: Any, progress: Any = None) -> svc.ImportReport:
-    """A COCO JSON (images matched by file name to the project's) or a zip of JSON + images."""
+    """A COCO JSON (images matched by file name to the project's) or a zip of JSON + images.
+
+    Errors name the uploaded file, not the temporary folder it was unpacked into."""
     with tempfile.TemporaryDirectory(prefix="wb-upload-") as tmp:
-        root = Path(tmp)
-        data = f.getvalue()
-        if f.name.lower().endswith(".zip"):
-            safe_extract(data, root, f.name)
-            target = root
-            jsons = sorted(p for p in root.rglob("*.json") if not p.name.startswith("."))
-            if kind == "coco" and len(jsons) == 1:
-                return svc.import_coco(ws, slug, jsons[0], images_dir=jsons[0].parent, progress=progress)
-        else:
-            target = root / Path(f.name).name
-            target.write_bytes(data)
-        if kind == "coco":
-            return svc.import_coco(ws, slug, target, progress=progress)
-        return svc.import_labelme(ws, slug, target, progress=progress)
+        try:
+            report = _import_annotation_upload(ws, slug, kind, f, Path(tmp), progress)
+        except (WorkbenchError, ValueError, OSError) as exc:
+            msg = str(exc)
+            if tmp not in msg:
+                raise
+            msg = msg.replace(str(Path(tmp) / Path(f.name).name), f.name).replace(tmp, f.name)
+            raise ValidationError(msg) from exc
+        report.warnings = [w.replace(tmp, f.name) for w in report.warnings]
+        return report
+
+
+def _import_annotation_upload(
+    ws: Any, slug: str, kind: str, f: Any, root: Path, progress: Any
+) -> svc.ImportReport:
+    data = f.getvalue()
+    if f.name.lower().endswith(".zip"):
+        safe_extract(data, root, f.name)
+        target = root
+        jsons = sorted(p for p in root.rglob("*.json") if not p.name.startswith("."))
+        if kind == "coco" and len(jsons) == 1:
+            return svc.import_coco(ws, slug, jsons[0], images_dir=jsons[0].parent, progress=progress)
+    else:
+        target = root / Path(f.name).name
+        target.write_bytes(data)
+    if kind == "coco":
+        return svc.import_coco(ws, slug, target, progress=progress)
+    return svc.import_labelme(ws, slug, target, progress=progress)
 
 
 def show_report() -> None:
@@ -112,8 +128,8 @@ def show_report() -> None:
     if report.duplicates:
         with st.expander(f"{len(report.duplicates)} already in the project (same content)"):
             st.write(", ".join(report.duplicates))
-    for w in report.warnings:
-        st.warning(w)
+    if report.warnings:  # one box; user text (class and file names) shown literally
+        st.warning("\n".join(f"- {context.md_escape(w)}" for w in report.warnings))
 
 
 def render() -> None:
