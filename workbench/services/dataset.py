@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 from collections import Counter, defaultdict
 from typing import Any
 
@@ -24,7 +25,7 @@ def stratified_split(
     each group is ordered by a seeded hash and cut by the ratios with cumulative rounding, so every
     class lands in every split in proportion as far as its count allows.
     """
-    if len(ratios) != 3 or any(r < 0 for r in ratios) or sum(ratios) <= 0:
+    if len(ratios) != 3 or not all(math.isfinite(r) and r >= 0 for r in ratios) or sum(ratios) <= 0:
         raise ValidationError(f"split ratios must be three non-negative numbers, got {ratios}")
     total = sum(ratios)
     ratios = tuple(r / total for r in ratios)  # type: ignore[assignment]
