@@ -419,6 +419,10 @@ def main(argv: list[str] | None = None) -> int:
     except (WorkbenchError, ValueError, FileNotFoundError) as exc:
         print(f"workbench: error: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:  # a path the system refuses (not a folder, exists, no permission, disk full)
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"workbench: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("workbench: interrupted", file=sys.stderr)
         return 130
