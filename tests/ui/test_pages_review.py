@@ -45,3 +45,55 @@ def test_import_warnings_show_class_names_literally_in_one_box(ws: Workspace) ->
     box = at.warning[0].value
     assert "\\_\\_ignore\\_\\_" in box  # escaped: markdown shows the underscores, not bold text
     assert "car" in box
+
+
+def _annotated_project(ws: Workspace, name: str, splits: tuple[str | None, ...]) -> str:  # noqa: F811
+    """A project whose images each carry one square, with the given splits."""
+    from workbench.domain import Instance
+    from workbench.services import annotate, classes
+
+    slug = make_project(ws, name, n_images=len(splits))
+    cat = classes.list_categories(ws, slug)[0]
+    images = annotate.list_images(ws, slug)
+    for im, split in zip(images, splits, strict=True):
+        inst = Instance(category=cat.name, polygons=((10.0, 10.0, 40.0, 10.0, 40.0, 30.0, 10.0, 30.0),))
+        annotate.save_image(ws, slug, im.id, [inst], expected_version=annotate.load_image(ws, slug, im.id).version)
+        annotate.set_split(ws, slug, [im.id], split)
+    return slug
+
+
+def _button(at, label: str):  # noqa: ANN001, ANN202
+    return next(b for b in at.button if b.label == label)
+
+
+def test_label_map_zip_holds_only_the_chosen_split_and_names_it(ws: Workspace) -> None:  # noqa: F811
+    import io
+    import zipfile
+
+    slug = _annotated_project(ws, "Maps", ("train", "val"))
+    at = app("export", slug)
+    at.multiselect[0].select("val").run()
+    _button(at, "Prepare label-map zip").click().run()
+    assert not at.exception, at.exception
+    entry = at.session_state["wb_export_blob"]
+    assert entry["name"] == f"{slug}-labelmaps-val.zip"
+    names = zipfile.ZipFile(io.BytesIO(entry["data"])).namelist()
+    assert any("im1" in n for n in names) and not any("im0" in n for n in names), names
+
+
+def test_prepared_download_goes_when_the_project_or_splits_change(ws: Workspace) -> None:  # noqa: F811
+    a = _annotated_project(ws, "Alpha", ("train", "val"))
+    b = _annotated_project(ws, "Beta", ("train",))
+    at = app("export", a)
+    _button(at, "Prepare COCO zip").click().run()
+    assert at.session_state["wb_export_blob"]["name"] == f"{a}-coco.zip"
+    assert len(at.get("download_button")) == 1
+    at.multiselect[0].select("val").run()  # other settings: the old zip is not offered for them
+    assert len(at.get("download_button")) == 0
+    at.multiselect[0].unselect("val").run()
+    assert len(at.get("download_button")) == 1
+    at.session_state["wb_project"] = b  # another project: Alpha's zip is not offered as Beta's
+    at.run()
+    assert any("Export · Beta" in h.value for h in at.header)
+    assert len(at.get("download_button")) == 0
+

@@ -2,13 +2,36 @@
 
 from __future__ import annotations
 
+import io
+import tempfile
+import zipfile
+from pathlib import Path
+
 import streamlit as st
 
 from workbench.domain import SPLITS, WorkbenchError
 from workbench.services import export as svc
+from workbench.services.workspace import Workspace
 from workbench.ui import context
 
 BLOB_KEY = "wb_export_blob"
+
+
+def zip_name(slug: str, kind: str, splits: list[str]) -> str:
+    """Download name that says what is inside: project, kind and the chosen splits."""
+    return f"{slug}-{kind}{''.join('-' + x for x in splits)}.zip"
+
+
+def labelmaps_zip(ws: Workspace, slug: str, layout: str, splits: list[str] | None) -> bytes:
+    """The label-map export of the chosen splits, zipped in memory."""
+    with tempfile.TemporaryDirectory(prefix="wb-export-") as tmp:
+        out = svc.export_labelmaps(ws, slug, Path(tmp) / "labelmaps", layout=layout, splits=splits)
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+            for f in sorted(out.rglob("*")):
+                if f.is_file():
+                    zf.write(f, f.relative_to(out).as_posix())
+        return buf.getvalue()
 
 
 def render() -> None:
@@ -24,28 +47,34 @@ def render() -> None:
         )
     present = [s for s in SPLITS if (info.split_counts or {}).get(s)]
     splits = st.multiselect(
-        "Splits (none = every image, one file)",
+        "Splits (none = every image; one annotation file per split)",
         present,
-        key="export_splits",
+        key=f"export_splits_{slug}",
         help="Assign splits on the Dataset page.",
     )
     c1, c2 = st.columns(2)
+    layout = c2.selectbox("Label-map layout", ["png", "npz"], key="export_layout")
+    # A prepared zip belongs to the project and settings it was made with: change either and it goes.
+    settings = (slug, tuple(splits), layout)
     if c1.button("Prepare COCO zip", type="primary", key="export_coco"):
         try:
             blob = svc.export_coco_zip(ws, slug, splits=splits or None)
         except (WorkbenchError, ValueError) as exc:
-            st.session_state[BLOB_KEY] = {"error": str(exc)}
+            st.session_state[BLOB_KEY] = {"error": str(exc), "settings": settings}
         else:
-            st.session_state[BLOB_KEY] = {"kind": "coco", "data": blob, "name": f"{slug}-coco.zip"}
-    layout = c2.selectbox("Label-map layout", ["png", "npz"], key="export_layout")
+            name = zip_name(slug, "coco", splits)
+            st.session_state[BLOB_KEY] = {"kind": "coco", "data": blob, "name": name, "settings": settings}
     if c2.button("Prepare label-map zip", key="export_labelmaps"):
         try:
-            blob = svc.export_labelmaps_zip(ws, slug, layout=layout)
+            blob = labelmaps_zip(ws, slug, layout, splits or None)
         except (WorkbenchError, ValueError) as exc:
-            st.session_state[BLOB_KEY] = {"error": str(exc)}
+            st.session_state[BLOB_KEY] = {"error": str(exc), "settings": settings}
         else:
-            st.session_state[BLOB_KEY] = {"kind": "labelmaps", "data": blob, "name": f"{slug}-labelmaps.zip"}
+            name = zip_name(slug, "labelmaps", splits)
+            st.session_state[BLOB_KEY] = {"kind": "labelmaps", "data": blob, "name": name, "settings": settings}
     entry = st.session_state.get(BLOB_KEY)
+    if entry and entry.get("settings") != settings:
+        entry = None
     if entry and "error" in entry:
         st.error(entry["error"])
     elif entry:
