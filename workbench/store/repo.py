@@ -533,6 +533,9 @@ def save_image_instances(
             "reload it to see the other changes; nothing was overwritten"
         )
     cat_ids = _category_ids_by_name(s, pid)
+    num_kp = dict(
+        s.execute(select(CategoryRow.name, CategoryRow.keypoint_names).where(CategoryRow.project_id == pid)).all()
+    )
     compared = (
         AnnotationRow.category_id, AnnotationRow.segmentation, AnnotationRow.keypoints, AnnotationRow.bbox,
         AnnotationRow.area, AnnotationRow.iscrowd, AnnotationRow.source, AnnotationRow.score,
@@ -552,6 +555,16 @@ def save_image_instances(
     for inst in instances:
         if inst.category not in cat_ids:
             raise ValidationError(f"unknown class {inst.category!r}; classes: {sorted(cat_ids)}")
+        if inst.keypoints:
+            k = len(num_kp.get(inst.category) or [])
+            got = len(inst.keypoints) // 3
+            if not k:
+                raise ValidationError(
+                    f"class {inst.category!r} has no keypoints, but an instance brings {got}; "
+                    "define its keypoints first"
+                )
+            if got != k:
+                raise ValidationError(f"class {inst.category!r} has {k} keypoints, an instance brings {got}")
         vals = instance_to_values(inst, cat_ids[inst.category], image_id)
         if inst.id is not None and inst.id in existing and inst.id not in keep:
             keep.add(inst.id)
