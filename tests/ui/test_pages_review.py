@@ -97,3 +97,15 @@ def test_prepared_download_goes_when_the_project_or_splits_change(ws: Workspace)
     assert any("Export · Beta" in h.value for h in at.header)
     assert len(at.get("download_button")) == 0
 
+
+def test_assigning_splits_updates_the_grid_above_at_once(ws: Workspace) -> None:  # noqa: F811
+    slug = make_project(ws, n_images=2)
+    at = app("dataset", slug)
+    assert sum("no split" in c.value for c in at.caption) == 2
+    at.checkbox[0].check()
+    _button(at, "Assign").click().run()
+    assert not at.exception, at.exception
+    captions = [c.value for c in at.caption if ".png" in c.value]
+    assert len(captions) == 2 and all("train" in c for c in captions), captions
+    assert any("2 images → train" in s.value for s in at.success)
+

@@ -16,6 +16,7 @@ from workbench.ui.app_pages import annotate as annotate_page
 ALL = "all"
 PER_PAGE = 48
 COLS = 6
+FLASH_KEY = "ds_flash"
 
 
 def filters_to_kwargs(split: str, status: str, class_id: int | None, unannotated: str) -> dict[str, Any]:
@@ -42,8 +43,17 @@ def _counts(ws: Any, slug: str) -> None:
         c2.caption("Images per split: " + ", ".join(f"{k} {v}" for k, v in splits.items()))
 
 
+def _done(message: str) -> None:
+    """After a change of splits: rerun so the grid, counts and filters above show it, then say so."""
+    st.session_state[FLASH_KEY] = message
+    st.rerun()
+
+
 def _splits(ws: Any, slug: str, images: list[Any]) -> None:
     st.subheader("Assign splits")
+    flash = st.session_state.pop(FLASH_KEY, None)
+    if flash:
+        st.success(flash)
     c1, c2 = st.columns(2)
     with c1.form("split_selected"):
         names = {im.id: im.file_name for im in images}
@@ -58,7 +68,7 @@ def _splits(ws: Any, slug: str, images: list[Any]) -> None:
                 st.warning("Pick images first (or tick the box for all filtered images).")
             else:
                 svc.set_split(ws, slug, ids, None if target == "unassigned" else target)
-                st.success(f"{len(ids)} images → {target}")
+                _done(f"{len(ids)} images → {target}")
     with c2.form("auto_split"):
         st.caption("Automatic stratified split by class presence (deterministic for a seed).")
         a, b, c = st.columns(3)
@@ -83,7 +93,7 @@ def _splits(ws: Any, slug: str, images: list[Any]) -> None:
                 except (WorkbenchError, ValueError) as exc:
                     st.error(str(exc))
                 else:
-                    st.success("Assigned: " + (", ".join(f"{k} {v}" for k, v in counts.items()) or "nothing"))
+                    _done("Assigned: " + (", ".join(f"{k} {v}" for k, v in counts.items()) or "nothing"))
 
 
 def _grid(ws: Any, slug: str, images: list[Any]) -> None:
