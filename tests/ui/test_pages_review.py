@@ -109,3 +109,24 @@ def test_assigning_splits_updates_the_grid_above_at_once(ws: Workspace) -> None:
     assert len(captions) == 2 and all("train" in c for c in captions), captions
     assert any("2 images → train" in s.value for s in at.success)
 
+
+def test_a_reload_keeps_the_open_project_through_the_url(ws: Workspace) -> None:  # noqa: F811
+    from streamlit.testing.v1 import AppTest
+    from streamlit.util import calc_hash
+
+    from tests.ui.test_pages import APP
+
+    make_project(ws, "First", n_images=1)
+    second = make_project(ws, "Second", n_images=1)
+    at = app("dataset", second)  # opened in this session: the URL says so
+    assert any("Dataset · Second" in h.value for h in at.header)
+    assert at.query_params.get("project") in (second, [second])
+    fresh = AppTest.from_file(APP, default_timeout=30)  # a reload: a new session with that URL
+    fresh.query_params["project"] = second
+    fresh.run()
+    fresh._page_hash = calc_hash("dataset")
+    fresh.run()
+    assert not fresh.exception, fresh.exception
+    assert any("Dataset · Second" in h.value for h in fresh.header)
+    assert not any("No project is open" in i.value for i in fresh.info)
+

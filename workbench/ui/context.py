@@ -20,6 +20,7 @@ from workbench.services import projects
 from workbench.services.workspace import Workspace, open_workspace
 
 PROJECT_KEY = "wb_project"
+URL_PARAM = "project"
 
 
 def workspace_args(argv: list[str] | None = None) -> tuple[Path, str | None]:
@@ -44,11 +45,25 @@ def get_workspace() -> Workspace:
 
 
 def current_slug() -> str | None:
+    """The open project; a new session (a reload, a bookmarked page) takes it from the URL."""
+    if PROJECT_KEY not in st.session_state:
+        st.session_state[PROJECT_KEY] = st.query_params.get(URL_PARAM) or None
     return st.session_state.get(PROJECT_KEY)
 
 
 def set_current_project(slug: str | None) -> None:
     st.session_state[PROJECT_KEY] = slug
+    sync_url()
+
+
+def sync_url() -> None:
+    """Keep ``?project=`` in the address bar equal to the open project (page links drop it), so that a
+    reload or a copied link opens the same project instead of asking again."""
+    slug = st.session_state.get(PROJECT_KEY)
+    if slug and st.query_params.get(URL_PARAM) != slug:
+        st.query_params[URL_PARAM] = slug
+    elif not slug and URL_PARAM in st.query_params:
+        del st.query_params[URL_PARAM]
 
 
 def current_project(ws: Workspace) -> ProjectInfo | None:

@@ -79,6 +79,7 @@ def main() -> None:
     context.PAGE_PATHS.update({p.name: page for p, page in zip(PAGES, pages, strict=True)})
     nav = st.navigation(pages)
     _project_picker()
+    context.sync_url()
     nav.run()
 
 
