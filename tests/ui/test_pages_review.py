@@ -130,3 +130,27 @@ def test_a_reload_keeps_the_open_project_through_the_url(ws: Workspace) -> None:
     assert any("Dataset · Second" in h.value for h in fresh.header)
     assert not any("No project is open" in i.value for i in fresh.info)
 
+
+def test_annotate_shows_a_change_made_elsewhere_when_the_user_comes_back(ws: Workspace) -> None:  # noqa: F811
+    from tests.ui.test_pages import action, polygon_item, send_action
+    from workbench.domain import Instance
+    from workbench.services import annotate
+    from workbench.ui.components.annotator import instance_to_payload
+
+    slug = make_project(ws)
+    at = app("annotate", slug)
+    image_id = at.session_state["wb_ann"]["image_id"]
+    # meanwhile, on the Review page: a prediction accepted as an annotation of this image
+    before = annotate.load_image(ws, slug, image_id)
+    accepted = Instance(category="bird", polygons=((1.0, 1.0, 9.0, 1.0, 9.0, 9.0),), source="predicted")
+    annotate.save_image(ws, slug, image_id, [accepted], expected_version=before.version)
+    at.run()  # back on Annotate: a full run of the page
+    s = at.session_state["wb_ann"]
+    assert [i.source for i in s["loaded"]] == ["predicted"]
+    assert s["version"] == annotate.load_image(ws, slug, image_id).version
+    # and the next edit saves without a conflict
+    items = [*(instance_to_payload(i) for i in s["loaded"]), polygon_item([10.0, 10.0, 30.0, 10.0, 30.0, 30.0])]
+    send_action(at, action(at, "save", items))
+    assert at.session_state["wb_ann"]["conflict"] is None
+    assert len(annotate.load_image(ws, slug, image_id).instances) == 2
+

@@ -228,7 +228,23 @@ def render() -> None:
     s = _state()
     if s["slug"] != info.slug:
         s.update(slug=info.slug, image_id=None, index=0, conflict=None, error=None)
+    elif s["image_id"] is not None and s["conflict"] is None:
+        _refresh_if_changed(ws, info.slug)
     _body(ws, info.slug, info.num_images)
+
+
+def _refresh_if_changed(ws: Workspace, slug: str) -> None:
+    """Coming back to this page (a full run, not the fragment's): if the image was saved elsewhere
+    meanwhile (a prediction accepted on Review, an import, another tab), show that version instead of
+    the one this tab loaded before, which would hide the change and make the next save a conflict."""
+    s = _state()
+    try:
+        version = svc.load_image(ws, slug, s["image_id"]).version
+    except WorkbenchError:
+        s.update(image_id=None, error=None)  # the image is gone: the body picks another
+        return
+    if version != s["version"]:
+        load_into_state(ws, slug, s["image_id"], s["index"])
 
 
 @st.fragment
