@@ -154,3 +154,18 @@ def test_annotate_shows_a_change_made_elsewhere_when_the_user_comes_back(ws: Wor
     assert at.session_state["wb_ann"]["conflict"] is None
     assert len(annotate.load_image(ws, slug, image_id).instances) == 2
 
+
+def test_deleting_a_class_with_annotations_says_what_to_tick(ws: Workspace) -> None:  # noqa: F811
+    from workbench.services import classes
+
+    slug = _annotated_project(ws, "Del", ("train",))
+    at = app("classes", slug)
+    _button(at, "Delete class").click().run()
+    assert not at.exception, at.exception
+    msg = " ".join(e.value for e in at.error)
+    assert "Also delete its 1 annotations" in msg and "--delete-annotations" not in msg, msg
+    assert [c.name for c in classes.list_categories(ws, slug)] == ["bird"]
+    next(c for c in at.checkbox if c.label.startswith("Also delete")).check()
+    _button(at, "Delete class").click().run()
+    assert classes.list_categories(ws, slug) == []
+

@@ -106,12 +106,18 @@ def _edit(ws, slug: str, cat: Category, count: int) -> None:
             if count:
                 also = st.checkbox(f"Also delete its {count} annotations", key=f"cls_del_ann_{cid}")
             if st.button("Delete class", key=f"cls_delete_{cid}"):
-                try:
-                    svc.delete_category(ws, slug, cid, delete_annotations=also)
-                except (WorkbenchError, ValueError) as exc:
-                    st.error(str(exc))
+                if count and not also:  # say what to do here (the service's message names a CLI flag)
+                    st.error(
+                        f"{context.md_escape(cat.name)} has {count} annotations: tick *Also delete its "
+                        f"{count} annotations* to delete them with the class."
+                    )
                 else:
-                    st.rerun()
+                    try:
+                        svc.delete_category(ws, slug, cid, delete_annotations=also)
+                    except (WorkbenchError, ValueError) as exc:
+                        st.error(str(exc))
+                    else:
+                        st.rerun()
     new_color = st.session_state.get(f"cls_color_{cid}")
     if new_color and new_color != cat.color:
         try:
