@@ -169,3 +169,10 @@ def test_deleting_a_class_with_annotations_says_what_to_tick(ws: Workspace) -> N
     _button(at, "Delete class").click().run()
     assert classes.list_categories(ws, slug) == []
 
+
+def test_dataset_page_uses_no_deprecated_width_argument(ws: Workspace, caplog: pytest.LogCaptureFixture) -> None:  # noqa: F811
+    slug = _annotated_project(ws, "Wide", ("train",))
+    with caplog.at_level("WARNING"):
+        at = app("dataset", slug)
+    assert not at.exception, at.exception
+    assert not [r for r in caplog.records if "use_container_width" in r.getMessage()]

@@ -37,7 +37,7 @@ def _counts(ws: Any, slug: str) -> None:
     st.subheader("Per-class counts")
     c1, c2 = st.columns([3, 2])
     c1.bar_chart({r["class"]: r["instances"] for r in rows}, horizontal=True, x_label="instances")
-    c2.dataframe(rows, hide_index=True, use_container_width=True)
+    c2.dataframe(rows, hide_index=True, width="stretch")
     splits = stats.get("splits") or {}
     if splits:
         c2.caption("Images per split: " + ", ".join(f"{k} {v}" for k, v in splits.items()))
@@ -104,7 +104,7 @@ def _grid(ws: Any, slug: str, images: list[Any]) -> None:
         cols = st.columns(COLS)
         for col, im in zip(cols, chunk[start : start + COLS], strict=False):
             with col:
-                st.image(str(svc.image_file(ws, slug, im.id, "thumb")), use_container_width=True)
+                st.image(str(svc.image_file(ws, slug, im.id, "thumb")), width="stretch")
                 st.caption(f"{im.file_name}  \n{im.status.replace('_', ' ')} · {im.split or 'no split'}")
                 if st.button("Annotate", key=f"ds_open_{im.id}"):
                     idx = [i.id for i in svc.list_images(ws, slug)].index(im.id)
