@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import write_image
-from workbench.domain import Category, KeypointSchema, ValidationError
+from workbench.domain import Category, Instance, KeypointSchema, ValidationError
 from workbench.services import classes, imports, projects
 
 
@@ -36,3 +36,34 @@ def test_a_refused_coco_import_leaves_no_files(ws, project, tmp_path: Path) -> N
         imports.import_coco(ws, project, ann, images_dir=tmp_path / "imgs")
     assert projects.get_project(ws, project).num_images == 0
     assert _files(ws, project) == []
+
+
+@pytest.mark.parametrize("via", ["coco", "images"])
+def test_reimporting_an_export_does_not_duplicate_converted_images(
+    ws, project, tmp_path: Path, via: str  # noqa: ANN001
+) -> None:
+    """An EXIF-rotated JPEG is stored as an upright PNG; the --copy-images export holds that PNG.
+    Importing the export back into the same project must find the image, not add it again."""
+    from PIL import Image
+
+    from workbench.services import annotate, export
+
+    img = Image.new("RGB", (12, 6), (200, 10, 10))
+    exif = img.getexif()
+    exif[0x0112] = 6  # rotate 90: upright 6x12
+    (tmp_path / "src").mkdir()
+    img.save(tmp_path / "src" / "r.jpg", exif=exif)
+    imports.import_images(ws, project, [tmp_path / "src"])
+    (im,) = annotate.list_images(ws, project)
+    assert (im.width, im.height) == (6, 12)
+    classes.add_category(ws, project, Category(name="x"))
+    square = (1.0, 1.0, 4.0, 1.0, 4.0, 4.0, 1.0, 4.0)
+    annotate.save_image(ws, project, im.id, [Instance(category="x", polygons=(square,))], expected_version=1)
+    export.export_coco(ws, project, tmp_path / "out", copy_images=True)
+    if via == "coco":
+        report = imports.import_coco(ws, project, tmp_path / "out")
+    else:
+        report = imports.import_images(ws, project, [tmp_path / "out" / "images"])
+    assert report.imported == [] and len(report.duplicates) == 1
+    info = projects.get_project(ws, project)
+    assert (info.num_images, info.num_annotations) == (1, 1)

@@ -8,6 +8,7 @@ next import sweeps away (``media.sweep_orphans``); it never leaves a row without
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import itertools
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -72,6 +73,34 @@ def _remove_files(project_dir: Path, rel_paths: Iterable[str]) -> None:
         media.delete_image_files(project_dir, rel)
 
 
+class _ConvertedImages:
+    """Project images whose stored file is a conversion (EXIF-rotated, TIFF, ... stored as an upright
+    PNG), found by the sha256 of that stored file: it is what an export with images holds, so that
+    importing such an export back finds the image instead of adding it twice. Hashed on first use,
+    and only files whose original was not a PNG."""
+
+    def __init__(self, project_dir: Path, images: list[ImageRecord]) -> None:
+        self._project_dir = project_dir
+        self._images = images
+        self._by_sha: dict[str, int] | None = None
+
+    def get(self, sha256: str) -> int | None:
+        if self._by_sha is None:
+            self._by_sha = {}
+            for im in self._images:
+                if im.id is None or not im.path or not im.path.endswith(".png"):
+                    continue
+                if Path(im.file_name).suffix.lower() == ".png":
+                    continue
+                try:
+                    digest = hashlib.sha256((self._project_dir / im.path).read_bytes()).hexdigest()
+                except OSError:
+                    continue
+                if digest != im.sha256:
+                    self._by_sha[digest] = im.id
+        return self._by_sha.get(sha256)
+
+
 def _store_files(project_dir: Path, decoded: DecodedImage) -> str:
     rel = media.store_image(project_dir, decoded)
     media.make_thumbnail(project_dir, rel)
@@ -115,6 +144,7 @@ def import_images(
         with ws.store.transaction() as s:
             pid = repo.project_id(s, slug)
             seen = repo.image_ids_by_sha(s, pid)
+            converted = _ConvertedImages(project_dir, repo.list_images(s, pid))
         paths = [Path(p) for p in sources if not isinstance(p, ImageSource)]
         uploads = [p for p in sources if isinstance(p, ImageSource)]
         # lazily: a zip's entries are read one at a time, never the whole archive into memory
@@ -132,7 +162,7 @@ def import_images(
         for n, src in enumerate(items, 1):
             decoded = _decode(src, report, max_pixels)
             if decoded is not None:
-                if decoded.sha256 in seen:
+                if decoded.sha256 in seen or converted.get(decoded.sha256) is not None:
                     report.duplicates.append(src.name)
                 else:
                     rel = _store_files(project_dir, decoded)
@@ -176,7 +206,9 @@ def import_dataset(
         with ws.store.transaction() as s:
             pid = repo.project_id(s, slug)
             by_sha = repo.image_ids_by_sha(s, pid)
-            existing = {im.file_name: im for im in repo.list_images(s, pid)}
+            project_images = repo.list_images(s, pid)
+            existing = {im.file_name: im for im in project_images}
+            converted = _ConvertedImages(project_dir, project_images)
             annotated = {i for i, names in repo.class_presence(s, pid).items() if names}
         written: list[str] = []  # files this import stored; removed again if its rows never commit
         try:
@@ -225,6 +257,9 @@ def import_dataset(
                             )
                     elif decoded.sha256 in by_sha:
                         plan.append((item, None, by_sha[decoded.sha256]))
+                        report.duplicates.append(im.file_name)
+                    elif (same := converted.get(decoded.sha256)) is not None:
+                        plan.append((item, None, same))
                         report.duplicates.append(im.file_name)
                     else:
                         rel = _store_files(project_dir, decoded)
