@@ -181,6 +181,8 @@ def add_category(s: Session, pid: int, cat: Category) -> Category:
         if cat.color != Category.__dataclass_fields__["color"].default
         else PALETTE[position % len(PALETTE)]
     )
+    if not re.fullmatch(r"#[0-9a-fA-F]{6}", color):
+        raise ValidationError(f"colour must look like #rrggbb, got {color!r}")
     row = CategoryRow(
         project_id=pid,
         name=cat.name,
