@@ -45,3 +45,27 @@ def test_import_keeps_the_open_tab_after_an_import(browser, ui_server, ui_worksp
         assert page.get_by_role("button", name="Import from path").is_visible()
     finally:
         page.context.close()
+
+
+def test_run_picker_does_not_keep_a_stale_status_after_cancel(browser, ui_server, ui_workspace, tmp_path: Path) -> None:  # noqa: ANN001
+    from tests.ui.test_pages_ml import _running_run
+    from workbench.services.demo import create_demo_project
+    from workbench.services.workspace import open_workspace
+
+    ws = open_workspace(ui_workspace)
+    slug = create_demo_project(ws, num_images=4, name="Runs").slug
+    _running_run(ws, slug, tmp_path)
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = ctx.new_page()
+    page.set_default_timeout(20_000)
+    try:
+        page.goto(f"{ui_server.url}/train?project={slug}")  # the project opens from the URL
+        page.get_by_role("button", name="Cancel run").click()
+        page.get_by_text("Cancelled.").wait_for()
+        _idle(page)
+        # the panel says cancelled; the picker above it must not still say running
+        picker = page.locator('[data-testid="stSelectbox"]').last
+        shown = picker.locator("input").input_value()  # the chosen option's label
+        assert "busy run" in shown and "running" not in shown, shown
+    finally:
+        ctx.close()

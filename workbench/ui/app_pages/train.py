@@ -185,6 +185,8 @@ def render() -> None:
     if st.session_state.get(PICK_KEY) not in by_id:
         active = [r.id for r in runs if r.is_active]
         st.session_state[PICK_KEY] = active[0] if active else ids[0]
-    run_id = st.selectbox("Run", ids, format_func=lambda i: run_label(by_id[i]), key=PICK_KEY)
+    # No status in the picker's labels: the browser keeps showing a keyed selectbox's old label after
+    # the run ends (it said "running" beside a panel saying cancelled); the table and panel show status.
+    run_id = st.selectbox("Run", ids, format_func=lambda i: f"#{i} · {by_id[i].name}", key=PICK_KEY)
     poll = POLL_S if by_id[run_id].is_active else None
     st.fragment(run_every=poll)(_progress_panel)(ws, slug, run_id)
