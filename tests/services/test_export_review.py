@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import write_image
 from workbench.domain import ImageRecord
 from workbench.services import export, imports
@@ -73,3 +75,19 @@ def test_labelmap_category_ids_match_the_coco_export(ws, project, tmp_path: Path
     assert coco_ids == map_ids == {"a": 1, "b": 2}
     ds = export.project_dataset(ws, project)
     assert {c.name: c.id for c in ds.categories if not c.is_ignore} == coco_ids
+
+
+@pytest.mark.parametrize("kind", ["coco", "labelmaps"])
+def test_an_unknown_split_name_is_refused(tmp_path: Path, kind: str) -> None:
+    """A typo ('trian') used to give an empty label-map export (and 'no images' for COCO)."""
+    from workbench.domain import ValidationError
+    from workbench.services.demo import create_demo_project
+    from workbench.services.workspace import open_workspace
+
+    ws = open_workspace(tmp_path / "w")
+    slug = create_demo_project(ws, num_images=3).slug
+    fn = export.export_coco if kind == "coco" else export.export_labelmaps
+    with pytest.raises(ValidationError, match="unknown split 'trian'"):
+        fn(ws, slug, tmp_path / "out", splits=["trian"])
+    assert not (tmp_path / "out").exists()
+    assert fn(ws, slug, tmp_path / "ok", splits=["train", "unassigned"])

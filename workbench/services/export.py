@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from pathlib import Path
 
-from workbench.domain import Dataset, ImageRecord, WorkbenchError
+from workbench.domain import SPLITS, Dataset, ImageRecord, ValidationError, WorkbenchError
 from workbench.services.workspace import Workspace
 from workbench.store import repo
 from workbench.util import paused_gc
@@ -20,10 +20,22 @@ Progress = Callable[[int, int], None] | None
 UNASSIGNED = "unassigned"
 
 
+def _split_keys(splits: Iterable[str] | None) -> set[str | None] | None:
+    """Split names as stored (None for unassigned); a name that is no split is refused, not read
+    as a split without images (a typo gave an empty export)."""
+    if splits is None:
+        return None
+    wanted = list(splits)
+    for x in wanted:
+        if x not in (*SPLITS, UNASSIGNED):
+            raise ValidationError(f"unknown split {x!r}; splits are {', '.join((*SPLITS, UNASSIGNED))}")
+    return {None if x == UNASSIGNED else x for x in wanted}
+
+
 def project_dataset(ws: Workspace, slug: str, *, splits: Iterable[str] | None = None) -> Dataset:
     """The project as a Dataset with export-ready ids: classes 1..N in their order (ignore classes
     after them), store ids elsewhere."""
-    wanted = None if splits is None else [None if x == UNASSIGNED else x for x in splits]
+    wanted = _split_keys(splits)
     with ws.store.transaction() as s:
         ds = repo.load_dataset(s, repo.project_id(s, slug), splits=wanted)
     # the COCO export's numbering (ignore classes left out of 1..N), so that label maps' classes.json
@@ -77,7 +89,7 @@ def export_coco(
     progress: Progress = None,
 ) -> list[Path]:
     """Write ``annotations/instances_<split>.json`` (and ``images/<split>/`` with ``copy_images``)."""
-    wanted = None if splits is None else {None if x == UNASSIGNED else x for x in splits}
+    wanted = _split_keys(splits)
     with paused_gc():
         return _export_coco(ws, slug, Path(out_dir), wanted, copy_images, progress)
 
