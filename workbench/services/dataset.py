@@ -35,13 +35,31 @@ def stratified_split(
         key = min(names, key=lambda n: (freq[n], n)) if names else ""
         groups[key].append(image_id)
     out: dict[int, str] = {}
+    carry = [0.0, 0.0, 0.0]
     for key in sorted(groups):
         ids = sorted(groups[key], key=lambda i: _rank(seed, i))
-        n = len(ids)
-        cuts = [round(n * ratios[0]), round(n * (ratios[0] + ratios[1]))]
+        take = _group_counts(len(ids), ratios, carry)
+        cuts = [take[0], take[0] + take[1]]
         for pos, image_id in enumerate(ids):
             out[image_id] = SPLITS[0] if pos < cuts[0] else SPLITS[1] if pos < cuts[1] else SPLITS[2]
     return out
+
+
+def _group_counts(n: int, ratios: tuple[float, ...], carry: list[float]) -> list[int]:
+    """How many of a group's ``n`` images go to each split: its share by the ratios plus what earlier
+    groups' rounding left over (``carry``, updated), so that many small groups (rare classes) still
+    fill val and test in proportion instead of each rounding its share away. Zero ratios get none."""
+    want = [n * r + c if r > 0 else 0.0 for r, c in zip(ratios, carry, strict=True)]
+    take = [max(0, math.floor(w)) for w in want]
+    while sum(take) < n:  # the largest shortfall first; ties go to the earlier split
+        j = max((j for j in range(3) if ratios[j] > 0), key=lambda j: (want[j] - take[j], -j))
+        take[j] += 1
+    while sum(take) > n:
+        j = min((j for j in range(3) if take[j] > 0), key=lambda j: (want[j] - take[j], j))
+        take[j] -= 1
+    for j in range(3):
+        carry[j] = want[j] - take[j]
+    return take
 
 
 def split_project(
