@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.ui.browser_helpers import nav, new_page, open_project
+from tests.ui.browser_helpers import nav, new_page, open_project, wait_for
 from tests.ui.conftest import needs_chromium, png_bytes
 
 pytestmark = [pytest.mark.browser, needs_chromium]
@@ -67,5 +67,50 @@ def test_run_picker_does_not_keep_a_stale_status_after_cancel(browser, ui_server
         picker = page.locator('[data-testid="stSelectbox"]').last
         shown = picker.locator("input").input_value()  # the chosen option's label
         assert "busy run" in shown and "running" not in shown, shown
+    finally:
+        ctx.close()
+
+
+def test_review_picker_counts_follow_an_accept_and_buttons_fit(browser, ui_server, ui_workspace) -> None:  # noqa: ANN001
+    import numpy as np
+
+    from tests.review.factories import make_run
+    from workbench.domain import Instance
+    from workbench.geometry import mask_to_rle
+    from workbench.services import annotate, review
+    from workbench.services.demo import create_demo_project
+    from workbench.services.workspace import open_workspace
+
+    ws = open_workspace(ui_workspace)
+    slug = create_demo_project(ws, name="Pending", num_images=2).slug
+    image = min(annotate.list_images(ws, slug), key=lambda im: im.id)
+    preds = []
+    for x, score in ((20, 0.9), (120, 0.8)):
+        mask = np.zeros((image.height, image.width), dtype=np.uint8)
+        mask[20:60, x : x + 40] = 1
+        preds.append(Instance("square", rle=mask_to_rle(mask), bbox_xywh=(x, 20, 40, 40), score=score, source="predicted"))
+    run = make_run(ws, slug, "two preds")
+    review.store_run_predictions(ws, slug, run, {image.id: preds})
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = ctx.new_page()
+    page.set_default_timeout(20_000)
+    try:
+        page.goto(f"{ui_server.url}/review?project={slug}")
+        picker = page.locator('[data-testid="stSelectbox"]').filter(has_text="Image (").locator("input")
+        page.get_by_text("0.90 · pending").wait_for()
+        _idle(page)
+        assert "2 pending" in picker.input_value()
+        accept = page.get_by_role("button", name="Accept", exact=True).first
+        fits = accept.evaluate("b => [...b.querySelectorAll('*')].every(e => e.scrollWidth <= e.clientWidth + 1)")
+        assert fits, "the Accept button's label is cut off"
+        accept.click()
+        page.get_by_text("Accepted as annotation").wait_for()
+        # (until the rerun ends the old picker may still be in the page beside the new one)
+        shown = wait_for(
+            lambda: [i.input_value() for i in picker.all()],
+            lambda vals: len(vals) == 1 and "2 pending" not in vals[0],
+            what="one image picker with fresh counts",
+        )
+        assert "1 pending" in shown[0], shown
     finally:
         ctx.close()

@@ -176,3 +176,20 @@ def test_dataset_page_uses_no_deprecated_width_argument(ws: Workspace, caplog: p
         at = app("dataset", slug)
     assert not at.exception, at.exception
     assert not [r for r in caplog.records if "use_container_width" in r.getMessage()]
+
+
+def test_review_opens_on_the_newest_run_that_has_a_model(ws: Workspace) -> None:  # noqa: F811
+    from tests.review.factories import make_run
+    from workbench.store import runs as run_repo
+
+    slug = make_project(ws, n_images=1)
+    good = make_run(ws, slug, "good")
+    bad = make_run(ws, slug, "crashed")  # newer, but it failed: nothing to predict or review with
+    with ws.store.transaction() as s:
+        run_repo.finish_run(s, good, "succeeded")
+        run_repo.finish_run(s, bad, "failed", error="boom")
+    at = app("review", slug)
+    assert not at.exception, at.exception
+    picker = next(s for s in at.selectbox if s.label == "Run")
+    assert picker.value == good
+    assert "succeeded" not in picker.format_func(good)  # status lives in the page, not in the label

@@ -153,15 +153,14 @@ def _decisions(ws: Workspace, slug: str, detail: review.ImageReview, run_id: int
               args=(ws, slug, detail.image.id, run_id), icon=":material/done_all:")
     for p in preds:
         v = detail.verdicts.get(p.id)
-        c1, c2, c3 = st.columns([3, 1, 1])
+        c1, c2, c3 = st.columns([2, 1, 1])  # wide enough for "Accept" (it showed "Acc…")
         verdict = f" · {v.kind.replace('_', ' ')} (IoU {v.best_iou:.2f})" if v else ""
-        c1.markdown(f"**{context.md_escape(p.instance.category)}** {p.score:.2f} · {p.status}{verdict}")
+        ann = f" as annotation #{p.annotation_id}" if p.status == "accepted" and p.annotation_id else ""
+        c1.markdown(f"**{context.md_escape(p.instance.category)}** {p.score:.2f} · {p.status}{ann}{verdict}")
         if p.status == "pending":
             c2.button("Accept", key=f"review_accept_{p.id}", on_click=_accept, args=(ws, slug, p.id),
                       type="primary")
             c3.button("Reject", key=f"review_reject_{p.id}", on_click=_reject, args=(ws, slug, p.id))
-        elif p.status == "accepted" and p.annotation_id is not None:
-            c2.caption(f"annotation #{p.annotation_id}")
 
 
 def render() -> None:
@@ -175,8 +174,10 @@ def render() -> None:
         st.info("No runs yet. Train a model on the **Train** page, then review its predictions here.")
         return
     by_id = {r.id: r for r in runs}
-    run_id = st.selectbox("Run", list(by_id), format_func=lambda i: f"#{i} · {by_id[i].name} · {by_id[i].status}",
-                          key="review_run")
+    if st.session_state.get("review_run") not in by_id:  # first visit: the newest run that has a model
+        st.session_state["review_run"] = next((r.id for r in runs if r.status == "succeeded"), runs[0].id)
+    # No status in the labels: the browser keeps a keyed selectbox's old label when a status changes.
+    run_id = st.selectbox("Run", list(by_id), format_func=lambda i: f"#{i} · {by_id[i].name}", key="review_run")
     _predict_box(ws, slug, by_id[run_id])
     flash = st.session_state.pop(FLASH_KEY, None)
     if flash:
@@ -195,8 +196,14 @@ def render() -> None:
     if st.session_state.get(IMAGE_KEY) not in by_image:
         st.session_state[IMAGE_KEY] = ids[0]
     c1, c2, c3 = st.columns([6, 1, 1])
-    c1.selectbox(f"Image ({len(ids)})", ids, format_func=lambda i: image_label(by_image[i]), key=IMAGE_KEY)
-    idx = ids.index(st.session_state[IMAGE_KEY])
+    # Not keyed: a keyed selectbox keeps showing the chosen option's old label in the browser (it still
+    # said "2 pending" after an accept); unkeyed, new labels make a new widget that shows them.
+    picked = c1.selectbox(
+        f"Image ({len(ids)})", ids, index=ids.index(st.session_state[IMAGE_KEY]),
+        format_func=lambda i: image_label(by_image[i]),
+    )
+    st.session_state[IMAGE_KEY] = picked
+    idx = ids.index(picked)
 
     def _go(delta: int) -> None:
         st.session_state[IMAGE_KEY] = ids[min(max(idx + delta, 0), len(ids) - 1)]
