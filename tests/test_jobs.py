@@ -122,3 +122,20 @@ def test_finish_is_first_word_wins_and_progress_stops_after(store, project_id, t
     assert info.status == "cancelled" and info.progress is None
     with pytest.raises(ValueError, match="finishes as one of"), store.transaction() as s:
         run_repo.finish_run(s, r.id, "running")
+
+
+def test_a_worker_killed_by_an_early_cancel_counts_as_cancelled(store, project_id, tmp_path):
+    """Cancel pressed before the worker installed its handlers: SIGTERM kills it, the cancel file stays."""
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    run_dir = tmp_path / "early"
+    run_dir.mkdir()
+    (run_dir / "cancel").write_text("now")
+    with store.transaction() as s:
+        r = run_repo.create_run(s, project_id, "early", {}, str(run_dir), device="cpu")
+        run_repo.claim_next_queued_run(s, "cpu")
+        run_repo.set_run_pid(s, r.id, proc.pid)
+    jobs.refresh_runs(store)
+    with store.transaction() as s:
+        info = run_repo.get_run(s, r.id)
+    assert info.status == "cancelled" and "before it started" in info.error

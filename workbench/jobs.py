@@ -236,6 +236,9 @@ def refresh_runs(store: Store, *, max_heartbeat_age_s: float = 120.0) -> list[in
                 final = status.get("status")
                 if final in run_repo.FINAL_STATUSES:
                     run_repo.finish_run(s, info.id, final, error=status.get("error"))
+                elif info.run_dir and (Path(info.run_dir) / "cancel").exists():
+                    # cancelled before the worker could install its handlers (SIGTERM killed it outright)
+                    run_repo.finish_run(s, info.id, "cancelled", error="cancelled before it started training")
                 else:
                     run_repo.finish_run(s, info.id, "failed", error="the worker process exited without reporting (killed?)")
                 failed.append(info.id)
