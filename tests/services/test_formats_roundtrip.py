@@ -132,10 +132,15 @@ def test_import_annotations_onto_images_already_in_the_project(ws, project, tmp_
     f = tmp_path / "ann" / "x.json"
     f.parent.mkdir()
     f.write_text(json.dumps(coco))
+    before = annotate.list_images(ws, project)[0]
+    v0 = annotate.load_image(ws, project, before.id).version
     report = imports.import_coco(ws, project, f)
     assert report.annotations == 1
     (inst,) = _instances(ws, project)
     assert inst.area == 32.0 and inst.bbox_xywh == (1.0, 1.0, 8.0, 4.0)
+    after = annotate.load_image(ws, project, before.id)
+    assert before.status == "unlabeled" and after.image.status == "done"
+    assert after.version == v0 + 1  # an annotator holding the old version reloads, never overwrites
 
 
 def _export_json(ws, slug, out: Path) -> dict[str, dict]:  # noqa: ANN001

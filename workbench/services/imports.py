@@ -304,6 +304,8 @@ def import_dataset(
                         if vals["source"] == "manual":
                             vals["source"] = "imported"
                         rows.append(vals)
+                    if rec is None and item.instances:
+                        repo.mark_annotations_imported(s, image_id)
                     annotated.add(image_id)
                 repo.insert_instances(s, rows)
                 report.annotations = len(rows)

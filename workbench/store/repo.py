@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import Text, cast, delete, func, insert, select, update
+from sqlalchemy import Text, case, cast, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -601,6 +601,21 @@ def _json_norm(value: Any) -> Any:
     if isinstance(value, tuple | list | dict):
         return orjson.loads(orjson.dumps(value))
     return value
+
+
+def mark_annotations_imported(s: Session, image_id: int) -> None:
+    """Annotations were imported onto an existing image: bump its version (an open annotator then
+    reloads instead of overwriting them) and an unlabeled image becomes done, like a new one."""
+    s.execute(
+        update(ImageRow)
+        .where(ImageRow.id == image_id)
+        .values(
+            version=ImageRow.version + 1,
+            status=case((ImageRow.status == "unlabeled", "done"), else_=ImageRow.status),
+            updated_at=utcnow(),
+        )
+        .execution_options(synchronize_session=False)
+    )
 
 
 def insert_instances(s: Session, rows: list[dict[str, Any]]) -> None:
