@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -47,7 +48,8 @@ def test_accept_prediction_then_find_it_in_the_annotator(browser, ui_server, ui_
     nav(page, "Review")
     page.get_by_text("0.87 · pending").wait_for()
     page.get_by_role("button", name="Accept", exact=True).click()
-    page.get_by_text("Accepted as annotation").wait_for()
+    # the success message (case-sensitive: the prediction row also says "accepted as annotation")
+    page.get_by_text(re.compile(r"^Accepted as annotation #\d+")).wait_for()
 
     (pred,) = wait_for(
         lambda: review.list_predictions(ws, slug, run_id=run), lambda ps: ps[0].status == "accepted", what="accept"
