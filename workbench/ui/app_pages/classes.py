@@ -82,7 +82,7 @@ def _edit(ws, slug: str, cat: Category, count: int) -> None:
         c1.markdown(f"**{context.md_escape(cat.name)}**")
         c2.color_picker("Colour", value=cat.color, key=f"cls_color_{cid}", label_visibility="collapsed")
         kp_txt = f" · keypoints: {', '.join(cat.keypoints.names)}" if cat.keypoints else ""
-        c3.caption(f"{count} annotations{kp_txt}")
+        c3.caption(f"{count} annotation{'' if count == 1 else 's'}{kp_txt}")
         with st.expander("Edit"):
             new_name = st.text_input("Name", value=cat.name, key=f"cls_name_{cid}")
             kp = _schema_fields(f"cls_{cid}", cat.keypoints)

@@ -185,7 +185,11 @@ def render() -> None:
     if err:
         st.error(err)
     if ev is None:
-        st.info(f"Run #{run_id} has not been evaluated on {split} yet. Press **Evaluate**.")
+        st.info(
+            f"Run #{run_id} has not been evaluated on {split} yet. Press **Evaluate**. "
+            "(A run evaluates itself on its val split when training ends; a run that just finished "
+            "may still be at it: its report appears here when done.)"
+        )
         return
     _show(ev)
     _compare(ws, slug, ev, runs, split)
