@@ -24,15 +24,10 @@ from workbench.domain import AnnotatedImage, Dataset, ImageRecord, NotFoundError
 from workbench.store import runs as run_repo
 from workbench.store.engine import Store, open_store
 from workbench.store.runs import RunInfo
+from workbench.train.config import write_json_atomic
 
 WORKER_MODULE = "workbench.train.worker"
 LOG_NAME = "worker.log"
-
-
-def _write_json_atomic(path: Path, obj: Any) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(obj, indent=1, default=str))
-    os.replace(tmp, path)
 
 
 def package_versions() -> dict[str, str]:
@@ -90,10 +85,10 @@ def write_run_folder(
         if ds is None:
             continue
         frozen = Dataset(categories=list(ds.categories), items=_frozen_items(ds, project_dir, images_out))
-        _write_json_atomic(data_dir / f"coco_{split}.json", dataset_to_coco(frozen))
+        write_json_atomic(data_dir / f"coco_{split}.json", dataset_to_coco(frozen))
     cfg = config.to_dict() if hasattr(config, "to_dict") else dict(config)
-    _write_json_atomic(run_dir / "config.json", cfg)
-    _write_json_atomic(run_dir / "versions.json", package_versions())
+    write_json_atomic(run_dir / "config.json", cfg)
+    write_json_atomic(run_dir / "versions.json", package_versions())
     return run_dir
 
 
