@@ -266,19 +266,19 @@ def test_stale_action_from_left_image_is_ignored(ws: Workspace) -> None:
     assert annotate.load_image(ws, slug, old["image_id"]).instances == []
 
 
+def saved_elsewhere(ws: Workspace, slug: str, at: AppTest) -> int:
+    """Another tab saves the image this page shows first; returns the image id."""
+    image_id = at.session_state["wb_ann"]["image_id"]
+    other = annotate.load_image(ws, slug, image_id)
+    theirs = [Instance(category="bird", polygons=((1, 1, 5, 1, 5, 5),))]
+    annotate.save_image(ws, slug, image_id, theirs, expected_version=other.version)
+    return image_id
+
+
 def test_conflict_is_reported_and_overwrite_keeps_mine(ws: Workspace) -> None:
     slug = make_project(ws)
     at = app("annotate", slug)
-    image_id = at.session_state["wb_ann"]["image_id"]
-    # another tab saves first
-    other = annotate.load_image(ws, slug, image_id)
-    annotate.save_image(
-        ws,
-        slug,
-        image_id,
-        [Instance(category="bird", polygons=((1, 1, 5, 1, 5, 5),))],
-        expected_version=other.version,
-    )
+    image_id = saved_elsewhere(ws, slug, at)
     mine = polygon_item(SQUARE)
     send_action(at, action(at, "save", [mine]))
     assert at.session_state["wb_ann"]["conflict"] is not None
@@ -295,15 +295,7 @@ def test_conflict_is_reported_and_overwrite_keeps_mine(ws: Workspace) -> None:
 def test_conflict_reload_takes_theirs(ws: Workspace) -> None:
     slug = make_project(ws)
     at = app("annotate", slug)
-    image_id = at.session_state["wb_ann"]["image_id"]
-    other = annotate.load_image(ws, slug, image_id)
-    annotate.save_image(
-        ws,
-        slug,
-        image_id,
-        [Instance(category="bird", polygons=((1, 1, 5, 1, 5, 5),))],
-        expected_version=other.version,
-    )
+    saved_elsewhere(ws, slug, at)
     send_action(at, action(at, "save", [polygon_item(SQUARE)]))
     epoch = at.session_state["wb_ann"]["epoch"]
     next(b for b in at.button if b.label == "Reload the saved version").click().run()
