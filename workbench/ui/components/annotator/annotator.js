@@ -531,21 +531,18 @@ function setClass(S, name) {
   }
 }
 
-function undo(S) {
-  if (!S.undo.length) return;
-  S.redo.push(JSON.stringify(S.instances));
-  S.instances = mergeIds(S, JSON.parse(S.undo.pop()));
+// Undo and redo are one move between two stacks: take a snapshot from one, keep the present on the other.
+function restore(S, from, to) {
+  if (!from.length) return;
+  to.push(JSON.stringify(S.instances));
+  S.instances = mergeIds(S, JSON.parse(from.pop()));
   S.selected = Math.min(S.selected, S.instances.length - 1); S.hover = -1;
   commit(S);
 }
 
-function redo(S) {
-  if (!S.redo.length) return;
-  S.undo.push(JSON.stringify(S.instances));
-  S.instances = mergeIds(S, JSON.parse(S.redo.pop()));
-  S.selected = Math.min(S.selected, S.instances.length - 1); S.hover = -1;
-  commit(S);
-}
+function undo(S) { restore(S, S.undo, S.redo); }
+
+function redo(S) { restore(S, S.redo, S.undo); }
 
 function navigate(S, delta) {
   if (S.locked || S.imageId == null) return;
