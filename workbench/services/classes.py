@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from workbench.domain import Category, KeypointSchema
+from dataclasses import replace
+
+from workbench.domain import Category, KeypointSchema, ValidationError
 from workbench.services.workspace import Workspace
 from workbench.store import repo
 
@@ -13,6 +15,11 @@ def list_categories(ws: Workspace, slug: str) -> list[Category]:
 
 
 def add_category(ws: Workspace, slug: str, category: Category) -> Category:
+    """Add a class; its name is stripped as a rename strips it (``" pad "`` is the class ``pad``)."""
+    name = category.name.strip()
+    if not name:
+        raise ValidationError(f"a class name cannot be empty or only spaces, got {category.name!r}")
+    category = replace(category, name=name)
     with ws.store.transaction() as s:
         return repo.add_category(s, repo.project_id(s, slug), category)
 
