@@ -254,3 +254,32 @@ def test_draw_overlay_tints_shapes_and_scales_to_the_display_copy() -> None:
     assert inside[0] > 100 and inside[1] == 0 and outside == (0, 0, 0)
     none = draw_overlay(img, (100, 80), [Layer([square], filled=False)], {"thing": "#ff0000"})
     assert none.getpixel((25, 20)) == (0, 0, 0) and none.getpixel((10, 15))[0] > 100  # outline only
+
+
+def test_review_accept_says_when_keypoints_no_longer_fit_the_class(ws: Workspace) -> None:
+    """The class lost its keypoints after the prediction was stored: the mask is accepted, the
+    keypoints are dropped and the page says so (not a silent drop, not a malformed annotation)."""
+    import numpy as np
+
+    from workbench.domain import Category, KeypointSchema
+    from workbench.geometry import mask_to_rle
+    from workbench.services import annotate, classes
+
+    slug = create_demo_project(ws, num_images=3).slug
+    cat = classes.add_category(ws, slug, Category(name="pose", keypoints=KeypointSchema(names=("a", "b"))))
+    run = make_run(ws, slug)
+    im = annotate.list_images(ws, slug)[0]
+    m = np.zeros((im.height, im.width), np.uint8)
+    m[10:30, 10:30] = 1
+    kps = (12.0, 12.0, 2, 20.0, 20.0, 2)
+    review.store_run_predictions(ws, slug, run, {im.id: [Instance("pose", rle=mask_to_rle(m), keypoints=kps, score=0.9)]})
+    (pred,) = review.list_predictions(ws, slug, run_id=run)
+    classes.update_category(ws, slug, cat.id, keypoints=None)  # type: ignore[arg-type]
+    at = app("review", slug)
+    at.button(key=f"review_accept_{pred.id}").click().run()
+    assert not at.exception, at.exception
+    (warning,) = [w.value for w in at.warning]
+    assert "Accepted as annotation" in warning and "has no keypoints now" in warning and "mask was kept" in warning
+    ann_id = review.list_predictions(ws, slug, run_id=run)[0].annotation_id
+    (new,) = [i for i in annotate.load_image(ws, slug, im.id).instances if i.id == ann_id]
+    assert new.keypoints is None and new.polygons

@@ -265,10 +265,75 @@ def predictions_for_image(
 # ------------------------------------------------------------------------------------------ deciding
 
 
-def accept(ws: Workspace, slug: str, prediction_id: int, *, as_polygons: bool = True) -> int:
-    """Accept a prediction as an annotation (source ``predicted``); returns the annotation id."""
+@dataclass(frozen=True)
+class Accepted:
+    """What an accept did: the annotations written, and notes for the reviewer (keypoints dropped
+    because the class's schema changed since the prediction was stored)."""
+
+    annotation_ids: list[int]
+    notes: list[str] = field(default_factory=list)
+
+
+def _keypoint_misfit(inst: Instance, schemas: Mapping[str, int]) -> str | None:
+    """Why the instance's keypoints do not fit its class's current schema, or None if they do."""
+    if not inst.keypoints:
+        return None
+    got = len(inst.keypoints) // 3
+    k = schemas.get(inst.category, 0)
+    if k == 0:
+        return f"class {inst.category!r} has no keypoints now"
+    if k != got:
+        return f"class {inst.category!r} has {k} keypoints now, the prediction {got}"
+    return None
+
+
+def _drop_misfit_keypoints(s, pid: int, image_ids: Sequence[int], ann_ids: Sequence[int]) -> list[str]:  # noqa: ANN001
+    """Strip keypoints that no longer fit their class from just-accepted annotations, in the accept's
+    transaction, so that no malformed annotation is ever committed.
+
+    Predictions keep the keypoints that fitted when they were stored; the schema may change after
+    (keypoints added or removed, or none any more). The mask is still worth having, so it is kept,
+    as CVAT and Label Studio keep a shape whose attributes no longer match the label config.
+    """
+    schemas = {c.name: c.keypoints.num_keypoints if c.keypoints else 0 for c in repo.list_categories(s, pid)}
+    wanted = set(ann_ids)
+    notes: list[str] = []
+    for image_id in dict.fromkeys(image_ids):
+        insts = repo.load_instances(s, image_id)
+        fixed: list[Instance] = []
+        changed = False
+        for inst in insts:
+            why = _keypoint_misfit(inst, schemas) if inst.id in wanted else None
+            if why:
+                notes.append(
+                    f"{why}: the {len(inst.keypoints or ()) // 3} predicted keypoints of annotation "
+                    f"#{inst.id} were dropped, its mask was kept; place keypoints on the Annotate page"
+                )
+                inst = replace(inst, keypoints=None)
+                changed = True
+            fixed.append(inst)
+        if changed:
+            _, version = repo.get_image(s, pid, image_id)
+            repo.save_image_instances(s, pid, image_id, fixed, expected_version=version)
+    return notes
+
+
+def accept_with_notes(ws: Workspace, slug: str, prediction_id: int, *, as_polygons: bool = True) -> Accepted:
+    """Accept a prediction as an annotation (source ``predicted``); keypoints that no longer fit the
+    class's schema are dropped (mask kept) and named in ``notes``."""
     with ws.store.transaction() as s:
-        return pstore.accept_prediction(s, repo.project_id(s, slug), prediction_id, as_polygons=as_polygons)
+        pid = repo.project_id(s, slug)
+        pred = pstore.get_prediction(s, pid, prediction_id)
+        was = pred.annotation_id if pred.status == "accepted" else None
+        ann_id = pstore.accept_prediction(s, pid, prediction_id, as_polygons=as_polygons)
+        notes = [] if ann_id == was else _drop_misfit_keypoints(s, pid, [pred.image_id], [ann_id])
+        return Accepted(annotation_ids=[ann_id], notes=notes)
+
+
+def accept(ws: Workspace, slug: str, prediction_id: int, *, as_polygons: bool = True) -> int:
+    """Accept a prediction as an annotation (source ``predicted``); returns the annotation id.
+    See :func:`accept_with_notes` for what is said about dropped keypoints."""
+    return accept_with_notes(ws, slug, prediction_id, as_polygons=as_polygons).annotation_ids[0]
 
 
 def reject(ws: Workspace, slug: str, prediction_id: int) -> None:
@@ -276,14 +341,36 @@ def reject(ws: Workspace, slug: str, prediction_id: int) -> None:
         pstore.reject_prediction(s, repo.project_id(s, slug), prediction_id)
 
 
-def accept_all_above(ws: Workspace, slug: str, image_id: int, run_id: int, threshold: float) -> int:
-    """Accept every pending prediction of the run on the image with score >= ``threshold``."""
+def accept_all_above_with_notes(
+    ws: Workspace, slug: str, image_id: int, run_id: int, threshold: float
+) -> Accepted:
+    """Accept every pending prediction of the run on the image with score >= ``threshold``;
+    keypoints that no longer fit their class are dropped (masks kept) and named in ``notes``."""
     if not 0.0 <= threshold <= 1.0:
         raise ValidationError(f"score threshold must be within 0..1, got {threshold}")
     with ws.store.transaction() as s:
         pid = repo.project_id(s, slug)
         _check_run(s, pid, run_id)
-        return pstore.accept_all(s, pid, image_id, run_id, min_score=threshold)
+        pending = {
+            p.id
+            for p in pstore.list_predictions(
+                s, pid, run_id=run_id, image_id=image_id, status="pending", min_score=threshold
+            )
+        }
+        pstore.accept_all(s, pid, image_id, run_id, min_score=threshold)
+        ann_ids = [
+            p.annotation_id
+            for p in pstore.list_predictions(s, pid, run_id=run_id, image_id=image_id, status="accepted")
+            if p.id in pending and p.annotation_id is not None
+        ]
+        notes = _drop_misfit_keypoints(s, pid, [image_id], ann_ids) if ann_ids else []
+        return Accepted(annotation_ids=ann_ids, notes=notes)
+
+
+def accept_all_above(ws: Workspace, slug: str, image_id: int, run_id: int, threshold: float) -> int:
+    """Accept every pending prediction of the run on the image with score >= ``threshold``; returns
+    how many (see :func:`accept_all_above_with_notes` for dropped keypoints)."""
+    return len(accept_all_above_with_notes(ws, slug, image_id, run_id, threshold).annotation_ids)
 
 
 # ----------------------------------------------------------------------------------------- predicting

@@ -49,11 +49,13 @@ def _flash(kind: str, text: str) -> None:
 
 def _accept(ws: Workspace, slug: str, pred_id: int) -> None:
     try:
-        ann = review.accept(ws, slug, pred_id)
+        got = review.accept_with_notes(ws, slug, pred_id)
     except (WorkbenchError, ValueError) as exc:
         _flash("error", str(exc))
     else:
-        _flash("success", f"Accepted as annotation #{ann}; edit it on the Annotate page.")
+        text = f"Accepted as annotation #{got.annotation_ids[0]}; edit it on the Annotate page."
+        # keypoints dropped because the class's schema changed since the prediction: say so
+        _flash("warning" if got.notes else "success", " ".join([text, *got.notes]))
 
 
 def _reject(ws: Workspace, slug: str, pred_id: int) -> None:
@@ -66,11 +68,12 @@ def _reject(ws: Workspace, slug: str, pred_id: int) -> None:
 def _accept_all(ws: Workspace, slug: str, image_id: int, run_id: int) -> None:
     threshold = float(st.session_state.get("review_accept_threshold", 0.5))
     try:
-        n = review.accept_all_above(ws, slug, image_id, run_id, threshold)
+        got = review.accept_all_above_with_notes(ws, slug, image_id, run_id, threshold)
     except (WorkbenchError, ValueError) as exc:
         _flash("error", str(exc))
     else:
-        _flash("success", f"Accepted {n} predictions with score ≥ {threshold:.2f}.")
+        text = f"Accepted {len(got.annotation_ids)} predictions with score ≥ {threshold:.2f}."
+        _flash("warning" if got.notes else "success", " ".join([text, *got.notes]))
 
 
 def _predict_box(ws: Workspace, slug: str, run: RunInfo) -> None:
