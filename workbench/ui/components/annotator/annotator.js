@@ -114,6 +114,7 @@ function setCategories(S, cats) {
     const opt = document.createElement("option");
     opt.value = c.name;
     opt.textContent = i < 9 ? `${i + 1}  ${c.name}` : c.name; // textContent: names are user text
+    opt.title = c.name; // the picker is width-capped (CSS): the full name on hover
     sel.appendChild(opt);
   });
   if (S.curClass) sel.value = S.curClass;
@@ -398,6 +399,7 @@ function renderList(S) {
     const name = document.createElement("span");
     name.className = "wb-name";
     name.textContent = `${i + 1}. ${inst.category}`;
+    name.title = inst.category; // cut with an ellipsis (CSS) so the row keeps its buttons
     const tag = document.createElement("span");
     tag.className = "wb-tag";
     const bits = [];
