@@ -193,3 +193,43 @@ def test_review_opens_on_the_newest_run_that_has_a_model(ws: Workspace) -> None:
     picker = next(s for s in at.selectbox if s.label == "Run")
     assert picker.value == good
     assert "succeeded" not in picker.format_func(good)  # status lives in the page, not in the label
+
+
+@pytest.mark.parametrize("size_wh", [(400, 100), (100, 400), (30, 30), (256, 192), (10, 500)])
+def test_letterbox_gives_every_thumbnail_the_same_box_centred(size_wh: tuple[int, int]) -> None:
+    from PIL import Image
+
+    from workbench.ui.app_pages import dataset as dataset_page
+
+    img = Image.new("RGB", size_wh, (200, 0, 0))
+    out = dataset_page.letterbox(img)
+    bw, bh = dataset_page.THUMB_BOX_WH
+    assert out.size == (bw, bh)
+    assert out.getpixel((bw // 2, bh // 2)) == (200, 0, 0)  # the picture, centred
+    w, h = size_wh
+    if w / h > bw / bh:  # wide: padded above and below
+        assert out.getpixel((bw // 2, 0)) == dataset_page.THUMB_FILL
+    elif w / h < bw / bh:  # tall: padded left and right
+        assert out.getpixel((0, bh // 2)) == dataset_page.THUMB_FILL
+
+
+def test_dataset_grid_thumbnails_are_equal_for_wide_and_tall_images(ws: Workspace) -> None:  # noqa: F811
+    import io
+
+    from PIL import Image
+
+    from tests.ui.conftest import png_bytes
+    from workbench.formats.images import ImageSource
+    from workbench.services import annotate, imports, projects
+    from workbench.ui.app_pages import dataset as dataset_page
+
+    slug = projects.create_project(ws, "Shapes").slug
+    srcs = [ImageSource(name="wide.png", data=png_bytes((400, 100))), ImageSource(name="tall.png", data=png_bytes((100, 400), (9, 9, 9)))]
+    imports.import_images(ws, slug, srcs)
+    thumbs = [annotate.image_file(ws, slug, im.id, "thumb") for im in annotate.list_images(ws, slug)]
+    assert len({Image.open(t).size for t in thumbs}) == 2  # the stored thumbnails differ ...
+    boxed = [Image.open(io.BytesIO(dataset_page._boxed_thumb(str(t), t.stat().st_mtime_ns))).size for t in thumbs]
+    assert boxed == [dataset_page.THUMB_BOX_WH] * 2  # ... the grid shows them in equal boxes
+    at = app("dataset", slug)
+    assert not at.exception, at.exception
+    assert len(at.get("image")) == 2

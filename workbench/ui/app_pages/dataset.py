@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import io
+from pathlib import Path
 from typing import Any
 
 import streamlit as st
+from PIL import Image
 
 from workbench.domain import IMAGE_STATUSES, SPLITS, WorkbenchError
 from workbench.services import annotate as svc
@@ -17,6 +20,33 @@ ALL = "all"
 PER_PAGE = 48
 COLS = 6
 FLASH_KEY = "ds_flash"
+THUMB_BOX_WH = (256, 192)
+"""Every grid cell shows its thumbnail in a box of this size (4:3), so rows line up whatever the
+images' aspect ratios (a panorama and a portrait made rows of uneven height)."""
+THUMB_FILL = (232, 234, 239)
+
+
+def letterbox(img: Image.Image, box_wh: tuple[int, int] = THUMB_BOX_WH) -> Image.Image:
+    """The image scaled to fit ``box_wh`` (aspect kept) and centred on a neutral background of
+    exactly that size."""
+    bw, bh = box_wh
+    w, h = img.size
+    scale = min(bw / max(w, 1), bh / max(h, 1))
+    fit_wh = (max(1, round(w * scale)), max(1, round(h * scale)))
+    out = Image.new("RGB", box_wh, THUMB_FILL)
+    shown = img.convert("RGB").resize(fit_wh, Image.Resampling.BILINEAR)
+    out.paste(shown, ((bw - fit_wh[0]) // 2, (bh - fit_wh[1]) // 2))
+    return out
+
+
+@st.cache_data(max_entries=1024, show_spinner=False)
+def _boxed_thumb(path: str, mtime_ns: int) -> bytes:
+    """A thumbnail letterboxed to :data:`THUMB_BOX_WH`, as JPEG bytes (cached per file version)."""
+    del mtime_ns  # part of the cache key only: a rewritten thumbnail is boxed again
+    with Image.open(path) as img:
+        buf = io.BytesIO()
+        letterbox(img).save(buf, format="JPEG", quality=85)
+    return buf.getvalue()
 
 
 def filters_to_kwargs(split: str, status: str, class_id: int | None, unannotated: str) -> dict[str, Any]:
@@ -104,7 +134,8 @@ def _grid(ws: Any, slug: str, images: list[Any]) -> None:
         cols = st.columns(COLS)
         for col, im in zip(cols, chunk[start : start + COLS], strict=False):
             with col:
-                st.image(str(svc.image_file(ws, slug, im.id, "thumb")), width="stretch")
+                thumb = Path(svc.image_file(ws, slug, im.id, "thumb"))
+                st.image(_boxed_thumb(str(thumb), thumb.stat().st_mtime_ns), width="stretch")
                 st.caption(f"{im.file_name}  \n{im.status.replace('_', ' ')} · {im.split or 'no split'}")
                 if st.button("Annotate", key=f"ds_open_{im.id}"):
                     idx = [i.id for i in svc.list_images(ws, slug)].index(im.id)
