@@ -147,6 +147,20 @@ def _progress_panel(ws: Workspace, slug: str, run_id: int) -> None:
         st.session_state["train_was_active"] = run_id
 
 
+def status_signature(runs: list[RunInfo]) -> tuple[tuple[int, str], ...]:
+    """Which runs exist and their statuses: when it changes, the picker and the panel follow."""
+    return tuple((r.id, r.status) for r in runs)
+
+
+def _runs_table_live(ws: Workspace, slug: str, seen: tuple[tuple[int, str], ...]) -> None:
+    """The runs table, re-read on every poll while a run is queued or running (progress moves); a
+    run that starts, ends or appears (another tab, the CLI) reruns the page so everything follows."""
+    runs = training.list_runs(ws, slug)
+    st.dataframe(runs_table(runs), hide_index=True)
+    if status_signature(runs) != seen:
+        st.rerun()
+
+
 def render() -> None:
     opened = context.project_page("Train")
     if opened is None:
@@ -179,7 +193,8 @@ def render() -> None:
     if not runs:
         st.info("No runs yet. Press **Train** to start one.")
         return
-    st.dataframe(runs_table(runs), hide_index=True)
+    live = any(r.is_active for r in runs)
+    st.fragment(run_every=POLL_S if live else None)(_runs_table_live)(ws, slug, status_signature(runs))
     ids = [r.id for r in runs]
     by_id = {r.id: r for r in runs}
     if st.session_state.get(PICK_KEY) not in by_id:
