@@ -544,3 +544,28 @@ def test_polygons_beyond_the_image_are_clipped_with_a_warning() -> None:
     outside = {**obj, "annotations": [{**obj["annotations"][0], "segmentation": [[25, 1, 30, 1, 30, 5]]}]}
     with pytest.raises(CocoFormatError, match="annotation 7: polygon lies entirely outside image 1"):
         coco_to_dataset(outside, source="out.json")
+
+
+@pytest.mark.parametrize(
+    "segmentation",
+    [
+        [[10.1, 5.1, 10.6, 5.2, 10.3, 5.7]],  # a valid triangle inside pixel (10, 5)
+        [[0.6, 0.6, 9.6, 9.4, 9.6, 9.6]],  # a sliver between pixel centres
+        {"size": [10, 20], "counts": [200]},  # an empty RLE
+    ],
+    ids=["sub-pixel", "sliver", "empty-rle"],
+)
+def test_annotation_covering_no_pixel_is_skipped_with_a_warning(
+    coco_dict, segmentation: Any  # noqa: ANN001
+) -> None:
+    """Stored, it would be an instance of area 0 with an empty mask; the rest of the file imports."""
+    obj = coco_dict()
+    obj["annotations"].append(
+        {"id": 9, "image_id": 1, "category_id": 1, "segmentation": segmentation, "bbox": [10, 5, 1, 1],
+         "area": 0.1, "iscrowd": 0}
+    )  # fmt: skip
+    ds = coco_to_dataset(obj, source="tiny.json")
+    assert [i.id for i in ds.items[0].instances] == [7, 8]
+    (warning,) = [w for w in ds.warnings if "cover no pixel" in w]
+    assert warning.startswith("tiny.json: 1 annotation(s) cover no pixel") and "9 (img.png)" in warning
+    assert coco_to_dataset(coco_dict(), source="ok.json").warnings == []

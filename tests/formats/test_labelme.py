@@ -294,3 +294,23 @@ def test_labelme_round_trip_of_keypoints_and_points(tmp_path: Path) -> None:
     files = dataset_to_labelme(ds)
     path2 = _write(tmp_path / "b", "img1", files["img1.json"])
     assert _shapes_of(load_labelme(path2)) == _shapes_of(ds)
+
+
+def test_shape_covering_no_pixel_is_skipped_with_a_warning() -> None:
+    """A valid triangle inside one pixel rasterises to nothing: it would be an invisible instance."""
+    warnings: list[str] = []
+    tiny = [[10.1, 10.1], [10.6, 10.2], [10.3, 10.7]]
+    obj = labelme(
+        shape("dot", tiny),
+        shape("cat", TRIANGLE, group_id=1),
+        shape("cat", tiny, group_id=1),  # a tiny extra part of a visible instance is dropped alone
+    )
+    item, cats = labelme_to_item(obj, json_path=JSON_PATH, warnings=warnings)
+    assert [i.category for i in item.instances] == ["cat"]
+    (cat,) = item.instances
+    assert len(cat.polygons) == 1 and cat.area > 0
+    assert [c.name for c in cats] == ["cat"]
+    text = "\n".join(warnings)
+    assert f"{JSON_PATH}: shape 0 ('dot'): polygon covers no pixel of the image; skipped" in text
+    assert f"{JSON_PATH}: shape 2 ('cat'): polygon covers no pixel" in text
+    assert "instance 'dot' (group_id None) has no shape left; skipped" in text

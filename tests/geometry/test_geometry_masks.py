@@ -8,12 +8,14 @@ from pycocotools.coco import COCO
 
 from workbench.domain import Instance, ValidationError
 from workbench.geometry import (
+    covers_no_pixel,
     instance_bbox_area,
     instance_to_mask,
     instance_to_rle,
     mask_to_bbox_xywh,
     mask_to_polygons,
     mask_to_rle,
+    polygons_may_cover_no_pixel,
     polygons_to_mask,
     polygons_to_rle,
     rle_area,
@@ -142,3 +144,46 @@ def test_rle_of_another_size_is_refused():
     inst = Instance("a", rle=mask_to_rle(np.zeros((8, 10), np.uint8)))
     with pytest.raises(ValidationError, match="does not match"):
         instance_to_rle(inst, (8, 10))
+
+
+SUB_PIXEL = (10.1, 10.1, 10.6, 10.2, 10.3, 10.7)  # a valid triangle inside pixel (10, 10)
+SLIVER = (0.6, 0.6, 19.6, 19.4, 19.6, 19.6)  # 20 px long, thinner than the gap between pixel centres
+
+
+@pytest.mark.parametrize(
+    ("inst", "empty"),
+    [
+        (Instance("a", polygons=(SUB_PIXEL,)), True),
+        (Instance("a", polygons=(SLIVER,)), True),
+        (Instance("a", polygons=(SUB_PIXEL, (1.0, 1.0, 5.0, 1.0, 5.0, 5.0))), False),
+        (Instance("a", rle=mask_to_rle(np.zeros((24, 32), dtype=np.uint8))), True),
+        (Instance("a", polygons=((10.1, 10.1, 10.9, 10.1, 10.5, 10.9),)), False),  # holds a centre
+        (Instance("a", bbox_xywh=(1.0, 1.0, 0.2, 0.2)), False),  # no shape: not concerned
+        (Instance("a", keypoints=(3.0, 3.0, 2)), False),
+    ],
+)
+def test_covers_no_pixel(inst: Instance, empty: bool) -> None:
+    assert covers_no_pixel(inst, (32, 24)) is empty
+    if inst.has_shape:
+        assert (instance_bbox_area(inst, (32, 24))[1] == 0) is empty
+
+
+def test_prefilter_flags_small_and_thin_polygons_only() -> None:
+    big = (1.0, 1.0, 20.0, 1.0, 20.0, 20.0, 1.0, 20.0)
+    flags = polygons_may_cover_no_pixel([SUB_PIXEL, big, SLIVER, (0.0, 0.0, 3.0, 0.0, 0.0, 3.0)])
+    assert flags.tolist() == [True, False, True, True]
+    assert polygons_may_cover_no_pixel([]).tolist() == []
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.floats(0, 12, allow_nan=False), st.floats(0, 12, allow_nan=False)), min_size=3, max_size=7
+    )
+)
+def test_prefilter_never_passes_a_polygon_that_covers_no_pixel(points: list[tuple[float, float]]) -> None:
+    """False from the pre-filter must mean 'covers a pixel': importers rasterise only what it flags."""
+    poly = tuple(c for p in points for c in p)
+    (may_be_empty,) = polygons_may_cover_no_pixel([poly])
+    if not may_be_empty:
+        assert not covers_no_pixel(Instance("a", polygons=(poly,)), (16, 16))

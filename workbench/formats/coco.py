@@ -17,9 +17,12 @@ import math
 import re
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import replace
+from itertools import chain
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 
 from workbench.domain import (
@@ -34,7 +37,14 @@ from workbench.domain import (
     Rle,
     ValidationError,
 )
-from workbench.geometry import clip_polygon, coco_rle_to_rle, instance_bbox_area, validate_polygon
+from workbench.geometry import (
+    clip_polygon,
+    coco_rle_to_rle,
+    covers_no_pixel,
+    instance_bbox_area,
+    polygons_may_cover_no_pixel,
+    validate_polygon,
+)
 from workbench.util import atomic_write_text
 
 __all__ = [
@@ -475,8 +485,46 @@ def coco_to_dataset(
             f"{source}: {len(clipped)} annotation(s) had polygons beyond their image, clipped to it "
             f"(bbox and area recomputed): {shown}"
         )
+    invisible = _drop_shapes_without_pixels(instances, images)
+    if invisible:
+        shown = ", ".join(f"{aid} ({name})" for aid, name in invisible[:_MAX_LISTED])
+        more = f" and {len(invisible) - _MAX_LISTED} more" if len(invisible) > _MAX_LISTED else ""
+        warnings.append(
+            f"{source}: {len(invisible)} annotation(s) cover no pixel of their image (a shape inside one "
+            f"pixel, or thinner than the gap between pixel centres) and were skipped: {shown}{more}"
+        )
     items = [AnnotatedImage(image=rec, instances=tuple(instances[iid])) for iid, rec in images.items()]
     return Dataset(categories=list(categories.values()), items=items, warnings=warnings)
+
+
+def _drop_shapes_without_pixels(
+    instances: dict[int, list[Instance]], images: dict[int, ImageRecord]
+) -> list[tuple[int | None, str]]:
+    """Remove (in place) the instances whose shape rasterises to no pixel; ``(annotation id, file)`` of each.
+
+    Stored, they would be invisible instances of area 0 that training and COCOeval see as empty
+    masks. Only shapes the cheap bulk pre-filter flags (small or thin polygons, RLEs) are rasterised.
+    """
+    shaped = [inst for insts in instances.values() for inst in insts]
+    counts = np.fromiter(map(len, map(attrgetter("polygons"), shaped)), dtype=np.int64, count=len(shaped))
+    flags = polygons_may_cover_no_pixel(list(chain.from_iterable(map(attrgetter("polygons"), shaped))))
+    # an instance may be empty only when every part is flagged (a part that surely covers a pixel
+    # makes the union cover it); RLEs and instances without polygons are looked at one by one
+    unflagged = np.bincount(np.repeat(np.arange(len(shaped)), counts), weights=~flags, minlength=len(shaped))
+    suspects = {id(shaped[i]) for i in np.flatnonzero(unflagged == 0)}
+    out: list[tuple[int | None, str]] = []
+    for iid, insts in instances.items():
+        if not any(id(inst) in suspects for inst in insts):
+            continue
+        size_wh = images[iid].size_wh
+        kept = []
+        for inst in insts:
+            if id(inst) in suspects and covers_no_pixel(inst, size_wh):
+                out.append((inst.id, images[iid].file_name))
+            else:
+                kept.append(inst)
+        instances[iid] = kept
+    return out
 
 
 # --------------------------------------------------------------------------------------------------

@@ -39,8 +39,10 @@ from workbench.domain import (
 from workbench.formats.coco import category_color
 from workbench.geometry import (
     clip_polygon,
+    covers_no_pixel,
     instance_bbox_area,
     mask_to_polygons,
+    polygons_may_cover_no_pixel,
     rle_to_mask,
     validate_polygon,
 )
@@ -171,6 +173,12 @@ def _shape_polygon(
     clipped = clip_polygon(poly, size_wh)
     if clipped is None:
         warnings.append(f"{where}: {kind} lies outside the image; skipped")
+    elif polygons_may_cover_no_pixel([clipped])[0] and covers_no_pixel(
+        Instance("-", polygons=(clipped,)), size_wh
+    ):
+        # an invisible shape of area 0 (inside one pixel, or a sliver between pixel centres)
+        warnings.append(f"{where}: {kind} covers no pixel of the image; skipped")
+        return None
     return clipped
 
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from workbench.geometry.masks import (
+    covers_no_pixel,
     instance_bbox_area,
     instance_to_mask,
     instance_to_rle,
     mask_to_bbox_xywh,
     mask_to_polygons,
+    polygons_may_cover_no_pixel,
     polygons_to_mask,
 )
 from workbench.geometry.polygons import clip_polygon, polygon_area, polygons_bbox_xywh, validate_polygon
@@ -25,6 +27,7 @@ from workbench.geometry.rle import (
 __all__ = [
     "clip_polygon",
     "coco_rle_to_rle",
+    "covers_no_pixel",
     "instance_bbox_area",
     "instance_to_mask",
     "instance_to_rle",
@@ -34,6 +37,7 @@ __all__ = [
     "merge_rles",
     "polygon_area",
     "polygons_bbox_xywh",
+    "polygons_may_cover_no_pixel",
     "polygons_to_mask",
     "polygons_to_rle",
     "rle_area",

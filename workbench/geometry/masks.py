@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 
@@ -17,12 +18,14 @@ from workbench.geometry.rle import (
 )
 
 __all__ = [
+    "covers_no_pixel",
     "instance_bbox_area",
     "instance_to_mask",
     "instance_to_rle",
     "mask_to_bbox_xywh",
     "mask_to_polygons",
     "polygons_to_mask",
+    "polygons_may_cover_no_pixel",
 ]
 
 _MAX_TRACE_PIXELS = 4_000_000
@@ -144,3 +147,39 @@ def instance_bbox_area(
             bbox = (float(x0), float(y0), float(x1 - x0), float(y1 - y0))
             return bbox, bbox[2] * bbox[3]
     return (0.0, 0.0, 0.0, 0.0), 0.0
+
+
+def covers_no_pixel(inst: Instance, size_wh: tuple[int, int]) -> bool:
+    """True when the instance has a shape (polygons or RLE) whose mask is empty.
+
+    A valid polygon inside one pixel, or a thin sliver between pixel centres, rasterises (as
+    pycocotools and so COCOeval and training do) to no pixel: stored, it would be an invisible
+    instance with area 0. Instances without a shape (box or keypoints only) are not concerned.
+    """
+    rle = instance_to_rle(inst, size_wh)
+    return rle is not None and rle_area(rle) == 0
+
+
+def polygons_may_cover_no_pixel(polys: Sequence[Sequence[float]]) -> np.ndarray:
+    """Bulk pre-filter for ``covers_no_pixel``: a bool per polygon, False where it surely covers a pixel.
+
+    A polygon whose shoelace area is at least its perimeter is about 2 pixels thick or more (a disc of
+    radius r has area/perimeter r/2), so it holds a pixel centre; only the rest (small or thin) need
+    rasterising. One numpy pass over all points: cheap next to rasterising every polygon of a file.
+    """
+    n = len(polys)
+    if n == 0:
+        return np.zeros(0, dtype=bool)
+    lens = np.fromiter(map(len, polys), dtype=np.int64, count=n)
+    flat = np.fromiter(itertools.chain.from_iterable(polys), dtype=np.float64, count=int(lens.sum()))
+    x, y = flat[0::2], flat[1::2]
+    ends = np.cumsum(lens // 2)
+    starts = ends - lens // 2
+    xn = np.empty_like(x)
+    yn = np.empty_like(y)
+    xn[:-1], yn[:-1] = x[1:], y[1:]
+    xn[ends - 1], yn[ends - 1] = x[starts], y[starts]  # each polygon closes on its first point
+    area = np.abs(np.add.reduceat(x * yn - y * xn, starts)) / 2.0
+    dx, dy = xn - x, yn - y
+    perimeter = np.add.reduceat(np.sqrt(dx * dx + dy * dy), starts)
+    return (area < perimeter) | (area == 0)

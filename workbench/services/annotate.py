@@ -47,17 +47,30 @@ def load_image(ws: Workspace, slug: str, image_id: int) -> ImageAnnotations:
         return ImageAnnotations(image=rec, instances=repo.load_instances(s, image_id), version=version)
 
 
-def complete_instance(inst: Instance, size_wh: tuple[int, int]) -> Instance:
-    """Validate and clip polygons to the image, then fill bbox and area from the shape (COCO semantics)."""
+def complete_instance(inst: Instance, size_wh: tuple[int, int], *, where: str = "") -> Instance:
+    """Validate and clip polygons to the image, then fill bbox and area from the shape (COCO semantics).
+
+    A shape that covers no pixel (a polygon inside one pixel, a sliver between pixel centres) is
+    refused rather than stored as an invisible instance of area 0; ``where`` (the image) leads the
+    message.
+    """
+    prefix = f"{where}: " if where else ""
     if inst.polygons:
         parts = [
-            clip_polygon(validate_polygon(p, where=f"class {inst.category}"), size_wh) for p in inst.polygons
+            clip_polygon(validate_polygon(p, where=f"{prefix}class {inst.category}"), size_wh)
+            for p in inst.polygons
         ]
         kept = tuple(p for p in parts if p is not None)
         if not kept:
-            raise ValidationError(f"a {inst.category} polygon lies entirely outside the image")
+            raise ValidationError(f"{prefix}a {inst.category} polygon lies entirely outside the image")
         inst = replace(inst, polygons=kept)
     bbox, area = instance_bbox_area(inst, size_wh)
+    if inst.has_shape and area == 0:
+        at = f", near ({bbox[0]:.1f}, {bbox[1]:.1f})" if inst.polygons else ""
+        raise ValidationError(
+            f"{prefix}{'polygon' if inst.polygons else 'mask'} covers no pixel (class {inst.category!r}{at}); "
+            "draw it larger or delete it"
+        )
     if inst.has_shape or inst.bbox_xywh is None:
         return replace(inst, bbox_xywh=bbox, area=area)
     return inst if inst.area is not None else replace(inst, area=area)
@@ -106,7 +119,7 @@ def save_image_with_ids(
     with ws.store.transaction() as s:
         pid = repo.project_id(s, slug)
         rec, _ = repo.get_image(s, pid, image_id)
-        done = [complete_instance(i, rec.size_wh) for i in instances]
+        done = [complete_instance(i, rec.size_wh, where=f"image {rec.file_name}") for i in instances]
         if status is None and rec.status == "unlabeled" and done:
             status = "in_progress"
         version, ids = repo.save_image_instances(
