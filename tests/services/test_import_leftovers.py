@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import write_image
+from workbench.domain import ValidationError
 from workbench.services import annotate, imports, projects
 
 SUB_PIXEL = [10.1, 5.1, 10.6, 5.2, 10.3, 5.7]  # a valid triangle inside pixel (10, 5)
@@ -67,3 +68,95 @@ def test_import_skips_a_shape_covering_no_pixel_with_a_warning(
     (inst,) = annotate.load_image(ws, project, im.id).instances
     assert inst.area == 25.0
     assert projects.get_project(ws, project).num_annotations == 1
+
+
+def _datumaro(root: Path, splits: dict[str, dict[str, Any] | str], task: str = "instances") -> Path:
+    """``root/annotations/<task>_<split>.json`` (a dict, or raw text) with images in root/images/<split>."""
+    (root / "annotations").mkdir(parents=True, exist_ok=True)
+    for split, obj in splits.items():
+        text = obj if isinstance(obj, str) else json.dumps(obj)
+        (root / "annotations" / f"{task}_{split}.json").write_text(text)
+        if not isinstance(obj, str):
+            for im in obj["images"]:
+                write_image(
+                    root / "images" / split / im["file_name"], im["width"], im["height"], seed=im["id"]
+                )
+    return root
+
+
+def _store_state(ws, slug: str) -> tuple:  # noqa: ANN001
+    from workbench.services import classes
+
+    info = projects.get_project(ws, slug)
+    return (info.num_images, info.num_annotations, [c.name for c in classes.list_categories(ws, slug)])
+
+
+GOOD_TRAIN = _coco((1, "t1.png", 16, 12), (2, "t2.png", 16, 12), anns=[_ann(1, 1, BOX), _ann(2, 2, BOX)])
+
+
+@pytest.mark.parametrize(
+    "bad_val",
+    [
+        "{not json",  # refused while reading
+        _coco((3, "v.png", 16, 12), anns=[{**_ann(1, 3, BOX), "category_id": 9}]),  # refused while parsing
+    ],
+    ids=["bad-json", "unknown-category"],
+)
+def test_coco_folder_with_a_bad_second_file_imports_nothing(
+    ws,
+    project,
+    tmp_path: Path,
+    bad_val: Any,  # noqa: ANN001
+) -> None:
+    root = _datumaro(tmp_path / "set", {"train": GOOD_TRAIN, "val": bad_val})
+    before, media_before = _store_state(ws, project), _media(ws, project)
+    with pytest.raises(ValidationError, match="instances_val.json"):
+        imports.import_coco(ws, project, root)
+    assert _store_state(ws, project) == before
+    assert _media(ws, project) == media_before == []
+
+
+def test_coco_folder_refused_at_the_row_stage_leaves_no_rows_and_no_files(
+    ws,
+    project,
+    tmp_path: Path,  # noqa: ANN001
+) -> None:
+    """Both files parse, but they give class 'a' different keypoints: only the transaction can tell."""
+    train = {**GOOD_TRAIN, "categories": [{"id": 1, "name": "a", "keypoints": ["p", "q"], "skeleton": []}]}
+    val = _coco((3, "v.png", 16, 12), anns=[_ann(1, 3, BOX)])
+    val["categories"] = [{"id": 1, "name": "a", "keypoints": ["x", "y", "z"], "skeleton": []}]
+    root = _datumaro(tmp_path / "set", {"train": train, "val": val})
+    with pytest.raises(ValidationError, match="keypoints"):
+        imports.import_coco(ws, project, root)
+    assert _store_state(ws, project) == (0, 0, [])
+    assert _media(ws, project) == []
+
+
+def test_coco_folder_imports_every_split_in_one_go(ws, project, tmp_path: Path) -> None:  # noqa: ANN001
+    val = _coco((3, "v.png", 16, 12), anns=[_ann(1, 3, BOX)])
+    root = _datumaro(tmp_path / "set", {"train": GOOD_TRAIN, "val": val})
+    report = imports.import_coco(ws, project, root)
+    assert sorted(report.imported) == ["t1.png", "t2.png", "v.png"] and report.annotations == 3
+    assert projects.get_project(ws, project).split_counts == {"train": 2, "val": 1}
+    assert len(_media(ws, project)) == 9  # image, thumbnail, display copy of each
+
+
+def test_keypoints_file_of_a_split_annotates_images_its_instances_file_left_empty(
+    ws,
+    project,
+    tmp_path: Path,  # noqa: ANN001
+) -> None:
+    """instances_train.json adds the images; person_keypoints_train.json (same images) brings their
+    annotations within the same import: they join the new images rather than being dropped."""
+    root = tmp_path / "set"
+    _datumaro(root, {"train": _coco((1, "t1.png", 16, 12))})
+    kp = _coco((1, "t1.png", 16, 12), anns=[_ann(4, 1, BOX)])
+    kp["categories"] = [{"id": 1, "name": "a", "keypoints": ["p"], "skeleton": []}]
+    kp["annotations"][0]["keypoints"] = [2, 2, 2]
+    _datumaro(root, {"train": kp}, task="person_keypoints")
+    report = imports.import_coco(ws, project, root)
+    assert report.imported == ["t1.png"] and report.annotations == 1
+    (im,) = annotate.list_images(ws, project)
+    assert im.status == "done"
+    (inst,) = annotate.load_image(ws, project, im.id).instances
+    assert inst.keypoints == (2.0, 2.0, 2)

@@ -200,8 +200,25 @@ def import_dataset(
     it has none yet; otherwise its annotations are skipped and reported. The rows of every image and
     annotation are one transaction.
     """
+    return import_datasets(ws, slug, [ds], progress=progress, max_pixels=max_pixels)
+
+
+def import_datasets(
+    ws: Workspace,
+    slug: str,
+    datasets: Sequence[Dataset],
+    *,
+    progress: Progress = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> ImportReport:
+    """``import_dataset`` of several datasets (a COCO folder's split files) as one all-or-nothing import.
+
+    Every dataset's image files are stored first, then the rows of all of them are one transaction:
+    an error in any (a class whose keypoints clash, say) leaves the store as it was and removes the
+    files this import stored.
+    """
     with import_lock(ws, slug):
-        report = ImportReport(warnings=list(ds.warnings))
+        report = ImportReport(warnings=[w for ds in datasets for w in ds.warnings])
         project_dir = ws.project_dir(slug)
         with ws.store.transaction() as s:
             pid = repo.project_id(s, slug)
@@ -211,10 +228,15 @@ def import_dataset(
             converted = _ConvertedImages(project_dir, project_images)
             annotated = {i for i, names in repo.class_presence(s, pid).items() if names}
         written: list[str] = []  # files this import stored; removed again if its rows never commit
+        total = sum(len(ds.items) for ds in datasets)
         try:
             # 1. files first (outside the transaction): decode, dedupe, store
-            plan: list[tuple[AnnotatedImage, ImageRecord | None, int | None]] = []
-            for n, item in enumerate(ds.items, 1):
+            # (dataset index, item, new image's record, existing image id, plan index of the entry
+            # that adds the image when an earlier item of this import holds the same image)
+            plan: list[tuple[int, AnnotatedImage, ImageRecord | None, int | None, int | None]] = []
+            new_at: dict[str, int] = {}  # sha256 -> plan index of the entry adding that image
+            entries = ((k, item) for k, ds in enumerate(datasets) for item in ds.items)
+            for n, (k, item) in enumerate(entries, 1):
                 im = item.image
                 known = existing.get(im.file_name)
                 if known is not None and (im.path is None or not Path(im.path).exists()) and item.data is None:
@@ -229,7 +251,7 @@ def import_dataset(
                             )
                         )
                         continue
-                    plan.append((item, None, known.id))
+                    plan.append((k, item, None, known.id, None))
                 else:
                     src = ImageSource(name=im.file_name, path=Path(im.path) if im.path else None, data=item.data)
                     if src.path is None and src.data is None:
@@ -250,16 +272,15 @@ def import_dataset(
                         )
                         continue
                     if by_sha.get(decoded.sha256) == -1:
+                        # added by an earlier item of this import (the instances and the keypoints
+                        # file of one split): its annotations join when that item had none
+                        plan.append((k, item, None, None, new_at[decoded.sha256]))
                         report.duplicates.append(im.file_name)
-                        if item.instances:
-                            report.warnings.append(
-                                f"{im.file_name}: same image as another file of this import; its annotations were not imported"
-                            )
                     elif decoded.sha256 in by_sha:
-                        plan.append((item, None, by_sha[decoded.sha256]))
+                        plan.append((k, item, None, by_sha[decoded.sha256], None))
                         report.duplicates.append(im.file_name)
                     elif (same := converted.get(decoded.sha256)) is not None:
-                        plan.append((item, None, same))
+                        plan.append((k, item, None, same, None))
                         report.duplicates.append(im.file_name)
                     else:
                         rel = _store_files(project_dir, decoded)
@@ -274,23 +295,36 @@ def import_dataset(
                             split=im.split,
                             status="done" if item.instances else "unlabeled",
                         )
-                        plan.append((item, rec, None))
+                        new_at[decoded.sha256] = len(plan)
+                        plan.append((k, item, rec, None, None))
                 if progress:
-                    progress(n, len(ds.items))
+                    progress(n, total)
             # 2. rows: one transaction
             with ws.store.transaction() as s:
-                cat_ids, notes = repo.merge_categories(s, pid, ds.categories)
-                report.warnings.extend(notes)
+                cat_ids_of: list[dict[str, int]] = []
+                for ds in datasets:
+                    ids, notes = repo.merge_categories(s, pid, ds.categories)
+                    cat_ids_of.append(ids)
+                    report.warnings.extend(n for n in notes if n not in report.warnings)
                 rows = []
-                for item, rec, image_id in plan:
+                created: dict[int, int] = {}  # plan index -> id of the image that entry added
+                for n, (k, item, rec, image_id, ref) in enumerate(plan):
+                    cat_ids = cat_ids_of[k]
                     if rec is not None:
-                        image_id = repo.add_image(s, pid, rec)
+                        image_id = created[n] = repo.add_image(s, pid, rec)
                         report.imported.append(rec.file_name)
-                    elif image_id in annotated and item.instances:
-                        report.warnings.append(
-                            f"{item.image.file_name}: already annotated in this project; its annotations were not imported"
-                        )
-                        continue
+                    else:
+                        if ref is not None:
+                            image_id = created[ref]
+                        if image_id in annotated and item.instances:
+                            report.warnings.append(
+                                f"{item.image.file_name}: same image as another file of this import, which has "
+                                "annotations; its annotations were not imported"
+                                if ref is not None
+                                else f"{item.image.file_name}: already annotated in this project; its annotations "
+                                "were not imported"
+                            )
+                            continue
                     assert image_id is not None
                     size_wh = item.image.size_wh
                     for inst in item.instances:
@@ -306,7 +340,8 @@ def import_dataset(
                         rows.append(vals)
                     if rec is None and item.instances:
                         repo.mark_annotations_imported(s, image_id)
-                    annotated.add(image_id)
+                    if item.instances:
+                        annotated.add(image_id)
                 repo.insert_instances(s, rows)
                 report.annotations = len(rows)
         except BaseException:
@@ -324,7 +359,10 @@ def import_coco(
     split: str | None = None,
     progress: Progress = None,
 ) -> ImportReport:
-    """Import a COCO file, or a folder of per-split COCO files (datumaro or roboflow layout)."""
+    """Import a COCO file, or a folder of per-split COCO files (datumaro or roboflow layout).
+
+    A folder imports all of its files or none: a file that is refused leaves the project unchanged.
+    """
     from workbench.formats.coco import find_coco_splits, load_coco
 
     with ws.store.transaction() as s:
@@ -336,14 +374,11 @@ def import_coco(
             raise ValidationError(
                 f"{path}: no COCO annotation files found (annotations/*.json or */_annotations.coco.json)"
             )
-        total = ImportReport()
-        for split_name, f in sorted(files.items()):
-            with paused_gc():
-                part = import_dataset(
-                    ws, slug, load_coco(f, split=split_name, known_names=known), progress=progress
-                )
-            _merge(total, part)
-        return total
+        # all or nothing: every file is read and validated before anything is stored, and the
+        # rows of all of them are one transaction (a bad second file used to leave the first in)
+        with paused_gc():
+            datasets = [load_coco(f, split=name, known_names=known) for name, f in sorted(files.items())]
+            return import_datasets(ws, slug, datasets, progress=progress)
     with paused_gc():
         ds = load_coco(path, images_dir=images_dir, split=split, known_names=known)
         return import_dataset(ws, slug, ds, progress=progress)
@@ -353,14 +388,6 @@ def import_labelme(ws: Workspace, slug: str, path: Path | str, *, progress: Prog
     from workbench.formats.labelme import load_labelme
 
     return import_dataset(ws, slug, load_labelme(Path(path)), progress=progress)
-
-
-def _merge(total: ImportReport, part: ImportReport) -> None:
-    total.imported += part.imported
-    total.duplicates += part.duplicates
-    total.skipped += part.skipped
-    total.warnings += part.warnings
-    total.annotations += part.annotations
 
 
 def source_names(items: Iterable[ImageSource]) -> list[str]:
