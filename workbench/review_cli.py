@@ -33,7 +33,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
             progress=bar,
         )
     print(
-        f"run {args.run}: {got.predictions} predictions on {got.images} images of {slug!r} "
+        f"run {args.run}: {review.count_noun(got.predictions, 'prediction')} on {review.count_noun(got.images, 'image')} "
+        f"of {slug!r} "
         f"(score >= {args.score_threshold}); review them on the Review page"
     )
     return 0

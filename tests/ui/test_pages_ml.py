@@ -228,7 +228,7 @@ def test_review_accept_all_above_threshold(ws: Workspace) -> None:
     at = app("review", slug)
     at.number_input(key="review_accept_threshold").set_value(0.5)
     at.button(key="review_accept_all").click().run()
-    assert "Accepted 1 predictions" in texts(at)
+    assert "Accepted 1 prediction with" in texts(at)
     status = {p.id: p.status for p in review.list_predictions(ws, slug, run_id=run)}
     assert status == {high: "accepted", low: "pending"}
 

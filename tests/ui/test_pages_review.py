@@ -163,7 +163,7 @@ def test_deleting_a_class_with_annotations_says_what_to_tick(ws: Workspace) -> N
     _button(at, "Delete class").click().run()
     assert not at.exception, at.exception
     msg = " ".join(e.value for e in at.error)
-    assert "Also delete its 1 annotations" in msg and "--delete-annotations" not in msg, msg
+    assert "Also delete its 1 annotation*" in msg and "1 annotations" not in msg and "--delete-annotations" not in msg, msg
     assert [c.name for c in classes.list_categories(ws, slug)] == ["bird"]
     next(c for c in at.checkbox if c.label.startswith("Also delete")).check()
     _button(at, "Delete class").click().run()
@@ -233,3 +233,37 @@ def test_dataset_grid_thumbnails_are_equal_for_wide_and_tall_images(ws: Workspac
     at = app("dataset", slug)
     assert not at.exception, at.exception
     assert len(at.get("image")) == 2
+
+
+@pytest.mark.parametrize(
+    ("n", "noun", "given", "expected"),
+    [
+        (1, "image", None, "1 image"),
+        (0, "image", None, "0 images"),
+        (2, "annotation", None, "2 annotations"),
+        (1, "class", None, "1 class"),
+        (3, "class", None, "3 classes"),
+        (2, "box", None, "2 boxes"),
+        (2, "entry", "entries", "2 entries"),
+        (None, "image", None, "? images"),
+    ],
+)
+def test_plural(n: int | None, noun: str, given: str | None, expected: str) -> None:
+    from workbench.ui.context import plural
+
+    assert plural(n, noun, given) == expected
+
+
+def test_counts_of_one_read_in_the_singular(ws: Workspace) -> None:  # noqa: F811
+    """'1 images · 1 annotations · 1 classes' on Projects; the same on Dataset and Train."""
+    slug = _annotated_project(ws, "Single", ("train",))
+    at = app("projects", slug)
+    captions = " ".join(c.value for c in at.caption)
+    assert "1 image · 1 annotation · 1 class" in captions, captions
+    at = app("dataset", slug)
+    captions = " ".join(c.value for c in at.caption)
+    assert "1 of 1 image matches" in captions, captions
+    at = app("train", slug)
+    captions = " ".join(c.value for c in at.caption)
+    assert "1 training image, 0 validation images" in captions, captions
+    assert not [w for w in ("1 images", "1 annotations", "1 classes") if w in captions]

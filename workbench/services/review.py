@@ -73,6 +73,11 @@ class StoredPredictions:
     predictions: int
 
 
+def count_noun(n: int, noun: str) -> str:
+    """'1 image', '2 images' (messages of this module and the predict command)."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def _check_run(s, pid: int, run_id: int) -> None:  # noqa: ANN001 - a store session
     from workbench.store.runs import get_run
 
@@ -139,7 +144,8 @@ def prelabel_unlabeled(
         out = list(out)
         if len(out) != len(records):
             raise ValidationError(
-                f"the predictor gave results for {len(out)} images, {len(records)} were asked for"
+                f"the predictor gave results for {count_noun(len(out), 'image')}, {len(records)} "
+                f"{'was' if len(records) == 1 else 'were'} asked for"
             )
         results = {r.id: list(v) for r, v in zip(records, out, strict=True)}  # type: ignore[misc]
     return store_run_predictions(ws, slug, run_id, results, score_threshold=score_threshold)
@@ -283,7 +289,7 @@ def _keypoint_misfit(inst: Instance, schemas: Mapping[str, int]) -> str | None:
     if k == 0:
         return f"class {inst.category!r} has no keypoints now"
     if k != got:
-        return f"class {inst.category!r} has {k} keypoints now, the prediction {got}"
+        return f"class {inst.category!r} has {count_noun(k, 'keypoint')} now, the prediction {got}"
     return None
 
 
@@ -306,8 +312,8 @@ def _drop_misfit_keypoints(s, pid: int, image_ids: Sequence[int], ann_ids: Seque
             why = _keypoint_misfit(inst, schemas) if inst.id in wanted else None
             if why:
                 notes.append(
-                    f"{why}: the {len(inst.keypoints or ()) // 3} predicted keypoints of annotation "
-                    f"#{inst.id} were dropped, its mask was kept; place keypoints on the Annotate page"
+                    f"{why}: the predicted keypoints of annotation #{inst.id} were dropped, its mask "
+                    "was kept; place keypoints on the Annotate page"
                 )
                 inst = replace(inst, keypoints=None)
                 changed = True

@@ -160,5 +160,5 @@ def render() -> None:
                 st.error(message)
         else:
             n = len(augmentation.pipeline_steps(candidate))
-            st.success(f"Valid: {n} transform{'s' if n != 1 else ''}.")
+            st.success(f"Valid: {context.plural(n, 'transform')}.")
     _preview(slug, candidate, not errors)

@@ -82,7 +82,7 @@ def _edit(ws, slug: str, cat: Category, count: int) -> None:
         c1.markdown(f"**{context.md_escape(cat.name)}**")
         c2.color_picker("Colour", value=cat.color, key=f"cls_color_{cid}", label_visibility="collapsed")
         kp_txt = f" · keypoints: {', '.join(cat.keypoints.names)}" if cat.keypoints else ""
-        c3.caption(f"{count} annotation{'' if count == 1 else 's'}{kp_txt}")
+        c3.caption(f"{context.plural(count, 'annotation')}{kp_txt}")
         with st.expander("Edit"):
             new_name = st.text_input("Name", value=cat.name, key=f"cls_name_{cid}")
             kp = _schema_fields(f"cls_{cid}", cat.keypoints)
@@ -104,12 +104,12 @@ def _edit(ws, slug: str, cat: Category, count: int) -> None:
                     st.rerun()
             also = False
             if count:
-                also = st.checkbox(f"Also delete its {count} annotations", key=f"cls_del_ann_{cid}")
+                also = st.checkbox(f"Also delete its {context.plural(count, 'annotation')}", key=f"cls_del_ann_{cid}")
             if st.button("Delete class", key=f"cls_delete_{cid}"):
                 if count and not also:  # say what to do here (the service's message names a CLI flag)
                     st.error(
-                        f"{context.md_escape(cat.name)} has {count} annotations: tick *Also delete its "
-                        f"{count} annotations* to delete them with the class."
+                        f"{context.md_escape(cat.name)} has {context.plural(count, 'annotation')}: tick "
+                        f"*Also delete its {context.plural(count, 'annotation')}* to delete them with the class."
                     )
                 else:
                     try:

@@ -91,14 +91,14 @@ def _splits(ws: Any, slug: str, images: list[Any]) -> None:
             "Images (from the filtered list)", list(names), format_func=lambda i: names[i]
         )
         target = st.selectbox("Split", [*SPLITS, "unassigned"])
-        everything = st.checkbox(f"All {len(images)} filtered images")
+        everything = st.checkbox(f"All {context.plural(len(images), 'filtered image')}")
         if st.form_submit_button("Assign"):
             ids = list(names) if everything else chosen
             if not ids:
                 st.warning("Pick images first (or tick the box for all filtered images).")
             else:
                 svc.set_split(ws, slug, ids, None if target == "unassigned" else target)
-                _done(f"{len(ids)} images → {target}")
+                _done(f"{context.plural(len(ids), 'image')} → {target}")
     with c2.form("auto_split"):
         st.caption("Automatic stratified split by class presence (deterministic for a seed).")
         a, b, c = st.columns(3)
@@ -168,7 +168,9 @@ def render() -> None:
     )
     unannotated = c4.selectbox("Annotations", [ALL, "only annotated", "only unannotated"], key="ds_unann")
     images = svc.list_images(ws, slug, **filters_to_kwargs(split, status, class_id, unannotated))
-    st.caption(f"{len(images)} of {info.num_images} images match")
+    st.caption(
+        f"{len(images)} of {context.plural(info.num_images, 'image')} match{'es' if len(images) == 1 else ''}"
+    )
     tab_grid, tab_counts, tab_split = st.tabs(["Images", "Counts", "Splits"])
     with tab_grid:
         if images:

@@ -74,7 +74,8 @@ def _show(ev: evaluation.Evaluation) -> None:
     cols = st.columns(len(key_metrics(m)))
     for col, (label, value) in zip(cols, key_metrics(m), strict=True):
         col.metric(label, _fmt(value))
-    st.caption(f"{m.get('num_images')} images, {m.get('num_detections')} predictions. "
+    st.caption(f"{context.plural(m.get('num_images'), 'image')}, "
+               f"{context.plural(m.get('num_detections'), 'prediction')}. "
                + " ".join(m.get("notes") or []))
     types = m.get("types", {})
     tabs = st.tabs(["Per-class AP", "PR curves", "Confusion matrix", "Errors", "Label maps", "Report"])
@@ -101,7 +102,7 @@ def _show(ev: evaluation.Evaluation) -> None:
     with tabs[3]:
         errors = m.get("errors") or []
         if errors:
-            st.caption(f"{len(errors)} errors, most severe first"
+            st.caption(f"{context.plural(len(errors), 'error')}, most severe first"
                        + (f" (first {MAX_ERROR_ROWS} shown)" if len(errors) > MAX_ERROR_ROWS else ""))
             st.dataframe(error_rows(errors), hide_index=True)
         else:

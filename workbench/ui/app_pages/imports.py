@@ -120,7 +120,7 @@ def show_report() -> None:
     (st.success if report.imported or report.annotations else st.warning)(report.summary())
     if report.skipped:
         st.error(
-            f"{len(report.skipped)} files were skipped:\n"
+            f"{context.plural(len(report.skipped), 'file')} {'was' if len(report.skipped) == 1 else 'were'} skipped:\n"
             + "\n".join(
                 f"- **{context.md_escape(s.name)}**: {context.md_escape(s.reason)}" for s in report.skipped
             )

@@ -28,7 +28,8 @@ def _row(ws, info: ProjectInfo, is_open: bool) -> None:
         c1.markdown(f"**{'▶ ' if is_open else ''}{context.md_escape(info.name)}**  \n`{info.slug}`")
         status = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in sorted(info.status_counts.items()) if v)
         c1.caption(
-            f"{info.num_images} images · {info.num_annotations} annotations · {info.num_categories} classes"
+            f"{context.plural(info.num_images, 'image')} · {context.plural(info.num_annotations, 'annotation')} · "
+            f"{context.plural(info.num_categories, 'class')}"
             + (f" · {status}" if status else "")
         )
         if c2.button("Open", key=f"open_{info.slug}", disabled=is_open):
@@ -39,8 +40,8 @@ def _row(ws, info: ProjectInfo, is_open: bool) -> None:
             st.session_state[confirm_key] = True
         if st.session_state.get(confirm_key):
             st.warning(
-                f"Delete project {info.name!r} with its {info.num_images} images and "
-                f"{info.num_annotations} annotations? This cannot be undone."
+                f"Delete project {info.name!r} with its {context.plural(info.num_images, 'image')} and "
+                f"{context.plural(info.num_annotations, 'annotation')}? This cannot be undone."
             )
             d1, d2, _ = st.columns([1, 1, 4])
             if d1.button("Yes, delete", key=f"really_delete_{info.slug}", type="primary"):

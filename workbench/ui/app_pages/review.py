@@ -25,7 +25,7 @@ FLASH_KEY = "review_flash"
 
 
 def image_label(row: review.ReviewImage) -> str:
-    bits = [row.image.file_name, f"{row.num_errors} errors"]
+    bits = [row.image.file_name, context.plural(row.num_errors, "error")]
     if row.min_score is not None:
         bits.append(f"min score {row.min_score:.2f}")
     if row.num_pending:
@@ -72,7 +72,7 @@ def _accept_all(ws: Workspace, slug: str, image_id: int, run_id: int) -> None:
     except (WorkbenchError, ValueError) as exc:
         _flash("error", str(exc))
     else:
-        text = f"Accepted {len(got.annotation_ids)} predictions with score ≥ {threshold:.2f}."
+        text = f"Accepted {context.plural(len(got.annotation_ids), 'prediction')} with score ≥ {threshold:.2f}."
         _flash("warning" if got.notes else "success", " ".join([text, *got.notes]))
 
 
@@ -105,7 +105,10 @@ def _predict_box(ws: Workspace, slug: str, run: RunInfo) -> None:
         except (WorkbenchError, ValueError) as exc:
             st.error(str(exc))
         else:
-            st.success(f"{got.predictions} predictions on {got.images} {what} images; review them below.")
+            st.success(
+                f"{context.plural(got.predictions, 'prediction')} on {context.plural(got.images, what + ' image')}; "
+                "review them below."
+            )
         bar.empty()
 
 

@@ -176,9 +176,9 @@ def render() -> None:
         n_train, n_val = len(train_ds.items), len(val_ds.items) if val_ds else 0
         defaults = training.default_config(n_train, ws=ws, slug=slug)
         st.caption(
-            f"{n_train} training images, {n_val} validation images"
+            f"{context.plural(n_train, 'training image')}, {context.plural(n_val, 'validation image')}"
             + ("" if n_val else " (validation on the training images; assign a val split on the Dataset page)")
-            + f". Defaults: {defaults.backbone}, {defaults.weights} weights, {defaults.epochs} epochs on "
+            + f". Defaults: {defaults.backbone}, {defaults.weights} weights, {context.plural(defaults.epochs, 'epoch')} on "
             f"{training.queue_device(defaults)}."
         )
         choice = _settings(defaults)
