@@ -160,3 +160,69 @@ def test_keypoints_file_of_a_split_annotates_images_its_instances_file_left_empt
     assert im.status == "done"
     (inst,) = annotate.load_image(ws, project, im.id).instances
     assert inst.keypoints == (2.0, 2.0, 2)
+
+
+class _Cancelled(Exception):
+    pass
+
+
+def _cancel_at(k: int):  # noqa: ANN202
+    def progress(n: int, total: int) -> None:
+        if n == k:
+            raise _Cancelled(f"cancelled at {n} of {total}")
+
+    return progress
+
+
+def _folder_of_images(folder: Path, n: int, first_seed: int = 10) -> Path:
+    for i in range(n):
+        write_image(folder / f"im{i}.png", 12, 8, seed=first_seed + i)
+    return folder
+
+
+def test_a_failed_image_import_removes_its_files_at_once(ws, project, tmp_path: Path) -> None:  # noqa: ANN001
+    """Files of the batch that never committed go at once, not at the next import's sweep."""
+    imports.import_images(ws, project, [write_image(tmp_path / "first.png", 12, 8, seed=1)])
+    before = _media(ws, project)
+    assert len(before) == 3
+    with pytest.raises(_Cancelled):
+        imports.import_images(ws, project, [_folder_of_images(tmp_path / "d", 3)], progress=_cancel_at(3))
+    assert _media(ws, project) == before
+    assert projects.get_project(ws, project).num_images == 1
+
+
+def test_a_failed_commit_removes_the_batch_files(ws, project, tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    """The store refuses the batch (disk full, locked database, ...): no files stay behind."""
+    from workbench.store import repo
+
+    before = _media(ws, project)
+
+    def refuse(*_a: object, **_k: object) -> int:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(repo, "add_image", refuse)
+    with pytest.raises(OSError, match="No space"):
+        imports.import_images(ws, project, [_folder_of_images(tmp_path / "d", 3)])
+    assert _media(ws, project) == before == []
+
+
+def test_committed_batches_stay_when_a_later_one_fails(ws, project, tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    monkeypatch.setattr(imports, "BATCH", 2)
+    with pytest.raises(_Cancelled):
+        imports.import_images(ws, project, [_folder_of_images(tmp_path / "d", 5)], progress=_cancel_at(3))
+    kept = annotate.list_images(ws, project)
+    assert [im.file_name for im in kept] == ["im0.png", "im1.png"]  # the first batch committed
+    files = _media(ws, project)
+    assert len(files) == 6 and {p.stem for p in files} == {Path(im.path).stem for im in kept}
+
+
+def test_a_failing_thumbnail_leaves_no_stored_image(ws, project, tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    from workbench import media
+
+    def broken(*_a: object, **_k: object) -> Path:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(media, "make_display_copy", broken)
+    with pytest.raises(OSError, match="Input/output"):
+        imports.import_images(ws, project, [write_image(tmp_path / "a.png", 12, 8, seed=3)])
+    assert _media(ws, project) == []

@@ -1,8 +1,9 @@
 """Import use cases: images (files, folders, zips), COCO and LabelMe, each with a report.
 
 Image files are written before their rows; rows are committed per batch (images) or in one
-transaction (annotation formats). A kill in between leaves at worst unreferenced files, which the
-next import sweeps away (``media.sweep_orphans``); it never leaves a row without its file.
+transaction (annotation formats). An import that fails removes the files whose rows never
+committed right away; a kill in between leaves at worst unreferenced files, which the next import
+sweeps away (``media.sweep_orphans``); it never leaves a row without its file.
 """
 
 from __future__ import annotations
@@ -102,9 +103,17 @@ class _ConvertedImages:
 
 
 def _store_files(project_dir: Path, decoded: DecodedImage) -> str:
+    """Store the image with its thumbnail and display copy; nothing is left behind if one fails.
+
+    Only called for content the project does not hold yet, so the files removed are this call's.
+    """
     rel = media.store_image(project_dir, decoded)
-    media.make_thumbnail(project_dir, rel)
-    media.make_display_copy(project_dir, rel)
+    try:
+        media.make_thumbnail(project_dir, rel)
+        media.make_display_copy(project_dir, rel)
+    except BaseException:
+        media.delete_image_files(project_dir, rel)
+        raise
     return rel
 
 
@@ -159,30 +168,36 @@ def import_images(
                         repo.add_image(s, pid, rec)
                 pending.clear()
 
-        for n, src in enumerate(items, 1):
-            decoded = _decode(src, report, max_pixels)
-            if decoded is not None:
-                if decoded.sha256 in seen or converted.get(decoded.sha256) is not None:
-                    report.duplicates.append(src.name)
-                else:
-                    rel = _store_files(project_dir, decoded)
-                    seen[decoded.sha256] = -1
-                    pending.append(
-                        ImageRecord(
-                            file_name=src.name,
-                            width=decoded.width,
-                            height=decoded.height,
-                            sha256=decoded.sha256,
-                            path=rel,
-                            split=split,
+        try:
+            for n, src in enumerate(items, 1):
+                decoded = _decode(src, report, max_pixels)
+                if decoded is not None:
+                    if decoded.sha256 in seen or converted.get(decoded.sha256) is not None:
+                        report.duplicates.append(src.name)
+                    else:
+                        rel = _store_files(project_dir, decoded)
+                        seen[decoded.sha256] = -1
+                        pending.append(
+                            ImageRecord(
+                                file_name=src.name,
+                                width=decoded.width,
+                                height=decoded.height,
+                                sha256=decoded.sha256,
+                                path=rel,
+                                split=split,
+                            )
                         )
-                    )
-                    report.imported.append(src.name)
-                    if len(pending) >= BATCH:
-                        flush()
-            if progress:
-                progress(n, max(expected, n))
-        flush()
+                        report.imported.append(src.name)
+                        if len(pending) >= BATCH:
+                            flush()
+                if progress:
+                    progress(n, max(expected, n))
+            flush()
+        except BaseException:
+            # the batch that failed (or was cancelled) never committed: its files go now rather
+            # than at the next import's sweep; batches already committed keep their rows and files
+            _remove_files(project_dir, [rec.path for rec in pending if rec.path])
+            raise
         return report
 
 
