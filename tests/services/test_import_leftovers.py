@@ -226,3 +226,45 @@ def test_a_failing_thumbnail_leaves_no_stored_image(ws, project, tmp_path: Path,
     with pytest.raises(OSError, match="Input/output"):
         imports.import_images(ws, project, [write_image(tmp_path / "a.png", 12, 8, seed=3)])
     assert _media(ws, project) == []
+
+
+def _two_same_named(ws, slug: str, tmp_path: Path, second_size_wh: tuple[int, int]) -> list:  # noqa: ANN001
+    """Two different project images both named same.png (imported from two folders)."""
+    a = write_image(tmp_path / "a" / "same.png", 16, 12, seed=1)
+    b = write_image(tmp_path / "b" / "same.png", *second_size_wh, seed=2)
+    imports.import_images(ws, slug, [a])
+    imports.import_images(ws, slug, [b])
+    ims = annotate.list_images(ws, slug)
+    assert [im.file_name for im in ims] == ["same.png", "same.png"]
+    return ims
+
+
+def test_coco_by_name_refuses_a_name_shared_by_two_project_images(ws, project, tmp_path: Path) -> None:  # noqa: ANN001
+    """It used to put the annotations on whichever same-named image came last."""
+    _two_same_named(ws, project, tmp_path, (16, 12))
+    ann = tmp_path / "ann" / "coco.json"  # no image files beside it: matched by file name
+    ann.parent.mkdir()
+    ann.write_text(json.dumps(_coco((1, "same.png", 16, 12), anns=[_ann(1, 1, BOX)])))
+    with pytest.raises(ValidationError) as err:
+        imports.import_coco(ws, project, ann)
+    text = str(err.value)
+    assert text.startswith(f"{ann}: image 'same.png' (16x12) matches 2 project images")
+    assert "cannot be matched by name" in text
+    assert projects.get_project(ws, project).num_annotations == 0
+    # without annotations there is nothing to place: no error
+    ann.write_text(json.dumps(_coco((1, "same.png", 16, 12))))
+    assert imports.import_coco(ws, project, ann).annotations == 0
+
+
+def test_coco_by_name_takes_the_same_named_image_of_the_right_size(ws, project, tmp_path: Path) -> None:  # noqa: ANN001
+    small, wide = sorted(_two_same_named(ws, project, tmp_path, (20, 10)), key=lambda im: im.width)
+    ann = tmp_path / "ann" / "coco.json"
+    ann.parent.mkdir()
+    ann.write_text(json.dumps(_coco((1, "same.png", 20, 10), anns=[_ann(1, 1, BOX)])))
+    assert imports.import_coco(ws, project, ann).annotations == 1
+    assert annotate.load_image(ws, project, small.id).instances == []
+    assert len(annotate.load_image(ws, project, wide.id).instances) == 1
+    # a size that fits neither is skipped, naming both sizes
+    ann.write_text(json.dumps(_coco((1, "same.png", 30, 30), anns=[_ann(2, 1, BOX)])))
+    (skip,) = imports.import_coco(ws, project, ann).skipped
+    assert "the project's images of that name are 16x12, 20x10" in skip.reason

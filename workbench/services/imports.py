@@ -208,14 +208,21 @@ def import_dataset(
     *,
     progress: Progress = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    source: str | None = None,
 ) -> ImportReport:
     """Import a Dataset read by a format module: classes merge by name, then images and instances.
 
     An image already in the project (same content, or same file name) receives the annotations when
     it has none yet; otherwise its annotations are skipped and reported. The rows of every image and
-    annotation are one transaction.
+    annotation are one transaction. ``source`` (the annotation file) names the import in errors.
+
+    Matching by file name (the item has no image file): where several project images share the
+    name, the one of the item's width x height is taken; if that still leaves several, the import
+    is refused naming the file name and ``source``, since picking one would put the annotations on
+    an arbitrary image.
     """
-    return import_datasets(ws, slug, [ds], progress=progress, max_pixels=max_pixels)
+    sources = [source] if source is not None else None
+    return import_datasets(ws, slug, [ds], progress=progress, max_pixels=max_pixels, sources=sources)
 
 
 def import_datasets(
@@ -225,6 +232,7 @@ def import_datasets(
     *,
     progress: Progress = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    sources: Sequence[str] | None = None,
 ) -> ImportReport:
     """``import_dataset`` of several datasets (a COCO folder's split files) as one all-or-nothing import.
 
@@ -239,7 +247,9 @@ def import_datasets(
             pid = repo.project_id(s, slug)
             by_sha = repo.image_ids_by_sha(s, pid)
             project_images = repo.list_images(s, pid)
-            existing = {im.file_name: im for im in project_images}
+            existing: dict[str, list[ImageRecord]] = {}
+            for pim in project_images:
+                existing.setdefault(pim.file_name, []).append(pim)
             converted = _ConvertedImages(project_dir, project_images)
             annotated = {i for i, names in repo.class_presence(s, pid).items() if names}
         written: list[str] = []  # files this import stored; removed again if its rows never commit
@@ -253,20 +263,34 @@ def import_datasets(
             entries = ((k, item) for k, ds in enumerate(datasets) for item in ds.items)
             for n, (k, item) in enumerate(entries, 1):
                 im = item.image
-                known = existing.get(im.file_name)
-                if known is not None and (im.path is None or not Path(im.path).exists()) and item.data is None:
-                    if (known.width, known.height) != (im.width, im.height):
+                named = existing.get(im.file_name, [])
+                if named and (im.path is None or not Path(im.path).exists()) and item.data is None:
+                    fits = [r for r in named if (r.width, r.height) == (im.width, im.height)]
+                    if not fits:
+                        sizes = ", ".join(sorted({f"{r.width}x{r.height}" for r in named}))
                         report.skipped.append(
                             Skipped(
                                 im.file_name,
                                 (
-                                    f"the file says {im.width}x{im.height}, the project's image of that name is "
-                                    f"{known.width}x{known.height}"
+                                    f"the file says {im.width}x{im.height}, the project's "
+                                    f"{'image' if len(named) == 1 else 'images'} of that name "
+                                    f"{'is' if len(named) == 1 else 'are'} {sizes}"
                                 ),
                             )
                         )
                         continue
-                    plan.append((k, item, None, known.id, None))
+                    if len(fits) > 1:
+                        if not item.instances:
+                            continue  # nothing to put on either of them
+                        where = sources[k] if sources is not None else "the import"
+                        raise ValidationError(
+                            f"{where}: image {im.file_name!r} ({im.width}x{im.height}) matches "
+                            f"{len(fits)} project images of that file name and size (ids "
+                            f"{', '.join(str(r.id) for r in fits)}), so its annotations cannot be "
+                            "matched by name; put the image file beside the annotations to match "
+                            "it by content, or delete the duplicate from the project"
+                        )
+                    plan.append((k, item, None, fits[0].id, None))
                 else:
                     src = ImageSource(name=im.file_name, path=Path(im.path) if im.path else None, data=item.data)
                     if src.path is None and src.data is None:
@@ -392,17 +416,18 @@ def import_coco(
         # all or nothing: every file is read and validated before anything is stored, and the
         # rows of all of them are one transaction (a bad second file used to leave the first in)
         with paused_gc():
-            datasets = [load_coco(f, split=name, known_names=known) for name, f in sorted(files.items())]
-            return import_datasets(ws, slug, datasets, progress=progress)
+            ordered = sorted(files.items())
+            datasets = [load_coco(f, split=name, known_names=known) for name, f in ordered]
+            return import_datasets(ws, slug, datasets, progress=progress, sources=[str(f) for _, f in ordered])
     with paused_gc():
         ds = load_coco(path, images_dir=images_dir, split=split, known_names=known)
-        return import_dataset(ws, slug, ds, progress=progress)
+        return import_dataset(ws, slug, ds, progress=progress, source=str(path))
 
 
 def import_labelme(ws: Workspace, slug: str, path: Path | str, *, progress: Progress = None) -> ImportReport:
     from workbench.formats.labelme import load_labelme
 
-    return import_dataset(ws, slug, load_labelme(Path(path)), progress=progress)
+    return import_dataset(ws, slug, load_labelme(Path(path)), progress=progress, source=str(path))
 
 
 def source_names(items: Iterable[ImageSource]) -> list[str]:
