@@ -256,7 +256,7 @@ def test_prelabel_predicts_only_unlabelled_images(ws, demo) -> None:  # noqa: AN
 
 def test_prelabel_refuses_a_predictor_that_loses_images(ws, demo) -> None:  # noqa: ANN001
     imports.import_images(ws, demo, [ImageSource(name="n.png", data=image_bytes(40, 30, seed=99))])
-    with pytest.raises(ValidationError, match="results for 0 images, 1 were asked"):
+    with pytest.raises(ValidationError, match="results for 0 images, 1 was asked for"):
         review.prelabel_unlabeled(ws, demo, make_run(ws, demo), lambda records: [])
 
 
