@@ -426,9 +426,9 @@ class GroupedBatchSampler(torch.utils.data.Sampler):
         leftovers = [i for g in sorted(buckets) for i in buckets[g]]
         for j in range(0, len(leftovers), self.batch_size):
             batches.append(leftovers[j : j + self.batch_size])
-        if self.world_size > 1:  # same number of batches on every rank
+        if self.world_size > 1:  # same number of batches on every rank: wrap around to fill the last round
             per_rank = math.ceil(len(batches) / self.world_size)
-            batches = (batches * 2)[: per_rank * self.world_size][self.rank :: self.world_size]
+            batches = [batches[j % len(batches)] for j in range(self.rank, per_rank * self.world_size, self.world_size)]
         return batches
 
     def __len__(self) -> int:

@@ -39,6 +39,9 @@ from workbench.train.dataset import (
 )
 from workbench.train.model import build_model, model_args, model_file_payload, unwrap
 
+# Collectives wait this long (other ranks wait out rank 0's validation); NCCL's default is 10 min.
+DIST_TIMEOUT_S = 2 * 3600
+
 LOSS_KEYS = ("loss_classifier", "loss_box_reg", "loss_mask", "loss_objectness", "loss_rpn_box_reg", "loss_keypoint")
 
 
@@ -195,8 +198,13 @@ class StatusHook(Hook):
         self._emit(trainer, status, error)
 
 
-class CancelHook(Hook):
-    """Stops the run at the next step when ``RUN_DIR/cancel`` exists or :meth:`request` was called."""
+class CancelRequest:
+    """A stop asked for by SIGTERM (:meth:`request`) or a ``RUN_DIR/cancel`` file.
+
+    The loop asks :meth:`wanted` before every step and, under DDP, stops only when the ranks agree
+    (any rank asked), so every process leaves at the same step instead of one waiting forever for
+    the others' gradients.
+    """
 
     def __init__(self) -> None:
         self.requested = False
@@ -204,9 +212,8 @@ class CancelHook(Hook):
     def request(self) -> None:
         self.requested = True
 
-    def before_step(self, trainer: Trainer) -> None:
-        if self.requested or (trainer.run_dir / "cancel").exists():
-            raise TrainingCancelled("cancelled by the user")
+    def wanted(self, run_dir: Path) -> bool:
+        return self.requested or (run_dir / "cancel").exists()
 
 
 def _masks_to_results(output: dict[str, torch.Tensor], image_id: int, label_to_cat: dict[int, int]) -> list[dict[str, Any]]:
@@ -294,27 +301,59 @@ class Trainer:
         self.current_lr = 0.0
         self.world_size = int(os.environ.get("WORLD_SIZE", "1"))
         self.rank = int(os.environ.get("RANK", "0"))
-        self.cancel_hook = CancelHook()
+        self.cancel_request = CancelRequest()
         self.status_hook = StatusHook(progress_callback)
-        own: list[Hook] = [self.cancel_hook]
-        if self.rank == 0:
-            own += [MetricsHook(), self.status_hook]
+        own: list[Hook] = [MetricsHook(), self.status_hook] if self.rank == 0 else []
         self.hooks: list[Hook] = own + list(hooks)
         self.device = resolve_device(self.config.device)
 
     # ---------------------------------------------------------------------------------- setup
     def _setup_distributed(self) -> None:
-        """DDP under torchrun (WORLD_SIZE > 1): one process per GPU. Needs CUDA; untested on CPU."""
+        """DDP under torchrun (WORLD_SIZE > 1): one process per GPU (NCCL), or per CPU process (gloo).
+
+        Only rank 0 validates, checkpoints and reports; the others wait for its validation in
+        :meth:`_share_validation`, hence the long collective timeout.
+        """
         if self.world_size <= 1:
             return
+        import datetime
+
         import torch.distributed as dist
 
         local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-        if torch.cuda.is_available():
+        if self.device.type == "cuda":
+            count = torch.cuda.device_count()
+            if local_rank >= count:
+                raise WorkbenchError(
+                    f"{self.world_size} GPUs asked for (--gpus), but this machine has {count} CUDA device(s)"
+                )
             torch.cuda.set_device(local_rank)
             self.device = torch.device("cuda", local_rank)
         if not dist.is_initialized():
-            dist.init_process_group(backend="nccl" if self.device.type == "cuda" else "gloo")
+            dist.init_process_group(
+                backend="nccl" if self.device.type == "cuda" else "gloo",
+                timeout=datetime.timedelta(seconds=DIST_TIMEOUT_S),
+            )
+
+    def _any_rank(self, flag: bool) -> bool:
+        """True on every rank when ``flag`` is true on any (one all-reduce of a single number)."""
+        if self.world_size <= 1:
+            return flag
+        import torch.distributed as dist
+
+        t = torch.tensor([1.0 if flag else 0.0], device=self.device)
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        return bool(t.item() > 0)
+
+    def _share_validation(self, val: dict[str, Any] | None) -> dict[str, Any] | None:
+        """Rank 0's validation result on every rank, so early stopping and best-AP bookkeeping agree."""
+        if self.world_size <= 1:
+            return val
+        import torch.distributed as dist
+
+        box = [val]
+        dist.broadcast_object_list(box, src=0, device=self.device if self.device.type == "cuda" else None)
+        return box[0]
 
     def _setup_data(self) -> None:
         cfg = self.config
@@ -458,7 +497,7 @@ class Trainer:
         val = None
         last_epoch = st.epoch >= cfg.epochs or self.stopping
         if st.epoch % cfg.eval_every == 0 or last_epoch:
-            val = self._validate()
+            val = self._share_validation(self._validate())
         if val is not None:
             st.last_val = {k: v for k, v in val.items() if isinstance(v, float)}
             ap = float(val.get("segm_ap", 0.0))
@@ -504,6 +543,8 @@ class Trainer:
             while st.epoch < cfg.epochs and not self.stopping and st.global_step < st.total_steps:
                 self.sampler.set_epoch(st.epoch, start_batch=st.iter_in_epoch)
                 for images, targets in self.train_loader:
+                    if self._any_rank(self.cancel_request.wanted(self.run_dir)):
+                        raise TrainingCancelled("cancelled by the user")
                     self._call("before_step")
                     self._set_lr()
                     self.last_batch_images = len(images)
@@ -535,7 +576,15 @@ class Trainer:
                     self._call("after_train", status, error)
                 except Exception:  # a failing hook must not hide the run's own error
                     pass
+            self._teardown_distributed()
         return status
+
+    def _teardown_distributed(self) -> None:
+        if self.world_size > 1:
+            import torch.distributed as dist
+
+            if dist.is_initialized():
+                dist.destroy_process_group()
 
 
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:

@@ -44,14 +44,17 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    rank = int(os.environ.get("RANK", "0"))  # under torchrun only rank 0 reports
     callback, on_exit = _store_callback()
     status = "failed"
     try:
         trainer = Trainer(run_dir, resume=args.resume, progress_callback=callback)
-        signal.signal(signal.SIGTERM, lambda *_: trainer.cancel_hook.request())
+        signal.signal(signal.SIGTERM, lambda *_: trainer.cancel_request.request())
+        if "TORCHELASTIC_RUN_ID" in os.environ:
+            _stop_with_launcher()
         status = trainer.train()
     except Exception as exc:  # the loop already wrote status.json; cover errors before it started
-        if not (run_dir / "status.json").exists() or status == "failed":
+        if rank == 0 and (not (run_dir / "status.json").exists() or status == "failed"):
             error = f"{type(exc).__name__}: {exc}"
             data = {"status": "failed", "pid": os.getpid(), "error": error, "traceback": traceback.format_exc()}
             try:
@@ -69,7 +72,27 @@ def main(argv: list[str] | None = None) -> int:
                 on_exit()
             except Exception:
                 traceback.print_exc()
-    return {"succeeded": 0, "cancelled": 3}.get(status, 1)
+    # torchrun reports any non-zero exit of a rank as a crash, with a traceback in worker.log
+    cancelled = 0 if "TORCHELASTIC_RUN_ID" in os.environ else 3
+    return {"succeeded": 0, "cancelled": cancelled}.get(status, 1)
+
+
+def _stop_with_launcher() -> None:
+    """Under torchrun: SIGTERM (a cancel) when the launcher dies, even by SIGKILL.
+
+    torchrun starts each rank in its own session, so a killed launcher would otherwise leave its
+    ranks training on, unseen, into the run folder. Linux only (prctl); elsewhere nothing changes.
+    """
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() == 1:  # the launcher died before prctl took effect
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _evaluate_after_training(run_dir: Path, trainer: Any) -> None:

@@ -1,0 +1,165 @@
+"""DistributedDataParallel under torchrun, on CPU processes (gloo): the multi-GPU code path minus NCCL.
+
+Each test starts real processes through ``torch.distributed.run``; the runs are tiny (96x64 images,
+the small backbone, one thread per rank).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from workbench import jobs
+from workbench.train.dataset import GroupedBatchSampler
+from workbench.train.loop import read_metrics
+
+REPO = Path(__file__).resolve().parents[2]
+PROBE = Path(__file__).with_name("ddp_probe.py")
+TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+
+
+def _probe(run: Path, out: Path, ranks: int = 2, *extra: str) -> list[dict]:
+    out.mkdir(exist_ok=True)
+    cmd = [*TORCHRUN, f"--nproc-per-node={ranks}", str(PROBE), str(run), str(out), *extra]
+    proc = subprocess.run(cmd, cwd=REPO, env=_env(), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return [json.loads((out / f"rank{r}.json").read_text()) for r in range(ranks)]
+
+
+def _status(run: Path) -> dict:
+    try:
+        return json.loads((run / "status.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _wait(pred, timeout: float = 120.0) -> bool:  # noqa: ANN001
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if pred():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def test_two_ranks_split_the_data_and_end_with_the_same_weights(make_run, tmp_path: Path) -> None:
+    run = make_run(n_train=8, n_val=2, empty_every=4, epochs=2, batch_size=1, eval_every=1, device="cpu", gpus=2)
+    r0, r1 = _probe(run, tmp_path / "probe")
+    assert r0["status"] == r1["status"] == "succeeded"
+    # 8 images, batch 1, two ranks: 4 steps each per epoch, disjoint, together every image once
+    for epoch in range(2):
+        a, b = r0["steps"][epoch * 4 : epoch * 4 + 4], r1["steps"][epoch * 4 : epoch * 4 + 4]
+        ids_a, ids_b = {i for s in a for i in s}, {i for s in b for i in s}
+        assert not ids_a & ids_b and len(ids_a | ids_b) == 8
+    assert len(r0["steps"]) == len(r1["steps"]) == 8
+    # gradients are all-reduced: both ranks hold the same weights after training
+    assert r0["checksum"] == pytest.approx(r1["checksum"], rel=1e-6)
+    # only rank 0 writes: one metrics line per step, the model file, the checkpoints
+    status = _status(run)
+    assert status["status"] == "succeeded" and status["step"] == status["total_steps"] == 8
+    assert [r["step"] for r in read_metrics(run) if r["type"] == "train"] == list(range(1, 9))
+    assert (run / "model.pt").exists() and (run / "checkpoints" / "last.pt").exists()
+
+
+def test_early_stopping_on_rank_0_stops_every_rank(make_run, tmp_path: Path) -> None:
+    # lr ~ 0: validation AP never improves, so patience 1 stops after the second epoch of ten
+    run = make_run(n_train=4, n_val=2, epochs=10, eval_every=1, lr=1e-12, early_stopping_patience=1, device="cpu")
+    r0, r1 = _probe(run, tmp_path / "probe")
+    assert r0["status"] == r1["status"] == "succeeded"
+    assert len(r0["steps"]) == len(r1["steps"]) == 2  # two epochs of one step (4 images, batch 2, 2 ranks)
+    status = _status(run)
+    assert status["status"] == "succeeded" and status["epoch"] == 2 and status["best_epoch"] == 1
+
+
+def test_sigterm_to_rank_0_cancels_every_rank(make_run) -> None:
+    """What ``workbench runs cancel`` does: SIGTERM to the pid in status.json (rank 0)."""
+    run = make_run(n_train=8, epochs=50, batch_size=1, device="cpu", gpus=2)
+    proc = jobs.start_worker(run, gpus=2, threads=1, env=_env())
+    try:
+        assert _wait(lambda: _status(run).get("step", 0) >= 2), (run / "worker.log").read_text()[-3000:]
+        os.kill(int(_status(run)["pid"]), signal.SIGTERM)
+        proc.wait(120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    status, log = _status(run), (run / "worker.log").read_text()
+    assert status["status"] == "cancelled", log[-3000:]
+    assert status["step"] < status["total_steps"]
+    # both ranks left at the same step boundary: no rank died waiting for the other's gradients
+    assert "Traceback" not in log, log[-3000:]
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+def test_kill_9_then_resume_under_torchrun_continues_from_the_checkpoint(make_run, tmp_path: Path) -> None:
+    run = make_run(n_train=8, epochs=2, batch_size=1, checkpoint_every_iters=1, device="cpu", gpus=2)
+    proc = jobs.start_worker(run, gpus=2, threads=1, env=_env())
+    try:
+        assert _wait(lambda: _status(run).get("step", 0) >= 2), (run / "worker.log").read_text()[-3000:]
+        ranks = _children(proc.pid)  # torchrun starts each rank in a session of its own
+        assert len(ranks) == 2
+        for pid in [*ranks, proc.pid]:  # a crash: every process gone at once
+            os.kill(pid, signal.SIGKILL)
+        proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    saved = torch.load(run / "checkpoints" / "last.pt", weights_only=True)["state"]
+    assert 1 <= saved["global_step"] < 8
+    r0, r1 = _probe(run, tmp_path / "probe", 2, "--resume")
+    assert r0["status"] == r1["status"] == "succeeded"
+    assert len(r0["steps"]) == len(r1["steps"]) == 8 - saved["global_step"]
+    status = _status(run)
+    assert status["resumed_from_step"] == saved["global_step"] and status["step"] == 8
+
+
+@pytest.mark.parametrize(("n_images", "batch", "world"), [(7, 2, 2), (2, 2, 4), (9, 1, 4), (1, 4, 3)])
+def test_sampler_gives_every_rank_the_same_number_of_batches_covering_the_data(n_images, batch, world) -> None:
+    ratios = [1.5 if i % 2 else 0.7 for i in range(n_images)]
+    per_rank = []
+    for rank in range(world):
+        s = GroupedBatchSampler(ratios, batch, seed=5, rank=rank, world_size=world)
+        s.set_epoch(3)
+        per_rank.append([[i for i, _ in b] for b in s])
+    assert len({len(b) for b in per_rank}) == 1 and len(per_rank[0]) >= 1
+    assert {i for batches in per_rank for b in batches for i in b} == set(range(n_images))
+
+
+def test_ranks_stop_as_cancelled_when_the_launcher_is_killed(make_run) -> None:
+    run = make_run(n_train=8, epochs=50, batch_size=1, device="cpu", gpus=2)
+    proc = jobs.start_worker(run, gpus=2, threads=1, env=_env())
+    ranks: list[int] = []
+    try:
+        assert _wait(lambda: _status(run).get("step", 0) >= 2), (run / "worker.log").read_text()[-3000:]
+        ranks = _children(proc.pid)
+        assert len(ranks) == 2
+        os.kill(proc.pid, signal.SIGKILL)  # torchrun alone
+        proc.wait(30)
+        assert _wait(lambda: not any(jobs.pid_alive(p) for p in ranks), 120), "ranks outlived their launcher"
+    finally:
+        for pid in ranks:
+            if jobs.pid_alive(pid):
+                os.kill(pid, signal.SIGKILL)
+    assert _status(run)["status"] == "cancelled"
