@@ -91,3 +91,46 @@ def test_an_unknown_split_name_is_refused(tmp_path: Path, kind: str) -> None:
         fn(ws, slug, tmp_path / "out", splits=["trian"])
     assert not (tmp_path / "out").exists()
     assert fn(ws, slug, tmp_path / "ok", splits=["train", "unassigned"])
+
+
+def _project_with_train_and_val(ws, project, tmp_path: Path) -> None:  # noqa: ANN001
+    from workbench.domain import Category, Instance
+    from workbench.services import annotate, classes
+
+    classes.add_category(ws, project, Category(name="a"))
+    for seed, split in [(1, "train"), (2, "train"), (3, "val")]:
+        imports.import_images(ws, project, [write_image(tmp_path / f"{seed}.png", 8, 8, seed=seed)], split=split)
+    im = annotate.list_images(ws, project)[0]
+    square = (1.0, 1.0, 5.0, 1.0, 5.0, 5.0)
+    annotate.save_image(ws, project, im.id, [Instance("a", polygons=(square,))], expected_version=1)
+
+
+@pytest.mark.parametrize("kind", ["labelmaps", "coco"])
+def test_export_of_a_split_without_images_is_refused_with_the_counts(
+    ws, project, tmp_path: Path, kind: str  # noqa: ANN001
+) -> None:
+    """It wrote an empty export (label maps: classes.json and nothing else)."""
+    from workbench.domain import WorkbenchError
+
+    _project_with_train_and_val(ws, project, tmp_path)
+    run = export.export_labelmaps if kind == "labelmaps" else export.export_coco
+    out = tmp_path / "out"
+    with pytest.raises(WorkbenchError) as err:
+        run(ws, project, out, splits=["test"])
+    assert str(err.value).startswith(f"project {project!r}: split 'test' has no images to export")
+    assert "images per split: train 2, val 1, test 0, unassigned 0" in str(err.value)
+    assert not out.exists()
+    with pytest.raises(WorkbenchError, match="splits 'test' and 'unassigned' have no images"):
+        run(ws, project, out, splits=["test", "unassigned"])
+    assert not out.exists()
+    run(ws, project, out, splits=["val", "test"])  # a split with images still exports
+    assert any(p.is_file() for p in out.rglob("*"))
+
+
+def test_cli_export_of_an_empty_split_fails_with_the_message(ws, project, tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    from workbench.cli import main
+
+    _project_with_train_and_val(ws, project, tmp_path)
+    rc = main(["--workspace", str(ws.root), "export", "labelmaps", project, str(tmp_path / "o"), "--split", "test"])
+    assert rc == 1
+    assert "split 'test' has no images to export (images per split: train 2" in capsys.readouterr().err

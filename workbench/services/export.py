@@ -32,6 +32,27 @@ def _split_keys(splits: Iterable[str] | None) -> set[str | None] | None:
     return {None if x == UNASSIGNED else x for x in wanted}
 
 
+def _require_images_in_splits(ws: Workspace, slug: str, splits: Iterable[str] | None) -> None:
+    """Refuse splits that hold no image between them (it gave an empty export), saying what each
+    split holds so that the user sees where the images are. Of several named splits, an empty one
+    is fine while another has images: the export holds those."""
+    if splits is None:
+        return
+    wanted = list(dict.fromkeys(splits))
+    _split_keys(wanted)
+    with ws.store.transaction() as s:
+        counts = repo.get_project(s, slug).split_counts or {}
+    empty = [x for x in wanted if not counts.get(x)]
+    if wanted and len(empty) == len(wanted):
+        held = ", ".join(f"{x} {counts.get(x, 0)}" for x in (*SPLITS, UNASSIGNED))
+        names = " and ".join(repr(x) for x in empty)
+        raise WorkbenchError(
+            f"project {slug!r}: {'split' if len(empty) == 1 else 'splits'} {names} "
+            f"{'has' if len(empty) == 1 else 'have'} no images to export "
+            f"(images per split: {held}); assign splits on the Dataset page or choose another split"
+        )
+
+
 def project_dataset(ws: Workspace, slug: str, *, splits: Iterable[str] | None = None) -> Dataset:
     """The project as a Dataset with export-ready ids: classes 1..N in their order (ignore classes
     after them), store ids elsewhere."""
@@ -89,7 +110,9 @@ def export_coco(
     progress: Progress = None,
 ) -> list[Path]:
     """Write ``annotations/instances_<split>.json`` (and ``images/<split>/`` with ``copy_images``)."""
+    splits = list(splits) if splits is not None else None
     wanted = _split_keys(splits)
+    _require_images_in_splits(ws, slug, splits)
     with paused_gc():
         return _export_coco(ws, slug, Path(out_dir), wanted, copy_images, progress)
 
@@ -171,6 +194,8 @@ def export_labelmaps(
     from workbench.formats.labelmap_export import export_labelmaps as write
 
     _require_annotations(ws, slug)
+    splits = list(splits) if splits is not None else None
+    _require_images_in_splits(ws, slug, splits)
     ds = project_dataset(ws, slug, splits=splits)
     return write(ds, Path(out_dir), layout=layout, heatmap_sigma=heatmap_sigma, progress=progress)  # type: ignore[arg-type]
 
