@@ -660,3 +660,42 @@ def test_explicit_files_are_named_by_file_name(tmp_path: Path) -> None:
     a = write(tmp_path / "deep" / "dir" / "a.png", png_bytes())
     names, skipped = _names([a])
     assert names == ["a.png"] and skipped == []
+
+
+def _zip_of_images(path: Path, n: int, size_wh: tuple[int, int] = (16, 12)) -> tuple[Path, int]:
+    """A real zip of n distinct PNGs (plus a text file that does not count); the images' total bytes."""
+    total = 0
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for i in range(n):
+            buf = io.BytesIO()
+            Image.fromarray(np.full((size_wh[1], size_wh[0], 3), i, np.uint8)).save(buf, format="PNG")
+            zf.writestr(f"im{i}.png", buf.getvalue())
+            total += len(buf.getvalue())
+        zf.writestr("readme.txt", "x" * 5000)
+    return path, total
+
+
+def test_zip_total_over_the_cap_is_refused_naming_the_zip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from workbench.formats import images
+
+    path, total = _zip_of_images(tmp_path / "many.zip", 3)
+    images.check_zip_sizes([path], free_bytes=None)  # under the default cap
+    monkeypatch.setattr(images, "MAX_ZIP_TOTAL_BYTES", total - 1)
+    with pytest.raises(images.ZipTooLargeError, match=r"many\.zip: its 3 images unpack to .*over the limit"):
+        images.check_zip_sizes([path], free_bytes=None)
+    images.check_zip_sizes([path], free_bytes=None, max_total_bytes=total)  # exactly at the cap: fine
+
+
+def test_zips_over_the_free_disk_space_are_refused(tmp_path: Path) -> None:
+    from workbench.formats.images import ZipTooLargeError, check_zip_sizes
+
+    a, total_a = _zip_of_images(tmp_path / "a.zip", 2)
+    b, total_b = _zip_of_images(tmp_path / "b.zip", 2, size_wh=(20, 10))
+    check_zip_sizes([a, b], free_bytes=total_a + total_b)
+    with pytest.raises(ZipTooLargeError, match=r"b\.zip: .*with the archives before it.*free on the workspace disk"):
+        check_zip_sizes([a, b], free_bytes=total_a + total_b - 1)
+    with pytest.raises(ZipTooLargeError, match=r"a\.zip: .*free on the workspace disk"):
+        check_zip_sizes([a], free_bytes=total_a - 1)
+    # not zips, missing paths and corrupt archives are the import's business, not this check's
+    (tmp_path / "bad.zip").write_bytes(b"PK no zip")
+    check_zip_sizes([tmp_path / "x.png", tmp_path / "missing.zip", tmp_path / "bad.zip"], free_bytes=0)

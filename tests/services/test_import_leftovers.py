@@ -268,3 +268,43 @@ def test_coco_by_name_takes_the_same_named_image_of_the_right_size(ws, project, 
     ann.write_text(json.dumps(_coco((1, "same.png", 30, 30), anns=[_ann(2, 1, BOX)])))
     (skip,) = imports.import_coco(ws, project, ann).skipped
     assert "the project's images of that name are 16x12, 20x10" in skip.reason
+
+
+def _zip_of_images(path: Path, n: int) -> Path:
+    import zipfile
+
+    from tests.conftest import image_bytes
+
+    with zipfile.ZipFile(path, "w") as zf:
+        for i in range(n):
+            zf.writestr(f"z{i}.png", image_bytes(12, 8, seed=100 + i))
+    return path
+
+
+@pytest.mark.parametrize("limit", ["cap", "free-space"])
+def test_a_zip_too_large_for_the_disk_or_the_cap_is_refused_before_anything_is_stored(
+    ws, project, tmp_path: Path, monkeypatch, limit: str  # noqa: ANN001
+) -> None:
+    import shutil
+    from collections import namedtuple
+
+    from workbench.formats import images
+
+    imports.import_images(ws, project, [write_image(tmp_path / "first.png", 12, 8, seed=1)])
+    before = _media(ws, project)
+    folder = _folder_of_images(tmp_path / "d", 2)
+    zpath = _zip_of_images(tmp_path / "big.zip", 3)
+    if limit == "cap":
+        monkeypatch.setattr(images, "MAX_ZIP_TOTAL_BYTES", 100)
+        message = "over the limit of 100 bytes"
+    else:
+        usage = namedtuple("usage", "total used free")
+        monkeypatch.setattr(shutil, "disk_usage", lambda _p: usage(10**6, 10**6 - 100, 100))
+        message = "only 100 bytes are free on the workspace disk"
+    with pytest.raises(images.ZipTooLargeError, match=message) as err:
+        imports.import_images(ws, project, [folder, zpath])
+    assert str(err.value).startswith(f"{zpath}: its 3 images unpack to")
+    assert _media(ws, project) == before  # not even the folder's images, listed before the zip
+    assert projects.get_project(ws, project).num_images == 1
+    monkeypatch.undo()
+    assert len(imports.import_images(ws, project, [folder, zpath]).imported) == 5

@@ -57,6 +57,8 @@ DEFAULT_MAX_PIXELS = 89_478_485
 """PIL's own default limit (about 89 megapixels, a 1 GiB RGBA buffer / 3)."""
 DEFAULT_MAX_FILE_BYTES = 1 << 30
 """Largest file or zip entry read into memory (1 GiB)."""
+MAX_ZIP_TOTAL_BYTES = 64 << 30
+"""Largest total of the images one import takes from zip archives (their declared uncompressed sizes)."""
 
 ACCEPTED_FORMATS: dict[str, str] = {
     # PIL format name -> the name we report; MPO is how PIL names multi-picture JPEGs from phones.
@@ -617,6 +619,71 @@ def iter_image_sources(
             skipped.append(Skipped(display, f"not an image or zip file name ({path.suffix or 'no suffix'})"))
 
 
+class ZipTooLargeError(ValidationError):
+    """A zip archive whose images would unpack to more than the cap or the free disk space."""
+
+
+def _human_bytes(n: int) -> str:
+    if n < 1024:
+        return f"{n} bytes"
+    size, unit = n / 1024, "KiB"
+    for bigger in ("MiB", "GiB"):
+        if size < 1024:
+            break
+        size, unit = size / 1024, bigger
+    return f"{size:.1f} {unit}"
+
+
+def check_zip_sizes(
+    paths: Iterable[Path],
+    *,
+    free_bytes: int | None,
+    max_total_bytes: int | None = None,
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+) -> None:
+    """Refuse, before anything is read, zip archives whose images would unpack to too much.
+
+    Each archive's image entries are summed by their declared uncompressed sizes (entries over
+    ``max_file_bytes`` are skipped by the import and left out). An archive over ``max_total_bytes``
+    (default :data:`MAX_ZIP_TOTAL_BYTES`) is refused, and so are archives that together exceed
+    ``free_bytes`` (the free space of the workspace disk; None: not checked). A per-entry cap alone
+    let a zip of many 1 GiB entries fill the disk. Unreadable archives are left to the import,
+    which reports them as skipped.
+    """
+    cap = MAX_ZIP_TOTAL_BYTES if max_total_bytes is None else max_total_bytes
+    running = 0
+    for raw in paths:
+        path = Path(raw)
+        try:
+            if path.is_symlink() or not path.is_file() or path.suffix.lower() not in ZIP_SUFFIXES:
+                continue
+            with zipfile.ZipFile(path) as zf:
+                sizes = [
+                    i.file_size
+                    for i in zf.infolist()
+                    if not i.is_dir()
+                    and _has_image_suffix(i.filename)
+                    and not _is_metadata_name(i.filename)
+                    and i.file_size <= max_file_bytes
+                ]
+        except (OSError, zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError):
+            continue
+        total = sum(sizes)
+        if total > cap:
+            raise ZipTooLargeError(
+                f"{path}: its {len(sizes)} images unpack to {_human_bytes(total)}, over the limit of "
+                f"{_human_bytes(cap)} for one import; split the archive into smaller ones"
+            )
+        running += total
+        if free_bytes is not None and running > free_bytes:
+            more = f" (with the archives before it, {_human_bytes(running)})" if running != total else ""
+            raise ZipTooLargeError(
+                f"{path}: its {len(sizes)} images unpack to {_human_bytes(total)}{more}, but only "
+                f"{_human_bytes(free_bytes)} are free on the workspace disk; free some space or "
+                "import a smaller archive"
+            )
+
+
 def count_image_candidates(paths: Iterable[Path]) -> int:
     """About how many sources :func:`iter_image_sources` will yield, without reading any image.
 
@@ -649,11 +716,14 @@ __all__ = [
     "ACCEPTED_FORMATS",
     "DEFAULT_MAX_PIXELS",
     "IMAGE_SUFFIXES",
+    "MAX_ZIP_TOTAL_BYTES",
     "DecodedImage",
     "ImageError",
     "ImageSource",
     "Skipped",
+    "ZipTooLargeError",
     "apply_orientation",
+    "check_zip_sizes",
     "count_image_candidates",
     "decode_image",
     "image_to_png_mode",

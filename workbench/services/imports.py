@@ -11,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import itertools
+import shutil
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from workbench.formats.images import (
     ImageError,
     ImageSource,
     Skipped,
+    check_zip_sizes,
     count_image_candidates,
     decode_image,
     iter_image_sources,
@@ -156,6 +158,8 @@ def import_images(
             converted = _ConvertedImages(project_dir, repo.list_images(s, pid))
         paths = [Path(p) for p in sources if not isinstance(p, ImageSource)]
         uploads = [p for p in sources if isinstance(p, ImageSource)]
+        # before any file is read: zips whose images would not fit the disk (or the cap) are refused
+        check_zip_sizes(paths, free_bytes=shutil.disk_usage(project_dir).free)
         # lazily: a zip's entries are read one at a time, never the whole archive into memory
         items = itertools.chain(uploads, iter_image_sources(paths, skipped=report.skipped))
         expected = len(uploads) + count_image_candidates(paths)
