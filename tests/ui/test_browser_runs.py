@@ -1,0 +1,57 @@
+"""In Chromium: the Train page's runs table follows the store without a click.
+
+A module of its own so that its workspace holds only its runs: the scheduler's claim takes the
+oldest queued run of any project (other modules leave queued runs behind).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.ui.browser_helpers import wait_for
+from tests.ui.conftest import needs_chromium
+from tests.ui.test_browser_walk import _idle
+
+pytestmark = [pytest.mark.browser, needs_chromium]
+
+
+def _grid_text(page) -> str:  # noqa: ANN001
+    """The cells of the page's first st.dataframe (glide-data-grid keeps an accessible table of them)."""
+    return " | ".join(page.locator('[data-testid="stDataFrame"]').first.locator("td").all_inner_texts())
+
+
+def test_runs_table_follows_a_run_that_starts_and_one_that_ends_without_a_click(browser, ui_server, ui_workspace) -> None:  # noqa: ANN001
+    from workbench.services.demo import create_demo_project
+    from workbench.services.workspace import open_workspace
+    from workbench.store import repo
+    from workbench.store import runs as run_repo
+
+    ws = open_workspace(ui_workspace)
+    slug = create_demo_project(ws, num_images=2, name="Live runs").slug
+    with ws.store.transaction() as s:
+        pid = repo.project_id(s, slug)
+        first = run_repo.create_run(s, pid, "first run", {}, "", device="cpu").id
+        assert run_repo.claim_next_queued_run(s, "cpu").id == first  # type: ignore[union-attr]  # running on the cpu ...
+        run_repo.create_run(s, pid, "second run", {}, "", device="cpu")  # ... so this one waits
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = ctx.new_page()
+    page.set_default_timeout(20_000)
+    try:
+        page.goto(f"{ui_server.url}/train?project={slug}")
+        page.get_by_role("button", name="Cancel run").wait_for()  # the panel of an active run
+        _idle(page)
+        page.get_by_text("Queued: it starts when").wait_for()  # the picker opens on the newest active run
+        wait_for(lambda: _grid_text(page), lambda t: "queued" in t and "running" in t, what="queued + running")
+        # the worker of the first run finishes and the scheduler starts the second: no click
+        with ws.store.transaction() as s:
+            run_repo.finish_run(s, first, "succeeded")
+            started = run_repo.claim_next_queued_run(s, "cpu")
+            assert started is not None and started.name == "second run"
+        text = wait_for(
+            lambda: _grid_text(page),
+            lambda t: "succeeded" in t and "running" in t and "queued" not in t,
+            what="the table to show succeeded + running",
+        )
+        assert "first run" in text and "second run" in text
+    finally:
+        ctx.close()
