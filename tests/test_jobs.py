@@ -139,3 +139,37 @@ def test_a_worker_killed_by_an_early_cancel_counts_as_cancelled(store, project_i
     with store.transaction() as s:
         info = run_repo.get_run(s, r.id)
     assert info.status == "cancelled" and "before it started" in info.error
+
+
+def test_a_multi_gpu_run_waits_for_every_one_of_its_devices(store, project_id, tmp_path):
+    with store.transaction() as s:
+        one = run_repo.create_run(s, project_id, "one", {}, str(tmp_path / "1"), device="cuda:1")
+        both = run_repo.create_run(s, project_id, "both", {}, str(tmp_path / "2"), device="cuda:0,cuda:1")
+        other = run_repo.create_run(s, project_id, "other", {}, str(tmp_path / "3"), device="cuda:0")
+        assert run_repo.claim_next_queued_run(s, "cuda:1").id == one.id
+        assert run_repo.claim_next_queued_run(s, "cuda:0,cuda:1") is None  # cuda:1 is taken
+        assert run_repo.claim_next_queued_run(s, "cuda:0").id == other.id  # cuda:0 is free
+        run_repo.finish_run(s, one.id, "succeeded")
+        assert run_repo.claim_next_queued_run(s, "cuda:0,cuda:1") is None  # cuda:0 is taken now
+        run_repo.finish_run(s, other.id, "succeeded")
+        assert run_repo.claim_next_queued_run(s, "cuda:0,cuda:1").id == both.id
+        cpu = run_repo.create_run(s, project_id, "cpu", {}, str(tmp_path / "4"), device="cpu")
+        assert run_repo.claim_next_queued_run(s, "cpu").id == cpu.id  # no GPU involved
+
+
+@pytest.mark.parametrize(
+    ("device", "gpus", "cuda", "key"),
+    [
+        ("cpu", 2, True, "cpu"),
+        ("cuda", 1, True, "cuda:0"),
+        ("cuda", 3, True, "cuda:0,cuda:1,cuda:2"),
+        ("auto", 2, True, "cuda:0,cuda:1"),
+        ("auto", 2, False, "cpu"),
+        ("cuda:1", 1, True, "cuda:1"),
+    ],
+)
+def test_queue_device_names_every_gpu_a_run_uses(monkeypatch, device, gpus, cuda, key):
+    from workbench.services import training
+
+    monkeypatch.setattr(training, "_cuda_available", lambda: cuda)
+    assert training.queue_device(tiny(device=device, gpus=gpus)) == key

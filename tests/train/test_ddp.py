@@ -163,3 +163,37 @@ def test_ranks_stop_as_cancelled_when_the_launcher_is_killed(make_run) -> None:
             if jobs.pid_alive(pid):
                 os.kill(pid, signal.SIGKILL)
     assert _status(run)["status"] == "cancelled"
+
+
+def test_cli_train_gpus_2_on_the_cpu_reports_rank_0_progress_to_the_store(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    from workbench.cli import main
+
+    ws = str(tmp_path / "ws")
+    assert main(["--workspace", ws, "demo", "--images", "6"]) == 0
+    args = ["--workspace", ws, "train", "demo-shapes", "--epochs", "1", "--max-iters", "2", "--gpus", "2",
+            "--device", "cpu", "--wait"]
+    assert main(args) == 0
+    assert "run 1 succeeded" in capsys.readouterr().out
+    assert main(["--workspace", ws, "runs", "show", "1"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["status"] == "succeeded" and shown["progress"]["step"] == 2
+    assert shown["config"]["gpus"] == 2
+    log = (Path(shown["run_dir"]) / "worker.log").read_text()
+    assert "torch.distributed" in log or "Traceback" not in log
+
+
+@pytest.mark.parametrize("what", ["gpus", "index"])
+def test_more_gpus_than_the_machine_has_is_refused_before_a_run_is_made(tmp_path: Path, capsys, what) -> None:  # noqa: ANN001
+    from workbench.cli import main
+
+    ws = str(tmp_path / "ws")
+    assert main(["--workspace", ws, "demo", "--images", "4"]) == 0
+    capsys.readouterr()
+    have = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    asked = ["--gpus", str(max(have + 1, 2)), "--device", "cuda"] if what == "gpus" else ["--device", f"cuda:{have}"]
+    assert main(["--workspace", ws, "train", "demo-shapes", *asked]) != 0
+    assert f"this machine has {have} CUDA device(s)" in capsys.readouterr().err
+    runs = Path(ws) / "demo-shapes" / "runs"
+    assert not runs.exists() or not any(runs.iterdir())
+    assert main(["--workspace", ws, "runs", "list", "demo-shapes"]) == 0
+    assert "queued" not in capsys.readouterr().out

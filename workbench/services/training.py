@@ -111,15 +111,39 @@ def default_config(
 
 
 def queue_device(config: Any) -> str:
-    """The device a run queues for (one running job per device): cpu, cuda:N."""
+    """The device key a run queues for (one running job per device): cpu, cuda:N, or for a run over
+    several GPUs (``gpus`` > 1, under torchrun, rank r on cuda:r) the list cuda:0,...,cuda:G-1."""
     dev = str(config.device)
+    gpus = int(getattr(config, "gpus", 1) or 1)
     if dev == "cpu":
         return "cpu"
+    if gpus > 1 and (dev.startswith("cuda") or (dev == "auto" and _cuda_available())):
+        return ",".join(f"cuda:{i}" for i in range(gpus))
     if dev.startswith("cuda:"):
         return dev
     if dev in ("cuda", "auto") and _cuda_available():
         return "cuda:0"
     return "mps" if dev == "mps" else "cpu"
+
+
+def _check_device(config: Any) -> None:
+    """A run on a device the machine lacks (or over more GPUs than it has) is refused here, not
+    left to fail in its worker."""
+    dev, gpus = str(config.device), int(getattr(config, "gpus", 1) or 1)
+    if not dev.startswith("cuda"):
+        if gpus > 1 and dev != "cpu":  # on the CPU, --gpus N runs N gloo processes (DDP without NCCL)
+            raise ValidationError(f"--gpus {gpus} needs --device cuda (or cpu for the multi-process path), not {dev}")
+        return
+    import torch
+
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    need = max(gpus, int(dev.split(":")[1]) + 1 if ":" in dev else 1)
+    if need > count:
+        asked = f"--gpus {gpus} asks for {gpus} GPUs" if gpus > 1 else f"device {dev} asks for a GPU"
+        raise ValidationError(
+            f"{asked}, but this machine has {count} CUDA device(s); use --device cpu"
+            + (" to try the multi-process path on the CPU" if gpus > 1 else "")
+        )
 
 
 def _frozen(ds: Dataset) -> Dataset:
@@ -140,6 +164,7 @@ def start_training(
     train, val = training_splits(ws, slug)
     if config is None:
         config = default_config(len(train.items), ws=ws, slug=slug)
+    _check_device(config)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     name = name or f"{config.backbone}-{stamp}"
     runs_dir = ws.project_dir(slug) / "runs"

@@ -94,11 +94,16 @@ def set_run_dir(s: Session, run_id: int, run_dir: str) -> None:
 
 
 def claim_next_queued_run(s: Session, device: str | None = None) -> RunInfo | None:
-    """Move the oldest queued run for ``device`` to running, unless a run already runs there."""
-    busy = select(RunRow.id).where(RunRow.status == "running")
-    if device is not None:
-        busy = busy.where(RunRow.device == device)
-    if s.scalar(busy.limit(1)) is not None:
+    """Move the oldest queued run for ``device`` to running, unless a run already uses one of its devices.
+
+    A device key names one device (``cpu``, ``cuda:1``) or, for a run over several GPUs, a comma-joined
+    list (``cuda:0,cuda:1``): a run waits while any of its devices is taken.
+    """
+    running = list(s.scalars(select(RunRow.device).where(RunRow.status == "running")))
+    if device is None:
+        if running:
+            return None
+    elif any(set(device.split(",")) & set(d.split(",")) for d in running if d):
         return None
     query = select(RunRow).where(RunRow.status == "queued").order_by(RunRow.created_at, RunRow.id)
     if device is not None:
