@@ -13,6 +13,7 @@ import argparse
 def cmd_predict(args: argparse.Namespace) -> int:
     from workbench.cli import _ws, progress_bar
     from workbench.services import review
+    from workbench.util import plural
 
     ws = _ws(args)
     slug = review.run_project_slug(ws, args.run)
@@ -33,7 +34,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
             progress=bar,
         )
     print(
-        f"run {args.run}: {review.count_noun(got.predictions, 'prediction')} on {review.count_noun(got.images, 'image')} "
+        f"run {args.run}: {plural(got.predictions, 'prediction')} on {plural(got.images, 'image')} "
         f"of {slug!r} "
         f"(score >= {args.score_threshold}); review them on the Review page"
     )

@@ -67,3 +67,16 @@ def fsync_dir(folder: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def plural(n: int | None, noun: str, plural_noun: str | None = None) -> str:
+    """A count with its noun in the right number: '1 image', '0 images', '2 classes'.
+
+    The plural adds 'es' after s, x, z, ch and sh ('class' -> 'classes'), else 's'; irregular ones
+    are given (``plural(n, 'entry', 'entries')``). An unknown count (None) reads '? images'.
+    """
+    if n == 1:
+        return f"1 {noun}"
+    if plural_noun is None:
+        plural_noun = noun + ("es" if noun.endswith(("s", "x", "z", "ch", "sh")) else "s")
+    return f"{'?' if n is None else n} {plural_noun}"

@@ -38,7 +38,7 @@ def test_import_keeps_the_open_tab_after_an_import(browser, ui_server, ui_worksp
         page.keyboard.press("Enter")
         _idle(page)
         page.get_by_role("button", name="Import from path").click()
-        page.get_by_text("1 images imported").wait_for()
+        page.get_by_text("1 image imported").wait_for()
         # The report appears above the tabs: the user stays on the tab they used.
         tab = page.get_by_role("tab", name="Folder on this machine")
         assert tab.get_attribute("aria-selected") == "true"

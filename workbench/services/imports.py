@@ -32,7 +32,7 @@ from workbench.formats.images import (
 from workbench.geometry import instance_bbox_area
 from workbench.services.workspace import Workspace
 from workbench.store import repo
-from workbench.util import paused_gc
+from workbench.util import paused_gc, plural
 
 Progress = Callable[[int, int], None] | None
 BATCH = 64
@@ -48,13 +48,13 @@ class ImportReport:
     annotations: int = 0
 
     def summary(self) -> str:
-        parts = [f"{len(self.imported)} images imported"]
+        parts = [f"{plural(len(self.imported), 'image')} imported"]
         if self.annotations:
-            parts.append(f"{self.annotations} annotations")
+            parts.append(plural(self.annotations, "annotation"))
         if self.duplicates:
-            parts.append(f"{len(self.duplicates)} duplicates skipped")
+            parts.append(f"{plural(len(self.duplicates), 'duplicate')} skipped")
         if self.skipped:
-            parts.append(f"{len(self.skipped)} files skipped")
+            parts.append(f"{plural(len(self.skipped), 'file')} skipped")
         return ", ".join(parts)
 
 

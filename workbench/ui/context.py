@@ -18,6 +18,7 @@ import streamlit as st
 from workbench.domain import ProjectInfo, WorkbenchError
 from workbench.services import projects
 from workbench.services.workspace import Workspace, open_workspace
+from workbench.util import plural  # noqa: F401 - the pages say context.plural
 
 PROJECT_KEY = "wb_project"
 URL_PARAM = "project"
@@ -109,16 +110,3 @@ _MD_SPECIAL = "\\`*_{}[]()#+-.!|<>~$"
 def md_escape(text: str) -> str:
     """User text (class and file names) shown literally inside markdown."""
     return "".join("\\" + ch if ch in _MD_SPECIAL else ch for ch in text)
-
-
-def plural(n: int | None, noun: str, plural_noun: str | None = None) -> str:
-    """A count with its noun in the right number: '1 image', '0 images', '2 classes'.
-
-    The plural adds 'es' after s, x, z, ch and sh ('class' -> 'classes'), else 's'; irregular ones
-    are given (``plural(n, 'entry', 'entries')``). An unknown count (None) reads '? images'.
-    """
-    if n == 1:
-        return f"1 {noun}"
-    if plural_noun is None:
-        plural_noun = noun + ("es" if noun.endswith(("s", "x", "z", "ch", "sh")) else "s")
-    return f"{'?' if n is None else n} {plural_noun}"
