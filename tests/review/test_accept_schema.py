@@ -49,10 +49,12 @@ def _accepted(ws, slug: str, image_id: int, ann_id: int) -> Instance:  # noqa: A
 def test_accept_drops_keypoints_that_no_longer_fit_and_says_so(ws, demo, tmp_path, schema, message) -> None:  # noqa: ANN001
     cat_id, image_id, pred_id = _pose_prediction(ws, demo)
     classes.update_category(ws, demo, cat_id, keypoints=schema)
+    before = annotate.load_image(ws, demo, image_id).version
 
     got = review.accept_with_notes(ws, demo, pred_id)
 
     (ann_id,) = got.annotation_ids
+    assert annotate.load_image(ws, demo, image_id).version == before + 1  # one change, like a save
     assert len(got.notes) == 1 and message in got.notes[0] and "mask was kept" in got.notes[0]
     new = _accepted(ws, demo, image_id, ann_id)
     assert new.keypoints is None and new.polygons  # the mask is still there, traced to polygons

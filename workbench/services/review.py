@@ -24,6 +24,7 @@ from workbench.services.workspace import Workspace
 from workbench.store import predictions as pstore
 from workbench.store import repo
 from workbench.store.predictions import ERROR_KINDS, ImageDisagreement, PredictionVerdict
+from workbench.util import plural
 
 SortKey = Literal["errors", "confidence", "disagreement"]
 SORT_KEYS = ("errors", "confidence", "disagreement")
@@ -71,11 +72,6 @@ class ImageReview:
 class StoredPredictions:
     images: int
     predictions: int
-
-
-def count_noun(n: int, noun: str) -> str:
-    """'1 image', '2 images' (messages of this module and the predict command)."""
-    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _check_run(s, pid: int, run_id: int) -> None:  # noqa: ANN001 - a store session
@@ -144,7 +140,7 @@ def prelabel_unlabeled(
         out = list(out)
         if len(out) != len(records):
             raise ValidationError(
-                f"the predictor gave results for {count_noun(len(out), 'image')}, {len(records)} "
+                f"the predictor gave results for {plural(len(out), 'image')}, {len(records)} "
                 f"{'was' if len(records) == 1 else 'were'} asked for"
             )
         results = {r.id: list(v) for r, v in zip(records, out, strict=True)}  # type: ignore[misc]
@@ -280,60 +276,14 @@ class Accepted:
     notes: list[str] = field(default_factory=list)
 
 
-def _keypoint_misfit(inst: Instance, schemas: Mapping[str, int]) -> str | None:
-    """Why the instance's keypoints do not fit its class's current schema, or None if they do."""
-    if not inst.keypoints:
-        return None
-    got = len(inst.keypoints) // 3
-    k = schemas.get(inst.category, 0)
-    if k == 0:
-        return f"class {inst.category!r} has no keypoints now"
-    if k != got:
-        return f"class {inst.category!r} has {count_noun(k, 'keypoint')} now, the prediction {got}"
-    return None
-
-
-def _drop_misfit_keypoints(s, pid: int, image_ids: Sequence[int], ann_ids: Sequence[int]) -> list[str]:  # noqa: ANN001
-    """Strip keypoints that no longer fit their class from just-accepted annotations, in the accept's
-    transaction, so that no malformed annotation is ever committed.
-
-    Predictions keep the keypoints that fitted when they were stored; the schema may change after
-    (keypoints added or removed, or none any more). The mask is still worth having, so it is kept,
-    as CVAT and Label Studio keep a shape whose attributes no longer match the label config.
-    """
-    schemas = {c.name: c.keypoints.num_keypoints if c.keypoints else 0 for c in repo.list_categories(s, pid)}
-    wanted = set(ann_ids)
-    notes: list[str] = []
-    for image_id in dict.fromkeys(image_ids):
-        insts = repo.load_instances(s, image_id)
-        fixed: list[Instance] = []
-        changed = False
-        for inst in insts:
-            why = _keypoint_misfit(inst, schemas) if inst.id in wanted else None
-            if why:
-                notes.append(
-                    f"{why}: the predicted keypoints of annotation #{inst.id} were dropped, its mask "
-                    "was kept; place keypoints on the Annotate page"
-                )
-                inst = replace(inst, keypoints=None)
-                changed = True
-            fixed.append(inst)
-        if changed:
-            _, version = repo.get_image(s, pid, image_id)
-            repo.save_image_instances(s, pid, image_id, fixed, expected_version=version)
-    return notes
-
-
 def accept_with_notes(ws: Workspace, slug: str, prediction_id: int, *, as_polygons: bool = True) -> Accepted:
     """Accept a prediction as an annotation (source ``predicted``); keypoints that no longer fit the
     class's schema are dropped (mask kept) and named in ``notes``."""
+    notes: list[str] = []
     with ws.store.transaction() as s:
         pid = repo.project_id(s, slug)
-        pred = pstore.get_prediction(s, pid, prediction_id)
-        was = pred.annotation_id if pred.status == "accepted" else None
-        ann_id = pstore.accept_prediction(s, pid, prediction_id, as_polygons=as_polygons)
-        notes = [] if ann_id == was else _drop_misfit_keypoints(s, pid, [pred.image_id], [ann_id])
-        return Accepted(annotation_ids=[ann_id], notes=notes)
+        ann_id = pstore.accept_prediction(s, pid, prediction_id, as_polygons=as_polygons, notes=notes)
+    return Accepted(annotation_ids=[ann_id], notes=notes)
 
 
 def accept(ws: Workspace, slug: str, prediction_id: int, *, as_polygons: bool = True) -> int:
@@ -354,23 +304,12 @@ def accept_all_above_with_notes(
     keypoints that no longer fit their class are dropped (masks kept) and named in ``notes``."""
     if not 0.0 <= threshold <= 1.0:
         raise ValidationError(f"score threshold must be within 0..1, got {threshold}")
+    notes: list[str] = []
     with ws.store.transaction() as s:
         pid = repo.project_id(s, slug)
         _check_run(s, pid, run_id)
-        pending = {
-            p.id
-            for p in pstore.list_predictions(
-                s, pid, run_id=run_id, image_id=image_id, status="pending", min_score=threshold
-            )
-        }
-        pstore.accept_all(s, pid, image_id, run_id, min_score=threshold)
-        ann_ids = [
-            p.annotation_id
-            for p in pstore.list_predictions(s, pid, run_id=run_id, image_id=image_id, status="accepted")
-            if p.id in pending and p.annotation_id is not None
-        ]
-        notes = _drop_misfit_keypoints(s, pid, [image_id], ann_ids) if ann_ids else []
-        return Accepted(annotation_ids=ann_ids, notes=notes)
+        ann_ids = pstore.accept_all(s, pid, image_id, run_id, min_score=threshold, notes=notes)
+    return Accepted(annotation_ids=ann_ids, notes=notes)
 
 
 def accept_all_above(ws: Workspace, slug: str, image_id: int, run_id: int, threshold: float) -> int:

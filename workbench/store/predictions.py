@@ -40,6 +40,7 @@ from workbench.geometry import (
 )
 from workbench.store.models import AnnotationRow, CategoryRow, ImageRow, PredictionRow, RunRow, utcnow
 from workbench.store.repo import instance_from_values, instance_to_values, list_categories
+from workbench.util import plural
 
 ERROR_KINDS = ("true_positive", "wrong_class", "poor_localisation", "spurious")
 """What a prediction is, judged against the image's ground truth (``missed`` is per ground truth)."""
@@ -241,16 +242,42 @@ def prediction_to_annotation(
     return inst
 
 
-def _accept(s: Session, pid: int, pred: Prediction, as_polygons: bool) -> int:
+def fit_keypoints(inst: Instance, num_keypoints: int) -> tuple[Instance, str | None]:
+    """The instance without keypoints that no longer fit its class (now ``num_keypoints``), and why.
+
+    Predictions keep the keypoints that fitted when they were stored; the schema may change after
+    (keypoints added or removed, or none any more). The mask is still worth having, so it is kept,
+    as CVAT and Label Studio keep a shape whose attributes no longer match the label config.
+    """
+    got = len(inst.keypoints or ()) // 3
+    if not got or got == num_keypoints:
+        return inst, None
+    if num_keypoints == 0:
+        why = f"class {inst.category!r} has no keypoints now"
+    else:
+        why = f"class {inst.category!r} has {plural(num_keypoints, 'keypoint')} now, the prediction {got}"
+    return replace(inst, keypoints=None), why
+
+
+def _accept(s: Session, pid: int, pred: Prediction, as_polygons: bool, notes: list[str] | None) -> int:
     if pred.status == "accepted" and pred.annotation_id is not None:
         return pred.annotation_id
     img = _image_of_project(s, pid, pred.image_id)
     inst = prediction_to_annotation(pred, (img.width, img.height), as_polygons=as_polygons)
-    cat_id = s.scalar(select(PredictionRow.category_id).where(PredictionRow.id == pred.id))
-    assert cat_id is not None
-    vals = instance_to_values(inst, cat_id, pred.image_id)
+    cat = s.execute(
+        select(CategoryRow.id, CategoryRow.keypoint_names)
+        .join(PredictionRow, PredictionRow.category_id == CategoryRow.id)
+        .where(PredictionRow.id == pred.id)
+    ).one()
+    inst, misfit = fit_keypoints(inst, len(cat.keypoint_names or ()))
+    vals = instance_to_values(inst, cat.id, pred.image_id)
     ann_id = s.scalar(insert(AnnotationRow).values(**vals).returning(AnnotationRow.id))
     assert ann_id is not None
+    if misfit and notes is not None:
+        notes.append(
+            f"{misfit}: the predicted keypoints of annotation #{ann_id} were dropped, its mask was kept; "
+            "place keypoints on the Annotate page"
+        )
     s.execute(
         update(PredictionRow)
         .where(PredictionRow.id == pred.id)
@@ -260,14 +287,17 @@ def _accept(s: Session, pid: int, pred: Prediction, as_polygons: bool) -> int:
     return ann_id
 
 
-def accept_prediction(s: Session, pid: int, prediction_id: int, *, as_polygons: bool = True) -> int:
+def accept_prediction(
+    s: Session, pid: int, prediction_id: int, *, as_polygons: bool = True, notes: list[str] | None = None
+) -> int:
     """Turn a prediction into an annotation (source ``predicted``, with its score); returns its id.
 
-    Accepting twice returns the same annotation. The image version is bumped like a save.
+    Accepting twice returns the same annotation. The image version is bumped like a save. Keypoints
+    that no longer fit the class are dropped (:func:`fit_keypoints`), said in ``notes``.
     """
     pred = get_prediction(s, pid, prediction_id)
     was = pred.annotation_id if pred.status == "accepted" else None
-    ann_id = _accept(s, pid, pred, as_polygons)
+    ann_id = _accept(s, pid, pred, as_polygons, notes)
     if ann_id != was:
         _bump_image(s, pred.image_id)
     return ann_id
@@ -285,16 +315,17 @@ def reject_prediction(s: Session, pid: int, prediction_id: int) -> None:
     s.execute(update(PredictionRow).where(PredictionRow.id == prediction_id).values(status="rejected"))
 
 
-def accept_all(s: Session, pid: int, image_id: int, run_id: int, *, min_score: float) -> int:
+def accept_all(
+    s: Session, pid: int, image_id: int, run_id: int, *, min_score: float, notes: list[str] | None = None
+) -> list[int]:
     """Accept every pending prediction of the run on the image with score >= ``min_score``; returns
-    how many. The image version is bumped once."""
+    the new annotation ids. The image version is bumped once; dropped keypoints go in ``notes``."""
     _image_of_project(s, pid, image_id)
     preds = list_predictions(s, pid, run_id=run_id, image_id=image_id, status="pending", min_score=min_score)
-    for pred in preds:
-        _accept(s, pid, pred, True)
+    ann_ids = [_accept(s, pid, pred, True, notes) for pred in preds]
     if preds:
         _bump_image(s, image_id)
-    return len(preds)
+    return ann_ids
 
 
 def delete_predictions(s: Session, pid: int, run_id: int, *, status: str | None = "pending") -> int:
