@@ -27,6 +27,8 @@ class ProbeTrainer(Trainer):
 
     def _step(self, images, targets):  # noqa: ANN001, ANN202
         self.seen.append(sorted(int(t["image_id"]) for t in targets))
+        if os.environ.get("PROBE_FAIL") == f"{self.rank}:{len(self.seen)}":  # a rank that crashes mid-run
+            raise MemoryError(f"rank {self.rank} ran out of memory (probe)")
         return super()._step(images, targets)
 
     def _write_model_file(self) -> None:  # rank 0 then loads best.pt: sum the weights as trained

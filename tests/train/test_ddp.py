@@ -197,3 +197,17 @@ def test_more_gpus_than_the_machine_has_is_refused_before_a_run_is_made(tmp_path
     assert not runs.exists() or not any(runs.iterdir())
     assert main(["--workspace", ws, "runs", "list", "demo-shapes"]) == 0
     assert "queued" not in capsys.readouterr().out
+
+
+def test_a_rank_that_fails_first_is_named_in_the_run_error(make_run, tmp_path: Path) -> None:
+    run = make_run(n_train=8, epochs=2, batch_size=1, device="cpu", gpus=2)
+    out = tmp_path / "probe"
+    out.mkdir()
+    cmd = [*TORCHRUN, "--nproc-per-node=2", str(PROBE), str(run), str(out)]
+    env = {**_env(), "PROBE_FAIL": "1:2"}  # rank 1 raises MemoryError at its second step
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0
+    status = _status(run)
+    assert status["status"] == "failed"
+    # the cause (rank 1), not only rank 0's broken connection
+    assert status["error"].startswith("rank 1: MemoryError: rank 1 ran out of memory"), status["error"]

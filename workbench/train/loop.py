@@ -41,6 +41,8 @@ from workbench.train.model import build_model, model_args, model_file_payload, u
 
 # Collectives wait this long (other ranks wait out rank 0's validation); NCCL's default is 10 min.
 DIST_TIMEOUT_S = 2 * 3600
+# How long rank 0, failing, waits for another rank's error file (the likelier first cause).
+RANK_ERROR_WAIT_S = 5.0
 
 LOSS_KEYS = ("loss_classifier", "loss_box_reg", "loss_mask", "loss_objectness", "loss_rpn_box_reg", "loss_keypoint")
 
@@ -529,6 +531,9 @@ class Trainer:
         status, error = "failed", None
         try:
             seed_everything(cfg.seed + self.rank)
+            if self.rank == 0:  # errors of an earlier attempt; ranks cannot fail before joining rank 0
+                for stale in self.run_dir.glob("rank*.error"):
+                    stale.unlink(missing_ok=True)
             self._setup_distributed()
             self._setup_data()
             self._setup_model()
@@ -568,7 +573,7 @@ class Trainer:
         except TrainingCancelled as exc:
             status, error = "cancelled", str(exc)
         except Exception as exc:
-            status, error = "failed", f"{type(exc).__name__}: {exc}"
+            status, error = "failed", self._rank_error(f"{type(exc).__name__}: {exc}")
             raise
         finally:
             if self.rank == 0:
@@ -578,6 +583,32 @@ class Trainer:
                     pass
             self._teardown_distributed()
         return status
+
+    def _rank_error(self, error: str) -> str:
+        """Under DDP the first failure is on some rank; the others then fail on a broken collective.
+
+        Ranks other than 0 leave their error in ``RUN_DIR/rank<R>.error``; rank 0, reporting for the
+        run, names that cause first (waiting a moment for it), so the UI shows "rank 1: MemoryError"
+        rather than rank 0's "connection closed by peer".
+        """
+        if self.world_size <= 1:
+            return error
+        if self.rank != 0:
+            write_json_atomic(self.run_dir / f"rank{self.rank}.error", {"rank": self.rank, "error": error})
+            return error
+        deadline = time.monotonic() + RANK_ERROR_WAIT_S
+        while True:
+            found = sorted(self.run_dir.glob("rank*.error"))
+            if found or time.monotonic() >= deadline:
+                break
+            time.sleep(0.1)
+        for path in found:
+            try:
+                other = json.loads(path.read_text())
+            except (OSError, ValueError):
+                continue
+            return f"rank {other['rank']}: {other['error']} (then rank 0: {error})"
+        return error
 
     def _teardown_distributed(self) -> None:
         if self.world_size > 1:

@@ -55,10 +55,12 @@ def main(argv: list[str] | None = None) -> int:
         status = trainer.train()
     except Exception as exc:  # the loop already wrote status.json; cover errors before it started
         if rank == 0 and (not (run_dir / "status.json").exists() or status == "failed"):
-            error = f"{type(exc).__name__}: {exc}"
+            before = _read_status(run_dir)
+            # the loop's own error wins where it wrote one (under DDP it names the rank that failed first)
+            error = (before.get("status") == "failed" and before.get("error")) or f"{type(exc).__name__}: {exc}"
             data = {"status": "failed", "pid": os.getpid(), "error": error, "traceback": traceback.format_exc()}
             try:
-                write_json_atomic(run_dir / "status.json", {**_read_status(run_dir), **data})
+                write_json_atomic(run_dir / "status.json", {**before, **data})
                 if callback is not None:
                     callback(data)
             except Exception:
