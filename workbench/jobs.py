@@ -125,6 +125,14 @@ def start_worker(
         )
 
 
+def parent_pid(pid: int) -> int | None:
+    """The parent of a live process (Linux /proc), or None."""
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def pid_alive(pid: int | None) -> bool:
     """True while the process exists and is not a zombie (an exited child nobody waited for)."""
     if not pid:
@@ -206,12 +214,18 @@ def cancel_run(store: Store, run_id: int) -> RunInfo:
             return run_repo.finish_run(s, run_id, "cancelled", error="cancelled before it started")
     if info.status != "running":
         return info
+    target = info.pid
     if info.run_dir:
         Path(info.run_dir).mkdir(parents=True, exist_ok=True)
         (Path(info.run_dir) / "cancel").write_text(str(time.time()))
+        rank0 = read_status(Path(info.run_dir)).get("pid")
+        if int(info.config.get("gpus", 1) or 1) > 1 and rank0 and info.pid and parent_pid(rank0) == info.pid:
+            # Under torchrun: tell rank 0, which stops every rank at the next step. SIGTERM to the
+            # launcher would make it kill the ranks' process groups and exit with a traceback.
+            target = int(rank0)
     if pid_alive(info.pid):
         try:
-            os.kill(info.pid, signal.SIGTERM)  # type: ignore[arg-type]
+            os.kill(target, signal.SIGTERM)  # type: ignore[arg-type]
         except ProcessLookupError:
             pass
     else:

@@ -102,15 +102,7 @@ def test_sigterm_to_rank_0_cancels_every_rank(make_run) -> None:
 
 
 def _children(pid: int) -> list[int]:
-    out = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            out.append(int(stat.parent.name))
-    return out
+    return [int(d.name) for d in Path("/proc").iterdir() if d.name.isdigit() and jobs.parent_pid(int(d.name)) == pid]
 
 
 def test_kill_9_then_resume_under_torchrun_continues_from_the_checkpoint(make_run, tmp_path: Path) -> None:
@@ -211,3 +203,43 @@ def test_a_rank_that_fails_first_is_named_in_the_run_error(make_run, tmp_path: P
     assert status["status"] == "failed"
     # the cause (rank 1), not only rank 0's broken connection
     assert status["error"].startswith("rank 1: MemoryError: rank 1 ran out of memory"), status["error"]
+
+
+@pytest.fixture
+def store_and_project(tmp_path: Path):  # noqa: ANN201
+    from workbench.store import repo
+    from workbench.store.engine import open_store, sqlite_url
+
+    store = open_store(sqlite_url(tmp_path / "workbench.db"))
+    with store.transaction() as s:
+        pid = repo.create_project(s, "Shapes").id
+    yield store, pid
+    store.dispose()
+
+
+@pytest.mark.parametrize("how", ["runs-cancel", "sigterm-to-torchrun"])
+def test_cancelling_a_ddp_run_with_loader_workers_ends_cancelled(make_run, store_and_project, how) -> None:  # noqa: ANN001
+    """Loader workers live in each rank's process group, which torchrun signals as a whole."""
+    from workbench.store import runs as run_repo
+
+    store, project_id = store_and_project
+    run = make_run(n_train=8, epochs=50, batch_size=1, device="cpu", gpus=2, num_workers=1)
+    cfg = json.loads((run / "config.json").read_text())
+    info = jobs.submit_run(store, project_id, "ddp", run, cfg, device="cpu", threads=1)
+    try:
+        assert _wait(lambda: _status(run).get("step", 0) >= 2), (run / "worker.log").read_text()[-3000:]
+        if how == "runs-cancel":
+            jobs.cancel_run(store, info.id)
+        else:
+            os.kill(info.pid or jobs.wait_for(store, info.id, ("running",), timeout_s=5).pid, signal.SIGTERM)
+        done = jobs.wait_for(store, info.id, run_repo.FINAL_STATUSES, timeout_s=120)
+    finally:
+        with store.transaction() as s:
+            pid = run_repo.get_run(s, info.id).pid
+        if pid and jobs.pid_alive(pid):
+            os.killpg(pid, signal.SIGKILL)
+    log = (run / "worker.log").read_text()
+    assert done.status == "cancelled", log[-3000:]
+    assert "DataLoader worker" not in log, log[-3000:]
+    if how == "runs-cancel":  # rank 0 told, not the launcher: every process ends quietly
+        assert "Traceback" not in log, log[-3000:]
