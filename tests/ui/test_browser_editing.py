@@ -32,7 +32,7 @@ pytestmark = [pytest.mark.browser, needs_chromium]
 
 SIZE = (400, 300)
 CLASSES = ("a", "b", "c")
-N_IMAGES = 10  # one per test, and one to move on to
+N_IMAGES = 12  # one per test, and some to move on to
 Point = tuple[float, float]
 
 
@@ -200,6 +200,23 @@ def test_undo_and_redo(ed: Editor) -> None:
     insts = ed.wait(image_id, lambda v: len(v) == 2, "redo of the square")
     assert sorted(len(i.polygons[0]) for i in insts) == [6, 8]
     assert annotator(ed.page).locator('[data-cmd="redo"]').is_disabled()
+
+
+def test_undo_of_a_new_shape_selects_no_other_shape(ed: Editor) -> None:
+    """Undoing the square (selected since it was closed) left the triangle selected by index, so the
+    next class key changed the triangle's class (and Delete would have deleted it)."""
+    image_id = ed.fresh_image()
+    ed.draw(TRIANGLE)
+    ed.wait(image_id, lambda v: len(v) == 1, "triangle")
+    ed.draw([(250.0, 150.0), (350.0, 150.0), (350.0, 250.0), (250.0, 250.0)])
+    ed.wait(image_id, lambda v: len(v) == 2, "square")
+    ed.page.keyboard.press("Control+z")
+    ed.wait(image_id, lambda v: len(v) == 1, "undo of the square")
+    assert annotator(ed.page).locator(".wb-list li.wb-selected").count() == 0
+    ed.page.keyboard.press("2")  # picks the class of the next shape only
+    ed.page.keyboard.press("Control+Shift+Z")  # a later save: the square comes back
+    insts = ed.wait(image_id, lambda v: len(v) == 2, "redo of the square")
+    assert [i.category for i in insts] == ["a", "a"]
 
 
 def test_escape_cancels_and_backspace_drops_the_last_draft_vertex(ed: Editor) -> None:

@@ -537,8 +537,11 @@ function setClass(S, name) {
 function restore(S, from, to) {
   if (!from.length) return;
   to.push(JSON.stringify(S.instances));
+  const selKey = S.selected >= 0 && S.instances[S.selected] ? S.instances[S.selected].key : null;
   S.instances = mergeIds(S, JSON.parse(from.pop()));
-  S.selected = Math.min(S.selected, S.instances.length - 1); S.hover = -1;
+  // The selection follows its shape, or goes: an index would now point at another shape (undoing a
+  // new polygon selected an older one, which the next class key or Delete then changed).
+  S.selected = selKey == null ? -1 : S.instances.findIndex((inst) => inst.key === selKey); S.hover = -1;
   commit(S);
 }
 
