@@ -126,6 +126,8 @@ def import_lock(ws: Workspace, slug: str) -> Iterator[None]:
     Files are written before their rows commit, so sweeping while another import runs would delete
     its files; the lock (flock, released by the kernel if the holder dies) makes the sweep safe.
     """
+    with ws.store.transaction() as s:
+        repo.project_id(s, slug)  # an unknown project is refused before a folder is made for it
     folder = ws.project_dir(slug)
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / ".import.lock", "a+b") as fh:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -31,9 +32,15 @@ from workbench.store.models import AnnotationRow, CategoryRow, ImageRow, Project
 # ---------------------------------------------------------------------------------------------- projects
 
 
+SLUG_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,99}")
+"""A project slug names its folder in the workspace: no separators, dots or spaces."""
+
+
 def slugify(name: str) -> str:
-    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
-    return slug[:100] or "project"
+    """Lower-case ASCII words joined by '-'; accents are dropped, not the letters (``Über`` -> ``uber``)."""
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")
+    return slug[:100].strip("-") or "project"
 
 
 def _project_row(s: Session, slug: str) -> Project:
@@ -52,9 +59,26 @@ def create_project(s: Session, name: str, *, slug: str | None = None, descriptio
     name = name.strip()
     if not name:
         raise ValidationError("a project needs a name")
-    slug = slug or slugify(name)
-    if s.scalar(select(Project.id).where(Project.slug == slug)) is not None:
-        raise ValidationError(f"a project {slug!r} already exists")
+    if slug is not None:
+        # the slug is a folder name under the workspace: '../x', 'a/b' or 'My Birds' would escape it
+        # or break the URLs and commands that name the project
+        if not SLUG_PATTERN.fullmatch(slug):
+            raise ValidationError(
+                f"project slug {slug!r} must be 1-100 lower-case letters, digits, '-' or '_', starting "
+                f"with a letter or digit (e.g. {slugify(slug)!r})"
+            )
+        if s.scalar(select(Project.id).where(Project.slug == slug)) is not None:
+            raise ValidationError(f"a project {slug!r} already exists")
+    else:
+        # names that differ but share a slug ('鳥' and '鳥類' are both 'project') get a numbered one;
+        # the same name twice is refused
+        base = slug = slugify(name)
+        n = 1
+        while (other := s.scalar(select(Project.name).where(Project.slug == slug))) is not None:
+            if other.casefold() == name.casefold():
+                raise ValidationError(f"a project {slug!r} already exists (named {other!r})")
+            n += 1
+            slug = f"{base[: 100 - len(str(n)) - 1]}-{n}"
     row = Project(slug=slug, name=name, description=description, settings={})
     s.add(row)
     s.flush()

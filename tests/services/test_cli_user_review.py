@@ -1,0 +1,56 @@
+"""Bugs a demanding user found driving the CLI and services: each test failed before its fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import write_image
+from workbench.cli import main
+from workbench.domain import NotFoundError, ValidationError
+from workbench.services import imports, projects
+from workbench.store.repo import slugify
+
+
+def run(ws: Path, *args: str) -> int:
+    return main(["--workspace", str(ws), *args])
+
+
+# ------------------------------------------------------------------------------------ project slugs
+
+
+@pytest.mark.parametrize("slug", ["../outside", "a/b", "My Birds", ".hidden", "", "x" * 101, "Upper"])
+def test_a_slug_that_is_not_a_plain_folder_name_is_refused(ws, slug: str) -> None:  # noqa: ANN001
+    with pytest.raises(ValidationError, match="project slug"):
+        projects.create_project(ws, "Birds", slug=slug)
+    assert projects.list_projects(ws) == []
+    assert not (ws.root.parent / "outside").exists()
+
+
+def test_a_plain_explicit_slug_is_kept(ws) -> None:  # noqa: ANN001
+    assert projects.create_project(ws, "Birds", slug="birds_2024-v1").slug == "birds_2024-v1"
+
+
+@pytest.mark.parametrize(
+    ("name", "slug"),
+    [("ÜniCödé Birds", "unicode-birds"), ("Café", "cafe"), ("Cats & Dogs", "cats-dogs"), ("鳥", "project")],
+)
+def test_slugify_keeps_the_letters_of_accented_names(name: str, slug: str) -> None:
+    assert slugify(name) == slug
+
+
+def test_different_names_with_one_slug_get_numbered_slugs_and_the_same_name_is_refused(ws) -> None:  # noqa: ANN001
+    assert projects.create_project(ws, "鳥").slug == "project"
+    assert projects.create_project(ws, "鳥類").slug == "project-2"
+    assert projects.create_project(ws, "猫").slug == "project-3"
+    with pytest.raises(ValidationError, match="already exists"):
+        projects.create_project(ws, "鳥類")
+
+
+@pytest.mark.parametrize("slug", ["nosuch", "../escaped"])
+def test_import_into_an_unknown_project_makes_no_folder(ws, tmp_path: Path, slug: str) -> None:  # noqa: ANN001
+    img = write_image(tmp_path / "in" / "a.png")
+    with pytest.raises(NotFoundError, match="no project"):
+        imports.import_images(ws, slug, [img])
+    assert not (ws.root / slug).exists()
