@@ -54,3 +54,28 @@ def test_import_into_an_unknown_project_makes_no_folder(ws, tmp_path: Path, slug
     with pytest.raises(NotFoundError, match="no project"):
         imports.import_images(ws, slug, [img])
     assert not (ws.root / slug).exists()
+
+
+# ------------------------------------------------------------------------------- database URL errors
+
+
+@pytest.mark.parametrize(
+    ("url", "args", "reason"),
+    [
+        ("sqlite:////nonexistent-dir/sub/x.db", ["project", "list"], "unable to open database file"),
+        ("postgresql://me:s3cret@127.0.0.1:1/x", ["project", "list"], "port 1 failed"),
+        ("not a url", ["project", "list"], "Could not parse SQLAlchemy URL"),
+        ("nosuchdialect://x", ["stats", "p"], "Can't load plugin"),
+        (None, ["db", "upgrade", "bogus"], "Can't locate revision identified by 'bogus'"),
+        ("not a url", ["db", "current"], "Could not parse SQLAlchemy URL"),
+    ],
+)
+def test_a_database_that_cannot_be_opened_is_one_line_naming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], url: str | None, args: list[str], reason: str
+) -> None:
+    db = ["--database-url", url] if url else []
+    assert run(tmp_path / "ws", *args, *db) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("workbench: error: database ") and err.count("\n") == 1
+    assert reason in err
+    assert "s3cret" not in err

@@ -13,11 +13,39 @@ from pathlib import Path
 
 import orjson
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from workbench.domain import WorkbenchError
+
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 BUSY_TIMEOUT_MS = 10_000
+
+
+class DatabaseError(WorkbenchError):
+    """The database cannot be opened or migrated (bad URL, no server, no such folder, no revision)."""
+
+
+def safe_url(url: str) -> str:
+    """The URL as errors show it: the password hidden."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # an unparsable URL has no password part to hide
+        return url
+
+
+@contextmanager
+def database_errors(url: str) -> Iterator[None]:
+    """Errors of opening, connecting or migrating become one line naming the database, not a traceback."""
+    from alembic.util import CommandError
+
+    try:
+        yield
+    except (sa_exc.ArgumentError, sa_exc.OperationalError, sa_exc.InterfaceError, CommandError) as exc:
+        orig = getattr(exc, "orig", None)
+        reason = str(orig if orig is not None else exc).strip().splitlines()[0]
+        raise DatabaseError(f"database {safe_url(url)}: {reason}") from exc
 
 
 def sqlite_url(path: Path) -> str:
@@ -59,24 +87,27 @@ def alembic_config(url: str):  # noqa: ANN201 - alembic type kept local to avoid
 def upgrade(url: str, revision: str = "head") -> None:
     from alembic import command
 
-    command.upgrade(alembic_config(url), revision)
+    with database_errors(url):
+        command.upgrade(alembic_config(url), revision)
 
 
 def downgrade(url: str, revision: str) -> None:
     from alembic import command
 
-    command.downgrade(alembic_config(url), revision)
+    with database_errors(url):
+        command.downgrade(alembic_config(url), revision)
 
 
 def current_revision(url: str) -> str | None:
     from alembic.runtime.migration import MigrationContext
 
-    engine = make_engine(url)
-    try:
-        with engine.connect() as conn:
-            return MigrationContext.configure(conn).get_current_revision()
-    finally:
-        engine.dispose()
+    with database_errors(url):
+        engine = make_engine(url)
+        try:
+            with engine.connect() as conn:
+                return MigrationContext.configure(conn).get_current_revision()
+        finally:
+            engine.dispose()
 
 
 def head_revision() -> str | None:
@@ -92,7 +123,8 @@ class Store:
         self.url = url
         if migrate:
             upgrade(url)
-        self.engine = make_engine(url)
+        with database_errors(url):
+            self.engine = make_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @contextmanager
