@@ -101,7 +101,7 @@ def test_train_page_shows_running_run_progress_and_cancels_it(ws: Workspace, tmp
     bars = [e for e in at.main if getattr(e, "type", "") == "progress"] or at.get("progress")
     assert bars, "no progress bar"
     text = bars[0].proto.text
-    assert "epoch 1/3" in text and "iteration 2/4" in text and "ETA 1m 35s" in text
+    assert "epoch 2/3" in text and "iteration 2/4" in text and "ETA 1m 35s" in text  # step 6 of 12 is in epoch 2
     assert "step 6 loss 1.25" in at.code[0].value
     charts = at.get("vega_lite_chart")
     assert len(charts) == 2  # losses and validation AP
@@ -110,6 +110,57 @@ def test_train_page_shows_running_run_progress_and_cancels_it(ws: Workspace, tmp
     with ws.store.transaction() as s:
         info = run_repo.get_run(s, rid)
     assert info.status == "cancelled" and "not running" in (info.error or "")
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        ({"epoch": 0, "iter": 0, "epochs": 3, "iters_per_epoch": 4}, "epoch 1/3 · iteration 0/4"),  # starting
+        ({"epoch": 0, "iter": 3, "epochs": 3, "iters_per_epoch": 4}, "epoch 1/3 · iteration 3/4"),
+        ({"epoch": 1, "iter": 0, "epochs": 3, "iters_per_epoch": 4}, "epoch 1/3 · iteration 4/4"),  # validating
+        ({"epoch": 1, "iter": 2, "epochs": 3, "iters_per_epoch": 4}, "epoch 2/3 · iteration 2/4"),
+        ({"epoch": 3, "iter": 0, "epochs": 3, "iters_per_epoch": 4}, "epoch 3/3 · iteration 4/4"),  # finished
+        ({"epoch": 1, "iter": 2}, "epoch 2/? · iteration 2/?"),
+    ],
+)
+def test_epoch_text_counts_from_one(status: dict, expected: str) -> None:
+    from workbench.ui.app_pages.train import epoch_text
+
+    assert epoch_text(status) == expected
+
+
+def test_train_caption_reads_epochs_and_no_pretrained_weights(ws: Workspace) -> None:
+    slug = create_demo_project(ws, num_images=4).slug
+    at = app("train", slug)
+    caption = texts(at)
+    assert "epochs on" in caption and "epoches" not in caption
+    assert "no pretrained weights" in caption and "none weights" not in caption
+
+
+def test_gpus_setting_only_on_a_machine_with_several_gpus(ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    slug = create_demo_project(ws, num_images=4).slug
+    for count in (0, 1):
+        monkeypatch.setattr(training, "gpu_count", lambda count=count: count)
+        at = app("train", slug)
+        assert not [n for n in at.number_input if n.label == "GPUs"], count
+    monkeypatch.setattr(training, "gpu_count", lambda: 4)
+    at = app("train", slug)
+    (gpus,) = [n for n in at.number_input if n.label == "GPUs"]
+    assert gpus.value == 1 and gpus.min == 1 and gpus.max == 4
+
+
+def test_gpus_setting_goes_into_the_run_config(ws: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    slug = create_demo_project(ws, num_images=4).slug
+    _running_run(ws, slug, tmp_path)  # the cpu is busy: the new run waits, no worker starts here
+    monkeypatch.setattr(training, "gpu_count", lambda: 2)
+    at = app("train", slug)
+    next(s for s in at.selectbox if s.label == "Device").select("cpu")  # DDP over gloo: no GPU needed here
+    next(n for n in at.number_input if n.label == "GPUs").set_value(2)
+    next(t for t in at.text_input if t.label == "Run name (optional)").input("two ranks")
+    button(at, "Train").click().run()
+    assert not at.exception, at.exception
+    new = next(r for r in training.list_runs(ws, slug) if r.name == "two ranks")
+    assert new.config["gpus"] == 2
 
 
 def test_failed_run_shows_its_error(ws: Workspace, tmp_path: Path) -> None:

@@ -56,6 +56,17 @@ def _cuda_available() -> bool:
         return False
 
 
+def gpu_count() -> int:
+    """How many CUDA devices this machine has (0 without CUDA or torch): the Train page offers a
+    GPUs setting only above 1."""
+    try:
+        import torch
+
+        return int(torch.cuda.device_count()) if torch.cuda.is_available() else 0
+    except Exception:
+        return 0
+
+
 def _weights_cached(backbone: str) -> str | None:
     """'coco' or 'imagenet' when that weights file is already in TORCH_HOME (no network needed)."""
     from workbench.train import model as tm
@@ -278,6 +289,7 @@ __all__ = [
     "default_config",
     "format_eta",
     "get_run",
+    "gpu_count",
     "labelled_dataset",
     "list_runs",
     "queue_device",

@@ -51,6 +51,21 @@ def runs_table(runs: list[RunInfo]) -> list[dict[str, Any]]:
     return rows
 
 
+def epoch_text(status: dict[str, Any]) -> str:
+    """'epoch 2/3 · iteration 2/4' counted from 1, as a user reads it. The worker's ``epoch`` counts
+    finished epochs and ``iter`` the batches done in the current one, so mid-epoch it is one behind
+    (step 6 of 12 read 'epoch 1/3'), and a finished run read 'iteration 0/4'."""
+    epoch, ipe = int(status.get("epoch") or 0), status.get("iters_per_epoch")
+    it, epochs = int(status.get("iter") or 0), status.get("epochs")
+    if it == 0 and epoch > 0 and ipe:  # between epochs, or done: the last finished epoch, complete
+        shown_epoch, it = epoch, int(ipe)
+    else:
+        shown_epoch = epoch + 1
+    if epochs:
+        shown_epoch = min(shown_epoch, int(epochs))
+    return f"epoch {shown_epoch}/{epochs or '?'} · iteration {it}/{ipe or '?'}"
+
+
 def _settings(defaults: Any) -> dict[str, Any]:
     from workbench.train.config import BACKBONES, DEVICES, WEIGHTS
 
@@ -82,9 +97,18 @@ def _settings(defaults: Any) -> dict[str, Any]:
             key="train_aug", help="The project's pipeline is edited and previewed on the Augment page",
         )
         name = c2.text_input("Run name (optional)", key="train_name")
+        gpus = int(defaults.gpus)
+        n_gpus = training.gpu_count()
+        if n_gpus > 1:  # one GPU (or none) leaves nothing to choose
+            gpus = c3.number_input(
+                "GPUs", 1, n_gpus, min(max(gpus, 1), n_gpus), key="train_gpus",
+                help=f"This machine has {n_gpus} GPUs. More than 1 runs the training under torchrun "
+                "(one process per GPU, DDP); the batch size is per GPU.",
+            )
     return {
         "epochs": int(epochs), "batch_size": int(batch), "lr": float(lr) or None, "backbone": backbone,
-        "weights": weights, "device": device, "augmentation": aug, "name": name.strip() or None,
+        "weights": weights, "device": device, "augmentation": aug, "gpus": int(gpus),
+        "name": name.strip() or None,
     }
 
 
@@ -116,8 +140,7 @@ def _progress_panel(ws: Workspace, slug: str, run_id: int) -> None:
         st.info("Queued: it starts when the running job on its device ends.")
     if s.get("total_steps"):
         text = (
-            f"epoch {s.get('epoch', 0)}/{s.get('epochs', '?')} · iteration {s.get('iter', 0)}/"
-            f"{s.get('iters_per_epoch', '?')} · step {s.get('step', 0)}/{s.get('total_steps')} · "
+            f"{epoch_text(s)} · step {s.get('step', 0)}/{s.get('total_steps')} · "
             f"ETA {training.format_eta(s.get('eta_s')) if info.is_active else '–'}"
         )
         st.progress(prog.fraction, text=text)
@@ -175,11 +198,12 @@ def render() -> None:
     if train_ds is not None:
         n_train, n_val = len(train_ds.items), len(val_ds.items) if val_ds else 0
         defaults = training.default_config(n_train, ws=ws, slug=slug)
+        weights_txt = "no pretrained weights" if defaults.weights == "none" else f"{defaults.weights} weights"
         st.caption(
             f"{context.plural(n_train, 'training image')}, {context.plural(n_val, 'validation image')}"
             + ("" if n_val else " (validation on the training images; assign a val split on the Dataset page)")
-            + f". Defaults: {defaults.backbone}, {defaults.weights} weights, {context.plural(defaults.epochs, 'epoch')} on "
-            f"{training.queue_device(defaults)}."
+            + f". Defaults: {defaults.backbone}, {weights_txt}, {context.plural(defaults.epochs, 'epoch', 'epochs')} "
+            f"on {training.queue_device(defaults)}."
         )
         choice = _settings(defaults)
         if st.button("Train", type="primary", icon=":material/model_training:", key="train_start"):
