@@ -79,3 +79,30 @@ def test_a_database_that_cannot_be_opened_is_one_line_naming_it(
     assert err.startswith("workbench: error: database ") and err.count("\n") == 1
     assert reason in err
     assert "s3cret" not in err
+
+
+# ---------------------------------------------------------------- predict / evaluate: device, threshold
+
+
+BAD_INFERENCE = {
+    "unknown device": ({"device": "banana"}, "unknown device 'banana'"),
+    "absent gpu": ({"device": "cuda:7"}, "device cuda:7 asks for a GPU"),
+    "negative threshold": ({"score_threshold": -3.0}, "between 0 and 1, got -3.0"),
+    "threshold above one": ({"score_threshold": 2.0}, "between 0 and 1, got 2.0"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INFERENCE), ids=list(BAD_INFERENCE))
+@pytest.mark.parametrize("use", ["predict", "evaluate"])
+def test_predict_and_evaluate_refuse_a_bad_device_or_threshold_before_loading(
+    ws, project: str, case: str, use: str  # noqa: ANN001
+) -> None:
+    from workbench.services import evaluation, review
+
+    kwargs, message = BAD_INFERENCE[case]
+    # run 999 does not exist: the options are checked first, so the message is about them
+    with pytest.raises(ValidationError, match=message):
+        if use == "predict":
+            review.predict_images(ws, project, 999, [], **kwargs)
+        else:
+            evaluation.evaluate_run(ws, project, 999, **kwargs)

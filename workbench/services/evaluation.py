@@ -34,7 +34,7 @@ from workbench.domain import (
 from workbench.evaluate import EvalResult, evaluate_coco, label_map_metrics, write_report
 from workbench.evaluate.report import write_text_atomic
 from workbench.formats.coco import dataset_to_coco
-from workbench.services.review import run_model_path
+from workbench.services.review import check_inference_options, run_model_path
 from workbench.services.training import labelled_dataset
 from workbench.services.workspace import Workspace
 from workbench.store import repo
@@ -275,6 +275,7 @@ def evaluate_run(
     device: str = "cpu",
 ) -> Path:
     """Predict the split with the run's model, evaluate, write the report; return report.html's path."""
+    check_inference_options(device, score_threshold)
     info = _run_info(ws, slug, run_id)
     model_path = run_model_path(ws, slug, run_id)
     ds, gt = _ground_truth(ws, slug, split)

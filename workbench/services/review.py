@@ -390,6 +390,32 @@ def select_images(
     return list({r.id: r for r in chosen}.values())
 
 
+def check_inference_options(device: str, score_threshold: float) -> None:
+    """Refuse, before a model loads, a device torch does not know or this machine lacks, and a score
+    threshold outside 0..1 (a negative one kept every box; above 1, none)."""
+    if not 0.0 <= score_threshold <= 1.0:
+        raise ValidationError(f"the score threshold is a confidence between 0 and 1, got {score_threshold}")
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise ValidationError(f"unknown device {device!r}; use cpu, cuda, cuda:N or mps") from None
+    if dev.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if (dev.index or 0) >= count:
+            raise ValidationError(
+                f"device {device} asks for a GPU, but this machine has {plural(count, 'CUDA device')}; "
+                "use --device cpu"
+            )
+    elif dev.type == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise ValidationError("device mps (Apple GPU) is not available on this machine; use --device cpu")
+    elif dev.type != "cpu":
+        raise ValidationError(f"device {device!r} is not supported here; use cpu, cuda, cuda:N or mps")
+
+
 def predict_images(
     ws: Workspace,
     slug: str,
@@ -405,6 +431,7 @@ def predict_images(
     prediction keeps what it has done if stopped, and memory stays flat)."""
     from workbench.train.predict import Predictor  # torch only when predicting
 
+    check_inference_options(device, score_threshold)
     predictor = Predictor(run_model_path(ws, slug, run_id), device=device)
     project_dir = ws.project_dir(slug)
     n_img = n_pred = 0
