@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from workbench.domain import Category, KeypointSchema, WorkbenchError
+from workbench.domain import Category, KeypointSchema, ValidationError, WorkbenchError
 
 
 @contextmanager
@@ -84,6 +84,9 @@ def _schema(args: argparse.Namespace) -> KeypointSchema | None:
     from workbench.services.classes import parse_pairs
 
     if not args.keypoints:
+        given = [flag for flag, value in (("--skeleton", args.skeleton), ("--flip", args.flip)) if value]
+        if given:  # they were silently dropped: a class without keypoints was added
+            raise ValidationError(f"{' and '.join(given)} name keypoints; give the names with --keypoints too")
         return None
     names = [n.strip() for n in args.keypoints.split(",") if n.strip()]
     return KeypointSchema(

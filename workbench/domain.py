@@ -68,6 +68,25 @@ class KeypointSchema:
         return perm
 
 
+def check_flip_pairs(schema: KeypointSchema) -> None:
+    """Refuse flip pairs that share a keypoint: a flip swaps each left keypoint with one right partner.
+
+    ``a-b, b-c`` made the flip a rotation (a->b->c->a), so augmentation mirrored keypoints wrongly.
+    Checked where a schema is entered (classes, COCO import), not in ``KeypointSchema`` itself, so a
+    store written before the check still opens.
+    """
+    paired: set[int] = set()
+    for a, b in schema.flip_pairs:
+        for i in (a, b):
+            if i in paired:
+                pairs = ", ".join(f"{schema.names[x]}-{schema.names[y]}" for x, y in schema.flip_pairs)
+                raise ValidationError(
+                    f"keypoint {schema.names[i]!r} is in more than one flip pair ({pairs}); "
+                    "each keypoint swaps with at most one other"
+                )
+            paired.add(i)
+
+
 @dataclass(frozen=True, slots=True)
 class Category:
     name: str

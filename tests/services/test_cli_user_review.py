@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import write_image
 from workbench.cli import main
-from workbench.domain import NotFoundError, ValidationError
+from workbench.domain import KeypointSchema, NotFoundError, ValidationError
 from workbench.services import imports, projects
 from workbench.store.repo import slugify
 
@@ -106,3 +107,49 @@ def test_predict_and_evaluate_refuse_a_bad_device_or_threshold_before_loading(
             review.predict_images(ws, project, 999, [], **kwargs)
         else:
             evaluation.evaluate_run(ws, project, 999, **kwargs)
+
+
+# ---------------------------------------------------------------------------- classes: keypoint schema
+
+
+@pytest.mark.parametrize("flip", ["a-b,b-c", "a-b,a-b", "a-b,b-a"])
+def test_flip_pairs_sharing_a_keypoint_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], flip: str
+) -> None:
+    ws = tmp_path / "ws"
+    assert run(ws, "project", "create", "P") == 0
+    assert run(ws, "classes", "add", "p", "thing", "--keypoints", "a,b,c", "--flip", flip) == 1
+    assert "is in more than one flip pair" in capsys.readouterr().err
+    assert run(ws, "classes", "add", "p", "thing", "--keypoints", "a,b,c", "--flip", "a-b") == 0
+    from workbench.services import classes
+    from workbench.services.workspace import open_workspace
+
+    w = open_workspace(ws)
+    (cat,) = classes.list_categories(w, "p")
+    bad = KeypointSchema(("a", "b", "c"), flip_pairs=classes.parse_pairs(flip, ["a", "b", "c"]))
+    with pytest.raises(ValidationError, match="more than one flip pair"):
+        classes.update_category(w, "p", cat.id, keypoints=bad)
+    assert classes.list_categories(w, "p")[0].keypoints.flip_pairs == ((0, 1),)
+    w.close()
+
+
+def test_a_coco_file_with_flip_pairs_sharing_a_keypoint_is_refused_naming_it(tmp_path: Path) -> None:
+    from workbench.formats.coco import load_coco
+
+    path = tmp_path / "ann.json"
+    cat = {"id": 1, "name": "p", "keypoints": ["a", "b", "c"], "skeleton": [], "flip_pairs": [[1, 2], [2, 3]]}
+    path.write_text(json.dumps({"images": [], "annotations": [], "categories": [cat]}))
+    with pytest.raises(ValidationError, match=r"ann\.json.*more than one flip pair"):
+        load_coco(path)
+
+
+@pytest.mark.parametrize("flags", [["--skeleton", "a-b"], ["--flip", "a-b"], ["--skeleton", "1-2", "--flip", "1-2"]])
+def test_skeleton_or_flip_without_keypoints_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], flags: list[str]
+) -> None:
+    ws = tmp_path / "ws"
+    assert run(ws, "project", "create", "P") == 0
+    assert run(ws, "classes", "add", "p", "thing", *flags) == 1
+    assert "give the names with --keypoints" in capsys.readouterr().err
+    assert run(ws, "classes", "list", "p") == 0
+    assert "thing" not in capsys.readouterr().out

@@ -36,6 +36,7 @@ from workbench.domain import (
     KeypointSchema,
     Rle,
     ValidationError,
+    check_flip_pairs,
 )
 from workbench.geometry import (
     clip_polygon,
@@ -215,6 +216,7 @@ def _parse_category(
             flip_pairs = [(a - 1, b - 1) for a, b in flip_pairs]
             try:
                 schema = KeypointSchema(tuple(names), tuple(skeleton), tuple(flip_pairs))
+                check_flip_pairs(schema)
             except ValidationError as exc:
                 raise _wrap(exc, where) from None
     return Category(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from workbench.domain import Category, KeypointSchema, ValidationError
+from workbench.domain import Category, KeypointSchema, ValidationError, check_flip_pairs
 from workbench.services.workspace import Workspace
 from workbench.store import repo
 
@@ -20,6 +20,8 @@ def add_category(ws: Workspace, slug: str, category: Category) -> Category:
     if not name:
         raise ValidationError(f"a class name cannot be empty or only spaces, got {category.name!r}")
     category = replace(category, name=name)
+    if category.keypoints is not None:
+        check_flip_pairs(category.keypoints)
     with ws.store.transaction() as s:
         return repo.add_category(s, repo.project_id(s, slug), category)
 
@@ -33,6 +35,8 @@ def update_category(
     color: str | None = None,
     keypoints: KeypointSchema | None | bool = False,
 ) -> Category:
+    if isinstance(keypoints, KeypointSchema):
+        check_flip_pairs(keypoints)
     with ws.store.transaction() as s:
         return repo.update_category(
             s, repo.project_id(s, slug), category_id, name=name, color=color, keypoints=keypoints
