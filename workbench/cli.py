@@ -127,6 +127,21 @@ def cmd_classes(args: argparse.Namespace) -> int:
 def cmd_import(args: argparse.Namespace) -> int:
     from workbench.services import imports
 
+    # options and paths that would be ignored, or a path that is not there, are refused before
+    # anything is read (a typo used to end in '0 images imported' and exit status 0)
+    if args.kind != "images" and len(args.paths) > 1:
+        raise ValidationError(
+            f"import {args.kind} takes one file or folder, got {len(args.paths)}: {', '.join(args.paths)}"
+        )
+    if args.images_dir and args.kind != "coco":
+        raise ValidationError(f"--images-dir is for import coco; import {args.kind} finds the images itself")
+    if args.kind == "coco" and args.split and Path(args.paths[0]).is_dir():
+        raise ValidationError(
+            f"{args.paths[0]}: a COCO folder's files name their splits; --split is for a single COCO file"
+        )
+    missing = [p for p in args.paths if not os.path.lexists(p)]
+    if missing:
+        raise ValidationError(f"no such file or folder: {', '.join(missing)}; nothing was imported")
     ws = _ws(args)
     with progress_bar(f"import {args.kind}") as bar:
         if args.kind == "images":
@@ -144,7 +159,7 @@ def cmd_import(args: argparse.Namespace) -> int:
                 ws, args.project, Path(args.paths[0]), images_dir=images_dir, split=args.split, progress=bar
             )
         else:
-            report = imports.import_labelme(ws, args.project, Path(args.paths[0]), progress=bar)
+            report = imports.import_labelme(ws, args.project, Path(args.paths[0]), split=args.split, progress=bar)
     _print_report(report)
     return 0
 

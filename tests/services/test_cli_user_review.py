@@ -153,3 +153,45 @@ def test_skeleton_or_flip_without_keypoints_is_refused(
     assert "give the names with --keypoints" in capsys.readouterr().err
     assert run(ws, "classes", "list", "p") == 0
     assert "thing" not in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------------------------- import options
+
+
+def _project_with_image(tmp_path: Path) -> tuple[Path, Path]:
+    ws = tmp_path / "ws"
+    assert run(ws, "project", "create", "P") == 0
+    return ws, write_image(tmp_path / "in" / "a.png")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["images", "p", "{img}", "{tmp}/typo.png"], "no such file or folder: {tmp}/typo.png; nothing was imported"),
+        (["coco", "p", "{tmp}/a.json", "{tmp}/b.json"], "import coco takes one file or folder, got 2"),
+        (["labelme", "p", "{tmp}/in", "{tmp}/in2"], "import labelme takes one file or folder, got 2"),
+        (["labelme", "p", "{tmp}/in", "--images-dir", "{tmp}"], "--images-dir is for import coco"),
+        (["images", "p", "{img}", "--images-dir", "{tmp}"], "--images-dir is for import coco"),
+        (["coco", "p", "{tmp}/in", "--split", "val"], "a COCO folder's files name their splits"),
+    ],
+)
+def test_import_refuses_ignored_paths_and_options_and_imports_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    ws, img = _project_with_image(tmp_path)
+    fill = {"img": str(img), "tmp": str(tmp_path)}
+    assert run(ws, "import", *[a.format(**fill) for a in args]) == 1
+    err = capsys.readouterr().err
+    assert message.format(**fill) in err and err.count("\n") == 1
+    assert run(ws, "stats", "p", "--json") == 0
+    assert json.loads(capsys.readouterr().out)["images"] == 0
+
+
+def test_labelme_import_puts_its_images_in_the_split_given(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], shared_fixtures: Path
+) -> None:
+    ws, _ = _project_with_image(tmp_path)
+    assert run(ws, "import", "labelme", "p", str(shared_fixtures / "labelme"), "--split", "val") == 0
+    capsys.readouterr()
+    assert run(ws, "stats", "p", "--json") == 0
+    assert json.loads(capsys.readouterr().out)["splits"] == {"val": 3}

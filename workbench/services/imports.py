@@ -14,7 +14,7 @@ import itertools
 import shutil
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from workbench import media
@@ -430,10 +430,16 @@ def import_coco(
         return import_dataset(ws, slug, ds, progress=progress, source=str(path))
 
 
-def import_labelme(ws: Workspace, slug: str, path: Path | str, *, progress: Progress = None) -> ImportReport:
+def import_labelme(
+    ws: Workspace, slug: str, path: Path | str, *, split: str | None = None, progress: Progress = None
+) -> ImportReport:
+    """Import a LabelMe file or folder; ``split`` puts its new images in that split."""
     from workbench.formats.labelme import load_labelme
 
-    return import_dataset(ws, slug, load_labelme(Path(path)), progress=progress, source=str(path))
+    ds = load_labelme(Path(path))
+    if split is not None:
+        ds.items = [replace(it, image=replace(it.image, split=split)) for it in ds.items]
+    return import_dataset(ws, slug, ds, progress=progress, source=str(path))
 
 
 def source_names(items: Iterable[ImageSource]) -> list[str]:
