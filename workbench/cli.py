@@ -428,6 +428,10 @@ def _load_extras() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import logging
+
+    # services warn through logging (an import waiting for another one): one line on stderr
+    logging.basicConfig(format="workbench: %(message)s", level=logging.WARNING)
     _load_extras()
     args = build_parser().parse_args(argv)
     args.workspace = getattr(args, "workspace", None)

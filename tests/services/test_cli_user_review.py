@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -195,3 +196,40 @@ def test_labelme_import_puts_its_images_in_the_split_given(
     capsys.readouterr()
     assert run(ws, "stats", "p", "--json") == 0
     assert json.loads(capsys.readouterr().out)["splits"] == {"val": 3}
+
+
+# ---------------------------------------------------------------------- deleting while an import runs
+
+
+def test_deleting_a_project_waits_for_its_running_import_and_says_so(
+    ws, project: str, caplog: pytest.LogCaptureFixture  # noqa: ANN001
+) -> None:
+    import fcntl
+    import threading
+    import time
+
+    caplog.set_level(logging.WARNING)
+    lock_path = ws.project_dir(project) / ".import.lock"
+    with open(lock_path, "a+b") as held:  # another process's import holds the project's lock
+        fcntl.flock(held, fcntl.LOCK_EX)
+        errors: list[BaseException] = []
+
+        def delete() -> None:
+            try:
+                projects.delete_project(ws, project)
+            except BaseException as exc:  # pragma: no cover - shown by the assert below
+                errors.append(exc)
+
+        worker = threading.Thread(target=delete)
+        worker.start()
+        for _ in range(500):  # until the deletion reports that it waits (a sync, not a timing check)
+            if any("waiting for another import" in r.getMessage() for r in caplog.records):
+                break
+            time.sleep(0.01)
+        assert any(f"project {project!r} to finish before deleting it" in r.getMessage() for r in caplog.records)
+        assert [p.slug for p in projects.list_projects(ws)] == [project]  # nothing deleted while held
+        fcntl.flock(held, fcntl.LOCK_UN)
+    worker.join(timeout=30)
+    assert not worker.is_alive() and errors == []
+    assert projects.list_projects(ws) == []
+    assert not ws.project_dir(project).exists()

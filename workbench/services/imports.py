@@ -11,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import itertools
+import logging
 import shutil
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -33,6 +34,8 @@ from workbench.geometry import instance_bbox_area
 from workbench.services.workspace import Workspace
 from workbench.store import repo
 from workbench.util import paused_gc, plural
+
+log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None] | None
 BATCH = 64
@@ -120,25 +123,41 @@ def _store_files(project_dir: Path, decoded: DecodedImage) -> str:
 
 
 @contextmanager
-def import_lock(ws: Workspace, slug: str) -> Iterator[None]:
-    """One import per project at a time (others wait), then sweep files a killed import left.
+def project_write_lock(ws: Workspace, slug: str, doing: str) -> Iterator[None]:
+    """Hold the project's file lock (flock, released by the kernel if the holder dies).
 
-    Files are written before their rows commit, so sweeping while another import runs would delete
-    its files; the lock (flock, released by the kernel if the holder dies) makes the sweep safe.
+    Imports and project deletion take it, so a deletion waits for a running import instead of
+    pulling the folder from under it. When another process holds it, a warning says what waits
+    (the CLI shows it on stderr) rather than sitting silent.
     """
     with ws.store.transaction() as s:
         repo.project_id(s, slug)  # an unknown project is refused before a folder is made for it
     folder = ws.project_dir(slug)
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / ".import.lock", "a+b") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
         try:
-            with ws.store.transaction() as s:
-                known = repo.image_paths(s, repo.project_id(s, slug))
-            media.sweep_orphans(folder, known)
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.warning("waiting for another import (or deletion) of project %r to finish before %s", slug, doing)
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+@contextmanager
+def import_lock(ws: Workspace, slug: str) -> Iterator[None]:
+    """One import per project at a time (others wait), then sweep files a killed import left.
+
+    Files are written before their rows commit, so sweeping while another import runs would delete
+    its files; the lock makes the sweep safe.
+    """
+    with project_write_lock(ws, slug, "this import"):
+        with ws.store.transaction() as s:  # the project may have been deleted while we waited
+            known = repo.image_paths(s, repo.project_id(s, slug))
+        media.sweep_orphans(ws.project_dir(slug), known)
+        yield
 
 
 def import_images(

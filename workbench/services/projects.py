@@ -30,13 +30,20 @@ def get_project(ws: Workspace, slug: str) -> ProjectInfo:
 
 
 def delete_project(ws: Workspace, slug: str) -> None:
-    """Remove the rows (one transaction), then the project's folder."""
-    with ws.store.transaction() as s:
-        repo.delete_project(s, slug)
-    folder = ws.project_dir(slug)
-    if folder.exists():
-        trash = folder.with_name(f".{slug}.deleting")
-        if trash.exists():
+    """Remove the rows (one transaction), then the project's folder.
+
+    A running import is waited for (its lock): deleting under it failed the import with 'stored image
+    file is missing' and left a folder its later files recreated.
+    """
+    from workbench.services.imports import project_write_lock
+
+    with project_write_lock(ws, slug, "deleting it"):
+        with ws.store.transaction() as s:
+            repo.delete_project(s, slug)
+        folder = ws.project_dir(slug)
+        if folder.exists():
+            trash = folder.with_name(f".{slug}.deleting")
+            if trash.exists():
+                shutil.rmtree(trash, ignore_errors=True)
+            folder.rename(trash)
             shutil.rmtree(trash, ignore_errors=True)
-        folder.rename(trash)
-        shutil.rmtree(trash, ignore_errors=True)
