@@ -257,6 +257,28 @@ def test_navigate_autosaves_and_moves(ws: Workspace) -> None:
     assert at.session_state["wb_ann"]["index"] == 1
 
 
+def test_a_reload_reopens_the_image_in_the_url(ws: Workspace) -> None:
+    """A reload is a new session: it opened the first image, losing the user's place (now ?image=)."""
+    from streamlit.util import calc_hash
+
+    slug = make_project(ws, n_images=3)
+    at = app("annotate", slug)
+    ids = [im.id for im in annotate.list_images(ws, slug)]
+    assert at.query_params.get("image") in (str(ids[0]), [str(ids[0])])
+    send_action(at, action(at, "navigate", [], delta=1))
+    send_action(at, action(at, "navigate", [], delta=1))
+    assert at.query_params.get("image") in (str(ids[2]), [str(ids[2])])
+    for wanted, opened in ((str(ids[2]), ids[2]), ("999999", ids[0]), ("x", ids[0])):
+        fresh = AppTest.from_file(APP, default_timeout=30)
+        fresh.query_params["project"] = slug
+        fresh.query_params["image"] = wanted
+        fresh.run()
+        fresh._page_hash = calc_hash("annotate")
+        fresh.run()
+        assert not fresh.exception, fresh.exception
+        assert fresh.session_state["wb_ann"]["image_id"] == opened, wanted
+
+
 def test_stale_action_from_left_image_is_ignored(ws: Workspace) -> None:
     slug = make_project(ws)
     at = app("annotate", slug)

@@ -32,6 +32,8 @@ STATE = "wb_ann"
 """Session key of the page's state dict (image id, loaded version, epoch, ack, conflict)."""
 ALL = "all"
 STAGE_HEIGHT_PX = 620
+IMAGE_PARAM = "image"
+"""``?image=<id>`` in the address bar: a reload (a new session) or a copied link opens that image."""
 
 
 def _state() -> dict[str, Any]:
@@ -168,6 +170,15 @@ def _on_action(ws: Workspace, slug: str) -> None:
     handle_action(ws, slug, action)
 
 
+def url_image_id() -> int | None:
+    """The image id in ``?image=``, or None where there is none or it is not a number."""
+    raw = st.query_params.get(IMAGE_PARAM)
+    try:
+        return int(raw) if raw is not None else None
+    except ValueError:
+        return None
+
+
 def _media_url(path: Path, role: str) -> str:
     """A media URL for a file (what st.image uses): the browser fetches it once and caches it."""
     from streamlit import runtime
@@ -268,7 +279,8 @@ def _body(ws: Workspace, slug: str, num_images: int) -> None:
         st.warning("This project has no classes yet: add one on the **Classes** page before drawing.")
     ids = [im.id for im in images]
     if s["image_id"] not in ids:
-        index = min(s["index"], len(ids) - 1)
+        wanted = url_image_id()
+        index = ids.index(wanted) if wanted in ids else min(s["index"], len(ids) - 1)
         load_into_state(ws, slug, ids[index], index)
     index = ids.index(s["image_id"])
     s["index"] = index
@@ -309,6 +321,8 @@ def _body(ws: Workspace, slug: str, num_images: int) -> None:
         "height": STAGE_HEIGHT_PX,
     }
     annotator(data, on_action=lambda: _on_action(ws, slug))
+    if st.query_params.get(IMAGE_PARAM) != str(rec.id):
+        st.query_params[IMAGE_PARAM] = str(rec.id)
     st.caption(
         f"{rec.width}×{rec.height} px · saved version {s['version']} · every finished action is saved; "
         "A/D or the arrows move between images."
