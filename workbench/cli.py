@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from workbench.domain import Category, KeypointSchema, ValidationError, WorkbenchError
+from workbench.domain import Category, KeypointSchema, NotFoundError, ValidationError, WorkbenchError
 
 
 @contextmanager
@@ -98,6 +98,8 @@ def _schema(args: argparse.Namespace) -> KeypointSchema | None:
 
 def cmd_classes(args: argparse.Namespace) -> int:
     from workbench.services import classes
+    from workbench.services.classes import parse_pairs
+    from workbench.util import plural
 
     ws = _ws(args)
     if args.action == "add":
@@ -112,16 +114,50 @@ def cmd_classes(args: argparse.Namespace) -> int:
         counts = classes.category_annotation_counts(ws, args.project)
         for c in classes.list_categories(ws, args.project):
             kp = f" keypoints={','.join(c.keypoints.names)}" if c.keypoints else ""
-            print(f"{c.id:5} {c.name:20} {c.color} {counts.get(c.id or 0, 0):6} annotations{kp}")
+            flip = ""
+            if c.keypoints and c.keypoints.flip_pairs:
+                names = c.keypoints.names
+                flip = " flip=" + ",".join(f"{names[a]}-{names[b]}" for a, b in c.keypoints.flip_pairs)
+            print(f"{c.id:5} {c.name:20} {c.color} {plural(counts.get(c.id or 0, 0), 'annotation'):>16}{kp}{flip}")
     elif args.action == "delete":
-        cats = {c.name: c for c in classes.list_categories(ws, args.project)}
-        if args.name not in cats:
-            raise WorkbenchError(f"no class {args.name!r}; classes: {', '.join(cats) or '(none)'}")
-        n = classes.delete_category(
-            ws, args.project, cats[args.name].id, delete_annotations=args.delete_annotations
-        )
-        print(f"deleted class {args.name}" + (f" and its {n} annotations" if n else ""))
+        cat = _category(classes.list_categories(ws, args.project), args.name)
+        n = classes.delete_category(ws, args.project, cat.id, delete_annotations=args.delete_annotations)
+        print(f"deleted class {args.name}" + (f" and its {plural(n, 'annotation')}" if n else ""))
+    elif args.action == "rename":
+        cat = _category(classes.list_categories(ws, args.project), args.name)
+        new = classes.update_category(ws, args.project, cat.id, name=args.new_name)
+        print(f"renamed class {cat.name} to {new.name}; its annotations follow")
+    elif args.action == "edit":
+        cat = _category(classes.list_categories(ws, args.project), args.name)
+        keypoints: KeypointSchema | None | bool = False
+        if args.no_keypoints:
+            if args.keypoints or args.skeleton or args.flip:
+                raise ValidationError("--no-keypoints removes the schema; it takes no --keypoints, --skeleton or --flip")
+            keypoints = None
+        elif args.keypoints:
+            keypoints = _schema(args)
+        elif args.skeleton is not None or args.flip is not None:
+            if cat.keypoints is None:
+                raise ValidationError(f"class {cat.name!r} has no keypoints; give them with --keypoints")
+            names = list(cat.keypoints.names)
+            keypoints = KeypointSchema(
+                names=cat.keypoints.names,
+                skeleton=cat.keypoints.skeleton if args.skeleton is None else parse_pairs(args.skeleton, names),
+                flip_pairs=cat.keypoints.flip_pairs if args.flip is None else parse_pairs(args.flip, names),
+            )
+        if keypoints is False and not args.color:
+            raise ValidationError("nothing to change: give --color, --keypoints, --skeleton, --flip or --no-keypoints")
+        new = classes.update_category(ws, args.project, cat.id, color=args.color, keypoints=keypoints)
+        kp = f", keypoints {','.join(new.keypoints.names)}" if new.keypoints else ", no keypoints"
+        print(f"updated class {new.name} ({new.color}{kp})")
     return 0
+
+
+def _category(cats: list[Category], name: str) -> Category:
+    for c in cats:
+        if c.name == name:
+            return c
+    raise NotFoundError(f"no class {name!r}; classes: {', '.join(c.name for c in cats) or '(none)'}")
 
 
 def cmd_import(args: argparse.Namespace) -> int:
@@ -315,19 +351,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     pr = sub.add_parser("project", help="create, list or delete projects", parents=[common])
     pr_sub = pr.add_subparsers(dest="action", required=True)
-    c = pr_sub.add_parser("create", parents=[common])
+    c = pr_sub.add_parser("create", parents=[common], help="create a project (its slug comes from the name)")
     c.add_argument("name")
     c.add_argument("--slug")
     c.add_argument("--description", default="")
-    pr_sub.add_parser("list", parents=[common])
-    d = pr_sub.add_parser("delete", parents=[common])
+    pr_sub.add_parser("list", parents=[common], help="projects with their image, annotation, class counts")
+    d = pr_sub.add_parser("delete", parents=[common], help="delete a project, its images and runs (--yes)")
     d.add_argument("slug")
     d.add_argument("--yes", action="store_true")
     pr.set_defaults(func=cmd_project)
 
-    cl = sub.add_parser("classes", help="add, list or delete classes", parents=[common])
+    cl = sub.add_parser("classes", help="add, list, rename, edit or delete classes", parents=[common])
     cl_sub = cl.add_subparsers(dest="action", required=True)
-    a = cl_sub.add_parser("add", parents=[common])
+    a = cl_sub.add_parser("add", parents=[common], help="add a class, optionally with keypoints")
     a.add_argument("project")
     a.add_argument("name")
     a.add_argument("--color")
@@ -335,12 +371,28 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--keypoints", help="comma-separated keypoint names, e.g. nose,left_eye,right_eye")
     a.add_argument("--skeleton", help="pairs by name or 1-based number, e.g. nose-left_eye,nose-right_eye")
     a.add_argument("--flip", help="left/right pairs swapped by a horizontal flip, e.g. left_eye-right_eye")
-    li = cl_sub.add_parser("list", parents=[common])
+    li = cl_sub.add_parser("list", parents=[common], help="classes with annotation counts and keypoints")
     li.add_argument("project")
-    de = cl_sub.add_parser("delete", parents=[common])
+    de = cl_sub.add_parser("delete", parents=[common], help="delete a class (--delete-annotations if used)")
     de.add_argument("project")
     de.add_argument("name")
     de.add_argument("--delete-annotations", action="store_true")
+    rn = cl_sub.add_parser("rename", parents=[common], help="rename a class; its annotations follow")
+    rn.add_argument("project")
+    rn.add_argument("name")
+    rn.add_argument("new_name")
+    ed = cl_sub.add_parser(
+        "edit",
+        parents=[common],
+        help="change a class's colour or keypoint schema (--skeleton/--flip alone keep its keypoint names)",
+    )
+    ed.add_argument("project")
+    ed.add_argument("name")
+    ed.add_argument("--color", help="#rrggbb")
+    ed.add_argument("--keypoints", help="new comma-separated keypoint names (same count if annotated)")
+    ed.add_argument("--skeleton", help="pairs by name or 1-based number; '' removes the skeleton")
+    ed.add_argument("--flip", help="left/right pairs swapped by a horizontal flip; '' removes them")
+    ed.add_argument("--no-keypoints", action="store_true", help="remove the keypoint schema")
     cl.set_defaults(func=cmd_classes)
 
     im = sub.add_parser("import", help="import images, COCO or LabelMe", parents=[common])

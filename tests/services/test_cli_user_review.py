@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from pathlib import Path
 
 import pytest
@@ -233,3 +234,83 @@ def test_deleting_a_project_waits_for_its_running_import_and_says_so(
     assert not worker.is_alive() and errors == []
     assert projects.list_projects(ws) == []
     assert not ws.project_dir(project).exists()
+
+
+# ------------------------------------------------------------------------------ classes rename / edit
+
+
+def _kp_project(tmp_path: Path) -> Path:
+    ws = tmp_path / "ws"
+    assert run(ws, "project", "create", "P") == 0
+    assert run(ws, "classes", "add", "p", "face", "--keypoints", "nose,l_eye,r_eye", "--skeleton", "nose-l_eye") == 0
+    return ws
+
+
+def _cats(ws: Path) -> dict:
+    from workbench.services import classes
+    from workbench.services.workspace import open_workspace
+
+    w = open_workspace(ws)
+    try:
+        return {c.name: c for c in classes.list_categories(w, "p")}
+    finally:
+        w.close()
+
+
+def test_classes_rename_and_edit_flip_pairs_keep_the_keypoint_names(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ws = _kp_project(tmp_path)
+    assert run(ws, "classes", "rename", "p", "face", "head") == 0
+    assert run(ws, "classes", "edit", "p", "head", "--flip", "l_eye-r_eye", "--color", "#102030") == 0
+    head = _cats(ws)["head"]
+    assert head.color == "#102030"
+    assert head.keypoints == KeypointSchema(("nose", "l_eye", "r_eye"), skeleton=((0, 1),), flip_pairs=((1, 2),))
+    assert run(ws, "classes", "edit", "p", "head", "--skeleton", "") == 0
+    assert _cats(ws)["head"].keypoints.skeleton == ()
+    capsys.readouterr()
+    assert run(ws, "classes", "list", "p") == 0
+    assert "flip=l_eye-r_eye" in capsys.readouterr().out
+    assert run(ws, "classes", "edit", "p", "head", "--no-keypoints") == 0
+    assert _cats(ws)["head"].keypoints is None
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["rename", "p", "nope", "x"], "no class 'nope'; classes: face"),
+        (["edit", "p", "nope", "--color", "#000000"], "no class 'nope'"),
+        (["edit", "p", "face"], "nothing to change"),
+        (["edit", "p", "face", "--flip", "l_eye-nose,nose-r_eye"], "more than one flip pair"),
+        (["edit", "p", "face", "--no-keypoints", "--flip", "a-b"], "--no-keypoints removes the schema"),
+        (["edit", "p", "face", "--color", "red"], "#rrggbb"),
+    ],
+)
+def test_classes_rename_and_edit_errors_change_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    ws = _kp_project(tmp_path)
+    before = _cats(ws)
+    assert run(ws, "classes", *args) == 1
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+    assert _cats(ws) == before
+
+
+def test_classes_list_and_delete_count_in_the_singular(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ws = tmp_path / "ws"
+    assert run(ws, "demo", "--images", "2") == 0
+    from workbench.services import classes
+    from workbench.services.workspace import open_workspace
+
+    w = open_workspace(ws)
+    counts = classes.category_annotation_counts(w, "demo-shapes")
+    one = next((c for c in classes.list_categories(w, "demo-shapes") if counts.get(c.id) == 1), None)
+    w.close()
+    if one is None:
+        pytest.skip("the 2-image demo has no class with exactly one annotation")
+    capsys.readouterr()
+    assert run(ws, "classes", "list", "demo-shapes") == 0
+    assert re.search(rf"{one.name} .* 1 annotation(?!s)", capsys.readouterr().out)
+    assert run(ws, "classes", "delete", "demo-shapes", one.name, "--delete-annotations") == 0
+    assert capsys.readouterr().out.strip() == f"deleted class {one.name} and its 1 annotation"
