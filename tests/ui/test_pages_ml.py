@@ -69,6 +69,7 @@ def test_empty_project_says_what_to_do(ws: Workspace, page: str, message: str) -
     if page == "train":
         assert "no annotated images to train on" in texts(at)
         assert not [b for b in at.button if b.label == "Train"]
+        assert "Press **Train**" not in texts(at)  # there is no Train button to press
 
 
 # ---------------------------------------------------------------------------------------------- train

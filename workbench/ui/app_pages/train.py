@@ -215,7 +215,8 @@ def render() -> None:
     runs = training.list_runs(ws, slug)
     st.subheader("Runs")
     if not runs:
-        st.info("No runs yet. Press **Train** to start one.")
+        # without training images there is no Train button to press (the message above says why)
+        st.info("No runs yet. Press **Train** to start one." if train_ds is not None else "No runs yet.")
         return
     live = any(r.is_active for r in runs)
     st.fragment(run_every=POLL_S if live else None)(_runs_table_live)(ws, slug, status_signature(runs))
