@@ -250,8 +250,8 @@ def cmd_stats(args: argparse.Namespace) -> int:
         print(json.dumps(st, indent=2))
         return 0
     print(f"{st['project']}: {st['images']} images, {st['annotations']} annotations")
-    print("status: " + ", ".join(f"{k} {v}" for k, v in sorted(st["status"].items())))
-    print("splits: " + ", ".join(f"{k} {v}" for k, v in sorted(st["splits"].items())))
+    print("status: " + (", ".join(f"{k} {v}" for k, v in sorted(st["status"].items())) or "(no images)"))
+    print("splits: " + (", ".join(f"{k} {v}" for k, v in sorted(st["splits"].items())) or "(no images)"))
     print(f"{'class':20} {'instances':>9} {'images':>7} {'w/ kps':>7} {'crowd':>6}")
     for name, row in st["classes"].items():
         print(f"{name:20} {row['instances']:9} {row['images']:7} {row['with_keypoints']:7} {row['crowd']:6}")

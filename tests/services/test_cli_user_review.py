@@ -314,3 +314,27 @@ def test_classes_list_and_delete_count_in_the_singular(tmp_path: Path, capsys: p
     assert re.search(rf"{one.name} .* 1 annotation(?!s)", capsys.readouterr().out)
     assert run(ws, "classes", "delete", "demo-shapes", one.name, "--delete-annotations") == 0
     assert capsys.readouterr().out.strip() == f"deleted class {one.name} and its 1 annotation"
+
+
+# ------------------------------------------------------------------------------------ demo and stats
+
+
+@pytest.mark.parametrize("n", ["0", "-5"])
+def test_demo_with_no_images_is_refused_and_makes_no_project(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], n: str
+) -> None:
+    ws = tmp_path / "ws"
+    assert run(ws, "demo", "--images", n) == 1
+    assert f"at least 1 image, got {n}" in capsys.readouterr().err
+    assert run(ws, "project", "list") == 0
+    assert "no projects" in capsys.readouterr().out
+    assert not (ws / "demo-shapes").exists()
+
+
+def test_stats_of_an_empty_project_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ws = tmp_path / "ws"
+    assert run(ws, "project", "create", "P") == 0
+    capsys.readouterr()
+    assert run(ws, "stats", "p") == 0
+    out = capsys.readouterr().out
+    assert "status: (no images)" in out and "splits: (no images)" in out

@@ -20,6 +20,7 @@ from workbench.domain import (
     Instance,
     KeypointSchema,
     ProjectInfo,
+    ValidationError,
 )
 from workbench.services.dataset import split_project
 from workbench.services.imports import Progress, import_dataset
@@ -98,9 +99,18 @@ def make_demo_dataset(num_images: int = 40, *, seed: int = 0) -> Dataset:
 def create_demo_project(
     ws: Workspace, *, name: str = DEMO_NAME, num_images: int = 40, seed: int = 0, progress: Progress = None
 ) -> ProjectInfo:
-    from workbench.services.projects import get_project
+    """A project of synthetic shapes; refused for fewer than one image (``--images 0`` or ``-5`` made an
+    empty 'demo'), and removed again if filling it fails, so no half-made demo stays behind."""
+    from workbench.services.projects import delete_project, get_project
 
+    if num_images < 1:
+        raise ValidationError(f"a demo project needs at least 1 image, got {num_images}")
+    ds = make_demo_dataset(num_images, seed=seed)
     info = create_project(ws, name, description="Synthetic shapes with polygons and triangle keypoints")
-    import_dataset(ws, info.slug, make_demo_dataset(num_images, seed=seed), progress=progress)
-    split_project(ws, info.slug, ratios=(0.8, 0.2, 0.0), seed=seed)
+    try:
+        import_dataset(ws, info.slug, ds, progress=progress)
+        split_project(ws, info.slug, ratios=(0.8, 0.2, 0.0), seed=seed)
+    except BaseException:
+        delete_project(ws, info.slug)
+        raise
     return get_project(ws, info.slug)
