@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
+from tests.ui.conftest import png_bytes
 from tests.ui.test_pages import app, make_project, ws  # noqa: F401  (ws is a fixture)
 from workbench.domain import ValidationError
 from workbench.services.imports import ImportReport
@@ -38,13 +40,47 @@ def test_import_warnings_show_class_names_literally_in_one_box(ws: Workspace) ->
     slug = make_project(ws, n_images=1)
     at = app("import", slug)
     report = ImportReport(warnings=["added class '__ignore__'", "added class 'car'"], annotations=2)
-    at.session_state[imports_page.REPORT_KEY] = {"kind": "labelme", "report": report}
+    at.session_state[imports_page.REPORT_KEY] = {"kind": "labelme", "slug": slug, "report": report}
     at.run()
     assert not at.exception, at.exception
     assert len(at.warning) == 1
     box = at.warning[0].value
     assert "\\_\\_ignore\\_\\_" in box  # escaped: markdown shows the underscores, not bold text
     assert "car" in box
+
+
+def test_an_import_report_stays_with_its_project(ws: Workspace, tmp_path: Path) -> None:  # noqa: F811
+    """The last import's report ('3 images imported', skipped files) showed on the Import page of every
+    project opened afterwards in the session, as if it were theirs."""
+    from workbench.ui.context import PROJECT_KEY
+
+    first = make_project(ws, "First", n_images=0)
+    second = make_project(ws, "Second", n_images=0)
+    folder = tmp_path / "pics"
+    folder.mkdir()
+    (folder / "a.png").write_bytes(png_bytes((40, 30)))
+    at = app("import", first)
+    next(t for t in at.text_input if t.key == "import_folder").input(str(folder))
+    next(b for b in at.button if b.key == "import_path").click().run()
+    assert not at.exception, at.exception
+    assert any("1 image imported" in s.value for s in at.success)
+    at.session_state[PROJECT_KEY] = second
+    at.run()
+    assert not at.exception, at.exception
+    assert any("Import · Second" in h.value for h in at.header)
+    assert not any("imported" in s.value for s in at.success)
+    at.session_state[PROJECT_KEY] = first  # back in the first project: its report is there again
+    at.run()
+    assert any("1 image imported" in s.value for s in at.success)
+
+
+def test_an_empty_path_says_what_to_type(ws: Workspace) -> None:  # noqa: F811
+    slug = make_project(ws, n_images=0)
+    at = app("import", slug)
+    for key, what in (("import_path", "folder or zip"), ("import_coco_path", "COCO"), ("import_lm_path", "LabelMe")):
+        next(b for b in at.button if b.key == key).click().run()
+        assert not at.exception, at.exception
+        assert any(what in w.value and "first" in w.value for w in at.warning), key
 
 
 def _annotated_project(ws: Workspace, name: str, splits: tuple[str | None, ...]) -> str:  # noqa: F811

@@ -48,13 +48,21 @@ def _progress_bar() -> Any:
     return update
 
 
-def _run(kind: str, fn: Any) -> None:
+def _typed(text: str, what: str) -> bool:
+    """True when a path was typed; else a warning saying what to type."""
+    if text.strip():
+        return True
+    st.warning(f"Type the path of {what} first.")
+    return False
+
+
+def _run(kind: str, fn: Any, slug: str) -> None:
     try:
         report = fn()
     except (WorkbenchError, ValueError, OSError) as exc:
-        st.session_state[REPORT_KEY] = {"kind": kind, "error": str(exc)}
+        st.session_state[REPORT_KEY] = {"kind": kind, "slug": slug, "error": str(exc)}
     else:
-        st.session_state[REPORT_KEY] = {"kind": kind, "report": report}
+        st.session_state[REPORT_KEY] = {"kind": kind, "slug": slug, "report": report}
     st.session_state["wb_upload_gen"] = st.session_state.get("wb_upload_gen", 0) + 1
     st.rerun()
 
@@ -109,9 +117,11 @@ def _import_annotation_upload(
     return svc.import_labelme(ws, slug, target, progress=progress)
 
 
-def show_report() -> None:
+def show_report(slug: str) -> None:
+    """The last import's report, in the project it was made in only (another project's counts and
+    skipped files read as if they were this one's)."""
     entry = st.session_state.get(REPORT_KEY)
-    if not entry:
+    if not entry or entry.get("slug") != slug:
         return
     if "error" in entry:
         st.error(f"Import failed: {entry['error']}")
@@ -139,7 +149,7 @@ def render() -> None:
     ws, info = opened
     slug = info.slug
     with st.container():  # always there, so the tabs below keep their place (and their open tab)
-        show_report()
+        show_report(slug)
     gen = st.session_state.get("wb_upload_gen", 0)
     tab_img, tab_dir, tab_coco, tab_lm = st.tabs(
         ["Images", "Folder on this machine", "COCO", "LabelMe"], key="import_tab", on_change="rerun"
@@ -151,15 +161,19 @@ def render() -> None:
             key=f"img_upload_{gen}",
         )
         if st.button("Import images", type="primary", disabled=not files, key="import_images"):
-            _run("images", lambda: import_uploads(ws, slug, list(files or []), _progress_bar()))
+            _run("images", lambda: import_uploads(ws, slug, list(files or []), _progress_bar()), slug)
     with tab_dir:
         folder = st.text_input("Folder or zip path on the machine running the workbench", key="import_folder")
-        if st.button("Import from path", disabled=not folder, key="import_path"):
-            path = Path(folder).expanduser()
-            if not path.exists():
+        # Path buttons are never disabled: a text input commits on Enter or blur, so a button disabled
+        # while the path was typed swallowed the first click (the blur re-enabled it, too late).
+        if st.button("Import from path", key="import_path"):
+            path = Path(folder.strip()).expanduser()
+            if not folder.strip():
+                st.warning("Type the path of a folder or zip first.")
+            elif not path.exists():
                 st.error(f"{path}: no such file or folder")
             else:
-                _run("images", lambda: svc.import_images(ws, slug, [path], progress=_progress_bar()))
+                _run("images", lambda: svc.import_images(ws, slug, [path], progress=_progress_bar()), slug)
     with tab_coco:
         st.caption(
             "A COCO JSON file (its images must already be in the project, matched by file name), or a zip "
@@ -167,21 +181,23 @@ def render() -> None:
         )
         coco = st.file_uploader("COCO JSON or zip", type=["json", "zip"], key=f"coco_upload_{gen}")
         if st.button("Import COCO upload", disabled=coco is None, key="import_coco_upload"):
-            _run("coco", lambda: import_annotation_upload(ws, slug, "coco", coco, _progress_bar()))
+            _run("coco", lambda: import_annotation_upload(ws, slug, "coco", coco, _progress_bar()), slug)
         coco_path = st.text_input("…or a COCO file/folder path", key="coco_path")
-        if st.button("Import COCO path", disabled=not coco_path, key="import_coco_path"):
+        if st.button("Import COCO path", key="import_coco_path") and _typed(coco_path, "a COCO file or folder"):
             _run(
                 "coco",
-                lambda: svc.import_coco(ws, slug, Path(coco_path).expanduser(), progress=_progress_bar()),
+                lambda: svc.import_coco(ws, slug, Path(coco_path.strip()).expanduser(), progress=_progress_bar()),
+                slug,
             )
     with tab_lm:
         st.caption("A zip of a LabelMe folder (JSON files next to their images), or a folder path.")
         lm = st.file_uploader("LabelMe zip or JSON", type=["zip", "json"], key=f"lm_upload_{gen}")
         if st.button("Import LabelMe upload", disabled=lm is None, key="import_lm_upload"):
-            _run("labelme", lambda: import_annotation_upload(ws, slug, "labelme", lm, _progress_bar()))
+            _run("labelme", lambda: import_annotation_upload(ws, slug, "labelme", lm, _progress_bar()), slug)
         lm_path = st.text_input("…or a LabelMe folder path", key="lm_path")
-        if st.button("Import LabelMe path", disabled=not lm_path, key="import_lm_path"):
+        if st.button("Import LabelMe path", key="import_lm_path") and _typed(lm_path, "a LabelMe folder"):
             _run(
                 "labelme",
-                lambda: svc.import_labelme(ws, slug, Path(lm_path).expanduser(), progress=_progress_bar()),
+                lambda: svc.import_labelme(ws, slug, Path(lm_path.strip()).expanduser(), progress=_progress_bar()),
+                slug,
             )
