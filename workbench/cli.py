@@ -213,7 +213,9 @@ def cmd_export(args: argparse.Namespace) -> int:
             for p in paths:
                 print(p)
         else:
-            sigma = None if args.sigma <= 0 else args.sigma
+            if args.sigma < 0:
+                raise ValidationError(f"--sigma is a number of pixels, or 0 for one pixel; got {args.sigma}")
+            sigma = None if args.sigma == 0 else args.sigma
             print(
                 export.export_labelmaps(
                     ws,

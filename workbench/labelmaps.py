@@ -7,6 +7,7 @@ pixels are pycocotools' rasterisation, i.e. the union of ``annToMask`` per class
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -112,8 +113,8 @@ def keypoint_heatmaps(
     A sigma (pixels): a Gaussian centred on that pixel's centre, so the peak is exactly 1 at the joint
     pixel, cut at 3 sigma. Several instances combine by maximum; joints outside the image are skipped.
     """
-    if sigma is not None and not sigma > 0:
-        raise ValidationError(f"heatmap sigma must be positive or None, got {sigma}")
+    if sigma is not None and not (math.isfinite(sigma) and sigma > 0):  # inf overflowed the kernel size
+        raise ValidationError(f"heatmap sigma must be a positive number of pixels or None, got {sigma}")
     k = schema.num_keypoints
     h, w = item.image.height, item.image.width
     out = np.zeros((k, h, w), dtype=np.float32)

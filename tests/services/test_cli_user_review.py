@@ -338,3 +338,25 @@ def test_stats_of_an_empty_project_says_so(tmp_path: Path, capsys: pytest.Captur
     assert run(ws, "stats", "p") == 0
     out = capsys.readouterr().out
     assert "status: (no images)" in out and "splits: (no images)" in out
+
+
+# ------------------------------------------------------------------------------ numbers out of range
+
+
+@pytest.mark.parametrize("sigma", ["inf", "nan", "-1"])
+def test_labelmaps_refuse_a_sigma_that_is_not_a_positive_number(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], sigma: str
+) -> None:
+    ws = tmp_path / "ws"
+    assert run(ws, "demo", "--images", "2") == 0
+    assert run(ws, "export", "labelmaps", "demo-shapes", str(tmp_path / "maps"), f"--sigma={sigma}") == 1
+    err = capsys.readouterr().err
+    assert "sigma" in err and err.count("\n") == 1
+    assert not (tmp_path / "maps").exists()
+
+
+@pytest.mark.parametrize("limit", [0, -1])
+def test_a_pixel_limit_below_one_is_refused_not_every_image_skipped(ws, project: str, tmp_path: Path, limit: int) -> None:  # noqa: ANN001
+    img = write_image(tmp_path / "in" / "a.png")
+    with pytest.raises(ValidationError, match=f"pixel limit must be at least 1, got {limit}"):
+        imports.import_images(ws, project, [img], max_pixels=limit)

@@ -17,6 +17,7 @@ Layout of ``out_dir``::
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shutil
@@ -107,8 +108,8 @@ def export_labelmaps(
     """
     if layout not in ("png", "npz"):
         raise ValidationError(f"label-map layout must be 'png' or 'npz', got {layout!r}")
-    if heatmap_sigma is not None and not heatmap_sigma > 0:
-        raise ValidationError(f"heatmap sigma must be positive or None, got {heatmap_sigma}")
+    if heatmap_sigma is not None and not (math.isfinite(heatmap_sigma) and heatmap_sigma > 0):  # inf overflowed the kernel size
+        raise ValidationError(f"heatmap sigma must be a positive number of pixels or None, got {heatmap_sigma}")
     out_dir = Path(out_dir)
     _check_replaceable(out_dir)
     classes = label_classes(dataset.categories)

@@ -170,6 +170,8 @@ def import_images(
     max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> ImportReport:
     """Import image files, folders and zip archives (paths) or in-memory uploads (ImageSource)."""
+    if max_pixels < 1:  # every image would be skipped as a 'decompression bomb'
+        raise ValidationError(f"the pixel limit must be at least 1, got {max_pixels}")
     with import_lock(ws, slug):
         report = ImportReport()
         project_dir = ws.project_dir(slug)
