@@ -57,6 +57,7 @@ def _print_report(report) -> None:  # noqa: ANN001
 
 def cmd_project(args: argparse.Namespace) -> int:
     from workbench.services import projects
+    from workbench.util import plural
 
     ws = _ws(args)
     if args.action == "create":
@@ -72,8 +73,10 @@ def cmd_project(args: argparse.Namespace) -> int:
             )
     elif args.action == "delete":
         if not args.yes:
+            info = projects.get_project(ws, args.slug)  # a wrong name is told as such, not asked to confirm
             raise WorkbenchError(
-                f"deleting {args.slug} removes its images and annotations; add --yes to confirm"
+                f"deleting {args.slug} removes its {plural(info.num_images, 'image')} and "
+                f"{plural(info.num_annotations, 'annotation')}; add --yes to confirm"
             )
         projects.delete_project(ws, args.slug)
         print(f"deleted project {args.slug}")

@@ -360,3 +360,14 @@ def test_a_pixel_limit_below_one_is_refused_not_every_image_skipped(ws, project:
     img = write_image(tmp_path / "in" / "a.png")
     with pytest.raises(ValidationError, match=f"pixel limit must be at least 1, got {limit}"):
         imports.import_images(ws, project, [img], max_pixels=limit)
+
+
+def test_project_delete_without_yes_names_a_wrong_project_and_counts_a_right_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ws = tmp_path / "ws"
+    assert run(ws, "project", "create", "P") == 0
+    assert run(ws, "project", "delete", "typo") == 1
+    assert "no project 'typo'; projects: p" in capsys.readouterr().err
+    assert run(ws, "project", "delete", "p") == 1
+    assert "removes its 0 images and 0 annotations; add --yes" in capsys.readouterr().err
