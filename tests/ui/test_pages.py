@@ -180,6 +180,14 @@ def test_bad_class_input_shows_error(ws: Workspace) -> None:
     next(b for b in at.button if b.label == "Add class").click().run()
     assert classes.list_categories(ws, slug) == []
     assert any("q" in e.value for e in at.error)
+    # what the user typed stays for them to correct (the form was emptied after a refused add)
+    assert at.text_input(key="new_class_name").value == "x"
+    assert at.text_input(key="new_kp_names").value == "a, b"
+    at.text_input(key="new_kp_skeleton").input("a-b")
+    next(b for b in at.button if b.label == "Add class").click().run()
+    assert [c.name for c in classes.list_categories(ws, slug)] == ["x"]
+    assert any("Added class 'x'" in s.value for s in at.success)
+    assert at.text_input(key="new_class_name").value == "" and at.text_input(key="new_kp_names").value == ""
 
 
 # ------------------------------------------------------------------------------------------ annotate

@@ -57,8 +57,21 @@ def _schema_fields(prefix: str, schema: KeypointSchema | None) -> tuple[str, str
     return names, skeleton, flips
 
 
+ADD_KEYS = ("new_class_name", "new_class_color", "new_kp_names", "new_kp_skeleton", "new_kp_flip")
+ADD_CLEAR_KEY = "cls_add_clear"
+ADD_FLASH_KEY = "cls_add_flash"
+
+
 def _add(ws, slug: str, n_existing: int) -> None:
-    with st.expander("Add a class", expanded=n_existing == 0), st.form("add_class", clear_on_submit=True):
+    # The form is emptied after an add only: clear_on_submit also emptied it after a refused add, so a
+    # typo in the skeleton cost the user the name and every keypoint name they had typed.
+    if st.session_state.pop(ADD_CLEAR_KEY, False):
+        for key in ADD_KEYS:
+            st.session_state.pop(key, None)
+    flash = st.session_state.pop(ADD_FLASH_KEY, None)
+    if flash:
+        st.success(flash)
+    with st.expander("Add a class", expanded=n_existing == 0), st.form("add_class"):
         c1, c2 = st.columns([4, 1])
         name = c1.text_input("Class name", key="new_class_name")
         color = c2.color_picker("Colour", value=PALETTE[n_existing % len(PALETTE)], key="new_class_color")
@@ -71,7 +84,9 @@ def _add(ws, slug: str, n_existing: int) -> None:
             except (WorkbenchError, ValueError) as exc:
                 st.error(str(exc))
             else:
-                st.success(f"Added class {cat.name!r}.")
+                st.session_state[ADD_FLASH_KEY] = f"Added class {cat.name!r}."
+                st.session_state[ADD_CLEAR_KEY] = True
+                st.rerun()
 
 
 def _edit(ws, slug: str, cat: Category, count: int) -> None:
