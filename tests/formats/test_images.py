@@ -21,6 +21,7 @@ from PIL import Image
 from workbench.domain import ValidationError
 from workbench.formats.images import (
     IMAGE_SUFFIXES,
+    ZIP_IN_FOLDER_REASON,
     DecodedImage,
     ImageError,
     ImageSource,
@@ -623,7 +624,8 @@ def test_folder_is_walked_recursively_in_order_ignoring_non_images(tmp_path: Pat
         write(root / rel, b"x")
     names, skipped = _names([root])
     assert names == ["Sub2/d.bmp", "a.JPG", "b.png", "sub/deeper/c.tiff", "sub/z.webp"]
-    assert skipped == []
+    # a zip in a folder is not opened, but said (a folder of zips imported nothing with no reason)
+    assert skipped == [Skipped("inner.zip", ZIP_IN_FOLDER_REASON)]
 
 
 def test_symlinked_folder_is_reported_not_followed(tmp_path: Path) -> None:

@@ -547,6 +547,9 @@ def _iter_zip(path: Path, display: str, skipped: list[Skipped], max_file_bytes: 
             yield ImageSource(name=norm, data=data, origin=display)
 
 
+ZIP_IN_FOLDER_REASON = "zip archive inside a folder, not opened: import it by its own path"
+
+
 def _walk_sorted(folder: Path, prefix: str, skipped: list[Skipped]) -> Iterator[ImageSource]:
     """Depth-first with each folder's entries sorted by name: the order of the relative paths."""
     try:
@@ -570,6 +573,9 @@ def _walk_sorted(folder: Path, prefix: str, skipped: list[Skipped]) -> Iterator[
             src = _file_source(Path(entry.path), rel, skipped)
             if src is not None:
                 yield src
+        elif os.path.splitext(entry.name)[1].lower() in ZIP_SUFFIXES:
+            # said, not silent: a folder of zips imported '0 images' with no reason given
+            skipped.append(Skipped(rel, ZIP_IN_FOLDER_REASON))
         elif (unsupported := _unsupported_suffix(rel)) is not None:
             skipped.append(unsupported)
 
@@ -586,7 +592,8 @@ def iter_image_sources(
     Names: a file given directly is named by its file name; a file in a folder by its path
     relative to that folder; a zip entry by its normalised path inside the archive (``origin``
     names the archive). Inside folders and archives, files without an image suffix and macOS/
-    hidden metadata files are ignored silently; zip archives inside folders are not opened.
+    hidden metadata files are ignored silently; zip archives inside folders are not opened (they go
+    to ``skipped``, so the user knows to name them).
     Symbolic links (files or folders, on disk or in a zip), entries escaping the archive folder,
     unreadable or special files go to ``skipped`` with the reason. Whether a file really is an
     image is :func:`decode_image`'s call.
