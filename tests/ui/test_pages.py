@@ -155,6 +155,16 @@ def test_schema_from_text_rejects(names: str, skeleton: str) -> None:
         schema_from_text(names, skeleton, "")
 
 
+@pytest.mark.parametrize(
+    ("skeleton", "flips", "field"),
+    [("a-z", "", "Skeleton pairs: "), ("a-b", "a-z", "Left/right flip pairs: "), ("a", "", "Skeleton pairs: ")],
+)
+def test_schema_errors_name_the_field(skeleton: str, flips: str, field: str) -> None:
+    with pytest.raises(ValueError) as got:
+        schema_from_text("a, b", skeleton, flips)
+    assert str(got.value).startswith(field), got.value
+
+
 def test_add_class_with_keypoints_and_markup_name(ws: Workspace) -> None:
     slug = make_project(ws, n_images=0, with_class=False)
     at = app("classes", slug)

@@ -24,9 +24,17 @@ def schema_from_text(names_text: str, skeleton_text: str, flip_text: str) -> Key
         return None
     return KeypointSchema(
         names=tuple(names),
-        skeleton=svc.parse_pairs(skeleton_text, names),
-        flip_pairs=svc.parse_pairs(flip_text, names),
+        skeleton=_pairs(skeleton_text, names, "Skeleton pairs"),
+        flip_pairs=_pairs(flip_text, names, "Left/right flip pairs"),
     )
+
+
+def _pairs(text: str, names: list[str], field: str) -> tuple[tuple[int, int], ...]:
+    """Pairs of one field; a problem names the field (the form has two fields of pairs)."""
+    try:
+        return svc.parse_pairs(text, names)
+    except ValueError as exc:
+        raise ValueError(f"{field}: {exc}") from exc
 
 
 def _pairs_text(schema: KeypointSchema | None, attr: str) -> str:
