@@ -192,6 +192,10 @@ def cmd_import(args: argparse.Namespace) -> int:
                 progress=bar,
                 max_pixels=args.max_pixels,
             )
+            if not (report.imported or report.duplicates or report.skipped):
+                report.warnings.append(
+                    f"no image files (JPEG, PNG, BMP, TIFF, WebP) found in {', '.join(args.paths)}"
+                )
         elif args.kind == "coco":
             images_dir = Path(args.images_dir) if args.images_dir else None
             report = imports.import_coco(

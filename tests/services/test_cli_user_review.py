@@ -371,3 +371,14 @@ def test_project_delete_without_yes_names_a_wrong_project_and_counts_a_right_one
     assert "no project 'typo'; projects: p" in capsys.readouterr().err
     assert run(ws, "project", "delete", "p") == 1
     assert "removes its 0 images and 0 annotations; add --yes" in capsys.readouterr().err
+
+
+def test_importing_a_folder_without_images_says_none_were_found(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ws, _ = _project_with_image(tmp_path)
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.txt").write_text("x")
+    assert run(ws, "import", "images", "p", str(tmp_path / "empty")) == 0
+    out = capsys.readouterr().out
+    assert f"0 images imported\n  note: no image files (JPEG, PNG, BMP, TIFF, WebP) found in {tmp_path / 'empty'}" in out
