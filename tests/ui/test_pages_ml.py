@@ -285,6 +285,25 @@ def test_review_accept_all_above_threshold(ws: Workspace) -> None:
     assert status == {high: "accepted", low: "pending"}
 
 
+def test_review_lists_the_top_predictions_until_show_all(ws: Workspace) -> None:
+    from workbench.ui.app_pages.review import MAX_ROWS
+
+    slug = create_demo_project(ws, num_images=3).slug
+    run = make_run(ws, slug)
+    image_id = training.labelled_dataset(ws, slug, None).items[0].image.id
+    size_wh, gts = ground_truth(ws, slug, image_id)
+    n = MAX_ROWS + 5
+    review.store_run_predictions(ws, slug, run, {image_id: [as_prediction(gts[0], size_wh, 0.9 - 0.01 * i) for i in range(n)]})
+    by_score = sorted(review.list_predictions(ws, slug, run_id=run), key=lambda p: -p.score)
+    at = app("review", slug)
+    shown = {b.key for b in at.button if b.key and b.key.startswith("review_accept_") and b.key != "review_accept_all"}
+    assert shown == {f"review_accept_{p.id}" for p in by_score[:MAX_ROWS]}
+    assert f"highest-scoring of {n} predictions" in texts(at)
+    at.toggle(key="review_show_all").set_value(True).run()
+    assert not at.exception, at.exception
+    assert len([b for b in at.button if b.key and b.key.startswith("review_reject_")]) == n
+
+
 def test_review_error_filter(ws: Workspace) -> None:
     slug = create_demo_project(ws, num_images=3).slug
     _, image_id, _ = _stored_predictions(ws, slug)  # one exact prediction, one of another class on the same object

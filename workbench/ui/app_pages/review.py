@@ -21,6 +21,9 @@ from workbench.ui.overlay import MISSED, Layer, draw_overlay
 ALL = "all"
 SORT_LABELS = {"errors": "most errors", "confidence": "lowest confidence", "disagreement": "largest disagreement"}
 IMAGE_KEY = "review_image"
+MAX_ROWS = 20
+"""Prediction rows listed per image before 'Show all': an untrained model's 100 detections per image
+made 100 rows of Accept/Reject buttons (a long page, slow reruns)."""
 FLASH_KEY = "review_flash"
 
 
@@ -157,6 +160,12 @@ def _decisions(ws: Workspace, slug: str, detail: review.ImageReview, run_id: int
     st.number_input("Accept all pending with score ≥", 0.0, 1.0, 0.5, 0.05, key="review_accept_threshold")
     st.button("Accept all above", key="review_accept_all", on_click=_accept_all,
               args=(ws, slug, detail.image.id, run_id), icon=":material/done_all:")
+    if len(preds) > MAX_ROWS and not st.toggle(f"Show all {len(preds)} predictions", key="review_show_all"):
+        st.caption(
+            f"The {MAX_ROWS} highest-scoring of {len(preds)} predictions are listed; raise *Min score* above "
+            "or accept all above a score."
+        )
+        preds = preds[:MAX_ROWS]
     for p in preds:
         v = detail.verdicts.get(p.id)
         c1, c2, c3 = st.columns([2, 1, 1])  # wide enough for "Accept" (it showed "Acc…")
