@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.domain import WorkbenchError
+from workbench.util import plural
 
 
 def _ws(args: argparse.Namespace):  # noqa: ANN202
@@ -45,7 +46,7 @@ def _check(spec: Any, where: str, outcome: str) -> None:
     if errors:
         for message in errors:
             print(f"{where}: {message}", file=sys.stderr)
-        raise WorkbenchError(f"{where}: the pipeline has {len(errors)} problem(s); {outcome}")
+        raise WorkbenchError(f"{where}: the pipeline has {plural(len(errors), 'problem')}; {outcome}")
 
 
 def _write_png(path: Path, image: Any) -> None:
@@ -76,7 +77,11 @@ def cmd_augment(args: argparse.Namespace) -> int:
         saved = augmentation.set_pipeline(ws, args.project, spec)
         print(f"saved {augmentation.describe_pipeline(saved)} for {args.project}")
         return 0
-    # preview
+    # preview: counts checked first (--count 0 said 'no annotated images', --max-side -4 was ignored)
+    if args.count < 1:
+        raise WorkbenchError(f"augment preview: --count must be at least 1, got {args.count}")
+    if args.max_side is not None and args.max_side < 1:
+        raise WorkbenchError(f"augment preview: --max-side must be at least 1 pixel, got {args.max_side}")
     if spec is not None:
         _check(spec, where, "no preview was written")
     tiles = augmentation.preview(
@@ -90,7 +95,7 @@ def cmd_augment(args: argparse.Namespace) -> int:
     for i, (image_id, image) in enumerate(tiles):
         _write_png(out / f"aug_{i:03d}_image{image_id}_seed{args.seed}.png", image)
     used = augmentation.describe_pipeline(spec if spec is not None else augmentation.get_pipeline(ws, args.project))
-    print(f"wrote {len(tiles)} previews ({used}, seed {args.seed}) to {out}")
+    print(f"wrote {plural(len(tiles), 'preview')} ({used}, seed {args.seed}) to {out}")
     return 0
 
 

@@ -72,7 +72,7 @@ def test_bad_pipeline_file_lists_every_problem_and_saves_nothing(
     err = capsys.readouterr().err
     assert f"{path}: pipeline[0] (Warp9): unknown transform" in err
     assert f"{path}: pipeline[1] (HorizontalFlip): bad parameter: p" in err
-    assert "2 problem(s); nothing was saved" in err
+    assert "2 problems; nothing was saved" in err
     (tmp_path / "junk.json").write_text("[{")
     assert run(root, "set", slug, "--pipeline", str(tmp_path / "junk.json")) == 1
     assert "not valid JSON" in capsys.readouterr().err
