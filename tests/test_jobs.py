@@ -173,3 +173,41 @@ def test_queue_device_names_every_gpu_a_run_uses(monkeypatch, device, gpus, cuda
 
     monkeypatch.setattr(training, "_cuda_available", lambda: cuda)
     assert training.queue_device(tiny(device=device, gpus=gpus)) == key
+
+
+def test_a_cancel_while_the_worker_starts_ends_cancelled_by_the_worker(store, project_id, tmp_path):
+    """SIGTERM at once after the start (torch still importing): the worker notes it and stops at the
+    first step, saying 'cancelled' itself (it used to die silently and leave the row 'running')."""
+    run_dir = _run(tmp_path, "early", tiny(epochs=5))
+    info = jobs.submit_run(store, project_id, "early", run_dir, tiny(epochs=5), device="cpu", threads=1)
+    import os
+    import signal
+
+    def catches_sigterm_before_torch() -> bool:  # the worker's first handler is in place, torch not loaded
+        status = Path(f"/proc/{info.pid}/status").read_text()
+        mask = next(int(line.split()[1], 16) for line in status.splitlines() if line.startswith("SigCgt:"))
+        return bool(mask & (1 << (signal.SIGTERM - 1))) and "libtorch" not in Path(f"/proc/{info.pid}/maps").read_text()
+
+    deadline = time.monotonic() + 30
+    while not (hit := catches_sigterm_before_torch()) and time.monotonic() < deadline:
+        time.sleep(0.002)
+    assert hit, "the worker caught SIGTERM only after torch was loaded"
+    os.kill(info.pid, signal.SIGTERM)  # no cancel file: only the signal
+    done = jobs.wait_for(store, info.id, run_repo.FINAL_STATUSES, timeout_s=120)
+    assert done.status == "cancelled", (run_dir / "worker.log").read_text()[-2000:]
+    assert jobs.read_status(run_dir)["status"] == "cancelled"
+
+
+def test_refresh_starts_the_queued_run_a_dead_worker_left_waiting(store, project_id, tmp_path):
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    with store.transaction() as s:
+        dead = run_repo.create_run(s, project_id, "dead", {}, str(tmp_path / "d"), device="cpu")
+        run_repo.claim_next_queued_run(s, "cpu")
+        run_repo.set_run_pid(s, dead.id, proc.pid)
+    waiting_dir = _run(tmp_path, "waiting", tiny(max_iters=1))
+    waiting = jobs.submit_run(store, project_id, "waiting", waiting_dir, tiny(max_iters=1), device="cpu", threads=1)
+    assert waiting.status == "queued"  # the (dead) run holds the cpu
+    assert jobs.refresh_runs(store) == [dead.id]
+    done = jobs.wait_for(store, waiting.id, run_repo.FINAL_STATUSES, timeout_s=120)
+    assert done.status == "succeeded", done.error

@@ -194,8 +194,11 @@ def schedule_next(store_or_url: Store | str, *, device: str | None = None, threa
         if info is None:
             continue
         gpus = int(info.config.get("gpus", 1) or 1)
+        resume = has_checkpoint(Path(info.run_dir))  # a resumed run continues where it stopped
         try:
-            proc = start_worker(Path(info.run_dir), database_url=store.url, run_id=info.id, gpus=gpus, threads=threads)
+            proc = start_worker(
+                Path(info.run_dir), database_url=store.url, run_id=info.id, resume=resume, gpus=gpus, threads=threads
+            )
         except Exception as exc:
             with store.transaction() as s:
                 run_repo.finish_run(s, info.id, "failed", error=f"could not start the worker: {exc}")
@@ -252,6 +255,8 @@ def refresh_runs(store: Store, *, max_heartbeat_age_s: float = 120.0) -> list[in
                     run_repo.finish_run(s, info.id, "failed", error="the worker process exited without reporting (killed?)")
                 failed.append(info.id)
         failed += run_repo.mark_stale_runs_failed(s, max_age_s=max_heartbeat_age_s)
+    if failed:  # their devices are free: start what waits for them (a dead worker never did)
+        schedule_next(store)
     return failed
 
 
@@ -297,9 +302,14 @@ def tail_log(run_dir: Path, lines: int = 50) -> str:
 
 
 def wait_for(store: Store, run_id: int, statuses: tuple[str, ...], *, timeout_s: float = 60.0) -> RunInfo:
-    """Poll the store until the run reaches one of ``statuses`` (tests, CLI ``--wait``)."""
+    """Poll the store until the run reaches one of ``statuses`` (tests, CLI ``--wait``); every few
+    seconds also notice workers that died without a word (:func:`refresh_runs`)."""
     deadline = time.monotonic() + timeout_s
+    polls = 0
     while True:
+        polls += 1
+        if polls % 25 == 0:
+            refresh_runs(store)
         with store.transaction() as s:
             info = run_repo.get_run(s, run_id)
         if info.status in statuses or time.monotonic() > deadline:
@@ -308,11 +318,16 @@ def wait_for(store: Store, run_id: int, statuses: tuple[str, ...], *, timeout_s:
 
 
 def resume_run(store: Store, run_id: int, *, threads: int | None = None) -> RunInfo:
-    """Restart a failed or cancelled run's worker with ``--resume``: it continues from last.pt."""
+    """Queue a failed or cancelled run again; it starts now if its device is free, continuing from
+    checkpoints/last.pt (from the start where it has none)."""
     with store.transaction() as s:
         info = run_repo.reopen_run(s, run_id)
-    gpus = int(info.config.get("gpus", 1) or 1)
-    proc = start_worker(Path(info.run_dir), database_url=store.url, run_id=info.id, resume=True, gpus=gpus, threads=threads)
+    schedule_next(store, device=info.device or "cpu", threads=threads)
     with store.transaction() as s:
-        run_repo.set_run_pid(s, info.id, proc.pid)
         return run_repo.get_run(s, info.id)
+
+
+def has_checkpoint(run_dir: Path) -> bool:
+    return (Path(run_dir) / "checkpoints" / "last.pt").exists()
+
+

@@ -66,6 +66,7 @@ def test_cancel_then_resume_continues_from_the_checkpoint(demo_ws: Path, capsys:
     with pytest.raises(SystemExit):
         main(["runs", "resume"])  # argparse: RUN is required
     assert run(demo_ws, "runs", "resume", "1", "--wait") == 0
+    assert "run 1 resumed from its last checkpoint" in capsys.readouterr().out
     status = json.loads((run_dir / "status.json").read_text())
     assert status["status"] == "succeeded" and status["resumed_from_step"] > 0
     assert run(demo_ws, "runs", "resume", "1") == 1
@@ -79,3 +80,32 @@ def test_train_errors_are_one_line(demo_ws: Path, tmp_path: Path, capsys: pytest
     assert "unknown settings ['epochz']" in capsys.readouterr().err
     assert run(demo_ws, "train", "nope") == 1
     assert "no project 'nope'" in capsys.readouterr().err
+
+
+def test_resume_waits_in_the_queue_while_the_device_is_busy(demo_ws: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """One training job per device: a resumed run queues like any other (it used to start at once)."""
+    from workbench import jobs
+    from workbench.services.workspace import open_workspace
+
+    ws = open_workspace(demo_ws)
+    long = demo_ws / "long.json"  # no early stopping: it runs until cancelled
+    long.write_text(json.dumps({"early_stopping_patience": None}))
+    assert run(demo_ws, "train", "demo-shapes", "--epochs", "50", "--name", "long", "--config", str(long)) == 0
+    jobs.wait_for(ws.store, 1, ("running",), timeout_s=60)
+    assert run(demo_ws, "train", "demo-shapes", "--epochs", "1", "--max-iters", "2", "--name", "short") == 0
+    assert run(demo_ws, "runs", "cancel", "2") == 0  # cancelled while queued: no checkpoint
+    capsys.readouterr()
+    assert run(demo_ws, "runs", "resume", "2") == 0
+    assert "run 2 queued: it resumes when its device (cpu) is free" in capsys.readouterr().out
+    with ws.store.transaction() as s:
+        from workbench.store import runs as run_repo
+
+        assert run_repo.get_run(s, 2).status == "queued"
+    assert run(demo_ws, "runs", "cancel", "1") == 0  # the device frees; run 2 starts from the beginning
+    first = jobs.wait_for(ws.store, 1, ("cancelled",), timeout_s=120)
+    assert first.status == "cancelled", (Path(first.run_dir) / "worker.log").read_text()[-3000:]
+    done = jobs.wait_for(ws.store, 2, ("succeeded", "failed"), timeout_s=180)
+    assert done.status == "succeeded", done.error
+    capsys.readouterr()
+    assert run(demo_ws, "runs", "cancel", "2") == 0
+    assert "run 2 already succeeded: nothing to cancel" in capsys.readouterr().out

@@ -184,12 +184,13 @@ def mark_stale_runs_failed(s: Session, *, max_age_s: float = 120.0, now: datetim
 
 
 def reopen_run(s: Session, run_id: int) -> RunInfo:
-    """A failed or cancelled run goes back to running for ``--resume`` (its checkpoint continues it)."""
+    """A failed or cancelled run goes back to the queue of its device; the scheduler starts it (with
+    ``--resume`` when it has a checkpoint) once the device is free, like any queued run."""
     row = _row(s, run_id)
     if row.status not in ("failed", "cancelled"):
         raise ValidationError(f"run {run_id} is {row.status}; only failed or cancelled runs can be resumed")
-    row.status = "running"
+    row.status = "queued"
     row.error = None
     row.finished_at = None
-    row.heartbeat_at = utcnow()
+    row.pid = None
     return _info(row)

@@ -128,11 +128,19 @@ def cmd_runs(args: argparse.Namespace) -> int:
             )
         )
     elif args.action == "cancel":
+        if info.status in run_repo.FINAL_STATUSES:
+            print(f"run {info.id} already {info.status}: nothing to cancel")
+            return 0
         info = jobs.cancel_run(ws.store, args.run)
         print(f"run {info.id} {info.status}")
     elif args.action == "resume":
         info = jobs.resume_run(ws.store, args.run)
-        print(f"run {info.id} resumed from its last checkpoint")
+        if info.status == "queued":
+            print(f"run {info.id} queued: it resumes when its device ({info.device}) is free")
+        elif jobs.has_checkpoint(Path(info.run_dir or "")):
+            print(f"run {info.id} resumed from its last checkpoint")
+        else:
+            print(f"run {info.id} restarted from the beginning (it stopped before its first checkpoint)")
         return _follow(ws, info.id) if args.wait else 0
     return 0
 

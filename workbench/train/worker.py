@@ -37,6 +37,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     args = parser.parse_args(argv)
     run_dir: Path = args.run_dir
+    # A cancel can come while torch imports and the data loads: note it now, act on it at the
+    # first step (SIGTERM's default would kill the worker before it could say "cancelled").
+    early_cancel: list[int] = []
+    signal.signal(signal.SIGTERM, lambda *_: early_cancel.append(1))
 
     import torch
 
@@ -50,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         trainer = Trainer(run_dir, resume=args.resume, progress_callback=callback)
         signal.signal(signal.SIGTERM, lambda *_: trainer.cancel_request.request())
+        if early_cancel:
+            trainer.cancel_request.request()
         if "TORCHELASTIC_RUN_ID" in os.environ:
             _stop_with_launcher()
         status = trainer.train()
