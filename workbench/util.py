@@ -78,5 +78,7 @@ def plural(n: int | None, noun: str, plural_noun: str | None = None) -> str:
     if n == 1:
         return f"1 {noun}"
     if plural_noun is None:
-        plural_noun = noun + ("es" if noun.endswith(("s", "x", "z", "ch", "sh")) else "s")
+        # 'es' after a hissing end (class, box, batch, mesh), not after a hard 'ch' (epoch)
+        hiss = noun.endswith(("s", "x", "z", "sh")) or (noun.endswith("ch") and not noun.endswith("och"))
+        plural_noun = noun + ("es" if hiss else "s")
     return f"{'?' if n is None else n} {plural_noun}"

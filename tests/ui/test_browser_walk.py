@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -87,7 +88,7 @@ def test_run_picker_does_not_keep_a_stale_status_after_cancel(browser, ui_server
     try:
         page.goto(f"{ui_server.url}/train?project={slug}")  # the project opens from the URL
         page.get_by_role("button", name="Cancel run").click()
-        page.get_by_text("Cancelled.").wait_for()
+        page.get_by_text(re.compile(r"^Cancelled\b")).wait_for()
         _idle(page)
         # the panel says cancelled; the picker above it must not still say running
         picker = page.locator('[data-testid="stSelectbox"]').last

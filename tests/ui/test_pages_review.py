@@ -282,6 +282,8 @@ def test_dataset_grid_thumbnails_are_equal_for_wide_and_tall_images(ws: Workspac
         (2, "box", None, "2 boxes"),
         (2, "entry", "entries", "2 entries"),
         (None, "image", None, "? images"),
+        (2, "epoch", None, "2 epochs"),
+        (2, "batch", None, "2 batches"),
     ],
 )
 def test_plural(n: int | None, noun: str, given: str | None, expected: str) -> None:
@@ -303,3 +305,18 @@ def test_counts_of_one_read_in_the_singular(ws: Workspace) -> None:  # noqa: F81
     captions = " ".join(c.value for c in at.caption)
     assert "1 training image, 0 validation images" in captions, captions
     assert not [w for w in ("1 images", "1 annotations", "1 classes") if w in captions]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("cancelled by the user", "Cancelled by the user."),
+        ("predictions with score >= 0.05 evaluated", "Predictions with score >= 0.05 evaluated."),
+        ("Done.", "Done."),
+        ("  ", ""),
+    ],
+)
+def test_as_sentence(text: str, expected: str) -> None:
+    from workbench.ui.context import as_sentence
+
+    assert as_sentence(text) == expected

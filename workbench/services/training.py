@@ -143,17 +143,17 @@ def _check_device(config: Any) -> None:
     dev, gpus = str(config.device), int(getattr(config, "gpus", 1) or 1)
     if not dev.startswith("cuda"):
         if gpus > 1 and dev != "cpu":  # on the CPU, --gpus N runs N gloo processes (DDP without NCCL)
-            raise ValidationError(f"--gpus {gpus} needs --device cuda (or cpu for the multi-process path), not {dev}")
+            raise ValidationError(f"{gpus} GPUs need device cuda (or cpu for the multi-process path), not {dev}")
         return
     import torch
 
     count = torch.cuda.device_count() if torch.cuda.is_available() else 0
     need = max(gpus, int(dev.split(":")[1]) + 1 if ":" in dev else 1)
     if need > count:
-        asked = f"--gpus {gpus} asks for {gpus} GPUs" if gpus > 1 else f"device {dev} asks for a GPU"
+        asked = f"{gpus} GPUs were asked for" if gpus > 1 else f"device {dev} asks for a GPU"
         raise ValidationError(
-            f"{asked}, but this machine has {count} CUDA device(s); use --device cpu"
-            + (" to try the multi-process path on the CPU" if gpus > 1 else "")
+            f"{asked}, but this machine has {count} CUDA device(s); train on device cpu"
+            + (" (several processes there try the multi-GPU path)" if gpus > 1 else "")
         )
 
 

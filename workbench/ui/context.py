@@ -107,6 +107,14 @@ def show_error(exc: Exception) -> None:
 _MD_SPECIAL = "\\`*_{}[]()#+-.!|<>~$"
 
 
+def as_sentence(text: str) -> str:
+    """A service's lower-case phrase ('cancelled by the user') shown as a sentence: 'Cancelled by the user.'"""
+    text = text.strip()
+    if not text:
+        return ""
+    return text[0].upper() + text[1:] + ("" if text.endswith((".", "!", "?")) else ".")
+
+
 def md_escape(text: str) -> str:
     """User text (class and file names) shown literally inside markdown."""
     return "".join("\\" + ch if ch in _MD_SPECIAL else ch for ch in text)

@@ -76,7 +76,7 @@ def _show(ev: evaluation.Evaluation) -> None:
         col.metric(label, _fmt(value))
     st.caption(f"{context.plural(m.get('num_images'), 'image')}, "
                f"{context.plural(m.get('num_detections'), 'prediction')}. "
-               + " ".join(m.get("notes") or []))
+               + " ".join(context.as_sentence(n) for n in m.get("notes") or []))
     types = m.get("types", {})
     tabs = st.tabs(["Per-class AP", "PR curves", "Confusion matrix", "Errors", "Label maps", "Report"])
     with tabs[0]:

@@ -133,7 +133,8 @@ def _progress_panel(ws: Workspace, slug: str, run_id: int) -> None:
     if info.status == "failed":
         st.error(f"Failed: {s.get('error') or 'no error message'}", icon=":material/error:")
     elif info.status == "cancelled":
-        st.warning(f"Cancelled. {s.get('error') or ''}")
+        why = context.as_sentence(s.get("error") or "")
+        st.warning(why if why.lower().startswith("cancelled") else f"Cancelled. {why}".strip())
     elif info.status == "succeeded":
         st.success("Finished. Evaluate it on the **Evaluate** page, review its predictions on **Review**.")
     elif info.status == "queued":
@@ -202,7 +203,7 @@ def render() -> None:
         st.caption(
             f"{context.plural(n_train, 'training image')}, {context.plural(n_val, 'validation image')}"
             + ("" if n_val else " (validation on the training images; assign a val split on the Dataset page)")
-            + f". Defaults: {defaults.backbone}, {weights_txt}, {context.plural(defaults.epochs, 'epoch', 'epochs')} "
+            + f". Defaults: {defaults.backbone}, {weights_txt}, {context.plural(defaults.epochs, 'epoch')} "
             f"on {training.queue_device(defaults)}."
         )
         choice = _settings(defaults)
