@@ -38,6 +38,8 @@ def test_outputs_status_metrics_checkpoints_and_model_file(make_run):
     assert [v["epoch"] for v in vals] == [1, 2] and all("segm_ap" in v and v["on"] == "val" for v in vals)
     train_rows = [r for r in read_metrics(run) if r["type"] == "train"]
     assert {"loss_mask", "loss_keypoint", "lr", "images_per_s"} <= set(train_rows[0])
+    # 2 steps per epoch (4 images, batch 2): both counters read the epoch from 1
+    assert [(r["epoch"], r["step"]) for r in train_rows] == [(1, 1), (1, 2), (2, 3), (2, 4)]
     assert (run / "checkpoints" / "last.pt").exists() and (run / "checkpoints" / "best.pt").exists()
     payload = torch.load(run / "model.pt", weights_only=True)
     assert payload["class_names"] == ["circle", "square", "triangle"]

@@ -125,7 +125,7 @@ def test_train_page_shows_running_run_progress_and_cancels_it(ws: Workspace, tmp
     ],
 )
 def test_epoch_text_counts_from_one(status: dict, expected: str) -> None:
-    from workbench.ui.app_pages.train import epoch_text
+    from workbench.services.training import epoch_text
 
     assert epoch_text(status) == expected
 

@@ -265,6 +265,21 @@ def run_progress(info: RunInfo, *, log_lines: int = 40) -> RunProgress:
     )
 
 
+def epoch_text(status: dict[str, Any]) -> str:
+    """'epoch 2/3 · iteration 2/4' counted from 1, as a user reads it. The worker's ``epoch`` counts
+    finished epochs and ``iter`` the batches done in the current one, so mid-epoch it is one behind
+    (step 6 of 12 read 'epoch 1/3'), and a finished run read 'iteration 0/4'."""
+    epoch, ipe = int(status.get("epoch") or 0), status.get("iters_per_epoch")
+    it, epochs = int(status.get("iter") or 0), status.get("epochs")
+    if it == 0 and epoch > 0 and ipe:  # between epochs, or done: the last finished epoch, complete
+        shown_epoch, it = epoch, int(ipe)
+    else:
+        shown_epoch = epoch + 1
+    if epochs:
+        shown_epoch = min(shown_epoch, int(epochs))
+    return f"epoch {shown_epoch}/{epochs or '?'} · iteration {it}/{ipe or '?'}"
+
+
 def format_eta(seconds: float | None) -> str:
     if seconds is None:
         return "–"
@@ -287,6 +302,7 @@ __all__ = [
     "cancel",
     "config_with",
     "default_config",
+    "epoch_text",
     "format_eta",
     "get_run",
     "gpu_count",

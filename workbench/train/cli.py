@@ -54,6 +54,7 @@ def _follow(ws, run_id: int) -> int:  # noqa: ANN001
     from tqdm import tqdm
 
     from workbench import jobs
+    from workbench.services import training
     from workbench.store import runs as run_repo
 
     bar = tqdm(desc=f"run {run_id}", unit="it", file=sys.stderr, disable=None)
@@ -69,7 +70,8 @@ def _follow(ws, run_id: int) -> int:  # noqa: ANN001
         bar.n = done
         loss = prog.get("loss")
         bar.set_postfix_str(
-            f"epoch {prog.get('epoch', '-')}" + (f" loss {loss:.3f}" if isinstance(loss, float) else "")
+            (training.epoch_text(prog) if prog else "starting")
+            + (f" loss {loss:.3f}" if isinstance(loss, float) else "")
         )
         bar.refresh()
         if not info.is_active:

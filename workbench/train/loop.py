@@ -3,7 +3,8 @@
 Progress reporting, metrics files, cancellation and the store callback all live in hooks, so the
 loop itself only trains. Files written into the run folder (rank 0 only):
 
-* ``metrics.jsonl``: one JSON line per log step (``type: train``) and per validation (``type: val``)
+* ``metrics.jsonl``: one JSON line per log step (``type: train``) and per validation (``type: val``);
+  ``epoch`` counts from 1 in both (status.json's ``epoch`` counts finished epochs)
 * ``status.json``: status, epoch/iter/total, ETA, error; replaced atomically on every hook
 * ``checkpoints/last.pt`` every epoch (and every ``checkpoint_every_iters``), ``checkpoints/best.pt``
   on a better validation mask AP; both atomic
@@ -134,7 +135,8 @@ class MetricsHook(Hook):
         st = trainer.state
         if self._n >= trainer.config.log_every or st.iter_in_epoch == st.iters_per_epoch or trainer.stopping:
             dt = max(time.perf_counter() - self._t0, 1e-9)
-            row = {"type": "train", "epoch": st.epoch, "iter": st.iter_in_epoch, "step": st.global_step}
+            # epoch counted from 1 (the epoch the step is in), as the val rows count the epoch just done
+            row = {"type": "train", "epoch": st.epoch + 1, "iter": st.iter_in_epoch, "step": st.global_step}
             row.update({k: v / self._n for k, v in self._sums.items()})
             row.update({"lr": trainer.current_lr, "images_per_s": self._images * trainer.world_size / dt, "time": time.time()})
             trainer.last_log = row

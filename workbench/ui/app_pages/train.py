@@ -51,21 +51,6 @@ def runs_table(runs: list[RunInfo]) -> list[dict[str, Any]]:
     return rows
 
 
-def epoch_text(status: dict[str, Any]) -> str:
-    """'epoch 2/3 · iteration 2/4' counted from 1, as a user reads it. The worker's ``epoch`` counts
-    finished epochs and ``iter`` the batches done in the current one, so mid-epoch it is one behind
-    (step 6 of 12 read 'epoch 1/3'), and a finished run read 'iteration 0/4'."""
-    epoch, ipe = int(status.get("epoch") or 0), status.get("iters_per_epoch")
-    it, epochs = int(status.get("iter") or 0), status.get("epochs")
-    if it == 0 and epoch > 0 and ipe:  # between epochs, or done: the last finished epoch, complete
-        shown_epoch, it = epoch, int(ipe)
-    else:
-        shown_epoch = epoch + 1
-    if epochs:
-        shown_epoch = min(shown_epoch, int(epochs))
-    return f"epoch {shown_epoch}/{epochs or '?'} · iteration {it}/{ipe or '?'}"
-
-
 def _settings(defaults: Any) -> dict[str, Any]:
     from workbench.train.config import BACKBONES, DEVICES, WEIGHTS
 
@@ -141,7 +126,7 @@ def _progress_panel(ws: Workspace, slug: str, run_id: int) -> None:
         st.info("Queued: it starts when the running job on its device ends.")
     if s.get("total_steps"):
         text = (
-            f"{epoch_text(s)} · step {s.get('step', 0)}/{s.get('total_steps')} · "
+            f"{training.epoch_text(s)} · step {s.get('step', 0)}/{s.get('total_steps')} · "
             f"ETA {training.format_eta(s.get('eta_s')) if info.is_active else '–'}"
         )
         st.progress(prog.fraction, text=text)
