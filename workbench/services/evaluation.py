@@ -228,7 +228,7 @@ def _ground_truth(ws: Workspace, slug: str, split: str) -> tuple[Dataset, dict[s
     ds = labelled_dataset(ws, slug, [split])
     if not ds.items:
         raise ValidationError(
-            f"project {slug!r} has no labelled images in split {split!r}; assign splits on the Dataset page"
+            f"project {slug!r} has no labelled images in split {split!r}; assign splits (`workbench split`, or the Dataset page)"
         )
     return ds, dataset_to_coco(ds, box_only_as_polygon=True)
 

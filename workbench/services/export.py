@@ -49,7 +49,7 @@ def _require_images_in_splits(ws: Workspace, slug: str, splits: Iterable[str] | 
         raise WorkbenchError(
             f"project {slug!r}: {'split' if len(empty) == 1 else 'splits'} {names} "
             f"{'has' if len(empty) == 1 else 'have'} no images to export "
-            f"(images per split: {held}); assign splits on the Dataset page or choose another split"
+            f"(images per split: {held}); assign splits (`workbench split`, or the Dataset page) or choose another split"
         )
 
 

@@ -42,7 +42,7 @@ def training_splits(ws: Workspace, slug: str) -> tuple[Dataset, Dataset | None]:
     if not any(it.instances for it in train.items):
         raise ValidationError(
             f"project {slug!r} has no annotated images to train on; annotate some first "
-            "(and assign train/val splits on the Dataset page)"
+            "(and assign train/val splits: `workbench split`, or the Dataset page)"
         )
     return train, (val if val.items else None)
 
@@ -231,9 +231,16 @@ class RunProgress:
         return min(max(float(self.status.get("step") or 0) / total, 0.0), 1.0) if total else 0.0
 
     def loss_series(self) -> dict[str, list[float]]:
-        """Loss curves by name over the logged steps (for st.line_chart)."""
-        keys = [k for k in self.train_rows[0] if k == "loss" or k.startswith("loss_")] if self.train_rows else []
-        return {k: [float(r.get(k, float("nan"))) for r in self.train_rows] for k in keys}
+        """Loss curves by name against the training step (column ``step``, for st.line_chart's x).
+
+        A resumed run logs again the steps after its checkpoint that the stopped attempt had
+        logged; the later row of a step wins, so the curve does not run back on itself.
+        """
+        by_step = {int(r.get("step", i)): r for i, r in enumerate(self.train_rows)}
+        rows = [by_step[k] for k in sorted(by_step)]
+        keys = [k for k in rows[0] if k == "loss" or k.startswith("loss_")] if rows else []
+        series = {k: [float(r.get(k, float("nan"))) for r in rows] for k in keys}
+        return {"step": [float(k) for k in sorted(by_step)], **series} if keys else {}
 
 
 def _read_metrics(run_dir: Path) -> list[dict[str, Any]]:

@@ -583,7 +583,7 @@ class Trainer:
                     self._call("after_train", status, error)
                 except Exception:  # a failing hook must not hide the run's own error
                     pass
-            self._teardown_distributed()
+            self._teardown_distributed(orderly=status in ("succeeded", "cancelled"))
         return status
 
     def _rank_error(self, error: str) -> str:
@@ -612,12 +612,21 @@ class Trainer:
             return f"rank {other['rank']}: {other['error']} (then rank 0: {error})"
         return error
 
-    def _teardown_distributed(self) -> None:
-        if self.world_size > 1:
-            import torch.distributed as dist
+    def _teardown_distributed(self, *, orderly: bool) -> None:
+        """Leave the process group together: ranks that ended in step (succeeded, cancelled) wait for
+        each other first, so none tears its connections down under a peer still using them."""
+        if self.world_size <= 1:
+            return
+        import torch.distributed as dist
 
-            if dist.is_initialized():
-                dist.destroy_process_group()
+        if not dist.is_initialized():
+            return
+        if orderly:
+            try:
+                dist.barrier()
+            except Exception:  # a peer already gone: nothing left to wait for
+                pass
+        dist.destroy_process_group()
 
 
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:

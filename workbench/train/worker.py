@@ -136,4 +136,12 @@ def _read_status(run_dir: Path) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    if "TORCHELASTIC_RUN_ID" in os.environ:
+        # Under torchrun the run is over and its files are written: leave without the interpreter's
+        # teardown, where gloo's background threads can abort a rank ('terminate called without an
+        # active exception'), which torchrun then reports as a crash of a finished run.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)

@@ -138,8 +138,8 @@ def _progress_panel(ws: Workspace, slug: str, run_id: int) -> None:
     c3.metric("Device", str(s.get("device") or info.device or "–"))
     series = prog.loss_series()
     if series:
-        st.caption("Training losses per logged step")
-        st.line_chart(series, height=220)
+        st.caption("Training losses by step")
+        st.line_chart(series, x="step", height=220)
     if prog.val_rows:
         keys = [k for k in ("segm_ap", "bbox_ap", "segm_ap50") if k in prog.val_rows[0]]
         st.caption("Validation AP per epoch")
