@@ -134,7 +134,9 @@ def test_review_picker_counts_follow_an_accept_and_buttons_fit(browser, ui_serve
         page.get_by_text("Accepted as annotation").wait_for()
         # (until the rerun ends the old picker may still be in the page beside the new one)
         shown = wait_for(
-            lambda: [i.input_value() for i in picker.all()],
+            # one snapshot of every picker (a picker the rerun removes between all() and
+            # input_value() left a locator waiting out its 20 s timeout)
+            lambda: picker.evaluate_all("els => els.map(e => e.value)"),
             lambda vals: len(vals) == 1 and "2 pending" not in vals[0],
             what="one image picker with fresh counts",
         )
