@@ -324,3 +324,38 @@ def test_refused_move_stays_on_the_image_with_its_shapes(ed: Editor) -> None:
     assert len(ed.instances(image_id)) == 1  # nothing overwritten
     ed.page.get_by_role("button", name="Overwrite with my version").click()
     ed.wait(image_id, lambda v: len(v) == 2, "overwrite with both shapes")
+
+
+def test_space_and_enter_on_a_button_of_the_page_still_press_it(ed: Editor) -> None:
+    """The annotator's Space (pan) and Enter (close polygon) must not swallow a focused page button."""
+    page = ed.page
+    page.evaluate(
+        """() => { const b = document.createElement('button'); b.id = 'wb-probe'; b.textContent = 'probe';
+                   window.__probeClicks = 0; b.onclick = () => { window.__probeClicks += 1; };
+                   document.body.appendChild(b); }"""
+    )
+    try:
+        page.focus("#wb-probe")
+        page.keyboard.press("Space")
+        page.keyboard.press("Enter")
+        assert page.evaluate("window.__probeClicks") == 2
+    finally:
+        page.evaluate("document.getElementById('wb-probe').remove()")
+
+
+def test_the_stage_fits_a_short_window(ed: Editor) -> None:
+    page = ed.page
+    stage = annotator(page).locator('[data-role="stage"]')
+    height = lambda: stage.evaluate("e => e.getBoundingClientRect().height")  # noqa: E731
+    size = page.viewport_size
+    tall = height()
+    try:
+        page.set_viewport_size({"width": 1024, "height": 700})
+        short = wait_for(height, lambda h: h < tall, what="the stage shrinking with the window")
+        assert short == 700 - 170  # the window's height less the room for the toolbar and header
+        stage.evaluate("e => e.scrollIntoView({block: 'start'})")  # Streamlit scrolls its main block
+        box = wait_for(stage.bounding_box, lambda b: b["y"] < 5, what="the stage scrolled to the top")
+        assert box["y"] > -1 and box["y"] + box["height"] <= 700  # the whole stage is in the window
+    finally:
+        page.set_viewport_size(size)
+    assert wait_for(height, lambda h: h == tall, what="the stage back to its height") == tall

@@ -88,11 +88,21 @@ function applyData(S, data) {
   }
   const nbs = Object.values(data.neighbours || {});
   prefetch(S, [...nbs.map((n) => n.url), img && img.url].filter(Boolean));
-  const h = data.height || 600;
-  S.stage.style.height = `${h}px`;
+  S.wantedHeight = data.height || 600;
+  fitStageHeight(S);
   showImageInfo(S, S.pending || img);
   updateSaveState(S);
   render(S);
+}
+
+// The stage is as tall as asked, but never taller than the window leaves room for (toolbar and the
+// page's header above it), so a short window still shows the whole image and the shape list's end.
+const STAGE_MIN_PX = 320;
+const WINDOW_ROOM_PX = 170;
+function fitStageHeight(S) {
+  const room = Math.max(STAGE_MIN_PX, window.innerHeight - WINDOW_ROOM_PX);
+  const h = Math.min(S.wantedHeight || 600, room);
+  if (S.stage.style.height !== `${h}px`) S.stage.style.height = `${h}px`;
 }
 
 function showImageInfo(S, img) {
@@ -864,9 +874,19 @@ function isTyping(e) {
   return tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT" || t.isContentEditable;
 }
 
+// A button, link or tab of the page outside the annotator keeps Space and Enter (pressing it).
+const CONTROL_ROLES = ["button", "link", "tab", "checkbox", "radio", "switch", "menuitem", "option"];
+function isOutsideControl(S, e) {
+  const t = e.composedPath ? e.composedPath()[0] : e.target;
+  if (!t || !t.tagName || S.root.contains(t)) return false;
+  const tag = t.tagName.toUpperCase();
+  return tag === "BUTTON" || tag === "A" || tag === "SUMMARY" || CONTROL_ROLES.includes(t.getAttribute("role"));
+}
+
 function onKeyDown(S, e) {
   if (!S.root.isConnected || isTyping(e) || S.pending) return; // keys wait for the next image's shapes
   const key = e.key;
+  if ((key === " " || key === "Enter") && isOutsideControl(S, e)) return;
   const ctrl = e.ctrlKey || e.metaKey;
   S.notice = "";
   let handled = true;
@@ -900,7 +920,7 @@ function attachWindowListeners(S) {
     keyup: (e) => { if (e.key === " ") S.spaceDown = false; },
     mousemove: (e) => onDragMove(S, e),
     mouseup: (e) => onDragEnd(S, e),
-    resize: () => render(S),
+    resize: () => { fitStageHeight(S); render(S); },
   };
   window.addEventListener("keydown", h.keydown, true);
   window.addEventListener("keyup", h.keyup, true);
