@@ -197,3 +197,30 @@ def test_saved_polygons_are_clipped_to_the_image(ws, project) -> None:  # noqa: 
     outside = (50.0, 40.0, 60.0, 40.0, 60.0, 50.0)
     with pytest.raises(ValidationError, match="outside the image"):
         annotate.save_image(ws, project, im.id, [Instance(category="box", polygons=(outside,))], expected_version=2)
+
+
+@pytest.mark.parametrize(
+    ("text", "names", "expected"),
+    [
+        ("left-eye-right-eye", ["left-eye", "right-eye"], ((0, 1),)),
+        ("a-b, b:c", ["a", "b", "c"], ((0, 1), (1, 2))),
+        ("1-left-wing", ["beak", "left-wing"], ((0, 1),)),
+        (" tail - beak ", ["beak", "tail"], ((1, 0),)),
+    ],
+)
+def test_parse_pairs_splits_where_both_sides_are_keypoints(text: str, names: list[str], expected) -> None:  # noqa: ANN001
+    assert classes.parse_pairs(text, names) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "names", "message"),
+    [
+        ("a-b-c", ["a", "b", "c", "a-b", "b-c"], "more than one way"),
+        ("left-eye-nose", ["left-eye", "right-eye"], "is not two of the keypoints"),
+        ("ab", ["a", "b"], "a pair looks like"),
+        ("a-z", ["a", "b"], "'z' is not one of the keypoints"),
+    ],
+)
+def test_parse_pairs_refuses_what_it_cannot_split(text: str, names: list[str], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        classes.parse_pairs(text, names)

@@ -56,19 +56,36 @@ def category_annotation_counts(ws: Workspace, slug: str) -> dict[int, int]:
 
 
 def parse_pairs(text: str, names: list[str]) -> tuple[tuple[int, int], ...]:
-    """Parse ``"a-b, b-c"`` (names or 1-based numbers) into 0-based index pairs."""
+    """Parse ``"a-b, b-c"`` (names or 1-based numbers) into 0-based index pairs.
+
+    Keypoint names may hold '-' themselves (``left-eye-right-eye``): the pair is split at the one
+    '-' (or ':') whose two sides are both keypoints; two such places is an ambiguity, said so.
+    """
+
+    def index_of(end: str) -> int | None:
+        if end in names:
+            return names.index(end)
+        if end.isdigit() and 1 <= int(end) <= len(names):
+            return int(end) - 1
+        return None
+
     pairs: list[tuple[int, int]] = []
     for part in [p.strip() for p in text.split(",") if p.strip()]:
-        ends = [e.strip() for e in part.replace(":", "-").split("-")]
-        if len(ends) != 2:
+        cuts = [i for i, ch in enumerate(part) if ch in "-:"]
+        if not cuts:
             raise ValueError(f"a pair looks like 'left_eye-right_eye' or '1-2', got {part!r}")
-        idx = []
-        for e in ends:
-            if e in names:
-                idx.append(names.index(e))
-            elif e.isdigit() and 1 <= int(e) <= len(names):
-                idx.append(int(e) - 1)
-            else:
-                raise ValueError(f"{e!r} is not one of the keypoints {names} (or a 1-based number)")
-        pairs.append((idx[0], idx[1]))
+        found = []
+        for i in cuts:
+            a, b = index_of(part[:i].strip()), index_of(part[i + 1 :].strip())
+            if a is not None and b is not None:
+                found.append((a, b))
+        if len(found) > 1:
+            raise ValueError(f"{part!r} splits into two keypoints in more than one way; use 1-based numbers")
+        if not found:
+            if len(cuts) == 1:
+                for end in (part[: cuts[0]].strip(), part[cuts[0] + 1 :].strip()):
+                    if index_of(end) is None:
+                        raise ValueError(f"{end!r} is not one of the keypoints {names} (or a 1-based number)")
+            raise ValueError(f"{part!r} is not two of the keypoints {names} (or 1-based numbers) joined by '-'")
+        pairs.append(found[0])
     return tuple(pairs)
