@@ -49,6 +49,9 @@ def _check(spec: Any, where: str, outcome: str) -> None:
         raise WorkbenchError(f"{where}: the pipeline has {plural(len(errors), 'problem')}; {outcome}")
 
 
+PREVIEW_GLOB = "aug_[0-9][0-9][0-9]_image*_seed*.png"
+
+
 def _write_png(path: Path, image: Any) -> None:
     from PIL import Image
 
@@ -92,8 +95,14 @@ def cmd_augment(args: argparse.Namespace) -> int:
         return 1
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    written = []
     for i, (image_id, image) in enumerate(tiles):
-        _write_png(out / f"aug_{i:03d}_image{image_id}_seed{args.seed}.png", image)
+        path = out / f"aug_{i:03d}_image{image_id}_seed{args.seed}.png"
+        _write_png(path, image)
+        written.append(path)
+    # the folder shows this preview only: earlier previews (other seeds, counts) would mix in
+    for old in set(out.glob(PREVIEW_GLOB)) - set(written):
+        old.unlink(missing_ok=True)
     used = augmentation.describe_pipeline(spec if spec is not None else augmentation.get_pipeline(ws, args.project))
     print(f"wrote {plural(len(tiles), 'preview')} ({used}, seed {args.seed}) to {out}")
     return 0

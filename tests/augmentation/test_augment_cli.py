@@ -59,6 +59,11 @@ def test_show_set_preview(demo: tuple[Path, str], tmp_path: Path, capsys: pytest
     arrays = [np.asarray(Image.open(f).convert("RGB")) for f in files]
     expected = augmentation.preview(ws, slug, count=3, seed=7)
     assert all(np.array_equal(a, e) for a, (_, e) in zip(arrays, expected, strict=True))
+    # a second preview into the same folder replaces the first (4 files of seed 7 would mix in)
+    (out_dir / "notes.txt").write_text("mine")
+    assert run(root, "preview", slug, "--out", str(out_dir), "--count", "2", "--seed", "8") == 0
+    names = sorted(f.name for f in out_dir.iterdir())
+    assert len(names) == 3 and "notes.txt" in names and all("seed8" in n for n in names if n.endswith(".png"))
     ws.close()
 
 
