@@ -44,6 +44,17 @@ def _run(tmp_path: Path, name: str, cfg: TrainConfig, n: int = 2) -> Path:
     return write_shapes_run(tmp_path / name, cfg, n_train=n, size_wh=(64, 48))
 
 
+def _running_with_dead_worker(store, project_id: int, name: str, run_dir: Path) -> int:
+    """A run row claimed as running on the cpu whose worker pid has already exited."""
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    with store.transaction() as s:
+        run = run_repo.create_run(s, project_id, name, {}, str(run_dir), device="cpu")
+        run_repo.claim_next_queued_run(s, "cpu")
+        run_repo.set_run_pid(s, run.id, proc.pid)
+    return run.id
+
+
 def test_queued_then_running_then_succeeded(store, project_id, tmp_path):
     run_dir = _run(tmp_path, "ok", tiny())
     info = jobs.submit_run(store, project_id, "ok", run_dir, tiny(), device="cpu", start=False, threads=1)
@@ -99,15 +110,10 @@ def test_stale_and_dead_workers_are_marked_failed(store, project_id, tmp_path):
     with store.transaction() as s:
         assert run_repo.mark_stale_runs_failed(s, max_age_s=60, now=utcnow() + timedelta(seconds=61)) == [stale.id]
         assert "stopped responding" in run_repo.get_run(s, stale.id).error
-    proc = subprocess.Popen([sys.executable, "-c", "pass"])
-    proc.wait()
+    dead = _running_with_dead_worker(store, project_id, "dead", tmp_path / "d")
+    assert jobs.refresh_runs(store) == [dead]
     with store.transaction() as s:
-        dead = run_repo.create_run(s, project_id, "dead", {}, str(tmp_path / "d"), device="cpu")
-        run_repo.claim_next_queued_run(s, "cpu")
-        run_repo.set_run_pid(s, dead.id, proc.pid)
-    assert jobs.refresh_runs(store) == [dead.id]
-    with store.transaction() as s:
-        info = run_repo.get_run(s, dead.id)
+        info = run_repo.get_run(s, dead)
     assert info.status == "failed" and "exited without reporting" in info.error
 
 
@@ -126,18 +132,13 @@ def test_finish_is_first_word_wins_and_progress_stops_after(store, project_id, t
 
 def test_a_worker_killed_by_an_early_cancel_counts_as_cancelled(store, project_id, tmp_path):
     """Cancel pressed before the worker installed its handlers: SIGTERM kills it, the cancel file stays."""
-    proc = subprocess.Popen([sys.executable, "-c", "pass"])
-    proc.wait()
     run_dir = tmp_path / "early"
     run_dir.mkdir()
     (run_dir / "cancel").write_text("now")
-    with store.transaction() as s:
-        r = run_repo.create_run(s, project_id, "early", {}, str(run_dir), device="cpu")
-        run_repo.claim_next_queued_run(s, "cpu")
-        run_repo.set_run_pid(s, r.id, proc.pid)
+    early = _running_with_dead_worker(store, project_id, "early", run_dir)
     jobs.refresh_runs(store)
     with store.transaction() as s:
-        info = run_repo.get_run(s, r.id)
+        info = run_repo.get_run(s, early)
     assert info.status == "cancelled" and "before it started" in info.error
 
 
@@ -199,15 +200,10 @@ def test_a_cancel_while_the_worker_starts_ends_cancelled_by_the_worker(store, pr
 
 
 def test_refresh_starts_the_queued_run_a_dead_worker_left_waiting(store, project_id, tmp_path):
-    proc = subprocess.Popen([sys.executable, "-c", "pass"])
-    proc.wait()
-    with store.transaction() as s:
-        dead = run_repo.create_run(s, project_id, "dead", {}, str(tmp_path / "d"), device="cpu")
-        run_repo.claim_next_queued_run(s, "cpu")
-        run_repo.set_run_pid(s, dead.id, proc.pid)
+    dead = _running_with_dead_worker(store, project_id, "dead", tmp_path / "d")
     waiting_dir = _run(tmp_path, "waiting", tiny(max_iters=1))
     waiting = jobs.submit_run(store, project_id, "waiting", waiting_dir, tiny(max_iters=1), device="cpu", threads=1)
     assert waiting.status == "queued"  # the (dead) run holds the cpu
-    assert jobs.refresh_runs(store) == [dead.id]
+    assert jobs.refresh_runs(store) == [dead]
     done = jobs.wait_for(store, waiting.id, run_repo.FINAL_STATUSES, timeout_s=120)
     assert done.status == "succeeded", done.error
