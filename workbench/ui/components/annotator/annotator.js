@@ -298,6 +298,20 @@ function schemaOf(S, name) {
   return c && c.keypoints ? c.keypoints : null;
 }
 
+// True for an instance with a stored box but no polygon or mask, whose box is not merely the box of its
+// visible keypoints (what a save gives a keypoints-only instance).
+function isBoxOnly(inst) {
+  if (inst.rle || inst.polygons.length || !inst.bbox) return false;
+  const kp = inst.keypoints || [];
+  let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
+  for (let k = 0; k < kp.length; k += 3) {
+    if (kp[k + 2] > 0) { x0 = Math.min(x0, kp[k]); y0 = Math.min(y0, kp[k + 1]); x1 = Math.max(x1, kp[k]); y1 = Math.max(y1, kp[k + 1]); }
+  }
+  if (x0 === Infinity) return true;
+  const d = [x0, y0, x1 - x0, y1 - y0];
+  return inst.bbox.some((v, k) => Math.abs(v - d[k]) > 1e-6);
+}
+
 function render(S) {
   S.root.setAttribute("data-tool", S.tool);
   S.root.querySelectorAll(".wb-tool").forEach((b) => b.classList.toggle("wb-active", b.dataset.tool === S.tool));
@@ -316,6 +330,12 @@ function render(S) {
       const [x, y, w, h] = inst.bbox;
       el("rect", { x, y, width: w, height: h, class: "wb-rle wb-shape" + (sel ? " wb-sel" : "") + (hov ? " wb-hover" : ""),
         fill: color, stroke: color, "data-i": i }, g);
+      labelAt = [x, y];
+    } else if (isBoxOnly(inst)) {
+      // a box without a shape (COCO segmentation []): shown so it is not an invisible row; not editable
+      const [x, y, w, h] = inst.bbox;
+      el("rect", { x, y, width: w, height: h, class: "wb-rle wb-box" + (sel ? " wb-sel" : "") + (hov ? " wb-hover" : ""),
+        fill: color, stroke: color }, g);
       labelAt = [x, y];
     }
     inst.polygons.forEach((poly, p) => {
@@ -414,6 +434,7 @@ function renderList(S) {
     tag.className = "wb-tag";
     const bits = [];
     if (inst.rle) bits.push("mask");
+    else if (isBoxOnly(inst)) bits.push("box");
     else if (inst.polygons.length) bits.push(`${inst.polygons.reduce((a, p) => a + p.length / 2, 0)} pts`);
     if (inst.keypoints) bits.push(`${inst.keypoints.filter((v, k) => k % 3 === 2 && v > 0).length} kp`);
     if (inst.source !== "manual") bits.push(inst.source);

@@ -100,11 +100,17 @@ def payload_to_indexed_instances(
             out.append((n, replace(old, category=category, keypoints=keypoints, source=source, score=score)))
             continue
         polygons = tuple(_floats(p, "polygon") for p in item.get("polygons") or [] if len(p))
-        if not polygons and not (keypoints and any(keypoints[2::3])):
-            continue
         fields: dict[str, Any] = dict(
             category=category, polygons=polygons, keypoints=keypoints, source=source, score=score
         )
+        if not polygons and old is not None and _has_own_box(old):
+            # A box without a shape (COCO 'segmentation: []' from CVAT or datumaro): the browser does not
+            # edit boxes, so the box stays, with or without keypoints. Dropping it here deleted an
+            # imported box whenever anything else on its image was saved.
+            out.append((n, replace(old, **fields)))
+            continue
+        if not polygons and not (keypoints and any(keypoints[2::3])):
+            continue
         if old is None:
             out.append((n, Instance(**fields)))
         elif not polygons and old.keypoints == keypoints and not old.polygons:
@@ -112,6 +118,26 @@ def payload_to_indexed_instances(
         else:
             out.append((n, replace(old, **fields, bbox_xywh=None, area=None)))
     return out
+
+
+def _keypoint_box(keypoints: Sequence[float] | None) -> tuple[float, float, float, float] | None:
+    """The box of the visible keypoints (what a save gives an instance made of keypoints alone)."""
+    if not keypoints:
+        return None
+    pts = [(keypoints[k], keypoints[k + 1]) for k in range(0, len(keypoints), 3) if keypoints[k + 2] > 0]
+    if not pts:
+        return None
+    xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+    return (min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys))
+
+
+def _has_own_box(inst: Instance) -> bool:
+    """True for a stored box with no polygon or mask that is not just the box of its keypoints."""
+    if inst.polygons or inst.rle is not None or inst.bbox_xywh is None:
+        return False
+    derived = _keypoint_box(inst.keypoints)
+    box = tuple(float(v) for v in inst.bbox_xywh)
+    return derived is None or any(abs(a - b) > 1e-6 for a, b in zip(box, derived, strict=True))
 
 
 def annotator(
