@@ -17,6 +17,7 @@ import torch
 
 from workbench.train.loop import Trainer
 from workbench.train.model import unwrap
+from workbench.train.worker import stop_with_launcher
 
 
 class ProbeTrainer(Trainer):
@@ -38,6 +39,7 @@ class ProbeTrainer(Trainer):
 
 
 def main() -> int:
+    stop_with_launcher()  # a probe whose torchrun is gone (a test timed out) ends instead of waiting
     run_dir, out_dir = Path(sys.argv[1]), Path(sys.argv[2])
     torch.set_num_threads(1)
     trainer = ProbeTrainer(run_dir, resume="--resume" in sys.argv)

@@ -42,6 +42,14 @@ def test_train_wait_then_list_and_show(demo_ws: Path, capsys: pytest.CaptureFixt
     assert metrics.exists(), (run_dir / "worker.log").read_text()[-2000:]
     assert {"bbox", "segm", "keypoints"} <= set(json.loads(metrics.read_text())["types"])
     assert "<html" in report.read_text()[:500].lower()
+    # the worker and its loader workers exit (loader workers ignoring SIGTERM once hung it at exit)
+    from workbench import jobs
+
+    pid = shown["progress"]["pid"]
+    deadline = time.time() + 60
+    while jobs.pid_alive(pid) and time.time() < deadline:
+        time.sleep(0.2)
+    assert not jobs.pid_alive(pid), "the worker did not exit after its run"
 
 
 def test_cancel_then_resume_continues_from_the_checkpoint(demo_ws: Path, capsys: pytest.CaptureFixture[str]) -> None:

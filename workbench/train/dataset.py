@@ -15,7 +15,6 @@ import json
 import math
 import os
 import random
-import signal
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -441,13 +440,6 @@ class GroupedBatchSampler(torch.utils.data.Sampler):
         self.start_batch = 0
 
 
-def ignore_sigterm(_worker_id: int) -> None:
-    """Loader workers leave a cancel to the training process (which stops at a step boundary and
-    then shuts them down). torchrun signals each rank's whole process group; a loader worker killed
-    by it would turn a cancel into a 'DataLoader worker killed' failure."""
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-
-
 def make_loader(
     dataset: MaskRCNNDataset,
     batch_sampler: torch.utils.data.Sampler | None,
@@ -465,7 +457,6 @@ def make_loader(
     }
     if num_workers > 0:
         kwargs["prefetch_factor"] = 4
-        kwargs["worker_init_fn"] = ignore_sigterm
     if batch_sampler is not None:
         return torch.utils.data.DataLoader(dataset, batch_sampler=batch_sampler, **kwargs)
     return torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False, **kwargs)

@@ -41,7 +41,7 @@ from workbench.train.dataset import (
 from workbench.train.model import build_model, model_args, model_file_payload, unwrap
 
 # Collectives wait this long (other ranks wait out rank 0's validation); NCCL's default is 10 min.
-DIST_TIMEOUT_S = 2 * 3600
+DIST_TIMEOUT_S = 30 * 60
 # How long rank 0, failing, waits for another rank's error file (the likelier first cause).
 RANK_ERROR_WAIT_S = 5.0
 
@@ -531,6 +531,7 @@ class Trainer:
         """Run to the end; returns the final status (succeeded / cancelled / failed)."""
         cfg = self.config
         status, error = "failed", None
+        in_step = False  # ranks stopped together at a step boundary (succeeded, or a cancel they agreed on)
         try:
             seed_everything(cfg.seed + self.rank)
             if self.rank == 0:  # errors of an earlier attempt; ranks cannot fail before joining rank 0
@@ -571,19 +572,24 @@ class Trainer:
                     st.iter_in_epoch = 0
                 self._end_of_epoch()
             self._write_model_file()
-            status = "succeeded"
+            status, in_step = "succeeded", True
         except TrainingCancelled as exc:
-            status, error = "cancelled", str(exc)
+            status, error, in_step = "cancelled", str(exc), True
         except Exception as exc:
-            status, error = "failed", self._rank_error(f"{type(exc).__name__}: {exc}")
-            raise
+            if self.cancel_request.requested:
+                # SIGTERM to the whole process group (torchrun does that to every rank) also ends
+                # the loader workers, whose death then surfaces here: the run was cancelled.
+                status, error = "cancelled", f"cancelled by the user ({type(exc).__name__} while stopping)"
+            else:
+                status, error = "failed", self._rank_error(f"{type(exc).__name__}: {exc}")
+                raise
         finally:
             if self.rank == 0:
                 try:
                     self._call("after_train", status, error)
                 except Exception:  # a failing hook must not hide the run's own error
                     pass
-            self._teardown_distributed(orderly=status in ("succeeded", "cancelled"))
+            self._teardown_distributed(orderly=in_step)
         return status
 
     def _rank_error(self, error: str) -> str:
@@ -613,8 +619,9 @@ class Trainer:
         return error
 
     def _teardown_distributed(self, *, orderly: bool) -> None:
-        """Leave the process group together: ranks that ended in step (succeeded, cancelled) wait for
-        each other first, so none tears its connections down under a peer still using them."""
+        """Leave the process group together: ranks that ended in step wait for each other first, so
+        none tears its connections down under a peer still using them. Not after a failure: a peer
+        may be inside a collective that a barrier would be matched against."""
         if self.world_size <= 1:
             return
         import torch.distributed as dist

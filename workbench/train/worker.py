@@ -56,8 +56,8 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, lambda *_: trainer.cancel_request.request())
         if early_cancel:
             trainer.cancel_request.request()
-        if "TORCHELASTIC_RUN_ID" in os.environ:
-            _stop_with_launcher()
+        if under_torchrun():
+            stop_with_launcher()
         status = trainer.train()
     except Exception as exc:  # the loop already wrote status.json; cover errors before it started
         if rank == 0 and (not (run_dir / "status.json").exists() or status == "failed"):
@@ -81,11 +81,15 @@ def main(argv: list[str] | None = None) -> int:
             except Exception:
                 traceback.print_exc()
     # torchrun reports any non-zero exit of a rank as a crash, with a traceback in worker.log
-    cancelled = 0 if "TORCHELASTIC_RUN_ID" in os.environ else 3
+    cancelled = 0 if under_torchrun() else 3
     return {"succeeded": 0, "cancelled": cancelled}.get(status, 1)
 
 
-def _stop_with_launcher() -> None:
+def under_torchrun() -> bool:
+    return "TORCHELASTIC_RUN_ID" in os.environ  # set by torch.distributed.run for every rank
+
+
+def stop_with_launcher() -> None:
     """Under torchrun: SIGTERM (a cancel) when the launcher dies, even by SIGKILL.
 
     torchrun starts each rank in its own session, so a killed launcher would otherwise leave its
@@ -137,7 +141,7 @@ def _read_status(run_dir: Path) -> dict[str, Any]:
 
 if __name__ == "__main__":
     code = main()
-    if "TORCHELASTIC_RUN_ID" in os.environ:
+    if under_torchrun():
         # Under torchrun the run is over and its files are written: leave without the interpreter's
         # teardown, where gloo's background threads can abort a rank ('terminate called without an
         # active exception'), which torchrun then reports as a crash of a finished run.
