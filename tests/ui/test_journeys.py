@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
+from tests.ui.test_pages_ml import _running_run, button, ws  # noqa: F401  (ws is a fixture)
+from tests.ui.test_pages_ml import app as ml_app
 from workbench.domain import Instance
+from workbench.services import training
+from workbench.services.demo import create_demo_project
+from workbench.services.workspace import Workspace
+from workbench.store import repo
+from workbench.store import runs as run_repo
 from workbench.ui.components.annotator import instance_to_payload, payload_to_instances
 
 SQUARE = (6.0, 1.0, 9.0, 1.0, 9.0, 4.0)
@@ -48,3 +58,61 @@ def test_a_keypoint_only_instance_still_gets_the_box_of_its_moved_keypoints() ->
     # with every keypoint removed it has nothing left to save
     gone = [0.0, 0.0, 0, 0.0, 0.0, 0]
     assert payload_to_instances([instance_to_payload(inst) | {"keypoints": gone}], [inst]) == []
+
+
+# ------------------------------------------------------------------- Train: runs that stop early
+
+
+def _early_stopped_run(
+    ws: Workspace, slug: str, tmp_path: Path, epoch: int, epochs: int, best_ap: float  # noqa: F811
+) -> int:
+    """A run that succeeded after ``epoch`` of ``epochs`` epochs (what early stopping leaves)."""
+    run_dir = tmp_path / "runs" / f"done{epoch}"
+    run_dir.mkdir(parents=True)
+    status = {"status": "succeeded", "epoch": epoch, "epochs": epochs, "iter": 0, "iters_per_epoch": 1,
+              "step": epoch, "total_steps": epochs, "loss": 0.7, "best_ap": best_ap, "best_epoch": 1,
+              "device": "cpu"}
+    with ws.store.transaction() as s:
+        rid = run_repo.create_run(
+            s, repo.project_id(s, slug), "stopped", {"early_stopping_patience": 5}, str(run_dir), device="cpu"
+        ).id
+        run_repo.claim_next_queued_run(s, "cpu")
+        run_repo.update_run_progress(s, rid, status)
+        run_repo.finish_run(s, rid, "succeeded")
+    (run_dir / "status.json").write_text(json.dumps(status))
+    return rid
+
+
+@pytest.mark.parametrize(("epoch", "epochs", "says_early"), [(6, 150, True), (30, 30, False)])
+def test_a_run_that_stopped_early_says_so(ws: Workspace, tmp_path: Path, epoch: int, epochs: int, says_early: bool) -> None:  # noqa: F811
+    # Train with the defaults on a small set: mask AP stays 0, early stopping ends the run at epoch 6
+    # of 150, and the panel said only 'Finished' beside 'epoch 6/150'.
+    slug = create_demo_project(ws, num_images=4).slug
+    _early_stopped_run(ws, slug, tmp_path, epoch, epochs, 0.0)
+    at = ml_app("train", slug)
+    warned = [w.value for w in at.warning if "Stopped early" in w.value]
+    if says_early:
+        assert warned == [
+            "Stopped early after epoch 6 of 150: validation mask AP did not improve for 5 epochs (best 0.000 "
+            "at epoch 1; the model is that epoch's). A model still at 0 often needs more epochs to find "
+            "anything: set *Stop early after* to 0 in the settings to run them all."
+        ]
+    else:
+        assert warned == []
+    assert any(s.value.startswith("Finished.") for s in at.success)
+
+
+@pytest.mark.parametrize(("value", "expected"), [(0, None), (12, 12)])
+def test_early_stopping_setting_goes_into_the_run_config(ws: Workspace, tmp_path: Path, value: int, expected: int | None) -> None:  # noqa: F811
+    slug = create_demo_project(ws, num_images=4).slug
+    _running_run(ws, slug, tmp_path)  # the cpu is busy: the new run waits, no worker starts here
+    at = ml_app("train", slug)
+    patience = next(n for n in at.number_input if n.label.startswith("Stop early after"))
+    assert patience.value == 5  # the default config's
+    next(s for s in at.selectbox if s.label == "Device").select("cpu")
+    patience.set_value(value)
+    next(t for t in at.text_input if t.label == "Run name (optional)").input("patient")
+    button(at, "Train").click().run()
+    assert not at.exception, at.exception
+    new = next(r for r in training.list_runs(ws, slug) if r.name == "patient")
+    assert new.config["early_stopping_patience"] == expected

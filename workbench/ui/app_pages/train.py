@@ -82,6 +82,11 @@ def _settings(defaults: Any) -> dict[str, Any]:
             key="train_aug", help="The project's pipeline is edited and previewed on the Augment page",
         )
         name = c2.text_input("Run name (optional)", key="train_name")
+        patience = c3.number_input(
+            "Stop early after epochs without improvement (0 = never)", 0, 1000,
+            int(defaults.early_stopping_patience or 0), key="train_patience",
+            help="Validation mask AP is checked after every epoch; the model kept is the best epoch's.",
+        )
         gpus = int(defaults.gpus)
         n_gpus = training.gpu_count()
         if n_gpus > 1:  # one GPU (or none) leaves nothing to choose
@@ -93,7 +98,7 @@ def _settings(defaults: Any) -> dict[str, Any]:
     return {
         "epochs": int(epochs), "batch_size": int(batch), "lr": float(lr) or None, "backbone": backbone,
         "weights": weights, "device": device, "augmentation": aug, "gpus": int(gpus),
-        "name": name.strip() or None,
+        "name": name.strip() or None, "early_stopping_patience": int(patience) or None,
     }
 
 
@@ -110,6 +115,33 @@ def _start(ws: Workspace, slug: str, defaults: Any, choice: dict[str, Any]) -> N
     st.session_state[FLASH_KEY] = ("success", f"Run #{info.id} {info.name} {word}.")
 
 
+def early_stop_text(status: dict[str, Any], config: dict[str, Any] | None) -> str | None:
+    """Why a run that succeeded before its last epoch stopped: early stopping. The panel said only
+    'Finished' beside 'epoch 6/150', so a user who asked for 150 epochs could not tell what happened."""
+    epoch, epochs = int(status.get("epoch") or 0), int(status.get("epochs") or 0)
+    if not epochs or not epoch or epoch >= epochs:
+        return None
+    patience = (config or {}).get("early_stopping_patience")
+    best, best_epoch = status.get("best_ap"), status.get("best_epoch")
+    why = (
+        f"validation mask AP did not improve for {context.plural(int(patience), 'epoch')}"
+        if patience
+        else "validation mask AP stopped improving"
+    )
+    best_txt = (
+        f" (best {float(best):.3f} at epoch {best_epoch}; the model is that epoch's)"
+        if best is not None and best_epoch
+        else ""
+    )
+    hint = (
+        " A model still at 0 often needs more epochs to find anything: set *Stop early after* to 0 "
+        "in the settings to run them all."
+        if best is not None and float(best) == 0.0
+        else ""
+    )
+    return f"Stopped early after epoch {epoch} of {epochs}: {why}{best_txt}.{hint}"
+
+
 def _progress_panel(ws: Workspace, slug: str, run_id: int) -> None:
     info = training.get_run(ws, slug, run_id)
     prog = training.run_progress(info)
@@ -121,6 +153,9 @@ def _progress_panel(ws: Workspace, slug: str, run_id: int) -> None:
         why = context.as_sentence(s.get("error") or "")
         st.warning(why if why.lower().startswith("cancelled") else f"Cancelled. {why}".strip())
     elif info.status == "succeeded":
+        early = early_stop_text(s, info.config)
+        if early:
+            st.warning(early, icon=":material/timer_off:")
         st.success("Finished. Evaluate it on the **Evaluate** page, review its predictions on **Review**.")
     elif info.status == "queued":
         st.info("Queued: it starts when the running job on its device ends.")
