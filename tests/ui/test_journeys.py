@@ -10,7 +10,7 @@ import pytest
 from tests.ui.test_pages_ml import _running_run, button, ws  # noqa: F401  (ws is a fixture)
 from tests.ui.test_pages_ml import app as ml_app
 from workbench.domain import Instance
-from workbench.services import training
+from workbench.services import annotate, classes, training
 from workbench.services.demo import create_demo_project
 from workbench.services.workspace import Workspace
 from workbench.store import repo
@@ -116,3 +116,54 @@ def test_early_stopping_setting_goes_into_the_run_config(ws: Workspace, tmp_path
     assert not at.exception, at.exception
     new = next(r for r in training.list_runs(ws, slug) if r.name == "patient")
     assert new.config["early_stopping_patience"] == expected
+
+
+# ------------------------------------------------------------------- state kept across pages
+
+
+def test_a_prepared_export_zip_goes_when_the_user_leaves_the_page(ws: Workspace) -> None:  # noqa: F811
+    # Prepare the COCO zip, fix a polygon on Annotate, come back: the button offered the zip made
+    # before the fix, as if it were the current data.
+    from streamlit.util import calc_hash
+
+    slug = _annotated(ws)
+    at = ml_app("export", slug)
+    button(at, "Prepare COCO zip").click().run()
+    assert len(at.get("download_button")) == 1
+    at.run()  # a rerun of the same page (another widget) keeps it
+    assert len(at.get("download_button")) == 1
+    at._page_hash = calc_hash("annotate")
+    at.run()
+    at._page_hash = calc_hash("export")
+    at.run()
+    assert not at.exception, at.exception
+    assert len(at.get("download_button")) == 0
+    button(at, "Prepare COCO zip").click().run()
+    assert len(at.get("download_button")) == 1
+
+
+def test_saving_a_class_says_saved(ws: Workspace) -> None:  # noqa: F811
+    # 'Saved.' was written just before st.rerun(), so the page never showed it
+    slug = _annotated(ws)
+    at = ml_app("classes", slug)
+    cid = classes.list_categories(ws, slug)[0].id
+    at.text_input(key=f"cls_{cid}_kp_names").input("head, left_hand, right_hand")
+    at.text_input(key=f"cls_{cid}_kp_flip").input("left_hand-right_hand")
+    at.text_input(key=f"cls_{cid}_kp_skeleton").input("head-left_hand, head-right_hand")
+    button(at, "Save changes").click().run()
+    assert not at.exception, at.exception
+    assert [e.value for e in at.error] == []
+    assert [s.value for s in at.success] == ["Saved 'bird'."]
+    assert classes.list_categories(ws, slug)[0].keypoints.flip_pairs == ((1, 2),)
+    at.run()  # once
+    assert [s.value for s in at.success] == []
+
+
+def _annotated(ws: Workspace) -> str:  # noqa: F811
+    from tests.ui.test_pages import make_project
+
+    slug = make_project(ws, n_images=1)
+    image_id = annotate.list_images(ws, slug)[0].id
+    version = annotate.load_image(ws, slug, image_id).version
+    annotate.save_image(ws, slug, image_id, [Instance(category="bird", polygons=(SQUARE,))], expected_version=version)
+    return slug

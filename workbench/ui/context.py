@@ -95,6 +95,21 @@ def project_page(title: str) -> tuple[Workspace, ProjectInfo] | None:
     return ws, info
 
 
+VISIT_KEY = "wb_page_visit"
+
+
+def note_page(url_path: str) -> None:
+    """Count arrivals on a page: a run of the same page as the last run is the same visit."""
+    last, visit = st.session_state.get(VISIT_KEY, ("", 0))
+    if url_path != last:
+        st.session_state[VISIT_KEY] = (url_path, visit + 1)
+
+
+def page_visit() -> int:
+    """The current visit's number: state made for one visit (a prepared download) goes with it."""
+    return st.session_state.get(VISIT_KEY, ("", 0))[1]
+
+
 PAGE_PATHS: dict[str, Any] = {}
 """Page name -> st.Page object, filled by streamlit_app.py so pages can link to each other."""
 

@@ -78,6 +78,7 @@ def main() -> None:
     ]
     context.PAGE_PATHS.update({p.name: page for p, page in zip(PAGES, pages, strict=True)})
     nav = st.navigation(pages)
+    context.note_page(nav.url_path)
     _project_picker()
     context.sync_url()
     nav.run()

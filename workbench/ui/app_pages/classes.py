@@ -68,6 +68,7 @@ def _schema_fields(prefix: str, schema: KeypointSchema | None) -> tuple[str, str
 ADD_KEYS = ("new_class_name", "new_class_color", "new_kp_names", "new_kp_skeleton", "new_kp_flip")
 ADD_CLEAR_KEY = "cls_add_clear"
 ADD_FLASH_KEY = "cls_add_flash"
+EDIT_FLASH_KEY = "cls_edit_flash"
 
 
 def _add(ws, slug: str, n_existing: int) -> None:
@@ -123,8 +124,13 @@ def _edit(ws, slug: str, cat: Category, count: int) -> None:
                 except (WorkbenchError, ValueError) as exc:
                     st.error(str(exc))
                 else:
-                    st.success("Saved.")
+                    # shown after the rerun (a success written before st.rerun() never reached the page)
+                    st.session_state[EDIT_FLASH_KEY] = (cid, f"Saved {new_name.strip()!r}.")
                     st.rerun()
+            flash = st.session_state.get(EDIT_FLASH_KEY)
+            if flash and flash[0] == cid:
+                st.session_state.pop(EDIT_FLASH_KEY)
+                st.success(flash[1])
             also = False
             if count:
                 also = st.checkbox(f"Also delete its {context.plural(count, 'annotation')}", key=f"cls_del_ann_{cid}")

@@ -55,7 +55,9 @@ def render() -> None:
     c1, c2 = st.columns(2)
     layout = c2.selectbox("Label-map layout", ["png", "npz"], key="export_layout")
     # A prepared zip belongs to the project and settings it was made with: change either and it goes.
-    settings = (slug, tuple(splits), layout)
+    # It goes too when the user leaves the page: edits made elsewhere (Annotate, Classes, Dataset) are
+    # not in it, and coming back offered the old zip as if it were the current data.
+    settings = (slug, tuple(splits), layout, context.page_visit())
     if c1.button("Prepare COCO zip", type="primary", key="export_coco"):
         try:
             blob = svc.export_coco_zip(ws, slug, splits=splits or None)
