@@ -125,12 +125,18 @@ def start_worker(
         )
 
 
+def _proc_stat(pid: int) -> list[str] | None:
+    """The fields of /proc/PID/stat after the command name (state, parent, ...); None where unreadable."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
 def parent_pid(pid: int) -> int | None:
     """The parent of a live process (Linux /proc), or None."""
-    try:
-        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-    except (OSError, ValueError, IndexError):
-        return None
+    fields = _proc_stat(pid)
+    return int(fields[1]) if fields and len(fields) > 1 else None
 
 
 def pid_alive(pid: int | None) -> bool:
@@ -143,11 +149,8 @@ def pid_alive(pid: int | None) -> bool:
         return False
     except PermissionError:
         return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return stat.rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return True
+    fields = _proc_stat(pid)
+    return fields is None or fields[0] != "Z"
 
 
 def default_device() -> str:
@@ -329,5 +332,3 @@ def resume_run(store: Store, run_id: int, *, threads: int | None = None) -> RunI
 
 def has_checkpoint(run_dir: Path) -> bool:
     return (Path(run_dir) / "checkpoints" / "last.pt").exists()
-
-
