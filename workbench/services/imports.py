@@ -49,16 +49,61 @@ class ImportReport:
     skipped: list[Skipped] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     annotations: int = 0
+    keypoints_attached: int = 0  # annotations already there that got keypoints from this import
 
     def summary(self) -> str:
         parts = [f"{plural(len(self.imported), 'image')} imported"]
         if self.annotations:
             parts.append(plural(self.annotations, "annotation"))
+        if self.keypoints_attached:
+            parts.append(f"keypoints added to {plural(self.keypoints_attached, 'annotation')}")
         if self.duplicates:
             parts.append(f"{plural(len(self.duplicates), 'duplicate')} skipped")
         if self.skipped:
             parts.append(f"{plural(len(self.skipped), 'file')} skipped")
         return ", ".join(parts)
+
+
+def _same_box(a: Sequence[float] | None, b: Sequence[float] | None) -> bool:
+    """Boxes of one object written by two tools: IoU of at least 0.9."""
+    if not a or not b:
+        return False
+    ix = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = a[2] * a[3] + b[2] * b[3] - inter
+    return union > 0 and inter / union >= 0.9
+
+
+def _attach_keypoints(s, image_id: int, item: AnnotatedImage, cat_ids: dict[str, int], pending: list[dict]) -> int:  # noqa: ANN001
+    """Keypoints of an already annotated image's objects go onto its matching annotations.
+
+    COCO ships one object twice, in instances_*.json and with keypoints in person_keypoints_*.json;
+    the second file's keypoints join the annotation of the same class and box (stored, or added
+    earlier in this import) that has none. Returns how many annotations got keypoints.
+    """
+    targets: list[tuple[int, list[float] | None, dict | int]] = [
+        (row["category_id"], row["bbox"], row) for row in pending if row["image_id"] == image_id and not row["keypoints"]
+    ]
+    targets += [(cat, bbox, ann_id) for ann_id, cat, bbox in repo.annotations_without_keypoints(s, image_id)]
+    added, stored = 0, False
+    for inst in item.instances:
+        if not inst.keypoints or inst.category not in cat_ids:
+            continue
+        box = inst.bbox_xywh or instance_bbox_area(inst, item.image.size_wh)[0]
+        for n, (cat, bbox, target) in enumerate(targets):
+            if cat == cat_ids[inst.category] and _same_box(bbox, box):
+                if isinstance(target, dict):
+                    target["keypoints"] = list(inst.keypoints)
+                else:
+                    repo.set_annotation_keypoints(s, target, inst.keypoints)
+                    stored = True
+                del targets[n]
+                added += 1
+                break
+    if stored:
+        repo.mark_annotations_imported(s, image_id)  # an open annotator reloads
+    return added
 
 
 def _decode(src: ImageSource, report: ImportReport, max_pixels: int) -> DecodedImage | None:
@@ -383,13 +428,20 @@ def import_datasets(
                         if ref is not None:
                             image_id = created[ref]
                         if image_id in annotated and item.instances:
-                            report.warnings.append(
-                                f"{item.image.file_name}: same image as another file of this import, which has "
-                                "annotations; its annotations were not imported"
+                            where = (
+                                "same image as another file of this import, which has annotations"
                                 if ref is not None
-                                else f"{item.image.file_name}: already annotated in this project; its annotations "
-                                "were not imported"
+                                else "already annotated in this project"
                             )
+                            added = _attach_keypoints(s, image_id, item, cat_ids, rows)
+                            if added:
+                                report.keypoints_attached += added
+                                report.warnings.append(
+                                    f"{item.image.file_name}: {where}; keypoints added to "
+                                    f"{plural(added, 'annotation')} of the same class and box, the rest not imported"
+                                )
+                            else:
+                                report.warnings.append(f"{item.image.file_name}: {where}; its annotations were not imported")
                             continue
                     assert image_id is not None
                     size_wh = item.image.size_wh

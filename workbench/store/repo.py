@@ -642,6 +642,25 @@ def mark_annotations_imported(s: Session, image_id: int) -> None:
     )
 
 
+def annotations_without_keypoints(s: Session, image_id: int) -> list[tuple[int, int, list[float] | None]]:
+    """(annotation id, category id, bbox xywh) of the image's annotations that carry no keypoints."""
+    rows = s.execute(
+        select(AnnotationRow.id, AnnotationRow.category_id, AnnotationRow.bbox)
+        .where(AnnotationRow.image_id == image_id, AnnotationRow.keypoints.is_(None))
+        .order_by(AnnotationRow.id)
+    )
+    return [(int(i), int(c), list(b) if b else None) for i, c, b in rows]
+
+
+def set_annotation_keypoints(s: Session, ann_id: int, keypoints: Sequence[float]) -> None:
+    s.execute(
+        update(AnnotationRow)
+        .where(AnnotationRow.id == ann_id)
+        .values(keypoints=list(keypoints))
+        .execution_options(synchronize_session=False)
+    )
+
+
 def insert_instances(s: Session, rows: list[dict[str, Any]]) -> None:
     """Bulk insert of prepared annotation rows (imports): Core executemany, no ORM unit of work."""
     if not rows:
