@@ -74,13 +74,15 @@ def test_two_ranks_split_the_data_and_end_with_the_same_weights(make_run, tmp_pa
 
 
 def test_early_stopping_on_rank_0_stops_every_rank(make_run, tmp_path: Path) -> None:
-    # lr ~ 0: validation AP never improves, so patience 1 stops after the second epoch of ten
+    # lr ~ 0: validation AP never improves, so patience 1 stops the run well before its ten epochs
+    # (patience counts once the AP is above 0, or from half-way; the exact epoch depends on the AP)
     run = make_run(n_train=4, n_val=2, epochs=10, eval_every=1, lr=1e-12, early_stopping_patience=1, device="cpu")
     r0, r1 = _probe(run, tmp_path / "probe")
     assert r0["status"] == r1["status"] == "succeeded"
-    assert len(r0["steps"]) == len(r1["steps"]) == 2  # two epochs of one step (4 images, batch 2, 2 ranks)
     status = _status(run)
-    assert status["status"] == "succeeded" and status["epoch"] == 2 and status["best_epoch"] == 1
+    assert status["status"] == "succeeded" and 2 <= status["epoch"] < 10
+    # one step per epoch and rank (4 images, batch 2, 2 ranks): both ranks stopped at the same epoch
+    assert len(r0["steps"]) == len(r1["steps"]) == status["epoch"]
 
 
 def test_sigterm_to_rank_0_cancels_every_rank(make_run) -> None:

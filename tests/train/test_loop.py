@@ -63,6 +63,32 @@ def test_early_stopping_stops_when_mask_ap_does_not_improve(make_run):
     assert status["epoch"] < 6
 
 
+class _FixedAP(Trainer):
+    """Validation that returns the given mask AP per epoch (the counting rule, without training to it)."""
+
+    def __init__(self, run, aps):  # noqa: ANN001
+        super().__init__(run)
+        self.aps = list(aps)
+
+    def _validate(self):  # noqa: ANN202
+        return {"segm_ap": self.aps.pop(0), "bbox_ap": 0.0}
+
+
+@pytest.mark.parametrize(
+    ("aps", "stopped_at"),
+    [
+        ([0.0] * 10, 6),  # nothing learned: patience 2 counts from epoch 5 (half-way), stops after 6
+        ([0.0, 0.0, 0.0, 0.1, 0.1, 0.1] + [0.0] * 4, 6),  # learns at 4, no better for 2 epochs
+        ([0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9], 10),  # always improving: runs to the end
+    ],
+)
+def test_patience_counts_once_the_model_learned_something_or_from_half_way(make_run, aps, stopped_at):
+    run = make_run(n_train=2, epochs=10, eval_every=1, early_stopping_patience=2, warmup_iters=0)
+    trainer = _FixedAP(run, aps)
+    assert trainer.train() == "succeeded"
+    assert trainer.state.epoch == stopped_at
+
+
 def _wait(pred, timeout=60.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

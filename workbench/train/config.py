@@ -54,7 +54,8 @@ class TrainConfig:
     trainable_backbone_layers: int | None = None
     seed: int = 0
     early_stopping_patience: int | None = 5
-    """Stop after this many validated epochs without a better mask AP; None: never."""
+    """Stop after this many validated epochs without a better mask AP; None: never. Counted once the
+    mask AP is above 0 or half of the epochs are done (from scratch, AP stays 0 for a while)."""
     eval_every: int = 1
     log_every: int = 10
     checkpoint_every_iters: int | None = None

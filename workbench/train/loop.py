@@ -509,7 +509,9 @@ class Trainer:
                 st.best_ap, st.best_epoch, st.epochs_without_improvement = ap, st.epoch, 0
                 if self.rank == 0:
                     save_atomic(self.checkpoint_payload(), self.checkpoint_dir / "best.pt")
-            else:
+            elif st.best_ap > 0 or 2 * st.epoch >= cfg.epochs:
+                # A model trained from scratch sits at AP 0 for its first epochs: patience counts once
+                # it has learned something, or from half-way (a run that learns nothing still ends).
                 st.epochs_without_improvement += 1
             patience = cfg.early_stopping_patience
             if patience is not None and st.epochs_without_improvement >= patience:
