@@ -55,3 +55,31 @@ def test_runs_table_follows_a_run_that_starts_and_one_that_ends_without_a_click(
         assert "first run" in text and "second run" in text
     finally:
         ctx.close()
+
+
+def test_a_run_started_elsewhere_appears_while_the_page_is_idle(browser, ui_server, ui_workspace) -> None:  # noqa: ANN001
+    """No run active: the table still looks every few seconds (a run started by the CLI shows up)."""
+    from workbench.services.demo import create_demo_project
+    from workbench.services.workspace import open_workspace
+    from workbench.store import repo
+    from workbench.store import runs as run_repo
+
+    ws = open_workspace(ui_workspace)
+    slug = create_demo_project(ws, num_images=2, name="Idle runs").slug
+    with ws.store.transaction() as s:
+        pid = repo.project_id(s, slug)
+        done = run_repo.create_run(s, pid, "old run", {}, "", device="cpu").id
+        run_repo.claim_next_queued_run(s, "cpu")
+        run_repo.finish_run(s, done, "succeeded")
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = ctx.new_page()
+    page.set_default_timeout(20_000)
+    try:
+        page.goto(f"{ui_server.url}/train?project={slug}")
+        wait_for(lambda: _grid_text(page), lambda t: "old run" in t, what="the finished run")
+        _idle(page)
+        with ws.store.transaction() as s:  # as `workbench train` in a terminal would
+            run_repo.create_run(s, pid, "cli run", {}, "", device="cpu")
+        wait_for(lambda: _grid_text(page), lambda t: "cli run" in t, what="the new run without a click", timeout_s=30)
+    finally:
+        ctx.close()

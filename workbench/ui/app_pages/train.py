@@ -17,6 +17,7 @@ from workbench.store.runs import RunInfo
 from workbench.ui import context
 
 POLL_S = 2.0
+IDLE_POLL_S = 10.0
 STATUS_ICONS = {
     "queued": ":material/schedule:",
     "running": ":material/sync:",
@@ -240,7 +241,8 @@ def render() -> None:
         st.info("No runs yet. Press **Train** to start one." if train_ds is not None else "No runs yet.")
         return
     live = any(r.is_active for r in runs)
-    st.fragment(run_every=POLL_S if live else None)(_runs_table_live)(ws, slug, status_signature(runs))
+    # idle, it still looks now and then: a run started from the CLI shows up without a click
+    st.fragment(run_every=POLL_S if live else IDLE_POLL_S)(_runs_table_live)(ws, slug, status_signature(runs))
     ids = [r.id for r in runs]
     by_id = {r.id: r for r in runs}
     if st.session_state.get(PICK_KEY) not in by_id:
