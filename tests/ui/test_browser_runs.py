@@ -20,6 +20,14 @@ def _grid_text(page) -> str:  # noqa: ANN001
     return " | ".join(page.locator('[data-testid="stDataFrame"]').first.locator("td").all_inner_texts())
 
 
+def _train_page(browser, base_url: str, slug: str):  # noqa: ANN001, ANN202
+    """The project's Train page in a context of its own."""
+    page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+    page.set_default_timeout(20_000)
+    page.goto(f"{base_url}/train?project={slug}")
+    return page
+
+
 def test_runs_table_follows_a_run_that_starts_and_one_that_ends_without_a_click(browser, ui_server, ui_workspace) -> None:  # noqa: ANN001
     from workbench.services.demo import create_demo_project
     from workbench.services.workspace import open_workspace
@@ -33,11 +41,8 @@ def test_runs_table_follows_a_run_that_starts_and_one_that_ends_without_a_click(
         first = run_repo.create_run(s, pid, "first run", {}, "", device="cpu").id
         assert run_repo.claim_next_queued_run(s, "cpu").id == first  # type: ignore[union-attr]  # running on the cpu ...
         run_repo.create_run(s, pid, "second run", {}, "", device="cpu")  # ... so this one waits
-    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = ctx.new_page()
-    page.set_default_timeout(20_000)
+    page = _train_page(browser, ui_server.url, slug)
     try:
-        page.goto(f"{ui_server.url}/train?project={slug}")
         page.get_by_role("button", name="Cancel run").wait_for()  # the panel of an active run
         _idle(page)
         page.get_by_text("Queued: it starts when").wait_for()  # the picker opens on the newest active run
@@ -54,7 +59,7 @@ def test_runs_table_follows_a_run_that_starts_and_one_that_ends_without_a_click(
         )
         assert "first run" in text and "second run" in text
     finally:
-        ctx.close()
+        page.context.close()
 
 
 def test_a_run_started_elsewhere_appears_while_the_page_is_idle(browser, ui_server, ui_workspace) -> None:  # noqa: ANN001
@@ -71,15 +76,12 @@ def test_a_run_started_elsewhere_appears_while_the_page_is_idle(browser, ui_serv
         done = run_repo.create_run(s, pid, "old run", {}, "", device="cpu").id
         run_repo.claim_next_queued_run(s, "cpu")
         run_repo.finish_run(s, done, "succeeded")
-    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = ctx.new_page()
-    page.set_default_timeout(20_000)
+    page = _train_page(browser, ui_server.url, slug)
     try:
-        page.goto(f"{ui_server.url}/train?project={slug}")
         wait_for(lambda: _grid_text(page), lambda t: "old run" in t, what="the finished run")
         _idle(page)
         with ws.store.transaction() as s:  # as `workbench train` in a terminal would
             run_repo.create_run(s, pid, "cli run", {}, "", device="cpu")
         wait_for(lambda: _grid_text(page), lambda t: "cli run" in t, what="the new run without a click", timeout_s=30)
     finally:
-        ctx.close()
+        page.context.close()
