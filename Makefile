@@ -34,6 +34,7 @@ test: install-test
 
 lint: install-test
 	$(VENV)/bin/ruff check workbench tests bench migrations
+	$(VENV)/bin/lint-imports
 
 bench: install
 	$(PY) bench/coco_io.py

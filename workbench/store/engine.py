@@ -1,7 +1,8 @@
 """Engine and sessions: SQLite with WAL, foreign keys and a busy timeout; PostgreSQL by URL.
 
-Opening a store applies the Alembic migrations in ``migrations/`` up to head, so a workspace made by
-an older version upgrades itself on first open.
+Opening a store applies the Alembic migrations up to head, so a workspace made by an older version
+upgrades itself on first open. The one copy of the migrations is the checkout's top-level
+``migrations/``, which the wheel ships as the ``workbench.migrations`` package: both read the same files.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from importlib import resources
 from pathlib import Path
 
 import orjson
@@ -19,7 +21,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from workbench.domain import WorkbenchError
 
-MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 BUSY_TIMEOUT_MS = 10_000
 
 
@@ -75,11 +76,16 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, **kwargs)
 
 
+def migrations_dir() -> Path:
+    """The Alembic script folder, found as a package so an installed wheel and the checkout agree."""
+    return Path(str(resources.files("workbench.migrations")))
+
+
 def alembic_config(url: str):  # noqa: ANN201 - alembic type kept local to avoid import at module load
     from alembic.config import Config
 
     cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.set_main_option("script_location", str(migrations_dir()))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return cfg
 
