@@ -38,7 +38,7 @@ def test_pytest_is_a_test_dependency_only() -> None:
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", str(REPO_ROOT), "--no-deps", "--no-build-isolation", "-q",
+        [sys.executable, "-m", "pip", "wheel", str(REPO_ROOT), "--no-deps", "-q",
          "-w", str(out)],
         check=True, capture_output=True, text=True,
     )
