@@ -9,17 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from workbench import augment_cli, cli
+from workbench import cli
 from workbench.services import augmentation
 from workbench.services.demo import create_demo_project
 from workbench.services.workspace import open_workspace
-
-
-@pytest.fixture(autouse=True)
-def _registered(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Register the command whether or not cli._load_extras lists it yet."""
-    if augment_cli.register not in cli.EXTRA_COMMANDS:
-        monkeypatch.setattr(cli, "EXTRA_COMMANDS", [*cli.EXTRA_COMMANDS, augment_cli.register])
 
 
 @pytest.fixture

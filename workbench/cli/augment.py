@@ -8,20 +8,13 @@ preview writes PNGs of augmented project images with the augmented targets drawn
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import sys
 from pathlib import Path
 from typing import Any
 
-from workbench.domain import WorkbenchError
-from workbench.util import plural
-
-
-def _ws(args: argparse.Namespace):  # noqa: ANN202
-    from workbench.services.workspace import open_workspace
-
-    return open_workspace(args.workspace, database_url=args.database_url)
+from workbench.cli.common import workspace
+from workbench.domain import WorkbenchError, plural
 
 
 def _spec_from_args(args: argparse.Namespace) -> Any:
@@ -49,23 +42,10 @@ def _check(spec: Any, where: str, outcome: str) -> None:
         raise WorkbenchError(f"{where}: the pipeline has {plural(len(errors), 'problem')}; {outcome}")
 
 
-PREVIEW_GLOB = "aug_[0-9][0-9][0-9]_image*_seed*.png"
-
-
-def _write_png(path: Path, image: Any) -> None:
-    from PIL import Image
-
-    from workbench.util import atomic_write_bytes
-
-    buf = io.BytesIO()
-    Image.fromarray(image).save(buf, format="PNG")
-    atomic_write_bytes(path, buf.getvalue())
-
-
 def cmd_augment(args: argparse.Namespace) -> int:
     from workbench.services import augmentation
 
-    ws = _ws(args)
+    ws = workspace(args)
     if args.action == "show":
         saved = augmentation.get_pipeline(ws, args.project)
         print(augmentation.describe_pipeline(saved))
@@ -80,7 +60,8 @@ def cmd_augment(args: argparse.Namespace) -> int:
         saved = augmentation.set_pipeline(ws, args.project, spec)
         print(f"saved {augmentation.describe_pipeline(saved)} for {args.project}")
         return 0
-    # preview: counts checked first (--count 0 said 'no annotated images', --max-side -4 was ignored)
+    # preview: the counts are checked first (--count 0 must not read 'no annotated images', nor
+    # --max-side -4 be ignored)
     if args.count < 1:
         raise WorkbenchError(f"augment preview: --count must be at least 1, got {args.count}")
     if args.max_side is not None and args.max_side < 1:
@@ -94,22 +75,14 @@ def cmd_augment(args: argparse.Namespace) -> int:
         print(f"{args.project} has no annotated images to preview; annotate some first")
         return 1
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
-    for i, (image_id, image) in enumerate(tiles):
-        path = out / f"aug_{i:03d}_image{image_id}_seed{args.seed}.png"
-        _write_png(path, image)
-        written.append(path)
-    # the folder shows this preview only: earlier previews (other seeds, counts) would mix in
-    for old in set(out.glob(PREVIEW_GLOB)) - set(written):
-        old.unlink(missing_ok=True)
+    augmentation.write_preview(out, tiles, seed=args.seed)
     used = augmentation.describe_pipeline(spec if spec is not None else augmentation.get_pipeline(ws, args.project))
     print(f"wrote {plural(len(tiles), 'preview')} ({used}, seed {args.seed}) to {out}")
     return 0
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    from workbench.augment import PRESET_NAMES
+    from workbench.services.augmentation import PRESET_NAMES
 
     ag = sub.add_parser(
         "augment", help="show, set or preview a project's augmentation pipeline", parents=[common]

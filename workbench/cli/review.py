@@ -1,4 +1,4 @@
-"""`workbench predict RUN ...`: store a run's predictions for review (registered by workbench.cli).
+"""`workbench predict RUN ...`: store a run's predictions for review.
 
 workbench predict 3 --split val
 workbench predict 3 --unlabeled --score-threshold 0.3
@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import argparse
 
+from workbench.cli.common import progress_bar, workspace
+from workbench.domain import plural
+
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from workbench.cli import _ws, progress_bar
     from workbench.services import review
-    from workbench.util import plural
 
-    ws = _ws(args)
+    ws = workspace(args)
     slug = review.run_project_slug(ws, args.run)
     if args.project and args.project != slug:
         raise ValueError(f"run {args.run} belongs to project {slug!r}, not {args.project!r}")

@@ -1,4 +1,4 @@
-"""`workbench evaluate RUN [--split val] [--compare RUN2]` (registered by workbench.cli when present).
+"""`workbench evaluate RUN [--split val] [--compare RUN2]`: COCO AP, label-map IoU and an HTML report.
 
 workbench evaluate 3
 workbench evaluate 3 --split test --score-threshold 0.1
@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import json
+
+from workbench.cli.common import progress_bar, workspace
 
 
 def _print_summary(metrics: dict) -> None:  # type: ignore[type-arg]
@@ -22,10 +24,9 @@ def _print_summary(metrics: dict) -> None:  # type: ignore[type-arg]
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from workbench.cli import _ws, progress_bar
     from workbench.services import evaluation, review
 
-    ws = _ws(args)
+    ws = workspace(args)
     slug = review.run_project_slug(ws, args.run)
     if args.compare is not None:
         review.run_project_slug(ws, args.compare)  # a clear error for an unknown run

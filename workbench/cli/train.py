@@ -7,20 +7,17 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from workbench.cli.common import workspace
 from workbench.domain import WorkbenchError
 
-
-def _ws(args: argparse.Namespace):  # noqa: ANN202
-    from workbench.services.workspace import open_workspace
-
-    return open_workspace(args.workspace, database_url=args.database_url)
+if TYPE_CHECKING:
+    from workbench.services.workspace import Workspace
 
 
-def _config(args: argparse.Namespace, ws: Any, num_train: int) -> Any:
-    from workbench.services.training import default_config
-    from workbench.train.config import TrainConfig
+def _config(args: argparse.Namespace, ws: Workspace, num_train: int) -> Any:
+    from workbench.services.training import config_settings, default_config
 
     overrides: dict[str, Any] = {}
     if args.config:
@@ -29,7 +26,7 @@ def _config(args: argparse.Namespace, ws: Any, num_train: int) -> Any:
             overrides.update(json.loads(path.read_text()))
         except (OSError, json.JSONDecodeError) as exc:
             raise WorkbenchError(f"{path}: cannot read the training config ({exc})") from None
-        unknown = set(overrides) - set(TrainConfig.__dataclass_fields__)
+        unknown = set(overrides) - config_settings()
         if unknown:
             raise WorkbenchError(f"{path}: unknown settings {sorted(unknown)}")
     for key in (
@@ -49,19 +46,15 @@ def _config(args: argparse.Namespace, ws: Any, num_train: int) -> Any:
     return default_config(num_train, ws=ws, slug=args.project, **overrides)
 
 
-def _follow(ws, run_id: int) -> int:  # noqa: ANN001
+def _follow(ws: Workspace, run_id: int) -> int:
     """Show a progress bar until the run ends; exit status 0 only when it succeeded."""
     from tqdm import tqdm
 
-    from workbench import jobs
     from workbench.services import training
-    from workbench.store import runs as run_repo
 
     bar = tqdm(desc=f"run {run_id}", unit="it", file=sys.stderr, disable=None)
     while True:
-        jobs.refresh_runs(ws.store)
-        with ws.store.transaction() as s:
-            info = run_repo.get_run(s, run_id)
+        info = training.find_run(ws, run_id, refresh=True)
         prog = info.progress or {}
         total = prog.get("total_steps")
         done = prog.get("step") or 0
@@ -84,7 +77,7 @@ def _follow(ws, run_id: int) -> int:  # noqa: ANN001
 def cmd_train(args: argparse.Namespace) -> int:
     from workbench.services import training
 
-    ws = _ws(args)
+    ws = workspace(args)
     train, _val = training.training_splits(ws, args.project)
     config = _config(args, ws, len(train.items))
     info = training.start_training(ws, args.project, config, name=args.name)
@@ -95,11 +88,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    from workbench import jobs
     from workbench.services import training
-    from workbench.store import runs as run_repo
 
-    ws = _ws(args)
+    ws = workspace(args)
     if args.action == "list":
         rows = training.list_runs(ws, args.project)
         if not rows:
@@ -109,8 +100,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
             ap_text = f" mask AP {ap:.3f}" if isinstance(ap, float) else ""
             print(f"{r.id:5} {r.status:10} {r.name:36} {r.created_at:%Y-%m-%d %H:%M}{ap_text}")
         return 0
-    with ws.store.transaction() as s:
-        info = run_repo.get_run(s, args.run)
+    info = training.find_run(ws, args.run)
     if args.action == "show":
         print(
             json.dumps(
@@ -130,16 +120,16 @@ def cmd_runs(args: argparse.Namespace) -> int:
             )
         )
     elif args.action == "cancel":
-        if info.status in run_repo.FINAL_STATUSES:
+        if not info.is_active:
             print(f"run {info.id} already {info.status}: nothing to cancel")
             return 0
-        info = jobs.cancel_run(ws.store, args.run)
+        info = training.cancel(ws, args.run)
         print(f"run {info.id} {info.status}")
     elif args.action == "resume":
-        info = jobs.resume_run(ws.store, args.run)
+        info = training.resume(ws, args.run)
         if info.status == "queued":
             print(f"run {info.id} queued: it resumes when its device ({info.device}) is free")
-        elif jobs.has_checkpoint(Path(info.run_dir or "")):
+        elif training.has_checkpoint(info):
             print(f"run {info.id} resumed from its last checkpoint")
         else:
             print(f"run {info.id} restarted from the beginning (it stopped before its first checkpoint)")

@@ -1,0 +1,80 @@
+"""`workbench import images|coco|labelme PROJECT PATH...`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import Any
+
+from workbench.cli.common import progress_bar, workspace
+from workbench.domain import ValidationError
+
+
+def _print_report(report: Any) -> None:
+    print(report.summary())
+    for sk in report.skipped:
+        print(f"  skipped {sk.name}: {sk.reason}")
+    for d in report.duplicates:
+        print(f"  duplicate {d}")
+    for w in report.warnings:
+        print(f"  note: {w}")
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from workbench.services import imports
+
+    # options and paths that would be ignored, or a path that is not there, are refused before
+    # anything is read (a typo must not end in '0 images imported' and exit status 0)
+    if args.kind != "images" and len(args.paths) > 1:
+        raise ValidationError(
+            f"import {args.kind} takes one file or folder, got {len(args.paths)}: {', '.join(args.paths)}"
+        )
+    if args.images_dir and args.kind != "coco":
+        raise ValidationError(f"--images-dir is for import coco; import {args.kind} finds the images itself")
+    if args.kind == "coco" and args.split and Path(args.paths[0]).is_dir():
+        raise ValidationError(
+            f"{args.paths[0]}: a COCO folder's files name their splits; --split is for a single COCO file"
+        )
+    missing = [p for p in args.paths if not os.path.lexists(p)]
+    if missing:
+        raise ValidationError(f"no such file or folder: {', '.join(missing)}; nothing was imported")
+    ws = workspace(args)
+    with progress_bar(f"import {args.kind}") as bar:
+        if args.kind == "images":
+            report = imports.import_images(
+                ws,
+                args.project,
+                [Path(p) for p in args.paths],
+                split=args.split,
+                progress=bar,
+                max_pixels=args.max_pixels,
+            )
+            if not (report.imported or report.duplicates or report.skipped):
+                report.warnings.append(
+                    f"no image files (JPEG, PNG, BMP, TIFF, WebP) found in {', '.join(args.paths)}"
+                )
+        elif args.kind == "coco":
+            images_dir = Path(args.images_dir) if args.images_dir else None
+            report = imports.import_coco(
+                ws, args.project, Path(args.paths[0]), images_dir=images_dir, split=args.split, progress=bar
+            )
+        else:
+            report = imports.import_labelme(ws, args.project, Path(args.paths[0]), split=args.split, progress=bar)
+    _print_report(report)
+    return 0
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    im = sub.add_parser("import", help="import images, COCO or LabelMe", parents=[common])
+    im.add_argument("kind", choices=["images", "coco", "labelme"])
+    im.add_argument("project")
+    im.add_argument(
+        "paths", nargs="+", help="files, folders or zip archives (one file or folder for coco/labelme)"
+    )
+    im.add_argument("--split", choices=["train", "val", "test"])
+    im.add_argument("--images-dir", help="coco: folder holding the images named by file_name")
+    im.add_argument(
+        "--max-pixels", type=int, default=178_956_970, help="refuse larger images (decompression bombs)"
+    )
+    im.set_defaults(func=cmd_import)
