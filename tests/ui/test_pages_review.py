@@ -10,6 +10,7 @@ import pytest
 from tests.ui.conftest import png_bytes
 from tests.ui.test_pages import app, make_project, ws  # noqa: F401  (ws is a fixture)
 from workbench.domain import ValidationError
+from workbench.services import uploads
 from workbench.services.imports import ImportReport
 from workbench.services.workspace import Workspace
 from workbench.ui.app_pages import imports as imports_page
@@ -30,7 +31,7 @@ class Upload:
 def test_bad_annotation_upload_names_the_uploaded_file_not_a_temp_folder(ws: Workspace, kind: str) -> None:  # noqa: F811
     slug = make_project(ws, n_images=1)
     with pytest.raises(ValidationError) as info:
-        imports_page.import_annotation_upload(ws, slug, kind, Upload("bad.json", b"{not json"))
+        uploads.import_annotation_upload(ws, slug, kind, Upload("bad.json", b"{not json"))
     msg = str(info.value)
     assert msg.startswith("bad.json"), msg
     assert "wb-upload-" not in msg
@@ -255,7 +256,7 @@ def test_dataset_grid_thumbnails_are_equal_for_wide_and_tall_images(ws: Workspac
     from PIL import Image
 
     from tests.ui.conftest import png_bytes
-    from workbench.formats.images import ImageSource
+    from workbench.images.decode import ImageSource
     from workbench.services import annotate, imports, projects
     from workbench.ui.app_pages import dataset as dataset_page
 

@@ -2,41 +2,17 @@
 
 from __future__ import annotations
 
-import tempfile
-import zipfile
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 import streamlit as st
 
-from workbench.domain import ValidationError, WorkbenchError
-from workbench.formats.images import ImageSource
+from workbench.domain import WorkbenchError
 from workbench.services import imports as svc
+from workbench.services import uploads
 from workbench.ui import context
 
 REPORT_KEY = "wb_import_report"
-
-
-def safe_extract(data: bytes, dest: Path, name: str) -> None:
-    """Unzip an upload into ``dest``, refusing entries that would land outside it."""
-    try:
-        zf = zipfile.ZipFile(_bytes_io(data))
-    except zipfile.BadZipFile as exc:
-        raise ValidationError(f"{name}: not a zip archive ({exc})") from exc
-    with zf:
-        for info in zf.infolist():
-            parts = PurePosixPath(info.filename.replace("\\", "/")).parts
-            if info.filename.startswith("/") or ".." in parts or (parts and ":" in parts[0]):
-                raise ValidationError(f"{name}: entry {info.filename!r} points outside the archive")
-            if (info.external_attr >> 16) & 0o170000 == 0o120000:
-                continue  # symbolic links are not followed
-            zf.extract(info, dest)
-
-
-def _bytes_io(data: bytes) -> Any:
-    import io
-
-    return io.BytesIO(data)
 
 
 def _progress_bar() -> Any:
@@ -65,56 +41,6 @@ def _run(kind: str, fn: Any, slug: str) -> None:
         st.session_state[REPORT_KEY] = {"kind": kind, "slug": slug, "report": report}
     st.session_state["wb_upload_gen"] = st.session_state.get("wb_upload_gen", 0) + 1
     st.rerun()
-
-
-def import_uploads(ws: Any, slug: str, files: list[Any], progress: Any = None) -> svc.ImportReport:
-    """Image uploads: loose files go in as bytes, zip archives are unpacked into a temporary folder."""
-    sources: list[Path | ImageSource] = []
-    with tempfile.TemporaryDirectory(prefix="wb-upload-") as tmp:
-        for f in files:
-            data = f.getvalue()
-            if f.name.lower().endswith(".zip"):
-                path = Path(tmp) / Path(f.name).name
-                path.write_bytes(data)
-                sources.append(path)
-            else:
-                sources.append(ImageSource(name=f.name, data=data))
-        return svc.import_images(ws, slug, sources, progress=progress)
-
-
-def import_annotation_upload(ws: Any, slug: str, kind: str, f: Any, progress: Any = None) -> svc.ImportReport:
-    """A COCO JSON (images matched by file name to the project's) or a zip of JSON + images.
-
-    Errors name the uploaded file, not the temporary folder it was unpacked into."""
-    with tempfile.TemporaryDirectory(prefix="wb-upload-") as tmp:
-        try:
-            report = _import_annotation_upload(ws, slug, kind, f, Path(tmp), progress)
-        except (WorkbenchError, ValueError, OSError) as exc:
-            msg = str(exc)
-            if tmp not in msg:
-                raise
-            msg = msg.replace(str(Path(tmp) / Path(f.name).name), f.name).replace(tmp, f.name)
-            raise ValidationError(msg) from exc
-        report.warnings = [w.replace(tmp, f.name) for w in report.warnings]
-        return report
-
-
-def _import_annotation_upload(
-    ws: Any, slug: str, kind: str, f: Any, root: Path, progress: Any
-) -> svc.ImportReport:
-    data = f.getvalue()
-    if f.name.lower().endswith(".zip"):
-        safe_extract(data, root, f.name)
-        target = root
-        jsons = sorted(p for p in root.rglob("*.json") if not p.name.startswith("."))
-        if kind == "coco" and len(jsons) == 1:
-            return svc.import_coco(ws, slug, jsons[0], images_dir=jsons[0].parent, progress=progress)
-    else:
-        target = root / Path(f.name).name
-        target.write_bytes(data)
-    if kind == "coco":
-        return svc.import_coco(ws, slug, target, progress=progress)
-    return svc.import_labelme(ws, slug, target, progress=progress)
 
 
 def show_report(slug: str) -> None:
@@ -161,7 +87,7 @@ def render() -> None:
             key=f"img_upload_{gen}",
         )
         if st.button("Import images", type="primary", disabled=not files, key="import_images"):
-            _run("images", lambda: import_uploads(ws, slug, list(files or []), _progress_bar()), slug)
+            _run("images", lambda: uploads.import_image_uploads(ws, slug, list(files or []), _progress_bar()), slug)
     with tab_dir:
         folder = st.text_input("Folder or zip path on the machine running the workbench", key="import_folder")
         # Path buttons are never disabled: a text input commits on Enter or blur, so a button disabled
@@ -181,7 +107,7 @@ def render() -> None:
         )
         coco = st.file_uploader("COCO JSON or zip", type=["json", "zip"], key=f"coco_upload_{gen}")
         if st.button("Import COCO upload", disabled=coco is None, key="import_coco_upload"):
-            _run("coco", lambda: import_annotation_upload(ws, slug, "coco", coco, _progress_bar()), slug)
+            _run("coco", lambda: uploads.import_annotation_upload(ws, slug, "coco", coco, _progress_bar()), slug)
         coco_path = st.text_input("…or a COCO file/folder path", key="coco_path")
         if st.button("Import COCO path", key="import_coco_path") and _typed(coco_path, "a COCO file or folder"):
             _run(
@@ -193,7 +119,7 @@ def render() -> None:
         st.caption("A zip of a LabelMe folder (JSON files next to their images), or a folder path.")
         lm = st.file_uploader("LabelMe zip or JSON", type=["zip", "json"], key=f"lm_upload_{gen}")
         if st.button("Import LabelMe upload", disabled=lm is None, key="import_lm_upload"):
-            _run("labelme", lambda: import_annotation_upload(ws, slug, "labelme", lm, _progress_bar()), slug)
+            _run("labelme", lambda: uploads.import_annotation_upload(ws, slug, "labelme", lm, _progress_bar()), slug)
         lm_path = st.text_input("…or a LabelMe folder path", key="lm_path")
         if st.button("Import LabelMe path", key="import_lm_path") and _typed(lm_path, "a LabelMe folder"):
             _run(
