@@ -17,8 +17,15 @@ from workbench.domain import (
     KeypointSchema,
     ValidationError,
 )
-from workbench.formats.labelmap_export import export_labelmaps, image_stems, sanitise_name
-from workbench.labelmaps import binary_label_maps, keypoint_heatmaps, palette, semantic_index_map
+from workbench.formats.labelmaps import (
+    binary_label_maps,
+    export_labelmaps,
+    image_stems,
+    keypoint_heatmaps,
+    palette,
+    sanitise_name,
+    semantic_index_map,
+)
 
 
 def square(x: float, y: float, s: float) -> tuple[float, ...]:

@@ -14,14 +14,14 @@ from workbench.domain import (
     KeypointSchema,
     ValidationError,
 )
-from workbench.geometry import coco_rle_to_rle, mask_to_rle
-from workbench.labelmaps import (
+from workbench.formats.labelmaps import (
     binary_label_maps,
     keypoint_heatmaps,
     label_classes,
     palette,
     semantic_index_map,
 )
+from workbench.geometry import coco_rle_to_rle, mask_to_rle
 
 W, H = 16, 12
 
@@ -166,7 +166,7 @@ def test_binary_maps_equal_union_of_ann_to_mask_per_class():
 
 
 def test_binary_maps_equal_ann_to_mask_on_our_own_coco_export():
-    from workbench.formats.coco import dataset_to_coco
+    from workbench.formats.coco.write import dataset_to_coco
 
     cats = [Category("cat", 1), Category("dog", 2)]
     mask = np.zeros((H, W), np.uint8)

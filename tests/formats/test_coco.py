@@ -13,15 +13,9 @@ import pytest
 from PIL import Image
 
 from workbench.domain import IGNORE_LABEL, ValidationError
-from workbench.formats.coco import (
-    CocoFormatError,
-    coco_to_dataset,
-    dataset_to_coco,
-    find_coco_files,
-    find_coco_splits,
-    load_coco,
-    save_coco,
-)
+from workbench.formats.coco.layouts import find_coco_files, find_coco_splits
+from workbench.formats.coco.read import CocoFormatError, coco_to_dataset, load_coco
+from workbench.formats.coco.write import dataset_to_coco, save_coco
 from workbench.geometry import polygons_to_mask, rle_to_mask
 
 SRC = "bad.json"

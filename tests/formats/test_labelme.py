@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from workbench.domain import IGNORE_LABEL, ValidationError
-from workbench.formats.coco import dataset_to_coco
+from workbench.formats.coco.write import dataset_to_coco
 from workbench.formats.labelme import (
     CIRCLE_POINTS,
     LabelmeFormatError,

@@ -36,15 +36,15 @@ from workbench.domain import (
     Polygon,
     ValidationError,
 )
-from workbench.formats.coco import category_color
+from workbench.formats.coco.read import category_color
 from workbench.geometry import (
     clip_polygon,
     covers_no_pixel,
-    instance_bbox_area,
     mask_to_polygons,
     polygons_may_cover_no_pixel,
     rle_to_mask,
     validate_polygon,
+    with_bbox_area,
 )
 
 __all__ = [
@@ -331,8 +331,7 @@ def _group_to_instance(group: _Group, category: Category, size_wh: tuple[int, in
         source="imported",
         attributes=attributes,
     )
-    bbox, area = instance_bbox_area(inst, size_wh)
-    return replace(inst, bbox_xywh=bbox, area=float(area))
+    return with_bbox_area(inst, size_wh)
 
 
 def _layout_keypoints(points: dict[str, tuple[float, float]], names: tuple[str, ...]) -> tuple[float, ...]:

@@ -11,6 +11,7 @@ from workbench.geometry.masks import (
     mask_to_polygons,
     polygons_may_cover_no_pixel,
     polygons_to_mask,
+    with_bbox_area,
 )
 from workbench.geometry.polygons import clip_polygon, polygon_area, polygons_bbox_xywh, validate_polygon
 from workbench.geometry.rle import (
@@ -45,4 +46,5 @@ __all__ = [
     "rle_iou",
     "rle_to_mask",
     "validate_polygon",
+    "with_bbox_area",
 ]

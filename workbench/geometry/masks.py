@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 
@@ -26,6 +27,7 @@ __all__ = [
     "mask_to_polygons",
     "polygons_to_mask",
     "polygons_may_cover_no_pixel",
+    "with_bbox_area",
 ]
 
 _MAX_TRACE_PIXELS = 4_000_000
@@ -147,6 +149,29 @@ def instance_bbox_area(
             bbox = (float(x0), float(y0), float(x1 - x0), float(y1 - y0))
             return bbox, bbox[2] * bbox[3]
     return (0.0, 0.0, 0.0, 0.0), 0.0
+
+
+def with_bbox_area(inst: Instance, size_wh: tuple[int, int], *, from_shape: bool = False) -> Instance:
+    """``inst`` with COCO's ``bbox`` and ``area`` filled in: the one place an instance gets them.
+
+    Values the instance carries are kept (a COCO file's box, a box-only instance's area) and only
+    the missing ones are computed, as :func:`instance_bbox_area` defines them. With ``from_shape``
+    both are recomputed, for shapes just drawn, clipped or traced whose old box would be stale,
+    except on a box-only instance, whose box is its shape. They live here and not in ``Instance``
+    itself because the area is the rasterised pixel count (pycocotools), which the domain does not
+    import.
+    """
+    if from_shape and (inst.has_shape or inst.bbox_xywh is None):
+        bbox, area = instance_bbox_area(inst, size_wh)
+        return replace(inst, bbox_xywh=bbox, area=area)
+    if inst.bbox_xywh is not None and inst.area is not None:
+        return inst
+    bbox, area = instance_bbox_area(inst, size_wh)
+    return replace(
+        inst,
+        bbox_xywh=inst.bbox_xywh if inst.bbox_xywh is not None else bbox,
+        area=inst.area if inst.area is not None else area,
+    )
 
 
 def covers_no_pixel(inst: Instance, size_wh: tuple[int, int]) -> bool:

@@ -102,7 +102,7 @@ def write_shapes_run(
     absolute_paths: bool = False,
 ) -> Path:
     """A complete run folder (dataset/, config.json, versions.json) on synthetic shapes."""
-    from workbench.formats.coco import dataset_to_coco
+    from workbench.formats.coco.write import dataset_to_coco
 
     run_dir = Path(run_dir)
     images = run_dir / "dataset" / "images"

@@ -1,0 +1,251 @@
+"""Annotation records -> COCO dict -> file: the one COCO writer, for exports and run snapshots.
+
+``records_to_coco`` lays out categories, images and :class:`~workbench.domain.AnnotationRecord`
+rows as COCO. Project exports feed it the store's rows directly (its JSON columns parsed once with
+orjson, no domain records built, which keeps a 200k-annotation export close to ``json.dumps`` of
+the result); ``dataset_to_coco`` feeds it a Dataset's instances (run snapshots, evaluation, tests).
+
+Category ids follow the caller's explicit ``category_ids`` rule (see :data:`CategoryIds`): store
+ids are database keys and get 1..N, while a Dataset read from a COCO file keeps the file's ids.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Literal
+
+from workbench.domain import (
+    IGNORE_LABEL,
+    AnnotationRecord,
+    Category,
+    Dataset,
+    ImageRecord,
+    Instance,
+    Rle,
+    ValidationError,
+)
+from workbench.geometry import with_bbox_area
+from workbench.utils.atomic import atomic_write
+
+__all__ = ["CategoryIds", "dataset_to_coco", "records_to_coco", "save_coco"]
+
+CategoryIds = Literal["kept", "renumbered"]
+"""How categories are numbered in the file (ignore classes are always left out):
+
+- ``"kept"``: the categories' own ids where all are positive and distinct, else 1..N in order;
+- ``"renumbered"``: 1..N in order whatever their ids (the records' ``category_id`` are those ids).
+"""
+
+_MAX_LISTED = 5
+
+
+def _coco_category_ids(cats: Sequence[Category], rule: CategoryIds) -> list[int]:
+    stored = [c.id for c in cats]
+    if rule == "kept" and all(i is not None and i > 0 for i in stored) and len(set(stored)) == len(stored):
+        return [int(i) for i in stored if i is not None]
+    return list(range(1, len(cats) + 1))
+
+
+def _category_to_coco(cat: Category, cid: int) -> dict[str, Any]:
+    entry: dict[str, Any] = {"id": cid, "name": cat.name, "supercategory": cat.supercategory}
+    if cat.keypoints is not None:
+        entry["keypoints"] = list(cat.keypoints.names)
+        entry["skeleton"] = [[a + 1, b + 1] for a, b in cat.keypoints.skeleton]
+        if cat.keypoints.flip_pairs:
+            entry["flip_pairs"] = [[a + 1, b + 1] for a, b in cat.keypoints.flip_pairs]
+    return entry
+
+
+def _image_to_coco(rec: ImageRecord) -> dict[str, Any]:
+    return {"id": rec.id, "file_name": rec.file_name, "width": rec.width, "height": rec.height}
+
+
+def records_to_coco(
+    categories: Sequence[Category],
+    images: Sequence[ImageRecord],
+    records: Iterable[AnnotationRecord],
+    *,
+    category_ids: CategoryIds,
+    info: dict[str, Any] | None = None,
+    box_only_as_polygon: bool = False,
+) -> dict[str, Any]:
+    """A COCO dict that pycocotools and torchvision's CocoDetection load.
+
+    Image and annotation ids are written as given (stable across exports). Records of images not
+    in ``images`` or of ignore classes (IGNORE_LABEL: COCO has no such notion and training skips
+    them) are left out, so one query's rows serve every split. A record without bbox or area gets
+    them from its shape. Box-only annotations get ``segmentation: []`` as datumaro and roboflow
+    write them, which reads back as box-only; but pycocotools' ``annToRLE`` (so segm COCOeval)
+    raises IndexError on ``[]``: ``box_only_as_polygon=True`` writes their box as a 4-corner
+    polygon instead when the file feeds a segm evaluation.
+    """
+    cats = [c for c in categories if not c.is_ignore]
+    coco_ids = _coco_category_ids(cats, category_ids)
+    export_ids = {c.id: cid for c, cid in zip(cats, coco_ids, strict=True)}
+    schema_k = {c.id: (c.keypoints.num_keypoints if c.keypoints is not None else None) for c in cats}
+    by_id = {im.id: im for im in images}
+    annotations: list[dict[str, Any]] = []
+    for rec in records:
+        if rec.image_id not in by_id or rec.category_id not in export_ids:
+            continue
+        segmentation, bbox, area = rec.segmentation, rec.bbox, rec.area
+        if bbox is None or area is None:
+            probe = with_bbox_area(
+                Instance(
+                    category="-",
+                    polygons=tuple(tuple(p) for p in segmentation) if isinstance(segmentation, list) else (),
+                    rle=Rle(tuple(segmentation["size"]), segmentation["counts"])  # type: ignore[arg-type]
+                    if isinstance(segmentation, dict)
+                    else None,
+                    bbox_xywh=tuple(bbox) if bbox is not None else None,  # type: ignore[arg-type]
+                    area=area,
+                ),
+                by_id[rec.image_id].size_wh,
+            )
+            bbox, area = list(probe.bbox_xywh or ()), probe.area
+        if not segmentation and box_only_as_polygon and bbox[2] > 0 and bbox[3] > 0:
+            x, y, w, h = (float(c) for c in bbox)
+            segmentation = [[x, y, x + w, y, x + w, y + h, x, y + h]]
+        ann: dict[str, Any] = {
+            "id": rec.id,
+            "image_id": rec.image_id,
+            "category_id": export_ids[rec.category_id],
+            "segmentation": segmentation,
+            "area": float(area),  # type: ignore[arg-type]
+            "bbox": bbox,
+            "iscrowd": int(rec.iscrowd),
+        }
+        k = schema_k[rec.category_id]
+        if k is not None:
+            flat = list(rec.keypoints) if rec.keypoints is not None else [0.0, 0.0, 0] * k
+            for i in range(2, len(flat), 3):
+                flat[i] = v = int(flat[i])
+                if not v:
+                    flat[i - 2] = flat[i - 1] = 0.0
+            ann["keypoints"] = flat
+            ann["num_keypoints"] = sum(1 for v in flat[2::3] if v > 0)
+        if rec.score is not None:
+            ann["score"] = float(rec.score)
+        if rec.attributes:
+            ann["attributes"] = rec.attributes
+        annotations.append(ann)
+    return {
+        "info": dict(info) if info is not None else {"description": "exported by workbench"},
+        "licenses": [],
+        "images": [_image_to_coco(im) for im in images],
+        "annotations": annotations,
+        "categories": [_category_to_coco(c, cid) for c, cid in zip(cats, coco_ids, strict=True)],
+    }
+
+
+# --------------------------------------------------------------------------------------------------
+# the domain feed: Dataset -> records
+
+
+def _assign_ids(current: list[int | None], what: str) -> list[int]:
+    """Keep stored ids (stable across exports); number the missing ones after the largest one."""
+    taken = [i for i in current if i is not None]
+    if len(set(taken)) != len(taken):
+        dupes = sorted({i for i in taken if taken.count(i) > 1})[:_MAX_LISTED]
+        raise ValidationError(f"cannot export COCO: duplicate {what} ids {dupes}")
+    next_id = max(taken, default=0) + 1
+    out = []
+    for i in current:
+        if i is None:
+            out.append(next_id)
+            next_id += 1
+        else:
+            out.append(i)
+    return out
+
+
+def dataset_to_coco(
+    ds: Dataset, *, info: dict[str, Any] | None = None, box_only_as_polygon: bool = False
+) -> dict[str, Any]:
+    """Write a Dataset through :func:`records_to_coco`, category ids ``"kept"``.
+
+    Missing image and annotation ids are numbered after the largest stored one. Coordinates,
+    boxes and areas are written as floats; an instance gets the bbox and area it lacks from its shape.
+    """
+    cats = [c for c in ds.categories if not c.is_ignore]
+    if len({c.name for c in cats}) != len(cats):
+        raise ValidationError("cannot export COCO: two categories share a name")
+    cats = [replace(c, id=cid) for c, cid in zip(cats, _coco_category_ids(cats, "kept"), strict=True)]
+    by_name = {c.name: c for c in cats}
+
+    image_ids = _assign_ids([item.image.id for item in ds.items], "image")
+    kept = [[inst for inst in item.instances if inst.category != IGNORE_LABEL] for item in ds.items]
+    ann_ids = iter(_assign_ids([inst.id for insts in kept for inst in insts], "annotation"))
+
+    images: list[ImageRecord] = []
+    records: list[AnnotationRecord] = []
+    for item, image_id, insts in zip(ds.items, image_ids, kept, strict=True):
+        rec = item.image
+        images.append(replace(rec, id=image_id))
+        for inst in insts:
+            ann_id = next(ann_ids)
+            where = f"image {rec.file_name}, instance {inst.id if inst.id is not None else ann_id}"
+            if inst.category not in by_name:
+                raise ValidationError(f"cannot export COCO: {where} has unknown category {inst.category!r}")
+            records.append(_instance_record(inst, by_name[inst.category], ann_id, image_id, rec, where))
+    return records_to_coco(
+        cats, images, records, category_ids="kept", info=info, box_only_as_polygon=box_only_as_polygon
+    )
+
+
+def _instance_record(
+    inst: Instance, cat: Category, ann_id: int, image_id: int, rec: ImageRecord, where: str
+) -> AnnotationRecord:
+    if inst.bbox_xywh is None or inst.area is None:
+        if not inst.has_shape and inst.bbox_xywh is None and not inst.num_keypoints:
+            raise ValidationError(f"cannot export COCO: {where} has no shape, no box and no keypoints")
+        inst = with_bbox_area(inst, rec.size_wh)
+    assert inst.bbox_xywh is not None and inst.area is not None
+
+    if inst.rle is not None:
+        segmentation: Any = inst.rle.to_coco()
+    else:
+        segmentation = [list(map(float, poly)) for poly in inst.polygons]
+    keypoints: list[float] | None = None
+    if cat.keypoints is not None:
+        k = cat.keypoints.num_keypoints
+        kps = inst.keypoints if inst.keypoints is not None else (0.0, 0.0, 0) * k
+        if len(kps) != 3 * k:
+            raise ValidationError(
+                f"cannot export COCO: {where} has {len(kps) // 3} keypoints, category {cat.name!r} has {k}"
+            )
+        keypoints = []
+        for i in range(0, len(kps), 3):
+            v = int(kps[i + 2])
+            keypoints.extend((float(kps[i]) if v else 0.0, float(kps[i + 1]) if v else 0.0, v))
+    elif inst.keypoints is not None:
+        raise ValidationError(
+            f"cannot export COCO: {where} has keypoints but category {cat.name!r} has no keypoint schema"
+        )
+    assert cat.id is not None
+    return AnnotationRecord(
+        id=ann_id,
+        image_id=image_id,
+        category_id=cat.id,
+        segmentation=segmentation,
+        bbox=[float(c) for c in inst.bbox_xywh],
+        area=float(inst.area),
+        iscrowd=inst.iscrowd,
+        keypoints=keypoints,
+        score=inst.score,
+        attributes=dict(inst.attributes) if inst.attributes else None,
+    )
+
+
+def save_coco(obj: dict[str, Any], path: Path) -> None:
+    """Write compact COCO JSON atomically: a temp file in the same folder, then ``os.replace``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except ValueError as exc:
+        raise ValidationError(f"{path}: cannot write COCO JSON ({exc})") from None
+    atomic_write(path, text.encode("utf-8"), fsync=True)
