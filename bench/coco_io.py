@@ -26,8 +26,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from workbench.domain import ImageRecord  # noqa: E402
 from workbench.services import export, imports, projects  # noqa: E402
 from workbench.services.workspace import open_workspace  # noqa: E402
-from workbench.store import repo  # noqa: E402
-from workbench.util import paused_gc  # noqa: E402
+from workbench.store import annotations as annotation_repo  # noqa: E402
+from workbench.store import categories as category_repo  # noqa: E402
+from workbench.store import images as image_repo  # noqa: E402
+from workbench.store import projects as project_repo  # noqa: E402
+from workbench.utils.gc import paused_gc  # noqa: E402
 
 
 def build_project(ws, n_images: int, n_polys: int, seed: int = 0) -> str:  # noqa: ANN001
@@ -37,11 +40,11 @@ def build_project(ws, n_images: int, n_polys: int, seed: int = 0) -> str:  # noq
     rng = np.random.default_rng(seed)
     slug = projects.create_project(ws, "bench").slug
     with ws.store.transaction() as s:
-        pid = repo.project_id(s, slug)
-        cat_ids = [repo.add_category(s, pid, Category(name=f"class{k}")).id for k in range(8)]
+        pid = project_repo.project_id(s, slug)
+        cat_ids = [category_repo.add_category(s, pid, Category(name=f"class{k}")).id for k in range(8)]
         rows = []
         for i in range(n_images):
-            image_id = repo.add_image(
+            image_id = image_repo.add_image(
                 s,
                 pid,
                 ImageRecord(
@@ -80,7 +83,7 @@ def build_project(ws, n_images: int, n_polys: int, seed: int = 0) -> str:  # noq
                         "attributes": None,
                     }
                 )
-        repo.insert_instances(s, rows)
+        annotation_repo.insert_instances(s, rows)
     return slug
 
 
@@ -127,9 +130,9 @@ def main() -> None:
         def import_once() -> None:
             target = projects.create_project(ws, f"target {next(targets)}").slug
             with ws.store.transaction() as s:
-                pid = repo.project_id(s, target)
+                pid = project_repo.project_id(s, target)
                 for im in obj["images"]:
-                    repo.add_image(
+                    image_repo.add_image(
                         s,
                         pid,
                         ImageRecord(

@@ -12,9 +12,8 @@ import pytest
 from PIL import Image
 
 from workbench.domain import ValidationError
-from workbench.formats.images import DecodedImage, ImageSource, decode_image
-from workbench.media import (
-    atomic_write_bytes,
+from workbench.images.decode import DecodedImage, ImageSource, decode_image
+from workbench.images.storage import (
     delete_image_files,
     fit_size_wh,
     load_image_rgb,
@@ -24,6 +23,7 @@ from workbench.media import (
     stored_rel_path,
     sweep_orphans,
 )
+from workbench.utils.atomic import atomic_write
 
 
 def quadrants(width: int, height: int) -> np.ndarray:
@@ -84,7 +84,7 @@ def test_rotated_jpeg_is_stored_as_upright_png(tmp_path: Path) -> None:
 def test_failed_write_leaves_no_file(tmp_path: Path) -> None:
     target = tmp_path / "images" / "ab" / "x.png"
     with pytest.raises(TypeError):
-        atomic_write_bytes(target, "not bytes")  # type: ignore[arg-type]
+        atomic_write(target, "not bytes", fsync=True)  # type: ignore[arg-type]
     assert all_files(tmp_path) == []
 
 

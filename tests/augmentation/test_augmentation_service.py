@@ -126,7 +126,7 @@ def test_preview_is_seeded(ws: Workspace, demo: str) -> None:
 
 
 def test_preview_uses_the_saved_pipeline_and_none_leaves_images_unchanged(ws: Workspace, demo: str) -> None:
-    from workbench.media import load_image_rgb
+    from workbench.images.storage import load_image_rgb
 
     augmentation.set_pipeline(ws, demo, "none")
     tiles = augmentation.preview_samples(ws, demo, count=4)

@@ -19,17 +19,9 @@ import pytest
 from PIL import Image
 
 from workbench.domain import ValidationError
-from workbench.formats.images import (
-    IMAGE_SUFFIXES,
-    ZIP_IN_FOLDER_REASON,
-    DecodedImage,
-    ImageError,
-    ImageSource,
-    Skipped,
-    decode_image,
-    iter_image_sources,
-)
-from workbench.media import store_image
+from workbench.images.decode import DecodedImage, ImageError, ImageSource, decode_image
+from workbench.images.sources import IMAGE_SUFFIXES, ZIP_IN_FOLDER_REASON, Skipped, iter_image_sources
+from workbench.images.storage import store_image
 
 # ---------------------------------------------------------------------------------------------
 # Factories
@@ -678,18 +670,18 @@ def _zip_of_images(path: Path, n: int, size_wh: tuple[int, int] = (16, 12)) -> t
 
 
 def test_zip_total_over_the_cap_is_refused_naming_the_zip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from workbench.formats import images
+    from workbench.images import sources
 
     path, total = _zip_of_images(tmp_path / "many.zip", 3)
-    images.check_zip_sizes([path], free_bytes=None)  # under the default cap
-    monkeypatch.setattr(images, "MAX_ZIP_TOTAL_BYTES", total - 1)
-    with pytest.raises(images.ZipTooLargeError, match=r"many\.zip: its 3 images unpack to .*over the limit"):
-        images.check_zip_sizes([path], free_bytes=None)
-    images.check_zip_sizes([path], free_bytes=None, max_total_bytes=total)  # exactly at the cap: fine
+    sources.check_zip_sizes([path], free_bytes=None)  # under the default cap
+    monkeypatch.setattr(sources, "MAX_ZIP_TOTAL_BYTES", total - 1)
+    with pytest.raises(sources.ZipTooLargeError, match=r"many\.zip: its 3 images unpack to .*over the limit"):
+        sources.check_zip_sizes([path], free_bytes=None)
+    sources.check_zip_sizes([path], free_bytes=None, max_total_bytes=total)  # exactly at the cap: fine
 
 
 def test_zips_over_the_free_disk_space_are_refused(tmp_path: Path) -> None:
-    from workbench.formats.images import ZipTooLargeError, check_zip_sizes
+    from workbench.images.sources import ZipTooLargeError, check_zip_sizes
 
     a, total_a = _zip_of_images(tmp_path / "a.zip", 2)
     b, total_b = _zip_of_images(tmp_path / "b.zip", 2, size_wh=(20, 10))

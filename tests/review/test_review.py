@@ -13,10 +13,11 @@ from sqlalchemy import delete, select
 from tests.conftest import image_bytes
 from tests.review.factories import as_prediction, ground_truth, make_run
 from workbench.domain import ConflictError, Instance, NotFoundError, ValidationError, WorkbenchError
-from workbench.formats.images import ImageSource
 from workbench.geometry import instance_to_rle, mask_to_rle, rle_iou
+from workbench.images.decode import ImageSource
 from workbench.services import annotate, export, imports, projects, review
-from workbench.store import repo
+from workbench.store import categories as category_repo
+from workbench.store import projects as project_repo
 from workbench.store.models import PredictionRow, RunRow
 
 
@@ -325,7 +326,7 @@ def test_review_list_sorts_and_filters(ws, demo) -> None:  # noqa: ANN001
     assert review.list_review_images(ws, demo, run, error_type="spurious", min_score=0.3) == []
 
     with ws.store.transaction() as s:
-        cats = {c.name: c.id for c in repo.list_categories(s, repo.project_id(s, demo))}
+        cats = {c.name: c.id for c in category_repo.list_categories(s, project_repo.project_id(s, demo))}
     for name, cid in cats.items():
         for r in review.list_review_images(ws, demo, run, category_id=cid):
             gts = ground_truth(ws, demo, r.image.id)[1]
@@ -390,9 +391,9 @@ def test_deleting_image_run_or_class_cascades(ws, demo) -> None:  # noqa: ANN001
     assert left and {p.run_id for p in left} == {run2}
 
     with ws.store.transaction() as s:
-        pid = repo.project_id(s, demo)
-        cat = next(c for c in repo.list_categories(s, pid) if c.name == left[0].instance.category)
-        repo.delete_category(s, pid, cat.id, delete_annotations=True)
+        pid = project_repo.project_id(s, demo)
+        cat = next(c for c in category_repo.list_categories(s, pid) if c.name == left[0].instance.category)
+        category_repo.delete_category(s, pid, cat.id, delete_annotations=True)
         remaining = s.scalars(select(PredictionRow.category_id)).all()
     assert cat.id not in remaining
 

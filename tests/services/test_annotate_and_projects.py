@@ -16,7 +16,7 @@ from workbench.domain import (
     ValidationError,
     WorkbenchError,
 )
-from workbench.formats.images import ImageSource
+from workbench.images.decode import ImageSource
 from workbench.services import annotate, classes, dataset, imports, projects
 
 

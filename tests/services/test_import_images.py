@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from tests.conftest import image_bytes, write_image
-from workbench.formats.images import ImageSource
+from workbench.images.decode import ImageSource
 from workbench.services import annotate, imports, projects
 
 

@@ -193,14 +193,14 @@ def test_a_failed_image_import_removes_its_files_at_once(ws, project, tmp_path: 
 
 def test_a_failed_commit_removes_the_batch_files(ws, project, tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
     """The store refuses the batch (disk full, locked database, ...): no files stay behind."""
-    from workbench.store import repo
+    from workbench.store import images as image_repo
 
     before = _media(ws, project)
 
     def refuse(*_a: object, **_k: object) -> int:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(repo, "add_image", refuse)
+    monkeypatch.setattr(image_repo, "add_image", refuse)
     with pytest.raises(OSError, match="No space"):
         imports.import_images(ws, project, [_folder_of_images(tmp_path / "d", 3)])
     assert _media(ws, project) == before == []
@@ -217,12 +217,12 @@ def test_committed_batches_stay_when_a_later_one_fails(ws, project, tmp_path: Pa
 
 
 def test_a_failing_thumbnail_leaves_no_stored_image(ws, project, tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
-    from workbench import media
+    from workbench.images import storage
 
     def broken(*_a: object, **_k: object) -> Path:
         raise OSError(5, "Input/output error")
 
-    monkeypatch.setattr(media, "make_display_copy", broken)
+    monkeypatch.setattr(storage, "make_display_copy", broken)
     with pytest.raises(OSError, match="Input/output"):
         imports.import_images(ws, project, [write_image(tmp_path / "a.png", 12, 8, seed=3)])
     assert _media(ws, project) == []
@@ -288,20 +288,20 @@ def test_a_zip_too_large_for_the_disk_or_the_cap_is_refused_before_anything_is_s
     import shutil
     from collections import namedtuple
 
-    from workbench.formats import images
+    from workbench.images import sources
 
     imports.import_images(ws, project, [write_image(tmp_path / "first.png", 12, 8, seed=1)])
     before = _media(ws, project)
     folder = _folder_of_images(tmp_path / "d", 2)
     zpath = _zip_of_images(tmp_path / "big.zip", 3)
     if limit == "cap":
-        monkeypatch.setattr(images, "MAX_ZIP_TOTAL_BYTES", 100)
+        monkeypatch.setattr(sources, "MAX_ZIP_TOTAL_BYTES", 100)
         message = "over the limit of 100 bytes"
     else:
         usage = namedtuple("usage", "total used free")
         monkeypatch.setattr(shutil, "disk_usage", lambda _p: usage(10**6, 10**6 - 100, 100))
         message = "only 100 bytes are free on the workspace disk"
-    with pytest.raises(images.ZipTooLargeError, match=message) as err:
+    with pytest.raises(sources.ZipTooLargeError, match=message) as err:
         imports.import_images(ws, project, [folder, zpath])
     assert str(err.value).startswith(f"{zpath}: its 3 images unpack to")
     assert _media(ws, project) == before  # not even the folder's images, listed before the zip

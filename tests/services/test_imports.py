@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from workbench.formats.images import Skipped
+from workbench.images.sources import Skipped
 from workbench.services.imports import ImportReport
 
 

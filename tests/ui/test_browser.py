@@ -190,7 +190,7 @@ def test_annotate_flow_exports_clicked_coordinates(browser, ui_server, ui_worksp
 
 def test_second_tab_gets_conflict_message(browser, ui_server, ui_workspace):
     from workbench.domain import Category
-    from workbench.formats.images import ImageSource
+    from workbench.images.decode import ImageSource
     from workbench.services import classes, imports, projects
 
     ws = _store(ui_workspace)  # the upload and class pages are covered above: set up directly

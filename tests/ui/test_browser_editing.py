@@ -76,7 +76,7 @@ class Editor:
 @pytest.fixture(scope="module")
 def ed(browser: Any, ui_server: Any, ui_workspace: Path) -> Iterator[Editor]:
     from workbench.domain import Category
-    from workbench.formats.images import ImageSource
+    from workbench.images.decode import ImageSource
     from workbench.services import annotate, classes, imports, projects
     from workbench.services.workspace import open_workspace
 

@@ -148,7 +148,7 @@ def test_review_picker_counts_follow_an_accept_and_buttons_fit(browser, ui_serve
 def test_long_class_name_is_cut_with_an_ellipsis_and_keeps_the_delete_button(browser, ui_server, ui_workspace) -> None:  # noqa: ANN001
     from tests.ui.browser_helpers import wait_image_drawn
     from workbench.domain import Category, Instance
-    from workbench.formats.images import ImageSource
+    from workbench.images.decode import ImageSource
     from workbench.services import annotate, classes, imports, projects
     from workbench.services.workspace import open_workspace
 

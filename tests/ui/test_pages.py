@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from tests.ui.conftest import png_bytes
 from workbench.domain import Category, Instance, KeypointSchema, Rle
-from workbench.formats.images import ImageSource
+from workbench.images.decode import ImageSource
 from workbench.services import annotate, classes, imports, projects
 from workbench.services.workspace import Workspace, open_workspace
 from workbench.ui.app_pages.classes import schema_from_text

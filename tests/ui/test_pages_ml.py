@@ -11,13 +11,13 @@ from streamlit.testing.v1 import AppTest
 
 from tests.review.factories import as_prediction, ground_truth, make_run
 from workbench.domain import Instance
+from workbench.images.overlay import Layer, draw_overlay
 from workbench.services import evaluation, review, training
 from workbench.services.demo import create_demo_project
 from workbench.services.projects import create_project
 from workbench.services.workspace import Workspace, open_workspace
-from workbench.store import repo
+from workbench.store import projects as project_repo
 from workbench.store import runs as run_repo
-from workbench.ui.overlay import Layer, draw_overlay
 
 APP = str(Path(__file__).resolve().parents[2] / "workbench" / "ui" / "streamlit_app.py")
 
@@ -80,7 +80,7 @@ def _running_run(ws: Workspace, slug: str, tmp_path: Path) -> int:
     run_dir = tmp_path / "runs" / "r1"
     run_dir.mkdir(parents=True)
     with ws.store.transaction() as s:
-        rid = run_repo.create_run(s, repo.project_id(s, slug), "busy run", {}, str(run_dir), device="cpu").id
+        rid = run_repo.create_run(s, project_repo.project_id(s, slug), "busy run", {}, str(run_dir), device="cpu").id
         run_repo.claim_next_queued_run(s, "cpu")
         progress = {"status": "running", "epoch": 1, "epochs": 3, "iter": 2, "iters_per_epoch": 4, "step": 6,
                     "total_steps": 12, "eta_s": 95.0, "loss": 1.25, "device": "cpu"}

@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 
 from workbench.evaluate.coco_eval import RECALL_THRESHOLDS, EvalResult
-from workbench.util import atomic_write_text
+from workbench.utils.atomic import atomic_write
 
-__all__ = ["write_report", "write_text_atomic"]
+__all__ = ["write_report"]
 
 MAX_PR_PANELS = 24
 MAX_ERROR_ROWS = 300
@@ -32,11 +32,6 @@ th,td{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#f3f3
 td.l,th.l{text-align:left}.pos{color:#0a7a2f}.neg{color:#b3261e}.note{color:#666;font-size:.9em}
 img{max-width:100%}
 """
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Readers never see half a report: see ``workbench.util.atomic_write_bytes``."""
-    atomic_write_text(path, text)
 
 
 def _json_default(o: Any) -> Any:
@@ -213,7 +208,9 @@ def write_report(
     metrics = result.to_dict()
     if semantic is not None:
         metrics["semantic"] = semantic
-    write_text_atomic(out_dir / "metrics.json", json.dumps(metrics, indent=1, default=_json_default))
+    atomic_write(
+        out_dir / "metrics.json", json.dumps(metrics, indent=1, default=_json_default).encode("utf-8"), fsync=True
+    )
 
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
              f"<style>{_CSS}</style></head><body><h1>{html.escape(title)}</h1>",
@@ -243,5 +240,5 @@ def write_report(
     parts.append("<h2>Errors by severity</h2>" + _errors_table(result.errors))
     parts.append("</body></html>")
     path = out_dir / "report.html"
-    write_text_atomic(path, "\n".join(parts))
+    atomic_write(path, "\n".join(parts).encode("utf-8"), fsync=True)
     return path

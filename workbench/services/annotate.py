@@ -7,11 +7,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
-from workbench import media
 from workbench.domain import ImageRecord, Instance, ValidationError
-from workbench.geometry import clip_polygon, instance_bbox_area, validate_polygon
+from workbench.geometry import clip_polygon, validate_polygon, with_bbox_area
+from workbench.images import storage
 from workbench.services.workspace import Workspace
-from workbench.store import repo
+from workbench.store import annotations as annotation_repo
+from workbench.store import images as image_repo
+from workbench.store import projects as project_repo
 
 
 @dataclass(frozen=True)
@@ -31,9 +33,9 @@ def list_images(
     unannotated: bool | None = None,
 ) -> list[ImageRecord]:
     with ws.store.transaction() as s:
-        return repo.list_images(
+        return image_repo.list_images(
             s,
-            repo.project_id(s, slug),
+            project_repo.project_id(s, slug),
             split=split,
             status=status,
             category_id=category_id,
@@ -43,8 +45,8 @@ def list_images(
 
 def load_image(ws: Workspace, slug: str, image_id: int) -> ImageAnnotations:
     with ws.store.transaction() as s:
-        rec, version = repo.get_image(s, repo.project_id(s, slug), image_id)
-        return ImageAnnotations(image=rec, instances=repo.load_instances(s, image_id), version=version)
+        rec, version = image_repo.get_image(s, project_repo.project_id(s, slug), image_id)
+        return ImageAnnotations(image=rec, instances=annotation_repo.load_instances(s, image_id), version=version)
 
 
 def complete_instance(inst: Instance, size_wh: tuple[int, int], *, where: str = "") -> Instance:
@@ -64,16 +66,15 @@ def complete_instance(inst: Instance, size_wh: tuple[int, int], *, where: str = 
         if not kept:
             raise ValidationError(f"{prefix}a {inst.category} polygon lies entirely outside the image")
         inst = replace(inst, polygons=kept)
-    bbox, area = instance_bbox_area(inst, size_wh)
-    if inst.has_shape and area == 0:
+    inst = with_bbox_area(inst, size_wh, from_shape=True)
+    if inst.has_shape and inst.area == 0:
+        bbox = inst.bbox_xywh or (0.0, 0.0)
         at = f", near ({bbox[0]:.1f}, {bbox[1]:.1f})" if inst.polygons else ""
         raise ValidationError(
             f"{prefix}{'polygon' if inst.polygons else 'mask'} covers no pixel (class {inst.category!r}{at}); "
             "draw it larger or delete it"
         )
-    if inst.has_shape or inst.bbox_xywh is None:
-        return replace(inst, bbox_xywh=bbox, area=area)
-    return inst if inst.area is not None else replace(inst, area=area)
+    return inst
 
 
 @dataclass(frozen=True)
@@ -117,12 +118,12 @@ def save_image_with_ids(
     instead of deleting and re-inserting them: ids stay stable across saves and exports.
     """
     with ws.store.transaction() as s:
-        pid = repo.project_id(s, slug)
-        rec, _ = repo.get_image(s, pid, image_id)
+        pid = project_repo.project_id(s, slug)
+        rec, _ = image_repo.get_image(s, pid, image_id)
         done = [complete_instance(i, rec.size_wh, where=f"image {rec.file_name}") for i in instances]
         if status is None and rec.status == "unlabeled" and done:
             status = "in_progress"
-        version, ids = repo.save_image_instances(
+        version, ids = annotation_repo.save_image_instances(
             s, pid, image_id, done, expected_version=expected_version, status=status
         )
         return SavedImage(version=version, ids=ids)
@@ -130,30 +131,30 @@ def save_image_with_ids(
 
 def set_status(ws: Workspace, slug: str, image_id: int, status: str) -> None:
     with ws.store.transaction() as s:
-        repo.set_status(s, repo.project_id(s, slug), image_id, status)
+        image_repo.set_status(s, project_repo.project_id(s, slug), image_id, status)
 
 
 def set_split(ws: Workspace, slug: str, image_ids: Sequence[int], split: str | None) -> None:
     with ws.store.transaction() as s:
-        repo.set_split(s, repo.project_id(s, slug), image_ids, split)
+        image_repo.set_split(s, project_repo.project_id(s, slug), image_ids, split)
 
 
 def delete_image(ws: Workspace, slug: str, image_id: int) -> None:
     with ws.store.transaction() as s:
-        rec = repo.delete_image(s, repo.project_id(s, slug), image_id)
+        rec = image_repo.delete_image(s, project_repo.project_id(s, slug), image_id)
     if rec.path:
-        media.delete_image_files(ws.project_dir(slug), rec.path)
+        storage.delete_image_files(ws.project_dir(slug), rec.path)
 
 
 def image_file(
     ws: Workspace, slug: str, image_id: int, kind: Literal["display", "thumb", "original"] = "display"
 ) -> Path:
     with ws.store.transaction() as s:
-        rec, _ = repo.get_image(s, repo.project_id(s, slug), image_id)
+        rec, _ = image_repo.get_image(s, project_repo.project_id(s, slug), image_id)
     project_dir = ws.project_dir(slug)
     assert rec.path is not None
     if kind == "thumb":
-        return media.make_thumbnail(project_dir, rec.path)
+        return storage.make_thumbnail(project_dir, rec.path)
     if kind == "display":
-        return media.make_display_copy(project_dir, rec.path)
+        return storage.make_display_copy(project_dir, rec.path)
     return project_dir / rec.path

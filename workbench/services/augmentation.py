@@ -12,14 +12,16 @@ per-sample reseeding), so what the grid shows is what the model is fed; only the
 from __future__ import annotations
 
 import inspect
+import io
 import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageColor, ImageDraw
+from PIL import Image
 
 from workbench.augment import (
     PRESET_NAMES,
@@ -31,9 +33,11 @@ from workbench.augment import (
     validate_pipeline_spec,
 )
 from workbench.domain import AnnotatedImage, Category, ValidationError
+from workbench.images.overlay import UNKNOWN_COLOR, Shape, color_rgb, draw_shapes
 from workbench.services.export import project_dataset
 from workbench.services.workspace import Workspace
-from workbench.store import repo
+from workbench.store import projects as project_repo
+from workbench.utils.atomic import atomic_write
 
 SETTING_KEY = "augmentation"
 DEFAULT_PIPELINE = "light"
@@ -157,7 +161,7 @@ def transform_parameters(name: str) -> list[str]:
 def get_pipeline(ws: Workspace, slug: str) -> PipelineSpec:
     """The project's saved pipeline; ``"light"`` when none was saved."""
     with ws.store.transaction() as s:
-        value = repo.project_settings(s, slug).get(SETTING_KEY)
+        value = project_repo.project_settings(s, slug).get(SETTING_KEY)
     return DEFAULT_PIPELINE if value is None or value == "" else value
 
 
@@ -166,7 +170,7 @@ def set_pipeline(ws: Workspace, slug: str, spec: Any) -> PipelineSpec:
     it has a problem (:class:`PipelineError` lists them all). Returns what was saved."""
     value = normalise_pipeline(spec)
     with ws.store.transaction() as s:
-        repo.set_project_setting(s, slug, SETTING_KEY, value)
+        project_repo.set_project_setting(s, slug, SETTING_KEY, value)
     return value
 
 
@@ -196,7 +200,7 @@ def annotated_image_ids(ws: Workspace, slug: str) -> list[int]:
 def _preview_tiles(
     ws: Workspace, slug: str, *, count: int, seed: int, image_ids: Sequence[int] | None, spec: Any,
 ) -> tuple[list[PreviewTile], Any, list[Category]]:
-    from workbench.media import load_image_rgb
+    from workbench.images.storage import load_image_rgb
     from workbench.train.dataset import item_to_sample, schema_from_categories
 
     if count < 0:
@@ -264,6 +268,26 @@ def preview(
     return out
 
 
+PREVIEW_GLOB = "aug_[0-9][0-9][0-9]_image*_seed*.png"
+"""The preview PNGs :func:`write_preview` names; other files in the folder are left alone."""
+
+
+def write_preview(out: Path, tiles: Sequence[tuple[int, np.ndarray]], *, seed: int) -> list[Path]:
+    """Write :func:`preview` tiles as ``aug_NNN_image<id>_seed<seed>.png`` in ``out``; earlier preview
+    PNGs there go, so the folder shows this preview only (other seeds or counts would mix in)."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for i, (image_id, image) in enumerate(tiles):
+        path = out / f"aug_{i:03d}_image{image_id}_seed{seed}.png"
+        buf = io.BytesIO()
+        Image.fromarray(image).save(buf, format="PNG")
+        atomic_write(path, buf.getvalue(), fsync=True)
+        written.append(path)
+    for old in set(out.glob(PREVIEW_GLOB)) - set(written):
+        old.unlink(missing_ok=True)
+    return written
+
+
 def scale_sample(sample: Sample, max_side_px: int) -> Sample:
     """A display-sized copy: image bilinear, masks nearest, keypoints scaled (v kept)."""
     h, w = sample.image.shape[:2]
@@ -281,43 +305,28 @@ def scale_sample(sample: Sample, max_side_px: int) -> Sample:
     return Sample(image=image, masks=masks, labels=sample.labels, keypoints=kp)
 
 
-def _rgb(color: str) -> tuple[int, int, int]:
-    try:
-        return ImageColor.getrgb(color)[:3]  # type: ignore[return-value]
-    except ValueError:
-        return (255, 0, 255)
-
-
 def draw_sample(sample: Sample, schema: Any, colors: Mapping[str, str], *, opacity: float = 0.4) -> np.ndarray:
-    """The sample's image with its targets drawn: tinted masks, boxes (from the masks, as training
-    computes them), visible keypoints and the class's skeleton edges between visible keypoints."""
-    img = np.asarray(sample.image, np.uint8).astype(np.float32)
-    h, w = img.shape[:2]
-    names = [schema.class_names[int(lab) - 1] for lab in sample.labels]
-    rgbs = [_rgb(colors.get(n, "#ff00ff")) for n in names]
-    for mask, rgb in zip(sample.masks, rgbs, strict=True):
-        on = mask.astype(bool)
-        img[on] = img[on] * (1 - opacity) + np.asarray(rgb, np.float32) * opacity
-    pil = Image.fromarray(np.clip(img, 0, 255).astype(np.uint8))
-    draw = ImageDraw.Draw(pil)
+    """The sample's image with its targets drawn by the one overlay drawer: tinted masks, boxes (from
+    the masks, as training computes them), visible keypoints and the class's skeleton edges."""
+    h, w = sample.image.shape[:2]
     width = max(1, round(max(h, w) / 320))
-    radius = max(2, width + 1)
-    for box, rgb, name, kps in zip(sample.boxes_xyxy, rgbs, names, sample.keypoints, strict=True):
-        x0, y0, x1, y1 = (float(v) for v in box)
-        if x1 > x0 and y1 > y0:
-            draw.rectangle([x0, y0, x1 - 1, y1 - 1], outline=rgb, width=width)
+    shapes = []
+    for mask, label, box, kps in zip(sample.masks, sample.labels, sample.boxes_xyxy, sample.keypoints, strict=True):
+        name = schema.class_names[int(label) - 1]
         kschema = schema.schema_of(name)
-        if kschema is None or not len(kps):
-            continue
-        k = min(kschema.num_keypoints, len(kps))
-        for a, b in kschema.skeleton:
-            if a < k and b < k and kps[a, 2] > 0 and kps[b, 2] > 0:
-                draw.line([(kps[a, 0], kps[a, 1]), (kps[b, 0], kps[b, 1])], fill=rgb, width=width)
-        for x, y, v in kps[:k]:
-            if v > 0:
-                draw.ellipse([x - radius, y - radius, x + radius, y + radius], fill=(255, 255, 255), outline=rgb,
-                             width=max(1, width))
-    return np.asarray(pil)
+        k = min(kschema.num_keypoints, len(kps)) if kschema is not None else 0
+        x0, y0, x1, y1 = (float(v) for v in box)
+        shapes.append(Shape(
+            rgb=color_rgb(colors.get(name, UNKNOWN_COLOR)),
+            mask=mask.astype(bool),
+            # pixel-corner box: the outline on the mask's last row and column; an empty mask has none
+            box_xyxy=(x0, y0, x1 - 1, y1 - 1) if x1 > x0 and y1 > y0 else None,
+            keypoints=[(float(x), float(y), float(v)) for x, y, v in kps[:k]],
+            dot_radius=max(2, width + 1),
+            skeleton=kschema.skeleton if kschema is not None else (),
+            width_px=width,
+        ))
+    return np.asarray(draw_shapes(Image.fromarray(np.asarray(sample.image, np.uint8)), shapes, opacity=opacity))
 
 
 __all__ = [
@@ -325,6 +334,7 @@ __all__ = [
     "EXAMPLE_PIPELINE",
     "KNOWN_TRANSFORMS",
     "PRESET_NAMES",
+    "PREVIEW_GLOB",
     "SETTING_KEY",
     "PipelineError",
     "PreviewTile",
@@ -341,4 +351,5 @@ __all__ = [
     "scale_sample",
     "set_pipeline",
     "transform_parameters",
+    "write_preview",
 ]

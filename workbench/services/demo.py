@@ -19,11 +19,12 @@ from workbench.domain import (
     ImageRecord,
     Instance,
     KeypointSchema,
+    Progress,
     ProjectInfo,
     ValidationError,
 )
 from workbench.services.dataset import split_project
-from workbench.services.imports import Progress, import_dataset
+from workbench.services.imports import import_dataset
 from workbench.services.projects import create_project
 from workbench.services.workspace import Workspace
 

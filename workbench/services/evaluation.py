@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -28,20 +28,19 @@ from workbench.domain import (
     Category,
     Dataset,
     Instance,
+    Progress,
     ValidationError,
     WorkbenchError,
 )
 from workbench.evaluate import EvalResult, evaluate_coco, label_map_metrics, write_report
-from workbench.evaluate.report import write_text_atomic
-from workbench.formats.coco import dataset_to_coco
+from workbench.formats.coco.write import dataset_to_coco
 from workbench.services.review import check_inference_options, run_model_path
 from workbench.services.training import labelled_dataset
 from workbench.services.workspace import Workspace
-from workbench.store import repo
+from workbench.store import projects as project_repo
 from workbench.store import runs as run_repo
 from workbench.store.run_metrics import set_run_evaluation
-
-Progress = Callable[[int, int], None] | None
+from workbench.utils.atomic import atomic_write
 
 SIGMAS_SETTING = "kpt_oks_sigmas"
 DEFAULT_SIGMA = 0.05
@@ -175,7 +174,7 @@ def semantic_metrics(
 ) -> dict[str, Any]:
     """Label-map metrics: per-class binary maps of the ground truth against those of the predictions
     scoring at least ``min_score``, one image at a time (memory stays one image)."""
-    from workbench.labelmaps import binary_label_maps, label_classes
+    from workbench.formats.labelmaps import binary_label_maps, label_classes
 
     classes = label_classes(ds.categories)
     known = {c.name for c in classes}
@@ -217,7 +216,7 @@ def summary_of(result: EvalResult, semantic: dict[str, Any] | None) -> dict[str,
 
 def _run_info(ws: Workspace, slug: str, run_id: int) -> run_repo.RunInfo:
     with ws.store.transaction() as s:
-        pid = repo.project_id(s, slug)
+        pid = project_repo.project_id(s, slug)
         info = run_repo.get_run(s, run_id)
     if info.project_id != pid:
         raise ValidationError(f"run {run_id} belongs to another project, not {slug!r}")
@@ -235,7 +234,7 @@ def _ground_truth(ws: Workspace, slug: str, split: str) -> tuple[Dataset, dict[s
 
 def _sigmas_by_id(ws: Workspace, slug: str, ds: Dataset, gt: dict[str, Any]) -> dict[int, list[float]]:
     with ws.store.transaction() as s:
-        setting = repo.project_settings(s, slug).get(SIGMAS_SETTING)
+        setting = project_repo.project_settings(s, slug).get(SIGMAS_SETTING)
     by_name = sigmas_from_settings(ds.categories, setting)
     ids = {c["name"]: int(c["id"]) for c in gt["categories"]}
     return {ids[n]: v for n, v in by_name.items() if v is not None and n in ids}
@@ -290,7 +289,7 @@ def evaluate_run(
     result.notes.append(f"predictions with score >= {score_threshold} evaluated")
     semantic = semantic_metrics(ds, preds)
     out_dir = model_path.parent / "eval" / split
-    write_text_atomic(out_dir / DETECTIONS_NAME, json.dumps(results))
+    atomic_write(out_dir / DETECTIONS_NAME, json.dumps(results).encode("utf-8"), fsync=True)
     report = write_report(result, out_dir, title=f"Run {run_id} · {info.name} · {split}", semantic=semantic)
     summary = summary_of(result, semantic)
     summary.update(report=str(report), score_threshold=score_threshold, evaluated_at=time.time())

@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import io
-import os
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 
-from workbench.domain import SPLITS, Dataset, ImageRecord, ValidationError, WorkbenchError
+from workbench.domain import SPLITS, Dataset, ImageRecord, Progress, ValidationError, WorkbenchError
 from workbench.services.workspace import Workspace
-from workbench.store import repo
-from workbench.util import paused_gc
+from workbench.store import annotations as annotation_repo
+from workbench.store import categories as category_repo
+from workbench.store import datasets as dataset_repo
+from workbench.store import images as image_repo
+from workbench.store import projects as project_repo
+from workbench.utils.atomic import atomic_file
+from workbench.utils.gc import paused_gc
 
-Progress = Callable[[int, int], None] | None
 UNASSIGNED = "unassigned"
 
 
@@ -41,7 +44,7 @@ def _require_images_in_splits(ws: Workspace, slug: str, splits: Iterable[str] | 
     wanted = list(dict.fromkeys(splits))
     _split_keys(wanted)
     with ws.store.transaction() as s:
-        counts = repo.get_project(s, slug).split_counts or {}
+        counts = project_repo.get_project(s, slug).split_counts or {}
     empty = [x for x in wanted if not counts.get(x)]
     if wanted and len(empty) == len(wanted):
         held = ", ".join(f"{x} {counts.get(x, 0)}" for x in (*SPLITS, UNASSIGNED))
@@ -58,7 +61,7 @@ def project_dataset(ws: Workspace, slug: str, *, splits: Iterable[str] | None = 
     after them), store ids elsewhere."""
     wanted = _split_keys(splits)
     with ws.store.transaction() as s:
-        ds = repo.load_dataset(s, repo.project_id(s, slug), splits=wanted)
+        ds = dataset_repo.load_dataset(s, project_repo.project_id(s, slug), splits=wanted)
     # the COCO export's numbering (ignore classes left out of 1..N), so that label maps' classes.json
     # and a run's frozen COCO give every class the id the exported COCO file gives it
     ids = iter(range(1, len(ds.categories) + 1))
@@ -120,13 +123,13 @@ def export_coco(
 def _export_coco(
     ws: Workspace, slug: str, out_dir: Path, wanted: set[str | None] | None, copy_images: bool, progress: Progress
 ) -> list[Path]:
-    from workbench.formats.coco import rows_to_coco, save_coco
+    from workbench.formats.coco.write import records_to_coco, save_coco
 
     with ws.store.transaction() as s:
-        pid = repo.project_id(s, slug)
-        categories = repo.list_categories(s, pid)
-        images = [im for im in repo.list_images(s, pid) if wanted is None or im.split in wanted]
-        rows = repo.annotation_rows_raw(s, pid)
+        pid = project_repo.project_id(s, slug)
+        categories = category_repo.list_categories(s, pid)
+        images = [im for im in image_repo.list_images(s, pid) if wanted is None or im.split in wanted]
+        records = annotation_repo.annotation_records(s, pid)
     if not images:
         raise WorkbenchError(f"project {slug!r} has no images to export")
     project_dir = ws.project_dir(slug)
@@ -141,18 +144,18 @@ def _export_coco(
         if copy_images:
             img_dir = out_dir / "images" / split
             for im in part:
-                dst = img_dir / im.file_name
-                dst.parent.mkdir(parents=True, exist_ok=True)
-                tmp = dst.with_name(dst.name + ".tmp")
-                shutil.copyfile(project_dir / (im.path or ""), tmp)
-                os.replace(tmp, dst)
+                # no fsync per image: thousands of syncs would slow the export, which can be redone
+                with open(project_dir / (im.path or ""), "rb") as src, \
+                        atomic_file(img_dir / im.file_name, fsync=False) as dst:
+                    shutil.copyfileobj(src, dst)
                 done += 1
                 if progress:
                     progress(done, total)
         path = out_dir / "annotations" / f"instances_{split}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         info = {"description": f"workbench export of {slug}", "split": split}
-        save_coco(rows_to_coco(categories, part, rows, info=info), path)
+        # store ids are database keys: the file numbers classes 1..N, as project_dataset does
+        save_coco(records_to_coco(categories, part, records, category_ids="renumbered", info=info), path)
         written.append(path)
     return written
 
@@ -168,7 +171,7 @@ def _zip_folder(folder: Path) -> bytes:
 
 def _require_annotations(ws: Workspace, slug: str) -> None:
     with ws.store.transaction() as s:
-        info = repo.get_project(s, slug)
+        info = project_repo.get_project(s, slug)
     if info.num_annotations == 0:
         raise WorkbenchError(f"project {slug!r} has no annotations to export; annotate or import some first")
 
@@ -191,7 +194,7 @@ def export_labelmaps(
     progress: Progress = None,
 ) -> Path:
     """Per-class binary maps (PNG per class or .npz), the semantic index map and keypoint heatmaps."""
-    from workbench.formats.labelmap_export import export_labelmaps as write
+    from workbench.formats.labelmaps import export_labelmaps as write
 
     _require_annotations(ws, slug)
     splits = list(splits) if splits is not None else None

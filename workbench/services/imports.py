@@ -3,7 +3,7 @@
 Image files are written before their rows; rows are committed per batch (images) or in one
 transaction (annotation formats). An import that fails removes the files whose rows never
 committed right away; a kill in between leaves at worst unreferenced files, which the next import
-sweeps away (``media.sweep_orphans``); it never leaves a row without its file.
+sweeps away (``storage.sweep_orphans``); it never leaves a row without its file.
 """
 
 from __future__ import annotations
@@ -13,31 +13,27 @@ import hashlib
 import itertools
 import logging
 import shutil
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from workbench import media
-from workbench.domain import AnnotatedImage, Dataset, ImageRecord, ValidationError
-from workbench.formats.images import (
-    DecodedImage,
-    ImageError,
-    ImageSource,
-    Skipped,
-    check_zip_sizes,
-    count_image_candidates,
-    decode_image,
-    iter_image_sources,
-)
-from workbench.geometry import instance_bbox_area
+from workbench.domain import AnnotatedImage, Dataset, ImageRecord, Progress, ValidationError, plural
+from workbench.evaluate.matching import box_iou
+from workbench.geometry import with_bbox_area
+from workbench.images import storage
+from workbench.images.decode import DecodedImage, ImageError, ImageSource, decode_image
+from workbench.images.sources import Skipped, check_zip_sizes, count_image_candidates, iter_image_sources
 from workbench.services.workspace import Workspace
-from workbench.store import repo
-from workbench.util import paused_gc, plural
+from workbench.store import annotations as annotation_repo
+from workbench.store import categories as category_repo
+from workbench.store import datasets as dataset_repo
+from workbench.store import images as image_repo
+from workbench.store import projects as project_repo
+from workbench.utils.gc import paused_gc
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[int, int], None] | None
 BATCH = 64
 DEFAULT_MAX_PIXELS = 178_956_970
 
@@ -68,11 +64,7 @@ def _same_box(a: Sequence[float] | None, b: Sequence[float] | None) -> bool:
     """Boxes of one object written by two tools: IoU of at least 0.9."""
     if not a or not b:
         return False
-    ix = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = a[2] * a[3] + b[2] * b[3] - inter
-    return union > 0 and inter / union >= 0.9
+    return bool(box_iou(a, b, False) >= 0.9)
 
 
 def _attach_keypoints(s, image_id: int, item: AnnotatedImage, cat_ids: dict[str, int], pending: list[dict]) -> int:  # noqa: ANN001
@@ -85,24 +77,24 @@ def _attach_keypoints(s, image_id: int, item: AnnotatedImage, cat_ids: dict[str,
     targets: list[tuple[int, list[float] | None, dict | int]] = [
         (row["category_id"], row["bbox"], row) for row in pending if row["image_id"] == image_id and not row["keypoints"]
     ]
-    targets += [(cat, bbox, ann_id) for ann_id, cat, bbox in repo.annotations_without_keypoints(s, image_id)]
+    targets += [(cat, bbox, ann_id) for ann_id, cat, bbox in annotation_repo.annotations_without_keypoints(s, image_id)]
     added, stored = 0, False
     for inst in item.instances:
         if not inst.keypoints or inst.category not in cat_ids:
             continue
-        box = inst.bbox_xywh or instance_bbox_area(inst, item.image.size_wh)[0]
+        box = with_bbox_area(inst, item.image.size_wh).bbox_xywh
         for n, (cat, bbox, target) in enumerate(targets):
             if cat == cat_ids[inst.category] and _same_box(bbox, box):
                 if isinstance(target, dict):
                     target["keypoints"] = list(inst.keypoints)
                 else:
-                    repo.set_annotation_keypoints(s, target, inst.keypoints)
+                    annotation_repo.set_annotation_keypoints(s, target, inst.keypoints)
                     stored = True
                 del targets[n]
                 added += 1
                 break
     if stored:
-        repo.mark_annotations_imported(s, image_id)  # an open annotator reloads
+        annotation_repo.mark_annotations_imported(s, image_id)  # an open annotator reloads
     return added
 
 
@@ -121,7 +113,7 @@ def _decode(src: ImageSource, report: ImportReport, max_pixels: int) -> DecodedI
 def _remove_files(project_dir: Path, rel_paths: Iterable[str]) -> None:
     """Delete files (and their thumbnails and display copies) whose rows were never committed."""
     for rel in rel_paths:
-        media.delete_image_files(project_dir, rel)
+        storage.delete_image_files(project_dir, rel)
 
 
 class _ConvertedImages:
@@ -157,12 +149,12 @@ def _store_files(project_dir: Path, decoded: DecodedImage) -> str:
 
     Only called for content the project does not hold yet, so the files removed are this call's.
     """
-    rel = media.store_image(project_dir, decoded)
+    rel = storage.store_image(project_dir, decoded)
     try:
-        media.make_thumbnail(project_dir, rel)
-        media.make_display_copy(project_dir, rel)
+        storage.make_thumbnail(project_dir, rel)
+        storage.make_display_copy(project_dir, rel)
     except BaseException:
-        media.delete_image_files(project_dir, rel)
+        storage.delete_image_files(project_dir, rel)
         raise
     return rel
 
@@ -176,7 +168,7 @@ def project_write_lock(ws: Workspace, slug: str, doing: str) -> Iterator[None]:
     (the CLI shows it on stderr) rather than sitting silent.
     """
     with ws.store.transaction() as s:
-        repo.project_id(s, slug)  # an unknown project is refused before a folder is made for it
+        project_repo.project_id(s, slug)  # an unknown project is refused before a folder is made for it
     folder = ws.project_dir(slug)
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / ".import.lock", "a+b") as fh:
@@ -200,8 +192,8 @@ def import_lock(ws: Workspace, slug: str) -> Iterator[None]:
     """
     with project_write_lock(ws, slug, "this import"):
         with ws.store.transaction() as s:  # the project may have been deleted while we waited
-            known = repo.image_paths(s, repo.project_id(s, slug))
-        media.sweep_orphans(ws.project_dir(slug), known)
+            known = image_repo.image_paths(s, project_repo.project_id(s, slug))
+        storage.sweep_orphans(ws.project_dir(slug), known)
         yield
 
 
@@ -221,9 +213,9 @@ def import_images(
         report = ImportReport()
         project_dir = ws.project_dir(slug)
         with ws.store.transaction() as s:
-            pid = repo.project_id(s, slug)
-            seen = repo.image_ids_by_sha(s, pid)
-            converted = _ConvertedImages(project_dir, repo.list_images(s, pid))
+            pid = project_repo.project_id(s, slug)
+            seen = image_repo.image_ids_by_sha(s, pid)
+            converted = _ConvertedImages(project_dir, image_repo.list_images(s, pid))
         paths = [Path(p) for p in sources if not isinstance(p, ImageSource)]
         uploads = [p for p in sources if isinstance(p, ImageSource)]
         # before any file is read: zips whose images would not fit the disk (or the cap) are refused
@@ -237,7 +229,7 @@ def import_images(
             if pending:
                 with ws.store.transaction() as s:
                     for rec in pending:
-                        repo.add_image(s, pid, rec)
+                        image_repo.add_image(s, pid, rec)
                 pending.clear()
 
         try:
@@ -316,14 +308,14 @@ def import_datasets(
         report = ImportReport(warnings=[w for ds in datasets for w in ds.warnings])
         project_dir = ws.project_dir(slug)
         with ws.store.transaction() as s:
-            pid = repo.project_id(s, slug)
-            by_sha = repo.image_ids_by_sha(s, pid)
-            project_images = repo.list_images(s, pid)
+            pid = project_repo.project_id(s, slug)
+            by_sha = image_repo.image_ids_by_sha(s, pid)
+            project_images = image_repo.list_images(s, pid)
             existing: dict[str, list[ImageRecord]] = {}
             for pim in project_images:
                 existing.setdefault(pim.file_name, []).append(pim)
             converted = _ConvertedImages(project_dir, project_images)
-            annotated = {i for i, names in repo.class_presence(s, pid).items() if names}
+            annotated = {i for i, names in dataset_repo.class_presence(s, pid).items() if names}
         written: list[str] = []  # files this import stored; removed again if its rows never commit
         total = sum(len(ds.items) for ds in datasets)
         try:
@@ -414,7 +406,7 @@ def import_datasets(
             with ws.store.transaction() as s:
                 cat_ids_of: list[dict[str, int]] = []
                 for ds in datasets:
-                    ids, notes = repo.merge_categories(s, pid, ds.categories)
+                    ids, notes = category_repo.merge_categories(s, pid, ds.categories)
                     cat_ids_of.append(ids)
                     report.warnings.extend(n for n in notes if n not in report.warnings)
                 rows = []
@@ -422,7 +414,7 @@ def import_datasets(
                 for n, (k, item, rec, image_id, ref) in enumerate(plan):
                     cat_ids = cat_ids_of[k]
                     if rec is not None:
-                        image_id = created[n] = repo.add_image(s, pid, rec)
+                        image_id = created[n] = image_repo.add_image(s, pid, rec)
                         report.imported.append(rec.file_name)
                     else:
                         if ref is not None:
@@ -448,19 +440,16 @@ def import_datasets(
                     for inst in item.instances:
                         if inst.category not in cat_ids:
                             raise ValidationError(f"{item.image.file_name}: unknown class {inst.category!r}")
-                        vals = repo.instance_to_values(inst, cat_ids[inst.category], image_id)
-                        if vals["bbox"] is None or vals["area"] is None:
-                            bbox, area = instance_bbox_area(inst, size_wh)
-                            vals["bbox"] = vals["bbox"] or list(bbox)
-                            vals["area"] = vals["area"] if vals["area"] is not None else area
+                        inst = with_bbox_area(inst, size_wh)
+                        vals = annotation_repo.instance_to_values(inst, cat_ids[inst.category], image_id)
                         if vals["source"] == "manual":
                             vals["source"] = "imported"
                         rows.append(vals)
                     if rec is None and item.instances:
-                        repo.mark_annotations_imported(s, image_id)
+                        annotation_repo.mark_annotations_imported(s, image_id)
                     if item.instances:
                         annotated.add(image_id)
-                repo.insert_instances(s, rows)
+                annotation_repo.insert_instances(s, rows)
                 report.annotations = len(rows)
         except BaseException:
             _remove_files(project_dir, written)
@@ -481,10 +470,11 @@ def import_coco(
 
     A folder imports all of its files or none: a file that is refused leaves the project unchanged.
     """
-    from workbench.formats.coco import find_coco_splits, load_coco
+    from workbench.formats.coco.layouts import find_coco_splits
+    from workbench.formats.coco.read import load_coco
 
     with ws.store.transaction() as s:
-        known = {im.file_name for im in repo.list_images(s, repo.project_id(s, slug))}
+        known = {im.file_name for im in image_repo.list_images(s, project_repo.project_id(s, slug))}
     path = Path(path)
     if path.is_dir():
         files = find_coco_splits(path)

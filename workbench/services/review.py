@@ -12,19 +12,29 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
+from PIL import Image
+
 from workbench.domain import (
     ImageRecord,
     Instance,
     NotFoundError,
     Prediction,
+    Progress,
     ValidationError,
     WorkbenchError,
+    plural,
 )
+from workbench.evaluate.matching import ERROR_KINDS, ImageDisagreement, PredictionVerdict, image_disagreement
+from workbench.images import storage
+from workbench.images.overlay import MISSED, Layer, draw_overlay
+from workbench.runs.devices import check_inference_device
 from workbench.services.workspace import Workspace
+from workbench.store import annotations as annotation_repo
+from workbench.store import categories as category_repo
+from workbench.store import datasets as dataset_repo
+from workbench.store import images as image_repo
 from workbench.store import predictions as pstore
-from workbench.store import repo
-from workbench.store.predictions import ERROR_KINDS, ImageDisagreement, PredictionVerdict
-from workbench.util import plural
+from workbench.store import projects as project_repo
 
 SortKey = Literal["errors", "confidence", "disagreement"]
 SORT_KEYS = ("errors", "confidence", "disagreement")
@@ -90,7 +100,7 @@ def _compare(
     live = [p for p in preds if p.status != "rejected"]
     own = {p.annotation_id for p in live if p.annotation_id is not None}
     truth = [g for g in gts if g.id not in own]
-    return pstore.image_disagreement([p.instance for p in live], truth, rec.size_wh), live
+    return image_disagreement([p.instance for p in live], truth, rec.size_wh), live
 
 
 # ------------------------------------------------------------------------------------------- storing
@@ -108,7 +118,7 @@ def store_run_predictions(
     the run are replaced. Instances below ``score_threshold`` are dropped."""
     n_img = n_pred = 0
     with ws.store.transaction() as s:
-        pid = repo.project_id(s, slug)
+        pid = project_repo.project_id(s, slug)
         _check_run(s, pid, run_id)
         for image_id, instances in results.items():
             keep = [
@@ -126,9 +136,9 @@ def prelabel_unlabeled(
 ) -> StoredPredictions:
     """Predict every image without annotations and store the results as pending predictions."""
     with ws.store.transaction() as s:
-        pid = repo.project_id(s, slug)
+        pid = project_repo.project_id(s, slug)
         _check_run(s, pid, run_id)
-        images = repo.list_images(s, pid, unannotated=True)
+        images = image_repo.list_images(s, pid, unannotated=True)
     if not images:
         return StoredPredictions(images=0, predictions=0)
     project_dir = ws.project_dir(slug)
@@ -161,7 +171,7 @@ def list_predictions(
 ) -> list[Prediction]:
     with ws.store.transaction() as s:
         return pstore.list_predictions(
-            s, repo.project_id(s, slug), run_id=run_id, image_id=image_id, status=status, min_score=min_score
+            s, project_repo.project_id(s, slug), run_id=run_id, image_id=image_id, status=status, min_score=min_score
         )
 
 
@@ -190,14 +200,14 @@ def list_review_images(
     if error_type is not None and error_type not in ERROR_FILTERS:
         raise ValidationError(f"error type must be one of {ERROR_FILTERS}, got {error_type!r}")
     with ws.store.transaction() as s:
-        pid = repo.project_id(s, slug)
+        pid = project_repo.project_id(s, slug)
         _check_run(s, pid, run_id)
         ids = set(pstore.predicted_image_ids(s, pid, run_id))
         if split is not None:
-            ids |= {r.id for r in repo.list_images(s, pid, split=split)}  # type: ignore[misc]
+            ids |= {r.id for r in image_repo.list_images(s, pid, split=split)}  # type: ignore[misc]
         wanted_cat = None
         if category_id is not None:
-            names = {c.id: c.name for c in repo.list_categories(s, pid)}
+            names = {c.id: c.name for c in category_repo.list_categories(s, pid)}
             if category_id not in names:
                 raise NotFoundError(f"no class with id {category_id} in this project")
             wanted_cat = names[category_id]
@@ -205,7 +215,7 @@ def list_review_images(
         for p in pstore.list_predictions(s, pid, run_id=run_id):
             by_image.setdefault(p.image_id, []).append(p)
         # two queries for the whole project rather than two per image
-        items = {it.image.id: it for it in repo.load_dataset(s, pid).items if it.image.id in ids}
+        items = {it.image.id: it for it in dataset_repo.load_dataset(s, pid).items if it.image.id in ids}
         rows: list[ReviewImage] = []
         for image_id in sorted(items):
             rec, gts = items[image_id].image, list(items[image_id].instances)
@@ -245,11 +255,11 @@ def predictions_for_image(
 ) -> ImageReview:
     """An image's ground truth, the run's predictions on it (all statuses) and their verdicts."""
     with ws.store.transaction() as s:
-        pid = repo.project_id(s, slug)
+        pid = project_repo.project_id(s, slug)
         if run_id is not None:
             _check_run(s, pid, run_id)
-        rec, version = repo.get_image(s, pid, image_id)
-        gts = repo.load_instances(s, image_id)
+        rec, version = image_repo.get_image(s, pid, image_id)
+        gts = annotation_repo.load_instances(s, image_id)
         preds = pstore.list_predictions(s, pid, run_id=run_id, image_id=image_id, min_score=min_score)
     result, live = _compare(rec, preds, gts)
     own = {p.annotation_id for p in live if p.annotation_id is not None}
@@ -267,6 +277,35 @@ def predictions_for_image(
 # ------------------------------------------------------------------------------------------ deciding
 
 
+def draw_image_review(
+    ws: Workspace,
+    slug: str,
+    detail: ImageReview,
+    colors: Mapping[str, str],
+    *,
+    ground_truth: bool = True,
+    predictions: bool = True,
+    missed: bool = True,
+    opacity: float = 0.35,
+) -> Image.Image:
+    """The image's display copy with what the Review page shows over it: the ground truth tinted,
+    pending predictions tinted with boxes and scores, missed objects outlined in red."""
+    rec = detail.image
+    if not rec.path:
+        raise ValidationError(f"{rec.file_name}: no image file")
+    path = storage.make_display_copy(ws.project_dir(slug), rec.path)
+    layers = []
+    if ground_truth:
+        layers.append(Layer(detail.ground_truth, filled=True))
+    if predictions:
+        live = [p.instance for p in detail.predictions if p.status == "pending"]
+        layers.append(Layer(live, filled=True, boxes=True, labels=True, width_px=2))
+    if missed:
+        layers.append(Layer(detail.missed, filled=False, boxes=True, color=MISSED, width_px=3))
+    with Image.open(path) as img:
+        return draw_overlay(img, rec.size_wh, layers, colors, opacity=opacity)
+
+
 @dataclass(frozen=True)
 class Accepted:
     """What an accept did: the annotations written, and notes for the reviewer (keypoints dropped
@@ -281,7 +320,7 @@ def accept_with_notes(ws: Workspace, slug: str, prediction_id: int, *, as_polygo
     class's schema are dropped (mask kept) and named in ``notes``."""
     notes: list[str] = []
     with ws.store.transaction() as s:
-        pid = repo.project_id(s, slug)
+        pid = project_repo.project_id(s, slug)
         ann_id = pstore.accept_prediction(s, pid, prediction_id, as_polygons=as_polygons, notes=notes)
     return Accepted(annotation_ids=[ann_id], notes=notes)
 
@@ -294,7 +333,7 @@ def accept(ws: Workspace, slug: str, prediction_id: int, *, as_polygons: bool = 
 
 def reject(ws: Workspace, slug: str, prediction_id: int) -> None:
     with ws.store.transaction() as s:
-        pstore.reject_prediction(s, repo.project_id(s, slug), prediction_id)
+        pstore.reject_prediction(s, project_repo.project_id(s, slug), prediction_id)
 
 
 def accept_all_above_with_notes(
@@ -306,7 +345,7 @@ def accept_all_above_with_notes(
         raise ValidationError(f"score threshold must be within 0..1, got {threshold}")
     notes: list[str] = []
     with ws.store.transaction() as s:
-        pid = repo.project_id(s, slug)
+        pid = project_repo.project_id(s, slug)
         _check_run(s, pid, run_id)
         ann_ids = pstore.accept_all(s, pid, image_id, run_id, min_score=threshold, notes=notes)
     return Accepted(annotation_ids=ann_ids, notes=notes)
@@ -327,7 +366,7 @@ def run_project_slug(ws: Workspace, run_id: int) -> str:
 
     with ws.store.transaction() as s:
         pid = get_run(s, run_id).project_id
-        for info in repo.list_projects(s):
+        for info in project_repo.list_projects(s):
             if info.id == pid:
                 return info.slug
     raise NotFoundError(f"run {run_id} has no project")
@@ -338,7 +377,7 @@ def run_model_path(ws: Workspace, slug: str, run_id: int) -> Path:
     from workbench.store.runs import get_run
 
     with ws.store.transaction() as s:
-        pid = repo.project_id(s, slug)
+        pid = project_repo.project_id(s, slug)
         _check_run(s, pid, run_id)
         run = get_run(s, run_id)
     run_dir = Path(run.run_dir)
@@ -366,12 +405,12 @@ def select_images(
     if sum(bool(x) for x in (split, unlabeled, images)) > 1:
         raise ValidationError("choose one of a split, the unlabelled images or a list of images")
     with ws.store.transaction() as s:
-        pid = repo.project_id(s, slug)
+        pid = project_repo.project_id(s, slug)
         if split:
-            return repo.list_images(s, pid, split=split)
+            return image_repo.list_images(s, pid, split=split)
         if unlabeled:
-            return repo.list_images(s, pid, unannotated=True)
-        every = repo.list_images(s, pid)
+            return image_repo.list_images(s, pid, unannotated=True)
+        every = image_repo.list_images(s, pid)
     if not images:
         return every
     by_id = {r.id: r for r in every}
@@ -395,25 +434,7 @@ def check_inference_options(device: str, score_threshold: float) -> None:
     threshold outside 0..1 (a negative one kept every box; above 1, none)."""
     if not 0.0 <= score_threshold <= 1.0:
         raise ValidationError(f"the score threshold is a confidence between 0 and 1, got {score_threshold}")
-    import torch
-
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, ValueError):
-        raise ValidationError(f"unknown device {device!r}; use cpu, cuda, cuda:N or mps") from None
-    if dev.type == "cuda":
-        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        if (dev.index or 0) >= count:
-            raise ValidationError(
-                f"device {device} asks for a GPU, but this machine has {plural(count, 'CUDA device')}; "
-                "use --device cpu"
-            )
-    elif dev.type == "mps":
-        mps = getattr(torch.backends, "mps", None)
-        if mps is None or not mps.is_available():
-            raise ValidationError("device mps (Apple GPU) is not available on this machine; use --device cpu")
-    elif dev.type != "cpu":
-        raise ValidationError(f"device {device!r} is not supported here; use cpu, cuda, cuda:N or mps")
+    check_inference_device(device)
 
 
 def predict_images(
@@ -425,7 +446,7 @@ def predict_images(
     score_threshold: float = 0.5,
     device: str = "cpu",
     chunk_size: int = 16,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Progress = None,
 ) -> StoredPredictions:
     """Run the run's model on the images and store the results, a chunk per transaction (so a long
     prediction keeps what it has done if stopped, and memory stays flat)."""

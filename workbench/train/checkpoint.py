@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from workbench.domain import ValidationError
+from workbench.utils.atomic import atomic_file
 
 
 class CheckpointError(ValidationError):
@@ -17,19 +16,9 @@ class CheckpointError(ValidationError):
 
 
 def save_atomic(obj: Any, path: Path) -> None:
-    """torch.save into a temp file beside ``path``, fsync, then os.replace."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(obj, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """torch.save streamed into the one atomic write, with fsync: a checkpoint must outlive a power cut."""
+    with atomic_file(Path(path), fsync=True) as fh:
+        torch.save(obj, fh)
 
 
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

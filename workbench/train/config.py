@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from workbench.domain import ValidationError
+from workbench.utils.atomic import atomic_write
 
 BACKBONES = ("resnet50_fpn_v2", "resnet50_fpn", "mobilenet_v3_large_fpn", "tiny")
 WEIGHTS = ("coco", "imagenet", "none")
@@ -131,17 +131,12 @@ def load_config(path: Path) -> TrainConfig:
 
 
 def write_json_atomic(path: Path, obj: Any) -> None:
-    """Write JSON through a temp file in the same folder and os.replace (readers never see half a file)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(obj, fh, indent=1, default=str)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """A run folder's JSON file (indent 1, unknown types as text), replaced atomically.
+
+    Without fsync: ``status.json`` is rewritten every few iterations, where a sync each time would slow
+    training; a crash or kill of the process still leaves the old file or the whole new one.
+    """
+    atomic_write(Path(path), json.dumps(obj, indent=1, default=str).encode("utf-8"), fsync=False)
 
 
 def save_config(config: TrainConfig, path: Path) -> None:

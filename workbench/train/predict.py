@@ -145,7 +145,7 @@ class Predictor:
         self, records: Sequence[ImageRecord], *, score_threshold: float = 0.0, batch_size: int = 2
     ) -> dict[int, list[Instance]]:
         """Predict stored images (``path`` absolute, as services.review hands them), upright."""
-        from workbench.formats.images import image_to_rgb, load_upright
+        from workbench.images.decode import image_to_rgb, load_upright
 
         def arrays() -> Iterable[np.ndarray]:
             for rec in records:

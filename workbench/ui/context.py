@@ -15,10 +15,13 @@ from typing import Any
 
 import streamlit as st
 
-from workbench.domain import ProjectInfo, WorkbenchError
+from workbench.domain import (
+    ProjectInfo,
+    WorkbenchError,
+    plural,  # noqa: F401 - the pages say context.plural
+)
 from workbench.services import projects
 from workbench.services.workspace import Workspace, open_workspace
-from workbench.util import plural  # noqa: F401 - the pages say context.plural
 
 PROJECT_KEY = "wb_project"
 URL_PARAM = "project"

@@ -7,16 +7,12 @@ from __future__ import annotations
 from typing import Any
 
 import streamlit as st
-from PIL import Image
 
-from workbench import media
-from workbench.domain import Prediction, WorkbenchError
+from workbench.domain import Prediction, RunInfo, WorkbenchError
 from workbench.services import classes as class_svc
 from workbench.services import review, training
 from workbench.services.workspace import Workspace
-from workbench.store.runs import RunInfo
 from workbench.ui import context
-from workbench.ui.overlay import MISSED, Layer, draw_overlay
 
 ALL = "all"
 SORT_LABELS = {"errors": "most errors", "confidence": "lowest confidence", "disagreement": "largest disagreement"}
@@ -137,17 +133,9 @@ def _image_view(ws: Workspace, slug: str, detail: review.ImageReview, colors: di
     if not rec.path:
         st.warning(f"{rec.file_name}: no image file")
         return
-    path = media.make_display_copy(ws.project_dir(slug), rec.path)
-    live = [p.instance for p in detail.predictions if p.status == "pending"]
-    layers = []
-    if show_gt:
-        layers.append(Layer(detail.ground_truth, filled=True))
-    if show_pred:
-        layers.append(Layer(live, filled=True, boxes=True, labels=True, width_px=2))
-    if show_missed:
-        layers.append(Layer(detail.missed, filled=False, boxes=True, color=MISSED, width_px=3))
-    with Image.open(path) as img:
-        shown = draw_overlay(img, rec.size_wh, layers, colors, opacity=opacity)
+    shown = review.draw_image_review(
+        ws, slug, detail, colors, ground_truth=show_gt, predictions=show_pred, missed=show_missed, opacity=opacity
+    )
     st.image(shown, caption=f"{rec.file_name} ({rec.width}×{rec.height}); pending predictions have boxes and "
              "scores; missed objects are outlined in red", width="stretch")
 

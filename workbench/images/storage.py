@@ -2,7 +2,7 @@
 
 Layout under a project folder::
 
-    images/<sha256[:2]>/<sha256><suffix>   the stored bytes (see workbench.formats.images)
+    images/<sha256[:2]>/<sha256><suffix>   the stored bytes (see workbench.images.decode)
     thumbs/<sha256>.jpg                    grid thumbnails (longest side 256 by default)
     display/<sha256>.jpg                   what the browser annotator loads (longest side 2048)
 
@@ -27,14 +27,14 @@ import numpy as np
 from PIL import Image
 
 from workbench.domain import ValidationError
-from workbench.formats.images import (
+from workbench.images.decode import (
     DecodedImage,
     image_to_rgb,
     load_upright,
     pixel_limit_lifted,
     read_orientation,
 )
-from workbench.util import TMP_SUFFIX, atomic_write_bytes
+from workbench.utils.atomic import TMP_SUFFIX, atomic_write
 
 IMAGES_DIR = "images"
 THUMBS_DIR = "thumbs"
@@ -78,7 +78,7 @@ def store_image(project_dir: Path, decoded: DecodedImage) -> str:
     rel = stored_rel_path(decoded.sha256, decoded.stored_suffix)
     dest = _resolve(Path(project_dir), rel)
     if not dest.is_file():
-        atomic_write_bytes(dest, decoded.stored_bytes)
+        atomic_write(dest, decoded.stored_bytes, fsync=True)
     return rel
 
 
@@ -129,7 +129,7 @@ def _derived(project_dir: Path, rel_path: str, folder: str, max_side: int, quali
         return dest
     if not src.is_file():
         raise ValidationError(f"{rel_path}: stored image file is missing")
-    atomic_write_bytes(dest, _resized_jpeg(src, _stored_size_wh(src), max_side, quality))
+    atomic_write(dest, _resized_jpeg(src, _stored_size_wh(src), max_side, quality), fsync=True)
     return dest
 
 
@@ -217,7 +217,6 @@ def sweep_orphans(project_dir: Path, known_rel_paths: set[str]) -> list[Path]:
 __all__ = [
     "DISPLAY_MAX_SIDE",
     "THUMB_MAX_SIDE",
-    "atomic_write_bytes",
     "delete_image_files",
     "fit_size_wh",
     "load_image_rgb",
