@@ -35,8 +35,8 @@ from workbench.domain import (
     KeypointSchema,
     Polygon,
     ValidationError,
+    palette_color,
 )
-from workbench.formats.coco.read import category_color
 from workbench.geometry import (
     clip_polygon,
     covers_no_pixel,
@@ -302,7 +302,7 @@ def labelme_to_item(
         if name not in categories:
             schema = KeypointSchema(tuple(schema_names[name])) if name in schema_names else None
             categories[name] = Category(
-                name=name, color=category_color(len(categories), name), keypoints=schema
+                name=name, color=palette_color(len(categories), name), keypoints=schema
             )
         instances.append(_group_to_instance(group, categories[name], size_wh))
     item = AnnotatedImage(image=record, instances=tuple(instances), data=data)
@@ -410,7 +410,7 @@ def load_labelme(folder_or_file: Path) -> Dataset:
         raise LabelmeFormatError(f"{folder_or_file}: {len(missing)} image file(s) missing: {shown}{more}")
 
     categories = [
-        Category(name=c.name, color=category_color(i, c.name), keypoints=c.keypoints)
+        Category(name=c.name, color=palette_color(i, c.name), keypoints=c.keypoints)
         for i, c in enumerate(merged.values())
     ]
     final = {c.name: c for c in categories}

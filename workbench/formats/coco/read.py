@@ -20,7 +20,6 @@ import numpy as np
 import orjson
 
 from workbench.domain import (
-    IGNORE_LABEL,
     SPLITS,
     AnnotatedImage,
     Category,
@@ -31,6 +30,7 @@ from workbench.domain import (
     Rle,
     ValidationError,
     check_flip_pairs,
+    palette_color,
 )
 from workbench.formats.coco.fields import (
     is_finite_number,
@@ -53,32 +53,17 @@ from workbench.geometry import (
 )
 
 __all__ = [
-    "CATEGORY_COLORS",
     "CocoFormatError",
-    "category_color",
     "coco_to_dataset",
     "load_coco",
 ]
 
-CATEGORY_COLORS = (
-    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#bcbd22",
-    "#17becf", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94", "#f7b6d2",
-    "#dbdb8d", "#9edae5",
-)  # fmt: skip
-IGNORE_COLOR = "#7f7f7f"
 _MAX_LISTED = 5
 _T = TypeVar("_T")
 
 
 class CocoFormatError(ValidationError):
     """A COCO file breaks a rule; the message names the file, the image/annotation and the problem."""
-
-
-def category_color(index: int, name: str = "") -> str:
-    """Default colour of the ``index``-th category so that classes differ on screen; ignore is grey."""
-    if name == IGNORE_LABEL:
-        return IGNORE_COLOR
-    return CATEGORY_COLORS[index % len(CATEGORY_COLORS)]
 
 
 def _require_list(obj: dict[str, Any], key: str, source: str, *, required: bool = True) -> list[Any]:
@@ -182,7 +167,7 @@ def _parse_category(
     return Category(
         name=name,
         id=cid,
-        color=category_color(index, name),
+        color=palette_color(index, name),
         supercategory=supercategory,
         keypoints=schema,
     )

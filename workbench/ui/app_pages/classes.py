@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from workbench.domain import Category, KeypointSchema, WorkbenchError
+from workbench.domain import Category, KeypointSchema, WorkbenchError, palette_color
 from workbench.services import classes as svc
 from workbench.ui import context
-
-PALETTE = ["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#46f0f0", "#f032e6", "#bcf60c", "#fabebe"]
 
 
 def _names(text: str) -> list[str]:
@@ -83,7 +81,7 @@ def _add(ws, slug: str, n_existing: int) -> None:
     with st.expander("Add a class", expanded=n_existing == 0), st.form("add_class"):
         c1, c2 = st.columns([4, 1])
         name = c1.text_input("Class name", key="new_class_name")
-        color = c2.color_picker("Colour", value=PALETTE[n_existing % len(PALETTE)], key="new_class_color")
+        color = c2.color_picker("Colour", value=palette_color(n_existing), key="new_class_color")
         st.caption("Keypoints (optional): leave empty for a class without keypoints.")
         kp = _schema_fields("new", None)
         if st.form_submit_button("Add class", type="primary"):
