@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from workbench import jobs
-from workbench.store import repo
+from workbench.store import projects as project_repo
 from workbench.store import runs as run_repo
 from workbench.store.engine import open_store, sqlite_url
 from workbench.store.models import utcnow
@@ -37,7 +37,7 @@ def store(tmp_path):
 @pytest.fixture
 def project_id(store):
     with store.transaction() as s:
-        return repo.create_project(s, "Shapes").id
+        return project_repo.create_project(s, "Shapes").id
 
 
 def _run(tmp_path: Path, name: str, cfg: TrainConfig, n: int = 2) -> Path:

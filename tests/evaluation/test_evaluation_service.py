@@ -10,10 +10,10 @@ import pytest
 from tests.evaluation.factories import trained_run
 from workbench.domain import Category, Instance, KeypointSchema, ValidationError
 from workbench.evaluate import evaluate_coco
-from workbench.formats.coco import dataset_to_coco
+from workbench.formats.coco.write import dataset_to_coco
 from workbench.services import evaluation, training
 from workbench.services.demo import create_demo_project
-from workbench.store import repo
+from workbench.store import projects as project_repo
 from workbench.store import runs as run_repo
 from workbench.store.run_metrics import run_evaluations
 
@@ -138,7 +138,7 @@ def test_bad_sigmas_are_refused_with_the_setting_named(setting, match) -> None: 
 def test_project_sigmas_setting_reaches_the_evaluation(trained) -> None:  # noqa: ANN001
     ws, slug, (a, _) = trained
     with ws.store.transaction() as s:
-        repo.set_project_setting(s, slug, evaluation.SIGMAS_SETTING, {"triangle": {"apex": 0.5}})
+        project_repo.set_project_setting(s, slug, evaluation.SIGMAS_SETTING, {"triangle": {"apex": 0.5}})
     try:
         val = training.labelled_dataset(ws, slug, ["val"])
         gt = dataset_to_coco(val, box_only_as_polygon=True)
@@ -146,7 +146,7 @@ def test_project_sigmas_setting_reaches_the_evaluation(trained) -> None:  # noqa
         assert list(by_id.values()) == [[0.5, 0.05, 0.05]]
     finally:
         with ws.store.transaction() as s:
-            repo.set_project_setting(s, slug, evaluation.SIGMAS_SETTING, None)
+            project_repo.set_project_setting(s, slug, evaluation.SIGMAS_SETTING, None)
 
 
 def test_perfect_detections_of_mixed_classes_score_one() -> None:

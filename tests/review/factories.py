@@ -7,14 +7,14 @@ from dataclasses import replace
 from workbench.domain import Instance
 from workbench.geometry import instance_to_rle
 from workbench.services import annotate
-from workbench.store import repo
+from workbench.store import projects as project_repo
 from workbench.store.runs import create_run
 
 
 def make_run(ws, slug: str, name: str = "run") -> int:  # noqa: ANN001
     """A runs row, as training would leave it (the review needs only the id)."""
     with ws.store.transaction() as s:
-        return create_run(s, repo.project_id(s, slug), name, {}, "").id
+        return create_run(s, project_repo.project_id(s, slug), name, {}, "").id
 
 
 def as_prediction(inst: Instance, size_wh: tuple[int, int], score: float, **changes) -> Instance:  # noqa: ANN003

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from workbench.domain import IGNORE_LABEL, Instance
+from workbench.evaluate.matching import image_disagreement
 from workbench.geometry import mask_to_rle
-from workbench.store.predictions import image_disagreement
 
 SIZE_WH = (40, 30)
 

@@ -13,7 +13,8 @@ from tests.review.factories import make_run
 from workbench.domain import KeypointSchema, ValidationError, WorkbenchError
 from workbench.geometry import rle_to_mask
 from workbench.services import annotate, review
-from workbench.store import repo
+from workbench.store import images as image_repo
+from workbench.store import projects as project_repo
 from workbench.train.checkpoint import save_atomic
 from workbench.train.dataset import TrainingSchema
 from workbench.train.model import build_model, model_file_payload
@@ -132,7 +133,7 @@ def test_cli_predict_command(ws, demo, tmp_path, capsys) -> None:  # noqa: ANN00
     out = capsys.readouterr().out
     assert re.search(r"run \d+: (1 prediction|\d+ predictions) on (1 image|\d+ images) of", out), out
     with ws.store.transaction() as s:
-        val_ids = {r.id for r in repo.list_images(s, repo.project_id(s, demo), split="val")}
+        val_ids = {r.id for r in image_repo.list_images(s, project_repo.project_id(s, demo), split="val")}
     assert {p.image_id for p in review.list_predictions(ws, demo, run_id=run)} == val_ids
     assert cli.main(["predict", "999", "--workspace", str(ws.root)]) == 1
     assert "no run with id 999" in capsys.readouterr().err

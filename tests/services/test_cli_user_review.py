@@ -13,7 +13,7 @@ from tests.conftest import write_image
 from workbench.cli import main
 from workbench.domain import KeypointSchema, NotFoundError, ValidationError
 from workbench.services import imports, projects
-from workbench.store.repo import slugify
+from workbench.store.projects import slugify
 
 
 def run(ws: Path, *args: str) -> int:
@@ -136,7 +136,7 @@ def test_flip_pairs_sharing_a_keypoint_are_refused(
 
 
 def test_a_coco_file_with_flip_pairs_sharing_a_keypoint_is_refused_naming_it(tmp_path: Path) -> None:
-    from workbench.formats.coco import load_coco
+    from workbench.formats.coco.read import load_coco
 
     path = tmp_path / "ann.json"
     cat = {"id": 1, "name": "p", "keypoints": ["a", "b", "c"], "skeleton": [], "flip_pairs": [[1, 2], [2, 3]]}

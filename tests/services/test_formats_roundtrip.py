@@ -269,9 +269,12 @@ def test_labelmaps_equal_union_of_pycocotools_masks(tmp_path: Path) -> None:
 
 def test_store_row_export_equals_dataset_to_coco(ws) -> None:  # noqa: ANN001
     """The fast export path (store rows -> COCO) and the domain path give the same COCO dict."""
-    from workbench.formats.coco import dataset_to_coco, rows_to_coco
+    from workbench.formats.coco.write import dataset_to_coco, records_to_coco
     from workbench.geometry import mask_to_rle
-    from workbench.store import repo
+    from workbench.store import annotations as annotation_repo
+    from workbench.store import categories as category_repo
+    from workbench.store import images as image_repo
+    from workbench.store import projects as project_repo
 
     slug = create_demo_project(ws, num_images=6).slug
     im = annotate.list_images(ws, slug)[0]
@@ -286,7 +289,12 @@ def test_store_row_export_equals_dataset_to_coco(ws) -> None:  # noqa: ANN001
     annotate.save_image(ws, slug, im.id, [*loaded.instances, *extra], expected_version=loaded.version)
     ds = export.project_dataset(ws, slug)
     with ws.store.transaction() as s:
-        pid = repo.project_id(s, slug)
-        fast = rows_to_coco(repo.list_categories(s, pid), repo.list_images(s, pid), repo.annotation_rows_raw(s, pid))
+        pid = project_repo.project_id(s, slug)
+        fast = records_to_coco(
+            category_repo.list_categories(s, pid),
+            image_repo.list_images(s, pid),
+            annotation_repo.annotation_records(s, pid),
+            category_ids="renumbered",
+        )
     assert fast == dataset_to_coco(ds)
     assert any(a.get("attributes") == {"note": "x"} for a in fast["annotations"])

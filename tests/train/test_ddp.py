@@ -209,12 +209,12 @@ def test_a_rank_that_fails_first_is_named_in_the_run_error(make_run, tmp_path: P
 
 @pytest.fixture
 def store_and_project(tmp_path: Path):  # noqa: ANN201
-    from workbench.store import repo
+    from workbench.store import projects as project_repo
     from workbench.store.engine import open_store, sqlite_url
 
     store = open_store(sqlite_url(tmp_path / "workbench.db"))
     with store.transaction() as s:
-        pid = repo.create_project(s, "Shapes").id
+        pid = project_repo.create_project(s, "Shapes").id
     yield store, pid
     store.dispose()
 

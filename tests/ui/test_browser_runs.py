@@ -31,13 +31,13 @@ def _train_page(browser, base_url: str, slug: str):  # noqa: ANN001, ANN202
 def test_runs_table_follows_a_run_that_starts_and_one_that_ends_without_a_click(browser, ui_server, ui_workspace) -> None:  # noqa: ANN001
     from workbench.services.demo import create_demo_project
     from workbench.services.workspace import open_workspace
-    from workbench.store import repo
+    from workbench.store import projects as project_repo
     from workbench.store import runs as run_repo
 
     ws = open_workspace(ui_workspace)
     slug = create_demo_project(ws, num_images=2, name="Live runs").slug
     with ws.store.transaction() as s:
-        pid = repo.project_id(s, slug)
+        pid = project_repo.project_id(s, slug)
         first = run_repo.create_run(s, pid, "first run", {}, "", device="cpu").id
         assert run_repo.claim_next_queued_run(s, "cpu").id == first  # type: ignore[union-attr]  # running on the cpu ...
         run_repo.create_run(s, pid, "second run", {}, "", device="cpu")  # ... so this one waits
@@ -66,13 +66,13 @@ def test_a_run_started_elsewhere_appears_while_the_page_is_idle(browser, ui_serv
     """No run active: the table still looks every few seconds (a run started by the CLI shows up)."""
     from workbench.services.demo import create_demo_project
     from workbench.services.workspace import open_workspace
-    from workbench.store import repo
+    from workbench.store import projects as project_repo
     from workbench.store import runs as run_repo
 
     ws = open_workspace(ui_workspace)
     slug = create_demo_project(ws, num_images=2, name="Idle runs").slug
     with ws.store.transaction() as s:
-        pid = repo.project_id(s, slug)
+        pid = project_repo.project_id(s, slug)
         done = run_repo.create_run(s, pid, "old run", {}, "", device="cpu").id
         run_repo.claim_next_queued_run(s, "cpu")
         run_repo.finish_run(s, done, "succeeded")

@@ -13,7 +13,7 @@ from workbench.domain import Instance
 from workbench.services import annotate, classes, training
 from workbench.services.demo import create_demo_project
 from workbench.services.workspace import Workspace
-from workbench.store import repo
+from workbench.store import projects as project_repo
 from workbench.store import runs as run_repo
 from workbench.ui.components.annotator import instance_to_payload, payload_to_instances
 
@@ -74,7 +74,7 @@ def _early_stopped_run(
               "device": "cpu"}
     with ws.store.transaction() as s:
         rid = run_repo.create_run(
-            s, repo.project_id(s, slug), "stopped", {"early_stopping_patience": 5}, str(run_dir), device="cpu"
+            s, project_repo.project_id(s, slug), "stopped", {"early_stopping_patience": 5}, str(run_dir), device="cpu"
         ).id
         run_repo.claim_next_queued_run(s, "cpu")
         run_repo.update_run_progress(s, rid, status)

@@ -49,6 +49,7 @@ from typing import Any
 import numpy as np
 
 from workbench.domain import Rle, ValidationError
+from workbench.evaluate.matching import ON_CROWD, box_iou, match_greedy
 from workbench.geometry import coco_rle_to_rle, polygons_to_rle, rle_area, rle_bbox_xywh, rle_iou
 
 IOU_TYPES = ("bbox", "segm", "keypoints")
@@ -247,21 +248,6 @@ def _rle_of(segm: Any, size_wh: tuple[int, int], where: str) -> Rle:
     return coco_rle_to_rle(segm, where=where)
 
 
-def _bbox_iou(d: np.ndarray, g: np.ndarray, crowd: np.ndarray) -> np.ndarray:
-    """pycocotools' bbIou in numpy with the same double operations (so bit-identical); broadcasts."""
-    dx, dy, dw, dh = (d[..., i] for i in range(4))
-    gx, gy, gw, gh = (g[..., i] for i in range(4))
-    da = dw * dh
-    ga = gw * gh
-    with np.errstate(invalid="ignore", divide="ignore"):
-        w = np.minimum(dw + dx, gw + gx) - np.maximum(dx, gx)
-        h = np.minimum(dh + dy, gh + gy) - np.maximum(dy, gy)
-        i = w * h
-        u = np.where(crowd, da, da + ga - i)
-        o = np.where((w > 0) & (h > 0), i / u, 0.0)
-    return o
-
-
 def _oks(dkp: np.ndarray, gkp: np.ndarray, gbox: np.ndarray, garea: np.ndarray, sigmas: np.ndarray) -> np.ndarray:
     """COCOeval.computeOks for D detections x G ground truths, vectorised over detections."""
     var = (sigmas * 2) ** 2
@@ -431,7 +417,7 @@ def _image_ious(g: _Side, d: _Side, iou_type: str) -> _ImageIous:
         if iou_type == "segm":
             mats[im] = rle_iou([d.geom[i] for i in dl], [g.geom[j] for j in gl], g.crowd[gl].tolist())
         else:
-            mats[im] = _bbox_iou(d.geom[dl][:, None, :], g.geom[gl][None, :, :], g.crowd[gl][None, :])
+            mats[im] = box_iou(d.geom[dl][:, None, :], g.geom[gl][None, :, :], g.crowd[gl][None, :])
     for gl in g_of.values():
         g_pos[gl] = np.arange(len(gl))
     return _ImageIous(d_pos, g_pos, d_of, g_of, mats)
@@ -546,7 +532,7 @@ def _pair_ious(
         db = d.geom[np.where(dvalid, didx, 0)]
         gb = g.geom[np.where(gvalid, gidx, 0)]
         gc = g.crowd[np.where(gvalid, gidx, 0)]
-        ious = _bbox_iou(db[:, :, None, :], gb[:, None, :, :], gc[:, None, :])
+        ious = box_iou(db[:, :, None, :], gb[:, None, :, :], gc[:, None, :])
         return np.where(dvalid[:, :, None] & gvalid[:, None, :], ious, 0.0)
     ious = np.zeros((P, Dp, Gp))
     for p in range(P):
@@ -651,14 +637,13 @@ def _confusion_and_errors(
     g: _Side, d: _Side, img_ious: _ImageIous, iou_type: str, cat_names: list[str], img_ids: list[int],
     file_names: list[str], score_threshold: float, iou_threshold: float = 0.5, poor_iou: float = 0.1,
 ) -> tuple[ConfusionMatrix, list[dict[str, Any]]]:
-    """Greedy matching across classes at IoU 0.5 of detections with score >= ``score_threshold``.
+    """:func:`~workbench.evaluate.matching.match_greedy` per image, at IoU 0.5, of the detections with
+    score >= ``score_threshold``.
 
-    Detections in score order take the free non-crowd ground truth of any class with the highest IoU
-    (>= 0.5): same class is a hit (diagonal), another class a confusion (off-diagonal). A detection
-    left over is a false positive (background row) unless it lies on a crowd region (COCO ignores
-    those). Ground truth left over is missed (background column). The error list then pairs left-over
-    detections with left-over same-class ground truth at 0.1 <= IoU < 0.5 as poor localisation; the
-    matrix stays strict (such a pair is one false positive and one miss there).
+    In the matrix a hit is on the diagonal, a confusion off it, a detection left over a false positive
+    (background row) unless it lies on a crowd region, and ground truth left over is missed
+    (background column). The matrix stays strict: a poor localisation (a pair at 0.1 <= IoU < 0.5
+    in the error list) is one false positive and one miss there.
     """
     K = len(cat_names)
     cm = np.zeros((K + 1, K + 1), dtype=np.int64)
@@ -673,53 +658,44 @@ def _confusion_and_errors(
         rows = [a for a in range(len(d_all)) if d_score[d_all[a]] >= score_threshold]
         rows.sort(key=lambda a: -d_score[d_all[a]])  # stable: ties keep input order
         ious = mat.tolist() if mat is not None else [[] for _ in d_all]
-        crowd = [g_crowd[j] for j in gl]
-        used = [False] * len(gl)
+        match = match_greedy(
+            ious, [d_cat[i] for i in d_all], [g_cat[j] for j in gl], [g_crowd[j] for j in gl], rows,
+            iou_threshold=iou_threshold, poor_iou=poor_iou,
+        )
         base_im = {"image_id": img_ids[im], "file_name": file_names[im]}
-        leftover: list[int] = []
+        late: list[dict[str, Any]] = []  # the second pass's errors follow the first pass's
         for a in rows:
+            out = match.outcomes[a]
             i = d_all[a]
             pc = d_cat[i]
-            row = ious[a]
-            best, b = -1.0, -1
-            for c, v in enumerate(row):
-                if not used[c] and not crowd[c] and v >= best:
-                    best, b = v, c
-            if b >= 0 and best >= iou_threshold:
-                used[b] = True
-                gc = g_cat[gl[b]]
-                cm[gc, pc] += 1
-                if gc != pc:
-                    errors.append({**base_im, "kind": "wrong_class", "gt_id": g_ids[gl[b]], "category": cat_names[gc],
-                                   "detection": d_ids[i] - 1, "predicted": cat_names[pc], "score": d_score[i],
-                                   "iou": best, "severity": d_score[i]})
+            if out.kind == ON_CROWD:
                 continue
-            if any(crowd[c] and v >= iou_threshold for c, v in enumerate(row)):
+            if out.kind in ("true_positive", "wrong_class"):
+                assert out.gt_index is not None
+                gc = g_cat[gl[out.gt_index]]
+                cm[gc, pc] += 1
+                if out.kind == "wrong_class":
+                    errors.append({**base_im, "kind": "wrong_class", "gt_id": g_ids[gl[out.gt_index]],
+                                   "category": cat_names[gc], "detection": d_ids[i] - 1, "predicted": cat_names[pc],
+                                   "score": d_score[i], "iou": out.iou, "severity": d_score[i]})
                 continue
             cm[K, pc] += 1
-            leftover.append(a)
-        for a in leftover:
-            i = d_all[a]
-            pc = d_cat[i]
-            best, b = -1.0, -1
-            for c, v in enumerate(ious[a]):
-                if not used[c] and not crowd[c] and g_cat[gl[c]] == pc and v >= best:
-                    best, b = v, c
             rec = {**base_im, "detection": d_ids[i] - 1, "predicted": cat_names[pc], "score": d_score[i]}
-            if b >= 0 and best >= poor_iou:
-                used[b] = True
+            if out.kind == "poor_localisation":
+                assert out.gt_index is not None
                 cm[pc, K] += 1  # still a miss in the strict matrix
-                errors.append({**rec, "kind": "poor_localisation", "gt_id": g_ids[gl[b]], "category": cat_names[pc],
-                               "iou": best, "severity": d_score[i] * (1.0 - best)})
+                late.append({**rec, "kind": "poor_localisation", "gt_id": g_ids[gl[out.gt_index]],
+                             "category": cat_names[pc], "iou": out.iou, "severity": d_score[i] * (1.0 - out.iou)})
             else:
-                errors.append({**rec, "kind": "spurious", "gt_id": None, "category": None, "iou": 0.0,
-                               "severity": d_score[i]})
-        for c, j in enumerate(gl):
-            if not used[c] and not crowd[c]:
-                gc = g_cat[j]
-                cm[gc, K] += 1
-                errors.append({**base_im, "kind": "missed", "gt_id": g_ids[j], "category": cat_names[gc],
-                               "detection": None, "predicted": None, "score": None, "iou": 0.0, "severity": 1.0})
+                late.append({**rec, "kind": "spurious", "gt_id": None, "category": None, "iou": 0.0,
+                             "severity": d_score[i]})
+        errors.extend(late)
+        for c in match.missed:
+            j = gl[c]
+            gc = g_cat[j]
+            cm[gc, K] += 1
+            errors.append({**base_im, "kind": "missed", "gt_id": g_ids[j], "category": cat_names[gc],
+                           "detection": None, "predicted": None, "score": None, "iou": 0.0, "severity": 1.0})
     order = {"missed": 0, "wrong_class": 1, "spurious": 2, "poor_localisation": 3}
     errors.sort(key=lambda e: (-e["severity"], order[e["kind"]], e["image_id"]))
     return ConfusionMatrix(list(cat_names), cm, iou_threshold, score_threshold, iou_type), errors

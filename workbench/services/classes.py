@@ -6,12 +6,13 @@ from dataclasses import replace
 
 from workbench.domain import Category, KeypointSchema, ValidationError, check_flip_pairs
 from workbench.services.workspace import Workspace
-from workbench.store import repo
+from workbench.store import categories as category_repo
+from workbench.store import projects as project_repo
 
 
 def list_categories(ws: Workspace, slug: str) -> list[Category]:
     with ws.store.transaction() as s:
-        return repo.list_categories(s, repo.project_id(s, slug))
+        return category_repo.list_categories(s, project_repo.project_id(s, slug))
 
 
 def add_category(ws: Workspace, slug: str, category: Category) -> Category:
@@ -23,7 +24,7 @@ def add_category(ws: Workspace, slug: str, category: Category) -> Category:
     if category.keypoints is not None:
         check_flip_pairs(category.keypoints)
     with ws.store.transaction() as s:
-        return repo.add_category(s, repo.project_id(s, slug), category)
+        return category_repo.add_category(s, project_repo.project_id(s, slug), category)
 
 
 def update_category(
@@ -38,21 +39,21 @@ def update_category(
     if isinstance(keypoints, KeypointSchema):
         check_flip_pairs(keypoints)
     with ws.store.transaction() as s:
-        return repo.update_category(
-            s, repo.project_id(s, slug), category_id, name=name, color=color, keypoints=keypoints
+        return category_repo.update_category(
+            s, project_repo.project_id(s, slug), category_id, name=name, color=color, keypoints=keypoints
         )
 
 
 def delete_category(ws: Workspace, slug: str, category_id: int, *, delete_annotations: bool = False) -> int:
     with ws.store.transaction() as s:
-        return repo.delete_category(
-            s, repo.project_id(s, slug), category_id, delete_annotations=delete_annotations
+        return category_repo.delete_category(
+            s, project_repo.project_id(s, slug), category_id, delete_annotations=delete_annotations
         )
 
 
 def category_annotation_counts(ws: Workspace, slug: str) -> dict[int, int]:
     with ws.store.transaction() as s:
-        return repo.category_annotation_counts(s, repo.project_id(s, slug))
+        return category_repo.category_annotation_counts(s, project_repo.project_id(s, slug))
 
 
 def parse_pairs(text: str, names: list[str]) -> tuple[tuple[int, int], ...]:

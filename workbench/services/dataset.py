@@ -9,7 +9,9 @@ from typing import Any
 
 from workbench.domain import SPLITS, ValidationError
 from workbench.services.workspace import Workspace
-from workbench.store import repo
+from workbench.store import datasets as dataset_repo
+from workbench.store import images as image_repo
+from workbench.store import projects as project_repo
 
 
 def _rank(seed: int, image_id: int) -> str:
@@ -71,22 +73,22 @@ def split_project(
     only_unassigned: bool = False,
 ) -> dict[str, int]:
     with ws.store.transaction() as s:
-        pid = repo.project_id(s, slug)
-        presence = repo.class_presence(s, pid)
+        pid = project_repo.project_id(s, slug)
+        presence = dataset_repo.class_presence(s, pid)
         if only_unassigned:
-            keep = {im.id for im in repo.list_images(s, pid, split="unassigned")}
+            keep = {im.id for im in image_repo.list_images(s, pid, split="unassigned")}
             presence = {i: v for i, v in presence.items() if i in keep}
         assignment = stratified_split(presence, ratios, seed)
-        repo.set_splits(s, pid, assignment)  # type: ignore[arg-type]
+        image_repo.set_splits(s, pid, assignment)  # type: ignore[arg-type]
     return dict(Counter(assignment.values()))
 
 
 def project_stats(ws: Workspace, slug: str) -> dict[str, Any]:
     """Counts people look at before training: per class instances/images/keypoints, per split, status."""
     with ws.store.transaction() as s:
-        pid = repo.project_id(s, slug)
-        info = repo.get_project(s, slug)
-        ds = repo.load_dataset(s, pid)
+        pid = project_repo.project_id(s, slug)
+        info = project_repo.get_project(s, slug)
+        ds = dataset_repo.load_dataset(s, pid)
     per_class: dict[str, dict[str, int]] = {
         c.name: {"instances": 0, "images": 0, "with_keypoints": 0, "crowd": 0} for c in ds.categories
     }

@@ -6,14 +6,14 @@ import shutil
 
 from workbench.domain import ProjectInfo
 from workbench.services.workspace import Workspace
-from workbench.store import repo
+from workbench.store import projects as project_repo
 
 
 def create_project(
     ws: Workspace, name: str, *, slug: str | None = None, description: str = ""
 ) -> ProjectInfo:
     with ws.store.transaction() as s:
-        info = repo.create_project(s, name, slug=slug, description=description)
+        info = project_repo.create_project(s, name, slug=slug, description=description)
     for sub in ("images", "thumbs", "display", "runs", "exports"):
         (ws.project_dir(info.slug) / sub).mkdir(parents=True, exist_ok=True)
     return info
@@ -21,12 +21,12 @@ def create_project(
 
 def list_projects(ws: Workspace) -> list[ProjectInfo]:
     with ws.store.transaction() as s:
-        return repo.list_projects(s)
+        return project_repo.list_projects(s)
 
 
 def get_project(ws: Workspace, slug: str) -> ProjectInfo:
     with ws.store.transaction() as s:
-        return repo.get_project(s, slug)
+        return project_repo.get_project(s, slug)
 
 
 def delete_project(ws: Workspace, slug: str) -> None:
@@ -39,7 +39,7 @@ def delete_project(ws: Workspace, slug: str) -> None:
 
     with project_write_lock(ws, slug, "deleting it"):
         with ws.store.transaction() as s:
-            repo.delete_project(s, slug)
+            project_repo.delete_project(s, slug)
         folder = ws.project_dir(slug)
         if folder.exists():
             trash = folder.with_name(f".{slug}.deleting")

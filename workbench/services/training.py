@@ -17,7 +17,7 @@ from workbench.domain import AnnotatedImage, Dataset, ValidationError
 from workbench.services.augmentation import DEFAULT_PIPELINE, get_pipeline
 from workbench.services.export import project_dataset
 from workbench.services.workspace import Workspace
-from workbench.store import repo
+from workbench.store import projects as project_repo
 from workbench.store import runs as run_repo
 from workbench.store.runs import RunInfo
 
@@ -179,15 +179,15 @@ def start_training(
     stamp = time.strftime("%Y%m%d-%H%M%S")
     name = name or f"{config.backbone}-{stamp}"
     runs_dir = ws.project_dir(slug) / "runs"
-    run_dir = runs_dir / repo.slugify(name)
+    run_dir = runs_dir / project_repo.slugify(name)
     n = 1
     while run_dir.exists():
         n += 1
-        run_dir = runs_dir / f"{repo.slugify(name)}-{n}"
+        run_dir = runs_dir / f"{project_repo.slugify(name)}-{n}"
     jobs.write_run_folder(run_dir, _frozen(train), _frozen(val) if val else None, config,
                           project_dir=ws.project_dir(slug))
     with ws.store.transaction() as s:
-        pid = repo.project_id(s, slug)
+        pid = project_repo.project_id(s, slug)
     return jobs.submit_run(ws.store, pid, name, run_dir, config, device=queue_device(config), start=start)
 
 
@@ -198,12 +198,12 @@ def list_runs(ws: Workspace, slug: str, *, refresh: bool = True) -> list[RunInfo
 
         jobs.refresh_runs(ws.store)
     with ws.store.transaction() as s:
-        return run_repo.list_runs(s, repo.project_id(s, slug))
+        return run_repo.list_runs(s, project_repo.project_id(s, slug))
 
 
 def get_run(ws: Workspace, slug: str, run_id: int) -> RunInfo:
     with ws.store.transaction() as s:
-        pid = repo.project_id(s, slug)
+        pid = project_repo.project_id(s, slug)
         info = run_repo.get_run(s, run_id)
     if info.project_id != pid:
         raise ValidationError(f"run {run_id} belongs to another project")

@@ -3,47 +3,32 @@
 A prediction never changes the ground truth until a reviewer accepts it; accepting writes an
 annotation with source ``predicted`` and bumps the image version the way an annotator save does, so
 an annotator that has the image open gets a conflict instead of silently overwriting the new object.
-
-The second half (:func:`image_disagreement`) is pure: it matches an image's predictions against its
-ground truth with the same greedy rules as the evaluation's error list, so that the review page
-and the evaluation report name the same errors.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
-import numpy as np
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from workbench.domain import (
-    IGNORE_LABEL,
     PREDICTION_STATUSES,
     Category,
     Instance,
     NotFoundError,
     Prediction,
-    Rle,
     ValidationError,
     WorkbenchError,
+    plural,
 )
-from workbench.geometry import (
-    instance_bbox_area,
-    instance_to_rle,
-    mask_to_polygons,
-    polygons_to_rle,
-    rle_iou,
-    rle_to_mask,
-)
+from workbench.geometry import mask_to_polygons, rle_to_mask, with_bbox_area
+from workbench.store.annotations import instance_from_values, instance_to_values
+from workbench.store.categories import list_categories
+from workbench.store.images import image_row
 from workbench.store.models import AnnotationRow, CategoryRow, ImageRow, PredictionRow, RunRow, utcnow
-from workbench.store.repo import instance_from_values, instance_to_values, list_categories
-from workbench.util import plural
-
-ERROR_KINDS = ("true_positive", "wrong_class", "poor_localisation", "spurious")
-"""What a prediction is, judged against the image's ground truth (``missed`` is per ground truth)."""
 
 # ------------------------------------------------------------------------------------------- storing
 
@@ -53,13 +38,6 @@ def _run_project(s: Session, run_id: int) -> int:
     if pid is None:
         raise NotFoundError(f"no run with id {run_id}")
     return pid
-
-
-def _image_of_project(s: Session, pid: int, image_id: int) -> ImageRow:
-    row = s.get(ImageRow, image_id)
-    if row is None or row.project_id != pid:
-        raise NotFoundError(f"no image with id {image_id} in this project")
-    return row
 
 
 def _keypoints_for(inst: Instance, cat: Category) -> list[float] | None:
@@ -79,7 +57,7 @@ def store_predictions(s: Session, run_id: int, image_id: int, instances: Sequenc
     name a class of the image's project; bbox and area are filled from the shape when missing.
     """
     pid = _run_project(s, run_id)
-    img = _image_of_project(s, pid, image_id)
+    img = image_row(s, pid, image_id)
     cats = {c.name: c for c in list_categories(s, pid)}
     rows: list[dict[str, Any]] = []
     for inst in instances:
@@ -89,11 +67,7 @@ def store_predictions(s: Session, run_id: int, image_id: int, instances: Sequenc
                 f"prediction for image {img.original_name!r} names unknown class {inst.category!r}; "
                 f"classes: {sorted(cats)}"
             )
-        if inst.bbox_xywh is None or inst.area is None:
-            bbox, area = instance_bbox_area(inst, (img.width, img.height))
-            inst = replace(
-                inst, bbox_xywh=inst.bbox_xywh or bbox, area=inst.area if inst.area is not None else area
-            )
+        inst = with_bbox_area(inst, (img.width, img.height))
         if inst.rle is not None and tuple(inst.rle.size_hw) != (img.height, img.width):
             raise ValidationError(
                 f"prediction for image {img.original_name!r}: mask size {list(inst.rle.size_hw)} (h, w) "
@@ -237,8 +211,7 @@ def prediction_to_annotation(
         if polys:
             inst = replace(inst, rle=None, polygons=polys)
     if inst.has_shape:
-        bbox, area = instance_bbox_area(inst, size_wh)
-        inst = replace(inst, bbox_xywh=bbox, area=area)
+        inst = with_bbox_area(inst, size_wh, from_shape=True)
     return inst
 
 
@@ -262,7 +235,7 @@ def fit_keypoints(inst: Instance, num_keypoints: int) -> tuple[Instance, str | N
 def _accept(s: Session, pid: int, pred: Prediction, as_polygons: bool, notes: list[str] | None) -> int:
     if pred.status == "accepted" and pred.annotation_id is not None:
         return pred.annotation_id
-    img = _image_of_project(s, pid, pred.image_id)
+    img = image_row(s, pid, pred.image_id)
     inst = prediction_to_annotation(pred, (img.width, img.height), as_polygons=as_polygons)
     cat = s.execute(
         select(CategoryRow.id, CategoryRow.keypoint_names)
@@ -320,7 +293,7 @@ def accept_all(
 ) -> list[int]:
     """Accept every pending prediction of the run on the image with score >= ``min_score``; returns
     the new annotation ids. The image version is bumped once; dropped keypoints go in ``notes``."""
-    _image_of_project(s, pid, image_id)
+    image_row(s, pid, image_id)
     preds = list_predictions(s, pid, run_id=run_id, image_id=image_id, status="pending", min_score=min_score)
     ann_ids = [_accept(s, pid, pred, True, notes) for pred in preds]
     if preds:
@@ -335,128 +308,3 @@ def delete_predictions(s: Session, pid: int, run_id: int, *, status: str | None 
     if status is not None:
         q = q.where(PredictionRow.status == status)
     return s.execute(q).rowcount or 0
-
-
-# ------------------------------------------------------------------------------ disagreement (pure)
-
-
-@dataclass(frozen=True, slots=True)
-class PredictionVerdict:
-    """How one prediction compares with the ground truth. ``best_iou`` is against the same class;
-    ``gt_index`` is the ground truth it was matched with (index into the image's list), if any."""
-
-    kind: str
-    best_iou: float
-    gt_index: int | None = None
-
-    @property
-    def disagreement(self) -> float:
-        return 1.0 - self.best_iou
-
-
-@dataclass(frozen=True, slots=True)
-class ImageDisagreement:
-    """Predictions against ground truth on one image: a verdict per prediction (in input order) and
-    the indices of ground truth that no prediction found."""
-
-    verdicts: tuple[PredictionVerdict, ...] = ()
-    missed: tuple[int, ...] = ()
-    min_score: float | None = None
-    counts: dict[str, int] = field(default_factory=dict, compare=False, hash=False)
-
-    @property
-    def num_errors(self) -> int:
-        return sum(n for k, n in self.counts.items() if k != "true_positive")
-
-    @property
-    def disagreement(self) -> float:
-        """Mean of 1 - best same-class IoU over predictions, with each missed ground truth counting 1:
-        0 when every prediction lies exactly on its ground truth and nothing is missed."""
-        total = sum(v.disagreement for v in self.verdicts) + len(self.missed)
-        n = len(self.verdicts) + len(self.missed)
-        return total / n if n else 0.0
-
-
-def _shape_rle(inst: Instance, size_wh: tuple[int, int]) -> Rle:
-    """The mask used for IoU; a shapeless instance (box or keypoints only) counts as its box."""
-    rle = instance_to_rle(inst, size_wh)
-    if rle is not None:
-        return rle
-    x, y, w, h = instance_bbox_area(inst, size_wh)[0]
-    if w <= 0 or h <= 0:
-        return polygons_to_rle([], size_wh)
-    return polygons_to_rle([[x, y, x + w, y, x + w, y + h, x, y + h]], size_wh)
-
-
-def image_disagreement(
-    predictions: Sequence[Instance],
-    ground_truth: Sequence[Instance],
-    size_wh: tuple[int, int],
-    *,
-    iou_threshold: float = 0.5,
-    poor_iou: float = 0.1,
-) -> ImageDisagreement:
-    """Classify predictions as the evaluation's error list does (workbench.evaluate.coco_eval):
-
-    highest score first, a prediction takes the free non-crowd ground truth of any class with the
-    highest mask IoU >= ``iou_threshold``: same class is a true positive, another class is
-    ``wrong_class``. A prediction on a crowd region is ignored (true positive). Left-over
-    predictions take free same-class ground truth with ``poor_iou`` <= IoU < ``iou_threshold`` as
-    ``poor_localisation``; the rest are ``spurious``. Ground truth left free is missed.
-    """
-    keep = [c for c, g in enumerate(ground_truth) if g.category != IGNORE_LABEL]
-    gts = [ground_truth[c] for c in keep]
-    n_p, n_g = len(predictions), len(gts)
-    p_rles = [_shape_rle(p, size_wh) for p in predictions]
-    g_rles = [_shape_rle(g, size_wh) for g in gts]
-    crowd = [bool(g.iscrowd) for g in gts]
-    ious = rle_iou(p_rles, g_rles, crowd) if n_p and n_g else np.zeros((n_p, n_g))
-    same = np.array([[p.category == g.category for g in gts] for p in predictions], dtype=bool).reshape(
-        n_p, n_g
-    )
-    best_same = (
-        np.where(same & ~np.array(crowd, dtype=bool)[None, :], ious, 0.0).max(axis=1)
-        if n_g
-        else np.zeros(n_p)
-    )
-    order = sorted(range(n_p), key=lambda a: -(predictions[a].score or 0.0))
-    used = [False] * n_g
-    verdict: dict[int, PredictionVerdict] = {}
-    leftover: list[int] = []
-    for a in order:
-        best, b = -1.0, -1
-        for c in range(n_g):
-            if not used[c] and not crowd[c] and ious[a, c] >= best:
-                best, b = float(ious[a, c]), c
-        if b >= 0 and best >= iou_threshold:
-            used[b] = True
-            kind = "true_positive" if same[a, b] else "wrong_class"
-            verdict[a] = PredictionVerdict(kind, float(best_same[a]), b)
-            continue
-        if any(crowd[c] and ious[a, c] >= iou_threshold for c in range(n_g)):
-            verdict[a] = PredictionVerdict("true_positive", float(best_same[a]), None)
-            continue
-        leftover.append(a)
-    for a in leftover:
-        best, b = -1.0, -1
-        for c in range(n_g):
-            if not used[c] and not crowd[c] and same[a, c] and ious[a, c] >= best:
-                best, b = float(ious[a, c]), c
-        if b >= 0 and best >= poor_iou:
-            used[b] = True
-            verdict[a] = PredictionVerdict("poor_localisation", float(best_same[a]), b)
-        else:
-            verdict[a] = PredictionVerdict("spurious", float(best_same[a]), None)
-    missed = tuple(keep[c] for c in range(n_g) if not used[c] and not crowd[c])
-    verdicts = tuple(
-        replace(v, gt_index=keep[v.gt_index]) if v.gt_index is not None else v
-        for v in (verdict[a] for a in range(n_p))
-    )
-    counts = {k: 0 for k in (*ERROR_KINDS, "missed")}
-    for v in verdicts:
-        counts[v.kind] += 1
-    counts["missed"] = len(missed)
-    scores = [p.score for p in predictions if p.score is not None]
-    return ImageDisagreement(
-        verdicts=verdicts, missed=missed, min_score=min(scores) if scores else None, counts=counts
-    )
