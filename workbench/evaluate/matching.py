@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from workbench.domain import IGNORE_LABEL, Instance, Rle
-from workbench.geometry import instance_bbox_area, instance_to_rle, polygons_to_rle, rle_iou
+from workbench.geometry import instance_to_rle, polygons_to_rle, rle_iou, with_bbox_area
 
 ERROR_KINDS = ("true_positive", "wrong_class", "poor_localisation", "spurious")
 """What a prediction is, judged against the image's ground truth (``missed`` is per ground truth)."""
@@ -163,7 +163,7 @@ def _shape_rle(inst: Instance, size_wh: tuple[int, int]) -> Rle:
     rle = instance_to_rle(inst, size_wh)
     if rle is not None:
         return rle
-    x, y, w, h = instance_bbox_area(inst, size_wh)[0]
+    x, y, w, h = with_bbox_area(inst, size_wh).bbox_xywh or (0.0, 0.0, 0.0, 0.0)
     if w <= 0 or h <= 0:
         return polygons_to_rle([], size_wh)
     return polygons_to_rle([[x, y, x + w, y, x + w, y + h, x, y + h]], size_wh)
