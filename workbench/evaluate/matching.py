@@ -10,6 +10,9 @@ positive, another class is ``wrong_class``. A prediction left over that lies on 
 ignored, as COCO ignores it. The others, in the same order, take free same-class ground truth with
 ``poor_iou`` <= IoU < ``iou_threshold`` as ``poor_localisation``; the rest are ``spurious``. Ground
 truth left free (and not crowd) is missed.
+
+AP keeps COCOeval's own matching (per class, every IoU threshold at once, area ranges) in
+``coco_eval._match_bucket``: its numbers must equal COCOeval's, and it answers another question.
 """
 
 from __future__ import annotations
