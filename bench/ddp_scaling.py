@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 def run_once(args: argparse.Namespace, ranks: int, root: Path) -> float:
     from workbench.train.config import TrainConfig
-    from workbench.train.loop import read_metrics
+    from workbench.train.hooks import read_metrics
     from workbench.train.synthetic import write_shapes_run
 
     w, h = (int(v) for v in args.size.split("x"))
@@ -39,7 +39,7 @@ def run_once(args: argparse.Namespace, ranks: int, root: Path) -> float:
     # every rank gets as many images per epoch as the single process has
     write_shapes_run(run, cfg, n_train=args.images * ranks, size_wh=(w, h))
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "PYTHONPATH": str(ROOT)}
-    worker = ["-m", "workbench.train.worker", str(run), "--threads", str(args.threads)]
+    worker = ["-m", "workbench.runs.worker", str(run), "--threads", str(args.threads)]
     cmd = [sys.executable, *worker] if ranks == 1 else [
         sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={ranks}", *worker]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)

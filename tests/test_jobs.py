@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from workbench import jobs
+from workbench.runs import folders as run_folders
+from workbench.runs import processes
+from workbench.runs import queue as run_queue
 from workbench.store import projects as project_repo
 from workbench.store import runs as run_repo
 from workbench.store.engine import open_store, sqlite_url
@@ -57,35 +59,35 @@ def _running_with_dead_worker(store, project_id: int, name: str, run_dir: Path) 
 
 def test_queued_then_running_then_succeeded(store, project_id, tmp_path):
     run_dir = _run(tmp_path, "ok", tiny())
-    info = jobs.submit_run(store, project_id, "ok", run_dir, tiny(), device="cpu", start=False, threads=1)
+    info = run_queue.submit_run(store, project_id, "ok", run_dir, tiny(), device="cpu", start=False, threads=1)
     assert info.status == "queued" and info.pid is None
-    started = jobs.schedule_next(store, threads=1)
+    started = run_queue.schedule_next(store, threads=1)
     assert started is not None and started.id == info.id and started.status == "running" and started.pid
-    done = jobs.wait_for(store, info.id, run_repo.FINAL_STATUSES, timeout_s=90)
-    assert done.status == "succeeded", jobs.tail_log(run_dir)
+    done = run_queue.wait_for(store, info.id, run_repo.FINAL_STATUSES, timeout_s=90)
+    assert done.status == "succeeded", run_folders.tail_log(run_dir)
     assert done.finished_at is not None and done.heartbeat_at is not None
     assert done.progress["step"] == done.progress["total_steps"] == 1
     assert (run_dir / "model.pt").exists()
     deadline = time.monotonic() + 20
-    while jobs.pid_alive(done.pid) and time.monotonic() < deadline:
+    while processes.pid_alive(done.pid) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not jobs.pid_alive(done.pid)  # the worker exits once its row is final
+    assert not processes.pid_alive(done.pid)  # the worker exits once its row is final
 
 
 def test_second_job_queues_and_cancel_works_for_both(store, project_id, tmp_path):
     long_cfg = tiny(epochs=500)
     a_dir, b_dir = _run(tmp_path, "a", long_cfg), _run(tmp_path, "b", tiny())
-    a = jobs.submit_run(store, project_id, "a", a_dir, long_cfg, device="cpu", threads=1)
-    b = jobs.submit_run(store, project_id, "b", b_dir, tiny(), device="cpu", threads=1)
+    a = run_queue.submit_run(store, project_id, "a", a_dir, long_cfg, device="cpu", threads=1)
+    b = run_queue.submit_run(store, project_id, "b", b_dir, tiny(), device="cpu", threads=1)
     assert a.status == "running" and b.status == "queued"  # one job per device
-    assert jobs.cancel_run(store, b.id).status == "cancelled"
+    assert processes.cancel_run(store, b.id).status == "cancelled"
     # Wait until the worker really trains, then cancel it.
     deadline = time.monotonic() + 60
-    while jobs.read_status(a_dir).get("step", 0) < 1 and time.monotonic() < deadline:
+    while run_folders.read_status(a_dir).get("step", 0) < 1 and time.monotonic() < deadline:
         time.sleep(0.2)
-    jobs.cancel_run(store, a.id)
-    done = jobs.wait_for(store, a.id, run_repo.FINAL_STATUSES, timeout_s=60)
-    assert done.status == "cancelled", jobs.tail_log(a_dir)
+    processes.cancel_run(store, a.id)
+    done = run_queue.wait_for(store, a.id, run_repo.FINAL_STATUSES, timeout_s=60)
+    assert done.status == "cancelled", run_folders.tail_log(a_dir)
     assert (a_dir / "cancel").exists()
     with store.transaction() as s:
         assert run_repo.get_run(s, b.id).status == "cancelled"  # not started by a's exit
@@ -96,11 +98,11 @@ def test_a_failing_run_reports_its_error(store, project_id, tmp_path):
     cfg = json.loads((run_dir / "config.json").read_text())
     cfg["weights"] = str(tmp_path / "missing.pt")
     (run_dir / "config.json").write_text(json.dumps(cfg))
-    info = jobs.submit_run(store, project_id, "bad", run_dir, cfg, device="cpu", threads=1)
-    done = jobs.wait_for(store, info.id, run_repo.FINAL_STATUSES, timeout_s=90)
+    info = run_queue.submit_run(store, project_id, "bad", run_dir, cfg, device="cpu", threads=1)
+    done = run_queue.wait_for(store, info.id, run_repo.FINAL_STATUSES, timeout_s=90)
     assert done.status == "failed"
     assert "missing.pt: no such checkpoint file" in done.error
-    assert jobs.read_status(run_dir)["status"] == "failed"
+    assert run_folders.read_status(run_dir)["status"] == "failed"
 
 
 def test_stale_and_dead_workers_are_marked_failed(store, project_id, tmp_path):
@@ -111,7 +113,7 @@ def test_stale_and_dead_workers_are_marked_failed(store, project_id, tmp_path):
         assert run_repo.mark_stale_runs_failed(s, max_age_s=60, now=utcnow() + timedelta(seconds=61)) == [stale.id]
         assert "stopped responding" in run_repo.get_run(s, stale.id).error
     dead = _running_with_dead_worker(store, project_id, "dead", tmp_path / "d")
-    assert jobs.refresh_runs(store) == [dead]
+    assert run_queue.refresh_runs(store) == [dead]
     with store.transaction() as s:
         info = run_repo.get_run(s, dead)
     assert info.status == "failed" and "exited without reporting" in info.error
@@ -136,7 +138,7 @@ def test_a_worker_killed_by_an_early_cancel_counts_as_cancelled(store, project_i
     run_dir.mkdir()
     (run_dir / "cancel").write_text("now")
     early = _running_with_dead_worker(store, project_id, "early", run_dir)
-    jobs.refresh_runs(store)
+    run_queue.refresh_runs(store)
     with store.transaction() as s:
         info = run_repo.get_run(s, early)
     assert info.status == "cancelled" and "before it started" in info.error
@@ -170,9 +172,10 @@ def test_a_multi_gpu_run_waits_for_every_one_of_its_devices(store, project_id, t
     ],
 )
 def test_queue_device_names_every_gpu_a_run_uses(monkeypatch, device, gpus, cuda, key):
+    from workbench.runs import devices
     from workbench.services import training
 
-    monkeypatch.setattr(training, "_cuda_available", lambda: cuda)
+    monkeypatch.setattr(devices, "cuda_available", lambda: cuda)
     assert training.queue_device(tiny(device=device, gpus=gpus)) == key
 
 
@@ -180,7 +183,7 @@ def test_a_cancel_while_the_worker_starts_ends_cancelled_by_the_worker(store, pr
     """SIGTERM at once after the start (torch still importing): the worker notes it and stops at the
     first step, saying 'cancelled' itself (it used to die silently and leave the row 'running')."""
     run_dir = _run(tmp_path, "early", tiny(epochs=5))
-    info = jobs.submit_run(store, project_id, "early", run_dir, tiny(epochs=5), device="cpu", threads=1)
+    info = run_queue.submit_run(store, project_id, "early", run_dir, tiny(epochs=5), device="cpu", threads=1)
     import os
     import signal
 
@@ -194,16 +197,16 @@ def test_a_cancel_while_the_worker_starts_ends_cancelled_by_the_worker(store, pr
         time.sleep(0.002)
     assert hit, "the worker caught SIGTERM only after torch was loaded"
     os.kill(info.pid, signal.SIGTERM)  # no cancel file: only the signal
-    done = jobs.wait_for(store, info.id, run_repo.FINAL_STATUSES, timeout_s=120)
+    done = run_queue.wait_for(store, info.id, run_repo.FINAL_STATUSES, timeout_s=120)
     assert done.status == "cancelled", (run_dir / "worker.log").read_text()[-2000:]
-    assert jobs.read_status(run_dir)["status"] == "cancelled"
+    assert run_folders.read_status(run_dir)["status"] == "cancelled"
 
 
 def test_refresh_starts_the_queued_run_a_dead_worker_left_waiting(store, project_id, tmp_path):
     dead = _running_with_dead_worker(store, project_id, "dead", tmp_path / "d")
     waiting_dir = _run(tmp_path, "waiting", tiny(max_iters=1))
-    waiting = jobs.submit_run(store, project_id, "waiting", waiting_dir, tiny(max_iters=1), device="cpu", threads=1)
+    waiting = run_queue.submit_run(store, project_id, "waiting", waiting_dir, tiny(max_iters=1), device="cpu", threads=1)
     assert waiting.status == "queued"  # the (dead) run holds the cpu
-    assert jobs.refresh_runs(store) == [dead]
-    done = jobs.wait_for(store, waiting.id, run_repo.FINAL_STATUSES, timeout_s=120)
+    assert run_queue.refresh_runs(store) == [dead]
+    done = run_queue.wait_for(store, waiting.id, run_repo.FINAL_STATUSES, timeout_s=120)
     assert done.status == "succeeded", done.error

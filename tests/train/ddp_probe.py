@@ -15,9 +15,9 @@ from typing import Any
 
 import torch
 
+from workbench.runs.worker import stop_with_launcher
 from workbench.train.loop import Trainer
 from workbench.train.model import unwrap
-from workbench.train.worker import stop_with_launcher
 
 
 class ProbeTrainer(Trainer):

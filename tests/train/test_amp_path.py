@@ -12,7 +12,8 @@ import math
 import torch
 
 from workbench.train.config import load_config, save_config
-from workbench.train.loop import Trainer, read_metrics
+from workbench.train.hooks import read_metrics
+from workbench.train.loop import Trainer
 
 INIT_SCALE = 2.0**10
 

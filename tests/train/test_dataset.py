@@ -10,11 +10,11 @@ import torch
 from workbench.augment import Augmenter
 from workbench.train.dataset import (
     DatasetError,
-    GroupedBatchSampler,
     MaskRCNNDataset,
     load_coco_split,
     schema_from_categories,
 )
+from workbench.train.sampler import GroupedBatchSampler
 
 
 @pytest.mark.parametrize("absolute", [False, True])

@@ -17,9 +17,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from workbench import jobs
-from workbench.train.dataset import GroupedBatchSampler
-from workbench.train.loop import read_metrics
+from workbench.runs import processes
+from workbench.runs import queue as run_queue
+from workbench.train.hooks import read_metrics
+from workbench.train.sampler import GroupedBatchSampler
 
 REPO = Path(__file__).resolve().parents[2]
 PROBE = Path(__file__).with_name("ddp_probe.py")
@@ -88,7 +89,7 @@ def test_early_stopping_on_rank_0_stops_every_rank(make_run, tmp_path: Path) -> 
 def test_sigterm_to_rank_0_cancels_every_rank(make_run) -> None:
     """What ``workbench runs cancel`` does: SIGTERM to the pid in status.json (rank 0)."""
     run = make_run(n_train=8, epochs=50, batch_size=1, device="cpu", gpus=2)
-    proc = jobs.start_worker(run, gpus=2, threads=1, env=_env())
+    proc = processes.start_worker(run, gpus=2, threads=1, env=_env())
     try:
         assert _wait(lambda: _status(run).get("step", 0) >= 2), (run / "worker.log").read_text()[-3000:]
         os.kill(int(_status(run)["pid"]), signal.SIGTERM)
@@ -104,12 +105,12 @@ def test_sigterm_to_rank_0_cancels_every_rank(make_run) -> None:
 
 
 def _children(pid: int) -> list[int]:
-    return [int(d.name) for d in Path("/proc").iterdir() if d.name.isdigit() and jobs.parent_pid(int(d.name)) == pid]
+    return [int(d.name) for d in Path("/proc").iterdir() if d.name.isdigit() and processes.parent_pid(int(d.name)) == pid]
 
 
 def test_kill_9_then_resume_under_torchrun_continues_from_the_checkpoint(make_run, tmp_path: Path) -> None:
     run = make_run(n_train=8, epochs=2, batch_size=1, checkpoint_every_iters=1, device="cpu", gpus=2)
-    proc = jobs.start_worker(run, gpus=2, threads=1, env=_env())
+    proc = processes.start_worker(run, gpus=2, threads=1, env=_env())
     try:
         assert _wait(lambda: _status(run).get("step", 0) >= 2), (run / "worker.log").read_text()[-3000:]
         ranks = _children(proc.pid)  # torchrun starts each rank in a session of its own
@@ -143,7 +144,7 @@ def test_sampler_gives_every_rank_the_same_number_of_batches_covering_the_data(n
 
 def test_ranks_stop_as_cancelled_when_the_launcher_is_killed(make_run) -> None:
     run = make_run(n_train=8, epochs=50, batch_size=1, device="cpu", gpus=2)
-    proc = jobs.start_worker(run, gpus=2, threads=1, env=_env())
+    proc = processes.start_worker(run, gpus=2, threads=1, env=_env())
     ranks: list[int] = []
     try:
         assert _wait(lambda: _status(run).get("step", 0) >= 2), (run / "worker.log").read_text()[-3000:]
@@ -151,10 +152,10 @@ def test_ranks_stop_as_cancelled_when_the_launcher_is_killed(make_run) -> None:
         assert len(ranks) == 2
         os.kill(proc.pid, signal.SIGKILL)  # torchrun alone
         proc.wait(30)
-        assert _wait(lambda: not any(jobs.pid_alive(p) for p in ranks), 120), "ranks outlived their launcher"
+        assert _wait(lambda: not any(processes.pid_alive(p) for p in ranks), 120), "ranks outlived their launcher"
     finally:
         for pid in ranks:
-            if jobs.pid_alive(pid):
+            if processes.pid_alive(pid):
                 os.kill(pid, signal.SIGKILL)
     assert _status(run)["status"] == "cancelled"
 
@@ -227,7 +228,7 @@ def test_cancelling_a_ddp_run_with_loader_workers_ends_cancelled(make_run, store
     store, project_id = store_and_project
     run = make_run(n_train=8, epochs=50, batch_size=1, device="cpu", gpus=2, num_workers=1)
     cfg = json.loads((run / "config.json").read_text())
-    info = jobs.submit_run(store, project_id, "ddp", run, cfg, device="cpu", threads=1)
+    info = run_queue.submit_run(store, project_id, "ddp", run, cfg, device="cpu", threads=1)
     procs: list[int] = []
     try:
         assert _wait(lambda: _status(run).get("step", 0) >= 2), (run / "worker.log").read_text()[-3000:]
@@ -235,15 +236,15 @@ def test_cancelling_a_ddp_run_with_loader_workers_ends_cancelled(make_run, store
         procs = [info.pid, *ranks, *(c for r in ranks for c in _children(r))]  # launcher, ranks, loader workers
         assert len(procs) == 5, procs
         if how == "runs-cancel":
-            jobs.cancel_run(store, info.id)
+            processes.cancel_run(store, info.id)
         else:
             os.kill(info.pid, signal.SIGTERM)
-        done = jobs.wait_for(store, info.id, run_repo.FINAL_STATUSES, timeout_s=120)
+        done = run_queue.wait_for(store, info.id, run_repo.FINAL_STATUSES, timeout_s=120)
         # and every process of the run ends (loader workers that ignored SIGTERM once kept ranks alive)
-        assert _wait(lambda: not any(jobs.pid_alive(p) for p in procs), 90), [p for p in procs if jobs.pid_alive(p)]
+        assert _wait(lambda: not any(processes.pid_alive(p) for p in procs), 90), [p for p in procs if processes.pid_alive(p)]
     finally:
         for pid in procs:
-            if jobs.pid_alive(pid):
+            if processes.pid_alive(pid):
                 os.kill(pid, signal.SIGKILL)
     log = (run / "worker.log").read_text()
     assert done.status == "cancelled", log[-3000:]

@@ -10,7 +10,8 @@ import json
 import pytest
 import torch
 
-from workbench.train.loop import Trainer, read_metrics
+from workbench.train.hooks import read_metrics
+from workbench.train.loop import Trainer
 from workbench.train.model import load_trained_model
 
 pytestmark = [

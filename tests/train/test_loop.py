@@ -14,7 +14,8 @@ import pytest
 import torch
 
 from workbench.train.config import ConfigError, TrainConfig, load_config
-from workbench.train.loop import Trainer, lr_factor, read_metrics
+from workbench.train.hooks import read_metrics
+from workbench.train.loop import Trainer, lr_factor
 from workbench.train.model import load_trained_model
 
 REPO = Path(__file__).resolve().parents[2]
@@ -108,7 +109,7 @@ def _status(run):
 def test_kill_9_mid_epoch_then_resume_continues_from_the_checkpoint(make_run):
     # One epoch of 6 steps with a checkpoint every 2 steps: a kill after step 3 leaves step 2 on disk.
     run = make_run(n_train=6, batch_size=1, epochs=1, checkpoint_every_iters=2, num_workers=0)
-    cmd = [sys.executable, "-m", "workbench.train.worker", str(run), "--threads", "1"]
+    cmd = [sys.executable, "-m", "workbench.runs.worker", str(run), "--threads", "1"]
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         assert _wait(lambda: _status(run).get("step", 0) >= 3), "worker never reached step 3"

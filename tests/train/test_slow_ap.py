@@ -7,7 +7,8 @@ import time
 import pytest
 
 from tests.train.conftest import tiny_config
-from workbench.train.loop import Trainer, read_metrics
+from workbench.train.hooks import read_metrics
+from workbench.train.loop import Trainer
 from workbench.train.synthetic import write_shapes_run
 
 

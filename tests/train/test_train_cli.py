@@ -43,24 +43,24 @@ def test_train_wait_then_list_and_show(demo_ws: Path, capsys: pytest.CaptureFixt
     assert {"bbox", "segm", "keypoints"} <= set(json.loads(metrics.read_text())["types"])
     assert "<html" in report.read_text()[:500].lower()
     # the worker and its loader workers exit (loader workers ignoring SIGTERM once hung it at exit)
-    from workbench import jobs
+    from workbench.runs import processes
 
     pid = shown["progress"]["pid"]
     deadline = time.time() + 60
-    while jobs.pid_alive(pid) and time.time() < deadline:
+    while processes.pid_alive(pid) and time.time() < deadline:
         time.sleep(0.2)
-    assert not jobs.pid_alive(pid), "the worker did not exit after its run"
+    assert not processes.pid_alive(pid), "the worker did not exit after its run"
 
 
 def test_cancel_then_resume_continues_from_the_checkpoint(demo_ws: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from workbench import jobs
+    from workbench.runs import queue as run_queue
     from workbench.services.workspace import open_workspace
 
     assert run(demo_ws, "train", "demo-shapes", "--epochs", "3", "--max-iters", "40") == 0
     capsys.readouterr()
     ws = open_workspace(demo_ws)
     # let it write an epoch checkpoint, then cancel
-    info = jobs.wait_for(ws.store, 1, ("running",), timeout_s=60)
+    info = run_queue.wait_for(ws.store, 1, ("running",), timeout_s=60)
     run_dir = Path(info.run_dir)
     import time
 
@@ -68,7 +68,7 @@ def test_cancel_then_resume_continues_from_the_checkpoint(demo_ws: Path, capsys:
     while not (run_dir / "checkpoints" / "last.pt").exists() and time.time() < deadline:
         time.sleep(0.2)
     assert run(demo_ws, "runs", "cancel", "1") == 0
-    info = jobs.wait_for(ws.store, 1, ("cancelled", "succeeded"), timeout_s=60)
+    info = run_queue.wait_for(ws.store, 1, ("cancelled", "succeeded"), timeout_s=60)
     if info.status == "succeeded":
         pytest.skip("the run finished before the cancel landed")
     with pytest.raises(SystemExit):
@@ -92,14 +92,14 @@ def test_train_errors_are_one_line(demo_ws: Path, tmp_path: Path, capsys: pytest
 
 def test_resume_waits_in_the_queue_while_the_device_is_busy(demo_ws: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """One training job per device: a resumed run queues like any other (it used to start at once)."""
-    from workbench import jobs
+    from workbench.runs import queue as run_queue
     from workbench.services.workspace import open_workspace
 
     ws = open_workspace(demo_ws)
     long = demo_ws / "long.json"  # no early stopping: it runs until cancelled
     long.write_text(json.dumps({"early_stopping_patience": None}))
     assert run(demo_ws, "train", "demo-shapes", "--epochs", "50", "--name", "long", "--config", str(long)) == 0
-    jobs.wait_for(ws.store, 1, ("running",), timeout_s=60)
+    run_queue.wait_for(ws.store, 1, ("running",), timeout_s=60)
     assert run(demo_ws, "train", "demo-shapes", "--epochs", "1", "--max-iters", "2", "--name", "short") == 0
     assert run(demo_ws, "runs", "cancel", "2") == 0  # cancelled while queued: no checkpoint
     capsys.readouterr()
@@ -110,9 +110,9 @@ def test_resume_waits_in_the_queue_while_the_device_is_busy(demo_ws: Path, capsy
 
         assert run_repo.get_run(s, 2).status == "queued"
     assert run(demo_ws, "runs", "cancel", "1") == 0  # the device frees; run 2 starts from the beginning
-    first = jobs.wait_for(ws.store, 1, ("cancelled",), timeout_s=120)
+    first = run_queue.wait_for(ws.store, 1, ("cancelled",), timeout_s=120)
     assert first.status == "cancelled", (Path(first.run_dir) / "worker.log").read_text()[-3000:]
-    done = jobs.wait_for(ws.store, 2, ("succeeded", "failed"), timeout_s=180)
+    done = run_queue.wait_for(ws.store, 2, ("succeeded", "failed"), timeout_s=180)
     assert done.status == "succeeded", done.error
     capsys.readouterr()
     assert run(demo_ws, "runs", "cancel", "2") == 0

@@ -1,7 +1,7 @@
 """Training use cases: defaults that fit the project and the machine, start a run, watch it, cancel it.
 
 The Train page calls these. A run is a frozen folder (``<project>/runs/<name>/``: COCO of the train and
-val splits, config, versions) plus a store row; :mod:`workbench.jobs` starts the worker process, which
+val splits, config, versions) plus a store row; :mod:`workbench.runs` starts the worker process, which
 outlives the browser and reports through ``status.json``, ``metrics.jsonl`` and the row's heartbeat.
 """
 
@@ -13,13 +13,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from workbench.domain import AnnotatedImage, Dataset, ValidationError
+from workbench.domain import AnnotatedImage, Dataset, RunInfo, ValidationError
+from workbench.runs import devices, processes
+from workbench.runs import folders as run_folders
+from workbench.runs import queue as run_queue
+from workbench.runs.devices import gpu_count, queue_device
 from workbench.services.augmentation import DEFAULT_PIPELINE, get_pipeline
 from workbench.services.export import project_dataset
 from workbench.services.workspace import Workspace
 from workbench.store import projects as project_repo
 from workbench.store import runs as run_repo
-from workbench.store.runs import RunInfo
+from workbench.train.config import BACKBONES, DEVICES, WEIGHTS, TrainConfig  # noqa: F401 - the Train page's choices
+from workbench.train.hooks import read_metrics
 
 AUGMENTATION_PRESETS = ("none", "light", "medium", "heavy")
 
@@ -47,37 +52,6 @@ def training_splits(ws: Workspace, slug: str) -> tuple[Dataset, Dataset | None]:
     return train, (val if val.items else None)
 
 
-def _cuda_available() -> bool:
-    try:
-        import torch
-
-        return bool(torch.cuda.is_available())
-    except Exception:
-        return False
-
-
-def gpu_count() -> int:
-    """How many CUDA devices this machine has (0 without CUDA or torch): the Train page offers a
-    GPUs setting only above 1."""
-    try:
-        import torch
-
-        return int(torch.cuda.device_count()) if torch.cuda.is_available() else 0
-    except Exception:
-        return 0
-
-
-def _weights_cached(backbone: str) -> str | None:
-    """'coco' or 'imagenet' when that weights file is already in TORCH_HOME (no network needed)."""
-    from workbench.train import model as tm
-
-    for name, table in (("coco", tm._COCO_WEIGHTS), ("imagenet", tm._IMAGENET_WEIGHTS)):
-        w = table.get(backbone)
-        if w is not None and tm.weights_file(w.url).exists():
-            return name
-    return None
-
-
 def default_config(
     num_train_images: int,
     *,
@@ -85,14 +59,12 @@ def default_config(
     ws: Workspace | None = None,
     slug: str | None = None,
     **overrides: Any,
-) -> Any:
+) -> TrainConfig:
     """A TrainConfig that fits the data and the machine: a ResNet-50 FPN v2 with COCO weights on a
     GPU, the small CPU backbone otherwise; more epochs for small datasets. Given the project
     (``ws``, ``slug``), its saved augmentation pipeline (Augment page) is used unless
     ``augmentation`` is overridden."""
-    from workbench.train.config import TrainConfig
-
-    cuda = _cuda_available() if cuda is None else cuda
+    cuda = devices.cuda_available() if cuda is None else cuda
     n = max(int(num_train_images), 1)
     if cuda:
         backbone, batch, device = "resnet50_fpn_v2", 4, "cuda"
@@ -101,7 +73,9 @@ def default_config(
     if backbone == "tiny":
         weights = "none"  # the tiny backbone has no pretrained weights
     else:
-        weights = _weights_cached(backbone) or ("none" if os.environ.get("WORKBENCH_OFFLINE") == "1" else "coco")
+        from workbench.train.model import cached_weights
+
+        weights = cached_weights(backbone) or ("none" if os.environ.get("WORKBENCH_OFFLINE") == "1" else "coco")
     epochs = 30 if n <= 50 else 20 if n <= 500 else 12 if n <= 5000 else 8
     iters_per_epoch = max(n // batch, 1)
     base = dict(
@@ -121,42 +95,6 @@ def default_config(
     return TrainConfig(**base)
 
 
-def queue_device(config: Any) -> str:
-    """The device key a run queues for (one running job per device): cpu, cuda:N, or for a run over
-    several GPUs (``gpus`` > 1, under torchrun, rank r on cuda:r) the list cuda:0,...,cuda:G-1."""
-    dev = str(config.device)
-    gpus = int(getattr(config, "gpus", 1) or 1)
-    if dev == "cpu":
-        return "cpu"
-    if gpus > 1 and (dev.startswith("cuda") or (dev == "auto" and _cuda_available())):
-        return ",".join(f"cuda:{i}" for i in range(gpus))
-    if dev.startswith("cuda:"):
-        return dev
-    if dev in ("cuda", "auto") and _cuda_available():
-        return "cuda:0"
-    return "mps" if dev == "mps" else "cpu"
-
-
-def _check_device(config: Any) -> None:
-    """A run on a device the machine lacks (or over more GPUs than it has) is refused here, not
-    left to fail in its worker."""
-    dev, gpus = str(config.device), int(getattr(config, "gpus", 1) or 1)
-    if not dev.startswith("cuda"):
-        if gpus > 1 and dev != "cpu":  # on the CPU, --gpus N runs N gloo processes (DDP without NCCL)
-            raise ValidationError(f"{gpus} GPUs need device cuda (or cpu for the multi-process path), not {dev}")
-        return
-    import torch
-
-    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    need = max(gpus, int(dev.split(":")[1]) + 1 if ":" in dev else 1)
-    if need > count:
-        asked = f"{gpus} GPUs were asked for" if gpus > 1 else f"device {dev} asks for a GPU"
-        raise ValidationError(
-            f"{asked}, but this machine has {count} CUDA device(s); train on device cpu"
-            + (" (several processes there try the multi-GPU path)" if gpus > 1 else "")
-        )
-
-
 def _frozen(ds: Dataset) -> Dataset:
     return Dataset(
         categories=ds.categories,
@@ -165,17 +103,15 @@ def _frozen(ds: Dataset) -> Dataset:
 
 
 def start_training(
-    ws: Workspace, slug: str, config: Any | None = None, *, name: str | None = None, start: bool = True
+    ws: Workspace, slug: str, config: TrainConfig | None = None, *, name: str | None = None, start: bool = True
 ) -> RunInfo:
     """Freeze the project's train/val splits into a new run folder and queue the run (started now
     when its device is free; otherwise the running job starts it when it ends). Without a config,
     the defaults for the project, its saved augmentation pipeline included."""
-    from workbench import jobs
-
     train, val = training_splits(ws, slug)
     if config is None:
         config = default_config(len(train.items), ws=ws, slug=slug)
-    _check_device(config)
+    devices.check_train_device(config)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     name = name or f"{config.backbone}-{stamp}"
     runs_dir = ws.project_dir(slug) / "runs"
@@ -184,19 +120,17 @@ def start_training(
     while run_dir.exists():
         n += 1
         run_dir = runs_dir / f"{project_repo.slugify(name)}-{n}"
-    jobs.write_run_folder(run_dir, _frozen(train), _frozen(val) if val else None, config,
+    run_folders.write_run_folder(run_dir, _frozen(train), _frozen(val) if val else None, config,
                           project_dir=ws.project_dir(slug))
     with ws.store.transaction() as s:
         pid = project_repo.project_id(s, slug)
-    return jobs.submit_run(ws.store, pid, name, run_dir, config, device=queue_device(config), start=start)
+    return run_queue.submit_run(ws.store, pid, name, run_dir, config, device=queue_device(config), start=start)
 
 
 def list_runs(ws: Workspace, slug: str, *, refresh: bool = True) -> list[RunInfo]:
     """The project's runs, newest first; runs whose worker died are marked failed first."""
     if refresh:
-        from workbench import jobs
-
-        jobs.refresh_runs(ws.store)
+        run_queue.refresh_runs(ws.store)
     with ws.store.transaction() as s:
         return run_repo.list_runs(s, project_repo.project_id(s, slug))
 
@@ -211,9 +145,30 @@ def get_run(ws: Workspace, slug: str, run_id: int) -> RunInfo:
 
 
 def cancel(ws: Workspace, run_id: int) -> RunInfo:
-    from workbench import jobs
+    return processes.cancel_run(ws.store, run_id)
 
-    return jobs.cancel_run(ws.store, run_id)
+
+def find_run(ws: Workspace, run_id: int, *, refresh: bool = False) -> RunInfo:
+    """A run by id alone, as the command line names it; ``refresh`` first marks runs whose worker died."""
+    if refresh:
+        run_queue.refresh_runs(ws.store)
+    with ws.store.transaction() as s:
+        return run_repo.get_run(s, run_id)
+
+
+def resume(ws: Workspace, run_id: int) -> RunInfo:
+    """Queue a failed or cancelled run again (from its last checkpoint when it has one)."""
+    return run_queue.resume_run(ws.store, run_id)
+
+
+def has_checkpoint(info: RunInfo) -> bool:
+    """Whether the run saved a checkpoint to resume from."""
+    return run_folders.has_checkpoint(Path(info.run_dir or ""))
+
+
+def config_settings() -> frozenset[str]:
+    """The names a training config file may set (the fields of TrainConfig)."""
+    return frozenset(TrainConfig.__dataclass_fields__)
 
 
 @dataclass(frozen=True)
@@ -243,24 +198,16 @@ class RunProgress:
         return {"step": [float(k) for k in sorted(by_step)], **series} if keys else {}
 
 
-def _read_metrics(run_dir: Path) -> list[dict[str, Any]]:
-    from workbench.train.loop import read_metrics
-
-    return read_metrics(run_dir)
-
-
 def run_progress(info: RunInfo, *, log_lines: int = 40) -> RunProgress:
-    from workbench import jobs
-
     run_dir = Path(info.run_dir) if info.run_dir else None
     status: dict[str, Any] = dict(info.progress or {})
     rows: list[dict[str, Any]] = []
     tail = ""
     if run_dir is not None and run_dir.is_dir():
-        status.update(jobs.read_status(run_dir))
+        status.update(run_folders.read_status(run_dir))
         if (run_dir / "metrics.jsonl").exists():
-            rows = _read_metrics(run_dir)
-        tail = jobs.tail_log(run_dir, log_lines)
+            rows = read_metrics(run_dir)
+        tail = run_folders.tail_log(run_dir, log_lines)
     status["status"] = info.status  # the row is the authority (cancelled before start, stale...)
     if info.error and not status.get("error"):
         status["error"] = info.error
@@ -296,10 +243,8 @@ def format_eta(seconds: float | None) -> str:
     return f"{h}h {m:02d}m" if h else f"{m}m {sec:02d}s" if m else f"{sec}s"
 
 
-def config_with(config: Any, **changes: Any) -> Any:
+def config_with(config: TrainConfig, **changes: Any) -> TrainConfig:
     """A validated copy of a TrainConfig with some settings changed (ConfigError names the bad one)."""
-    from workbench.train.config import TrainConfig
-
     return TrainConfig.from_dict({**config.to_dict(), **changes}, where="training settings")
 
 
@@ -307,15 +252,19 @@ __all__ = [
     "AUGMENTATION_PRESETS",
     "RunProgress",
     "cancel",
+    "config_settings",
     "config_with",
     "default_config",
     "epoch_text",
+    "find_run",
     "format_eta",
     "get_run",
     "gpu_count",
+    "has_checkpoint",
     "labelled_dataset",
     "list_runs",
     "queue_device",
+    "resume",
     "run_progress",
     "start_training",
     "training_splits",

@@ -1,6 +1,6 @@
-"""Records -> Mask R-CNN targets, the batch sampler, and the DataLoader the trainer uses.
+"""Records -> Mask R-CNN targets, and the DataLoader the trainer uses (batches from :mod:`.sampler`).
 
-The run folder's COCO files are read once into domain records (``formats.coco.coco_to_dataset``);
+The run folder's COCO files are read once into domain records (``formats.coco.read.coco_to_dataset``);
 each item is rasterised, augmented (``workbench.augment``) and turned into torchvision's target dict:
 boxes float32 [N, 4] xyxy, labels int64 [N], masks uint8 [N, H, W], keypoints float32 [N, K, 3]
 (only when the schema has keypoints). Images without instances give empty tensors of those shapes.
@@ -14,8 +14,7 @@ from __future__ import annotations
 import json
 import math
 import os
-import random
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -106,7 +105,7 @@ def schema_from_categories(categories: Sequence[Category]) -> TrainingSchema:
 
 def load_coco_split(path: Path, images_dir: Path | None) -> Dataset:
     """Read a run folder's COCO file; image paths resolve against ``images_dir`` (absolute names win)."""
-    from workbench.formats.coco import coco_to_dataset
+    from workbench.formats.coco.read import coco_to_dataset
 
     try:
         obj = json.loads(Path(path).read_text())
@@ -371,73 +370,6 @@ class MaskRCNNDataset(torch.utils.data.Dataset):
 def collate(batch: Sequence[tuple[torch.Tensor, dict[str, torch.Tensor]]]) -> tuple[list[torch.Tensor], list[dict]]:
     images, targets = zip(*batch, strict=True)
     return list(images), list(targets)
-
-
-def sample_seed(run_seed: int, epoch: int, index: int) -> int:
-    return (run_seed * 1_000_003 + epoch * 7_919 * 65_537 + index) % (2**31)
-
-
-class GroupedBatchSampler(torch.utils.data.Sampler):
-    """Seeded batches of ``(index, seed)`` pairs, grouped by aspect ratio (landscape vs portrait).
-
-    Like torchvision's reference GroupedBatchSampler, images of one orientation are batched together
-    so that padding to the batch's largest image wastes little. Deterministic per (seed, epoch), so a
-    resumed run sees the same order and skips the batches it already did (``start_batch``).
-    Under DDP each rank takes every ``world_size``-th batch.
-    """
-
-    def __init__(
-        self,
-        aspect_ratios: Sequence[float],
-        batch_size: int,
-        *,
-        seed: int = 0,
-        group: bool = True,
-        shuffle: bool = True,
-        rank: int = 0,
-        world_size: int = 1,
-    ) -> None:
-        self.groups = [int(r >= 1.0) if group else 0 for r in aspect_ratios]
-        self.batch_size = batch_size
-        self.seed = seed
-        self.shuffle = shuffle
-        self.rank = rank
-        self.world_size = world_size
-        self.epoch = 0
-        self.start_batch = 0
-
-    def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
-        self.epoch = epoch
-        self.start_batch = start_batch
-
-    def _all_batches(self) -> list[list[int]]:
-        order = list(range(len(self.groups)))
-        rng = random.Random(self.seed * 100_003 + self.epoch)
-        if self.shuffle:
-            rng.shuffle(order)
-        buckets: dict[int, list[int]] = {}
-        batches: list[list[int]] = []
-        for i in order:
-            bucket = buckets.setdefault(self.groups[i], [])
-            bucket.append(i)
-            if len(bucket) == self.batch_size:
-                batches.append(bucket.copy())
-                bucket.clear()
-        leftovers = [i for g in sorted(buckets) for i in buckets[g]]
-        for j in range(0, len(leftovers), self.batch_size):
-            batches.append(leftovers[j : j + self.batch_size])
-        if self.world_size > 1:  # same number of batches on every rank: wrap around to fill the last round
-            per_rank = math.ceil(len(batches) / self.world_size)
-            batches = [batches[j % len(batches)] for j in range(self.rank, per_rank * self.world_size, self.world_size)]
-        return batches
-
-    def __len__(self) -> int:
-        return len(self._all_batches())
-
-    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
-        for batch in self._all_batches()[self.start_batch :]:
-            yield [(i, sample_seed(self.seed, self.epoch, i)) for i in batch]
-        self.start_batch = 0
 
 
 def make_loader(

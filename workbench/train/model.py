@@ -43,6 +43,7 @@ from torchvision.ops import misc as misc_nn_ops
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 
 from workbench.domain import ValidationError
+from workbench.train.config import TrainConfig
 
 MODEL_FORMAT = "workbench-maskrcnn/1"
 
@@ -66,6 +67,15 @@ class WeightsUnavailableError(ValidationError):
 def weights_file(url: str) -> Path:
     """Where torch.hub keeps (and looks for) a downloaded weights file: TORCH_HOME/hub/checkpoints."""
     return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(url)
+
+
+def cached_weights(backbone: str) -> str | None:
+    """'coco' or 'imagenet' when that weights file is already in TORCH_HOME (no network needed)."""
+    for name, table in (("coco", _COCO_WEIGHTS), ("imagenet", _IMAGENET_WEIGHTS)):
+        w = table.get(backbone)
+        if w is not None and weights_file(w.url).exists():
+            return name
+    return None
 
 
 def fetch_state_dict(url: str, what: str) -> dict[str, torch.Tensor]:
@@ -251,7 +261,7 @@ def build_model(
     return model
 
 
-def model_args(config: Any, num_classes: int, num_keypoints: int) -> dict[str, Any]:
+def model_args(config: TrainConfig, num_classes: int, num_keypoints: int) -> dict[str, Any]:
     """What :func:`build_model` needs to rebuild the architecture (no weights) at load time."""
     return {
         "backbone": config.backbone,

@@ -1,10 +1,11 @@
-"""Subprocess entry of a training run: ``python -m workbench.train.worker RUN_DIR [--resume]``.
+"""Subprocess entry of a training run: ``python -m workbench.runs.worker RUN_DIR [--resume]``.
 
-Runs detached from the UI (jobs.py starts it in its own session). SIGTERM asks the loop to stop at
-the next step (status ``cancelled``); so does a ``cancel`` file in the run folder. When
-``WORKBENCH_DATABASE_URL`` and ``WORKBENCH_RUN_ID`` are set, progress also goes to the store row
-through :func:`workbench.jobs.store_progress_callback` (imported only then, so the trainer itself
-never needs the store). Several GPUs: ``torchrun --nproc-per-node N -m workbench.train.worker RUN_DIR``.
+Runs detached from the UI (:func:`workbench.runs.processes.start_worker` starts it in its own
+session). SIGTERM asks the loop to stop at the next step (status ``cancelled``); so does a ``cancel``
+file in the run folder. When ``WORKBENCH_DATABASE_URL`` and ``WORKBENCH_RUN_ID`` are set, progress
+also goes to the store row through :func:`workbench.runs.queue.store_progress_callback` (imported
+only then, so the trainer itself never needs the store). Several GPUs:
+``torchrun --nproc-per-node N -m workbench.runs.worker RUN_DIR``.
 """
 
 from __future__ import annotations
@@ -16,22 +17,26 @@ import sys
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from workbench.runs.folders import read_status
 from workbench.train.config import write_json_atomic
+
+if TYPE_CHECKING:
+    from workbench.train.loop import Trainer
 
 
 def _store_callback() -> tuple[Callable[[dict[str, Any]], None] | None, Callable[[], None] | None]:
     url, run_id = os.environ.get("WORKBENCH_DATABASE_URL"), os.environ.get("WORKBENCH_RUN_ID")
     if not (url and run_id) or int(os.environ.get("RANK", "0")) != 0:
         return None, None
-    from workbench.jobs import schedule_next, store_progress_callback
+    from workbench.runs.queue import schedule_next, store_progress_callback
 
     return store_progress_callback(url, int(run_id)), lambda: schedule_next(url)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m workbench.train.worker", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m workbench.runs.worker", description=__doc__)
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--resume", action="store_true", help="continue from checkpoints/last.pt if present")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
@@ -61,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         status = trainer.train()
     except Exception as exc:  # the loop already wrote status.json; cover errors before it started
         if rank == 0 and (not (run_dir / "status.json").exists() or status == "failed"):
-            before = _read_status(run_dir)
+            before = read_status(run_dir)
             # the loop's own error wins where it wrote one (under DDP it names the rank that failed first)
             error = (before.get("status") == "failed" and before.get("error")) or f"{type(exc).__name__}: {exc}"
             data = {"status": "failed", "pid": os.getpid(), "error": error, "traceback": traceback.format_exc()}
@@ -107,7 +112,7 @@ def stop_with_launcher() -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
 
-def _evaluate_after_training(run_dir: Path, trainer: Any) -> None:
+def _evaluate_after_training(run_dir: Path, trainer: Trainer) -> None:
     """Write the evaluation report of a finished run (val split, or train without one).
 
     Runs ``workbench evaluate`` as a command (the services layer sits above train/, so it is not
@@ -128,15 +133,6 @@ def _evaluate_after_training(run_dir: Path, trainer: Any) -> None:
         subprocess.run(cmd, stdout=sys.stdout, stderr=sys.stderr, stdin=subprocess.DEVNULL, timeout=6 * 3600, check=False)
     except (OSError, subprocess.SubprocessError):
         traceback.print_exc()
-
-
-def _read_status(run_dir: Path) -> dict[str, Any]:
-    import json
-
-    try:
-        return json.loads((run_dir / "status.json").read_text())
-    except (OSError, ValueError):
-        return {}
 
 
 if __name__ == "__main__":
