@@ -12,7 +12,7 @@ applied at import), so their pixel size is the stored width/height and every coo
 it. A display copy may be smaller: the caller maps coordinates with
 ``natural size / display size``, where the display size is :func:`fit_size_wh` of the stored size.
 
-All writes are atomic (a ``*.tmp`` file in the same folder, fsync, ``os.replace``): a crash leaves
+All writes go through :func:`workbench.utils.atomic.atomic_write` with fsync: a crash leaves
 either the old state or the new one, plus at worst a ``*.tmp`` that :func:`sweep_orphans` removes.
 This module writes no database rows; the store calls it inside its transactions and calls
 :func:`sweep_orphans` with the paths it knows about after a crash.
