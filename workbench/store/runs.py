@@ -7,41 +7,17 @@ One running job per device: :func:`claim_next_queued_run` refuses while another 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from workbench.domain import NotFoundError, ValidationError
+from workbench.domain import NotFoundError, RunInfo, ValidationError
 from workbench.store.models import RunRow, utcnow
 
 RUN_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 FINAL_STATUSES = ("succeeded", "failed", "cancelled")
-
-
-@dataclass(frozen=True, slots=True)
-class RunInfo:
-    id: int
-    project_id: int
-    name: str
-    status: str
-    config: dict[str, Any]
-    device: str | None
-    pid: int | None
-    heartbeat_at: datetime | None
-    progress: dict[str, Any] | None
-    metrics: dict[str, Any] | None
-    error: str | None
-    run_dir: str
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-
-    @property
-    def is_active(self) -> bool:
-        return self.status in ("queued", "running")
 
 
 def _info(row: RunRow) -> RunInfo:

@@ -7,10 +7,9 @@ from typing import Any
 
 import streamlit as st
 
-from workbench.domain import SPLITS, WorkbenchError
+from workbench.domain import SPLITS, RunInfo, WorkbenchError
 from workbench.services import evaluation, training
 from workbench.services.workspace import Workspace
-from workbench.store.runs import RunInfo
 from workbench.ui import context
 
 TYPE_TITLES = {"segm": "Masks", "bbox": "Boxes", "keypoints": "Keypoints"}

@@ -1,6 +1,6 @@
 """Train page: one Train button with defaults that fit the project, runs with live progress, cancel.
 
-The run itself is a separate process (workbench.jobs); this page only reads the store and the run
+The run itself is a separate process (workbench.runs); this page only reads the store and the run
 folder, so closing the browser or restarting the UI loses nothing: runs are found again here.
 """
 
@@ -10,10 +10,9 @@ from typing import Any
 
 import streamlit as st
 
-from workbench.domain import ValidationError, WorkbenchError
+from workbench.domain import RunInfo, ValidationError, WorkbenchError
 from workbench.services import training
 from workbench.services.workspace import Workspace
-from workbench.store.runs import RunInfo
 from workbench.ui import context
 
 POLL_S = 2.0
@@ -53,7 +52,7 @@ def runs_table(runs: list[RunInfo]) -> list[dict[str, Any]]:
 
 
 def _settings(defaults: Any) -> dict[str, Any]:
-    from workbench.train.config import BACKBONES, DEVICES, WEIGHTS
+    BACKBONES, DEVICES, WEIGHTS = training.BACKBONES, training.DEVICES, training.WEIGHTS  # noqa: N806
 
     with st.expander("Settings", icon=":material/tune:"):
         c1, c2, c3 = st.columns(3)
