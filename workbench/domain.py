@@ -359,3 +359,12 @@ class RunInfo:
     @property
     def is_active(self) -> bool:
         return self.status in ("queued", "running")
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """What accepting predictions did: the annotations written, in order, and notes for the reviewer
+    (keypoints dropped because the class's schema changed since the prediction was stored)."""
+
+    annotation_ids: list[int]
+    notes: list[str] = field(default_factory=list)

@@ -51,7 +51,7 @@ def test_accept_drops_keypoints_that_no_longer_fit_and_says_so(ws, demo, tmp_pat
     classes.update_category(ws, demo, cat_id, keypoints=schema)
     before = annotate.load_image(ws, demo, image_id).version
 
-    got = review.accept_with_notes(ws, demo, pred_id)
+    got = review.accept(ws, demo, pred_id)
 
     (ann_id,) = got.annotation_ids
     assert annotate.load_image(ws, demo, image_id).version == before + 1  # one change, like a save
@@ -73,7 +73,7 @@ def test_accept_drops_keypoints_that_no_longer_fit_and_says_so(ws, demo, tmp_pat
 def test_accept_keeps_keypoints_that_still_fit(ws, demo) -> None:  # noqa: ANN001
     cat_id, image_id, pred_id = _pose_prediction(ws, demo)
     classes.update_category(ws, demo, cat_id, keypoints=KeypointSchema(names=("head", "l", "r")))
-    got = review.accept_with_notes(ws, demo, pred_id)
+    got = review.accept(ws, demo, pred_id)
     assert got.notes == []
     assert _accepted(ws, demo, image_id, got.annotation_ids[0]).keypoints == KPS
 
@@ -82,14 +82,14 @@ def test_accept_all_above_drops_misfit_keypoints_too(ws, demo) -> None:  # noqa:
     cat_id, image_id, pred_id = _pose_prediction(ws, demo)
     classes.update_category(ws, demo, cat_id, keypoints=None)
     run_id = review.list_predictions(ws, demo)[0].run_id
-    got = review.accept_all_above_with_notes(ws, demo, image_id, run_id, 0.5)
+    got = review.accept_all_above(ws, demo, image_id, run_id, 0.5)
     assert len(got.annotation_ids) == 1 and "no keypoints now" in got.notes[0]
     assert _accepted(ws, demo, image_id, got.annotation_ids[0]).keypoints is None
     assert review.list_predictions(ws, demo, run_id=run_id)[0].status == "accepted"
 
 
-def test_plain_accept_still_returns_the_annotation_id(ws, demo) -> None:  # noqa: ANN001
+def test_accept_names_the_annotation_it_wrote(ws, demo) -> None:  # noqa: ANN001
     cat_id, image_id, pred_id = _pose_prediction(ws, demo)
     classes.update_category(ws, demo, cat_id, keypoints=None)
-    ann_id = review.accept(ws, demo, pred_id)
+    (ann_id,) = review.accept(ws, demo, pred_id).annotation_ids
     assert _accepted(ws, demo, image_id, ann_id).keypoints is None

@@ -101,7 +101,7 @@ def test_predict_images_stores_model_outputs(ws, demo, tmp_path) -> None:  # noq
         assert p.instance.rle.size_hw == sizes[p.image_id] and p.instance.area > 0
         assert p.instance.keypoints is None  # circles carry no keypoints
     # and they review like any other: accept one, it is an annotation now
-    ann_id = review.accept(ws, demo, preds[0].id)
+    ann_id = review.accept(ws, demo, preds[0].id).annotation_ids[0]
     assert ann_id in {i.id for i in annotate.load_image(ws, demo, preds[0].image_id).instances}
 
 

@@ -115,7 +115,7 @@ def test_accept_makes_an_editable_predicted_annotation_in_annotator_and_export(w
     review.store_run_predictions(ws, demo, run, {im.id: [pred]})
     (p,) = review.list_predictions(ws, demo, run_id=run)
 
-    ann_id = review.accept(ws, demo, p.id)
+    ann_id = review.accept(ws, demo, p.id).annotation_ids[0]
 
     after = annotate.load_image(ws, demo, im.id)
     assert after.version == before.version + 1
@@ -131,7 +131,7 @@ def test_accept_makes_an_editable_predicted_annotation_in_annotator_and_export(w
     with pytest.raises(ConflictError):
         annotate.save_image(ws, demo, im.id, before.instances, expected_version=before.version)
     # accepting again is a no-op that names the same annotation
-    assert review.accept(ws, demo, p.id) == ann_id
+    assert review.accept(ws, demo, p.id).annotation_ids[0] == ann_id
     assert annotate.load_image(ws, demo, im.id).version == after.version
 
     paths = export.export_coco(ws, demo, tmp_path / "out")
@@ -161,7 +161,7 @@ def test_accept_as_mask_keeps_rle_and_unlabeled_image_becomes_in_progress(ws, de
         ws, demo, run, {blank.id: [Instance(category="square", rle=mask_to_rle(m), score=0.6)]}
     )
     (p,) = review.list_predictions(ws, demo, run_id=run)
-    ann_id = review.accept(ws, demo, p.id, as_polygons=False)
+    ann_id = review.accept(ws, demo, p.id, as_polygons=False).annotation_ids[0]
     loaded = annotate.load_image(ws, demo, blank.id)
     (inst,) = loaded.instances
     assert inst.id == ann_id and inst.rle == p.instance.rle and inst.area == float(m.sum())
@@ -181,7 +181,7 @@ def test_keypoints_kept_only_for_classes_with_a_schema(ws, demo) -> None:  # noq
     review.store_run_predictions(ws, demo, run, {im.id: preds})
     tri, circ = review.list_predictions(ws, demo, run_id=run)
     assert tri.instance.keypoints == kps and circ.instance.keypoints is None
-    ann_id = review.accept(ws, demo, tri.id)
+    ann_id = review.accept(ws, demo, tri.id).annotation_ids[0]
     new = next(i for i in annotate.load_image(ws, demo, im.id).instances if i.id == ann_id)
     assert new.keypoints == kps and new.num_keypoints == 3
 
@@ -194,7 +194,7 @@ def test_reject_and_its_limits(ws, demo) -> None:  # noqa: ANN001
     review.reject(ws, demo, ids[0])
     assert review.list_predictions(ws, demo, run_id=run, status="rejected")[0].id == ids[0]
     assert len(annotate.load_image(ws, demo, im.id).instances) == n_before
-    ann_id = review.accept(ws, demo, ids[1])
+    ann_id = review.accept(ws, demo, ids[1]).annotation_ids[0]
     with pytest.raises(WorkbenchError, match=f"accepted as annotation {ann_id}"):
         review.reject(ws, demo, ids[1])
     with pytest.raises(NotFoundError, match="no prediction"):
@@ -217,13 +217,13 @@ def test_accept_all_above_a_threshold(ws, demo, threshold, expected) -> None:  #
     preds = [as_prediction(gts[0], size_wh, s) for s in (0.9, 0.7, 0.6)]
     review.store_run_predictions(ws, demo, run, {im.id: preds})
     version = annotate.load_image(ws, demo, im.id).version
-    assert review.accept_all_above(ws, demo, im.id, run, threshold) == expected
+    assert len(review.accept_all_above(ws, demo, im.id, run, threshold).annotation_ids) == expected
     after = annotate.load_image(ws, demo, im.id)
     assert sum(i.source == "predicted" for i in after.instances) == expected
     assert after.version == version + (1 if expected else 0)
     accepted = review.list_predictions(ws, demo, run_id=run, status="accepted")
     assert all(p.score >= threshold for p in accepted) and len(accepted) == expected
-    assert review.accept_all_above(ws, demo, im.id, run, threshold) == 0  # nothing pending is left above
+    assert len(review.accept_all_above(ws, demo, im.id, run, threshold).annotation_ids) == 0  # nothing pending is left above
 
 
 def test_accept_all_refuses_a_threshold_outside_0_1(ws, demo) -> None:  # noqa: ANN001

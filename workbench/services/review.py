@@ -15,6 +15,7 @@ from typing import Literal
 from PIL import Image
 
 from workbench.domain import (
+    Accepted,
     ImageRecord,
     Instance,
     NotFoundError,
@@ -306,29 +307,12 @@ def draw_image_review(
         return draw_overlay(img, rec.size_wh, layers, colors, opacity=opacity)
 
 
-@dataclass(frozen=True)
-class Accepted:
-    """What an accept did: the annotations written, and notes for the reviewer (keypoints dropped
-    because the class's schema changed since the prediction was stored)."""
-
-    annotation_ids: list[int]
-    notes: list[str] = field(default_factory=list)
-
-
-def accept_with_notes(ws: Workspace, slug: str, prediction_id: int, *, as_polygons: bool = True) -> Accepted:
+def accept(ws: Workspace, slug: str, prediction_id: int, *, as_polygons: bool = True) -> Accepted:
     """Accept a prediction as an annotation (source ``predicted``); keypoints that no longer fit the
-    class's schema are dropped (mask kept) and named in ``notes``."""
-    notes: list[str] = []
+    class's schema are dropped (mask kept) and named in the notes."""
     with ws.store.transaction() as s:
         pid = project_repo.project_id(s, slug)
-        ann_id = pstore.accept_prediction(s, pid, prediction_id, as_polygons=as_polygons, notes=notes)
-    return Accepted(annotation_ids=[ann_id], notes=notes)
-
-
-def accept(ws: Workspace, slug: str, prediction_id: int, *, as_polygons: bool = True) -> int:
-    """Accept a prediction as an annotation (source ``predicted``); returns the annotation id.
-    See :func:`accept_with_notes` for what is said about dropped keypoints."""
-    return accept_with_notes(ws, slug, prediction_id, as_polygons=as_polygons).annotation_ids[0]
+        return pstore.accept_prediction(s, pid, prediction_id, as_polygons=as_polygons)
 
 
 def reject(ws: Workspace, slug: str, prediction_id: int) -> None:
@@ -336,25 +320,15 @@ def reject(ws: Workspace, slug: str, prediction_id: int) -> None:
         pstore.reject_prediction(s, project_repo.project_id(s, slug), prediction_id)
 
 
-def accept_all_above_with_notes(
-    ws: Workspace, slug: str, image_id: int, run_id: int, threshold: float
-) -> Accepted:
+def accept_all_above(ws: Workspace, slug: str, image_id: int, run_id: int, threshold: float) -> Accepted:
     """Accept every pending prediction of the run on the image with score >= ``threshold``;
-    keypoints that no longer fit their class are dropped (masks kept) and named in ``notes``."""
+    keypoints that no longer fit their class are dropped (masks kept) and named in the notes."""
     if not 0.0 <= threshold <= 1.0:
         raise ValidationError(f"score threshold must be within 0..1, got {threshold}")
-    notes: list[str] = []
     with ws.store.transaction() as s:
         pid = project_repo.project_id(s, slug)
         _check_run(s, pid, run_id)
-        ann_ids = pstore.accept_all(s, pid, image_id, run_id, min_score=threshold, notes=notes)
-    return Accepted(annotation_ids=ann_ids, notes=notes)
-
-
-def accept_all_above(ws: Workspace, slug: str, image_id: int, run_id: int, threshold: float) -> int:
-    """Accept every pending prediction of the run on the image with score >= ``threshold``; returns
-    how many (see :func:`accept_all_above_with_notes` for dropped keypoints)."""
-    return len(accept_all_above_with_notes(ws, slug, image_id, run_id, threshold).annotation_ids)
+        return pstore.accept_all(s, pid, image_id, run_id, min_score=threshold)
 
 
 # ----------------------------------------------------------------------------------------- predicting

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from workbench.domain import (
     PREDICTION_STATUSES,
+    Accepted,
     Category,
     Instance,
     NotFoundError,
@@ -232,9 +233,10 @@ def fit_keypoints(inst: Instance, num_keypoints: int) -> tuple[Instance, str | N
     return replace(inst, keypoints=None), why
 
 
-def _accept(s: Session, pid: int, pred: Prediction, as_polygons: bool, notes: list[str] | None) -> int:
+def _accept(s: Session, pid: int, pred: Prediction, as_polygons: bool) -> tuple[int, str | None]:
+    """The annotation id the prediction became, and the note on dropped keypoints if any."""
     if pred.status == "accepted" and pred.annotation_id is not None:
-        return pred.annotation_id
+        return pred.annotation_id, None
     img = image_row(s, pid, pred.image_id)
     inst = prediction_to_annotation(pred, (img.width, img.height), as_polygons=as_polygons)
     cat = s.execute(
@@ -246,34 +248,31 @@ def _accept(s: Session, pid: int, pred: Prediction, as_polygons: bool, notes: li
     vals = instance_to_values(inst, cat.id, pred.image_id)
     ann_id = s.scalar(insert(AnnotationRow).values(**vals).returning(AnnotationRow.id))
     assert ann_id is not None
-    if misfit and notes is not None:
-        notes.append(
-            f"{misfit}: the predicted keypoints of annotation #{ann_id} were dropped, its mask was kept; "
-            "place keypoints on the Annotate page"
-        )
+    note = (
+        f"{misfit}: the predicted keypoints of annotation #{ann_id} were dropped, its mask was kept; "
+        "place keypoints on the Annotate page"
+    ) if misfit else None
     s.execute(
         update(PredictionRow)
         .where(PredictionRow.id == pred.id)
         .values(status="accepted", annotation_id=ann_id)
         .execution_options(synchronize_session=False)
     )
-    return ann_id
+    return ann_id, note
 
 
-def accept_prediction(
-    s: Session, pid: int, prediction_id: int, *, as_polygons: bool = True, notes: list[str] | None = None
-) -> int:
-    """Turn a prediction into an annotation (source ``predicted``, with its score); returns its id.
+def accept_prediction(s: Session, pid: int, prediction_id: int, *, as_polygons: bool = True) -> Accepted:
+    """Turn a prediction into an annotation (source ``predicted``, with its score).
 
-    Accepting twice returns the same annotation. The image version is bumped like a save. Keypoints
-    that no longer fit the class are dropped (:func:`fit_keypoints`), said in ``notes``.
+    Accepting twice gives the same annotation. The image version is bumped like a save. Keypoints
+    that no longer fit the class are dropped (:func:`fit_keypoints`), said in the notes.
     """
     pred = get_prediction(s, pid, prediction_id)
     was = pred.annotation_id if pred.status == "accepted" else None
-    ann_id = _accept(s, pid, pred, as_polygons, notes)
+    ann_id, note = _accept(s, pid, pred, as_polygons)
     if ann_id != was:
         _bump_image(s, pred.image_id)
-    return ann_id
+    return Accepted(annotation_ids=[ann_id], notes=[note] if note else [])
 
 
 def reject_prediction(s: Session, pid: int, prediction_id: int) -> None:
@@ -288,17 +287,15 @@ def reject_prediction(s: Session, pid: int, prediction_id: int) -> None:
     s.execute(update(PredictionRow).where(PredictionRow.id == prediction_id).values(status="rejected"))
 
 
-def accept_all(
-    s: Session, pid: int, image_id: int, run_id: int, *, min_score: float, notes: list[str] | None = None
-) -> list[int]:
-    """Accept every pending prediction of the run on the image with score >= ``min_score``; returns
-    the new annotation ids. The image version is bumped once; dropped keypoints go in ``notes``."""
+def accept_all(s: Session, pid: int, image_id: int, run_id: int, *, min_score: float) -> Accepted:
+    """Accept every pending prediction of the run on the image with score >= ``min_score``. The image
+    version is bumped once; dropped keypoints are said in the notes."""
     image_row(s, pid, image_id)
     preds = list_predictions(s, pid, run_id=run_id, image_id=image_id, status="pending", min_score=min_score)
-    ann_ids = [_accept(s, pid, pred, True, notes) for pred in preds]
+    done = [_accept(s, pid, pred, True) for pred in preds]
     if preds:
         _bump_image(s, image_id)
-    return ann_ids
+    return Accepted(annotation_ids=[a for a, _ in done], notes=[n for _, n in done if n])
 
 
 def delete_predictions(s: Session, pid: int, run_id: int, *, status: str | None = "pending") -> int:

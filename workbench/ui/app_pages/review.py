@@ -48,7 +48,7 @@ def _flash(kind: str, text: str) -> None:
 
 def _accept(ws: Workspace, slug: str, pred_id: int) -> None:
     try:
-        got = review.accept_with_notes(ws, slug, pred_id)
+        got = review.accept(ws, slug, pred_id)
     except (WorkbenchError, ValueError) as exc:
         _flash("error", str(exc))
     else:
@@ -67,7 +67,7 @@ def _reject(ws: Workspace, slug: str, pred_id: int) -> None:
 def _accept_all(ws: Workspace, slug: str, image_id: int, run_id: int) -> None:
     threshold = float(st.session_state.get("review_accept_threshold", 0.5))
     try:
-        got = review.accept_all_above_with_notes(ws, slug, image_id, run_id, threshold)
+        got = review.accept_all_above(ws, slug, image_id, run_id, threshold)
     except (WorkbenchError, ValueError) as exc:
         _flash("error", str(exc))
     else:
