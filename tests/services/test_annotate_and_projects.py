@@ -53,7 +53,7 @@ def test_save_load_and_bbox_area_are_computed(ws, project) -> None:  # noqa: ANN
     assert loaded.instances == [] and im.status == "unlabeled"
     v = annotate.save_image(
         ws, project, im.id, [Instance(category="box", polygons=(SQUARE,))], expected_version=loaded.version
-    )
+    ).version
     again = annotate.load_image(ws, project, im.id)
     assert again.version == v == loaded.version + 1
     (inst,) = again.instances

@@ -93,28 +93,11 @@ def save_image(
     *,
     expected_version: int,
     status: str | None = None,
-) -> int:
+) -> SavedImage:
     """Save an image's instances in one transaction; ConflictError if someone saved first.
 
-    Returns the new version; ``save_image_with_ids`` also returns the row ids of the instances.
-    """
-    return save_image_with_ids(
-        ws, slug, image_id, instances, expected_version=expected_version, status=status
-    ).version
-
-
-def save_image_with_ids(
-    ws: Workspace,
-    slug: str,
-    image_id: int,
-    instances: Sequence[Instance],
-    *,
-    expected_version: int,
-    status: str | None = None,
-) -> SavedImage:
-    """``save_image`` that also returns each instance's row id (new rows included), in the given order.
-
-    The browser gives these ids to the shapes it drew, so that the next save updates their rows
+    Returns the new version and each instance's row id (new rows included), in the given order: the
+    browser gives these ids to the shapes it drew, so that the next save updates their rows
     instead of deleting and re-inserting them: ids stay stable across saves and exports.
     """
     with ws.store.transaction() as s:

@@ -112,7 +112,7 @@ def save_items(ws: Workspace, slug: str, items: list[dict[str, Any]], status: st
                 svc.set_status(ws, slug, s["image_id"], status)
             return True
         pairs = payload_to_indexed_instances(items, s["loaded"])
-        saved = svc.save_image_with_ids(
+        saved = svc.save_image(
             ws,
             slug,
             s["image_id"],
