@@ -3,6 +3,7 @@ wheel working from a folder that is not the checkout."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -86,4 +87,6 @@ def test_installed_wheel_runs_outside_the_checkout(wheel: Path, tmp_path: Path) 
     wb("demo")
     assert "0002" in wb("db", "current")
     wb("export", "coco", "demo-shapes", str(work / "out"))
-    assert list((work / "out").glob("*.json"))
+    files = sorted((work / "out" / "annotations").glob("instances_*.json"))
+    assert [f.name for f in files] == ["instances_train.json", "instances_val.json"]
+    assert all(json.loads(f.read_text())["annotations"] for f in files)
