@@ -23,7 +23,7 @@ from workbench.services.export import project_dataset
 from workbench.services.workspace import Workspace
 from workbench.store import projects as project_repo
 from workbench.store import runs as run_repo
-from workbench.train.config import BACKBONES, DEVICES, WEIGHTS, TrainConfig  # noqa: F401 - the Train page's choices
+from workbench.train.config import BACKBONES, DEVICES, WEIGHTS, TrainConfig
 from workbench.train.hooks import read_metrics
 
 AUGMENTATION_PRESETS = ("none", "light", "medium", "heavy")
@@ -250,6 +250,9 @@ def config_with(config: TrainConfig, **changes: Any) -> TrainConfig:
 
 __all__ = [
     "AUGMENTATION_PRESETS",
+    "BACKBONES",
+    "DEVICES",
+    "WEIGHTS",
     "RunProgress",
     "cancel",
     "config_settings",
