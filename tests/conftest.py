@@ -1,15 +1,13 @@
-"""Fixtures shared by every test folder: real workspaces (SQLite file + migrations) and real images."""
+"""Fixtures shared by every test folder: real workspaces (SQLite file + migrations), the golden
+fixtures of other tools, and tiny synthetic training run folders."""
 
 from __future__ import annotations
 
-import io
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
 
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -41,19 +39,16 @@ def project(ws) -> str:  # noqa: ANN001
     return create_project(ws, "Test project").slug
 
 
-def image_bytes(width: int = 32, height: int = 24, *, seed: int = 0, fmt: str = "PNG") -> bytes:
-    """A small real image with random content (distinct per seed, so distinct sha256)."""
-    rng = np.random.default_rng(seed)
-    arr = rng.integers(0, 255, size=(height, width, 3), dtype=np.uint8)
-    buf = io.BytesIO()
-    Image.fromarray(arr).save(buf, format=fmt)
-    return buf.getvalue()
+@pytest.fixture
+def make_run(tmp_path: Path):  # noqa: ANN201 - a factory of run folders
+    """Synthetic-shapes run folders with a tiny CPU config (for the trainer, the loader and DDP)."""
+    from tests.support.training import tiny_config
+    from workbench.train.synthetic import write_shapes_run
 
+    def make(name: str = "run", *, n_train: int = 4, n_val: int = 0, empty_every: int = 0, **overrides) -> Path:
+        return write_shapes_run(
+            tmp_path / name, tiny_config(**overrides), n_train=n_train, n_val=n_val, empty_every=empty_every,
+            size_wh=(96, 64),
+        )
 
-def write_image(path: Path, width: int = 32, height: int = 24, *, seed: int = 0) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fmt = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".bmp": "BMP", ".webp": "WEBP", ".tif": "TIFF"}[
-        path.suffix.lower()
-    ]
-    path.write_bytes(image_bytes(width, height, seed=seed, fmt=fmt))
-    return path
+    return make

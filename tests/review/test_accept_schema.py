@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.review.factories import make_run
+from tests.support.predictions import make_run
 from workbench.domain import Category, Instance, KeypointSchema
 from workbench.geometry import mask_to_rle
 from workbench.services import annotate, classes, export, review

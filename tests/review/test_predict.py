@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.review.factories import make_run
+from tests.support.predictions import make_run
 from workbench.domain import KeypointSchema, ValidationError, WorkbenchError
 from workbench.geometry import rle_to_mask
 from workbench.services import annotate, review

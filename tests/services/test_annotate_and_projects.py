@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from tests.conftest import image_bytes
+from tests.support.images import image_bytes
 from workbench.domain import (
     Category,
     ConflictError,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import write_image
+from tests.support.images import write_image
 from workbench.domain import Category, Instance, KeypointSchema, ValidationError
 from workbench.services import annotate, classes, export, imports
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import write_image
+from tests.support.images import write_image
 from workbench.cli import main
 from workbench.domain import KeypointSchema, NotFoundError, ValidationError
 from workbench.services import imports, projects

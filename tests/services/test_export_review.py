@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import write_image
+from tests.support.images import write_image
 from workbench.domain import ImageRecord
 from workbench.services import export, imports
 

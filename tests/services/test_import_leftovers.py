@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import write_image
+from tests.support.images import write_image
 from workbench.domain import ValidationError
 from workbench.services import annotate, imports, projects
 
@@ -273,7 +273,7 @@ def test_coco_by_name_takes_the_same_named_image_of_the_right_size(ws, project, 
 def _zip_of_images(path: Path, n: int) -> Path:
     import zipfile
 
-    from tests.conftest import image_bytes
+    from tests.support.images import image_bytes
 
     with zipfile.ZipFile(path, "w") as zf:
         for i in range(n):

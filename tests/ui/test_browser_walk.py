@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.ui.browser_helpers import nav, new_page, open_project, wait_for
-from tests.ui.conftest import needs_chromium, png_bytes
+from tests.support.browser import nav, new_page, open_project, wait_for
+from tests.support.browser import needs_chromium
+from tests.support.images import png_bytes
 
 pytestmark = [pytest.mark.browser, needs_chromium]
 
@@ -101,7 +102,7 @@ def test_run_picker_does_not_keep_a_stale_status_after_cancel(browser, ui_server
 def test_review_picker_counts_follow_an_accept_and_buttons_fit(browser, ui_server, ui_workspace) -> None:  # noqa: ANN001
     import numpy as np
 
-    from tests.review.factories import make_run
+    from tests.support.predictions import make_run
     from workbench.domain import Instance
     from workbench.geometry import mask_to_rle
     from workbench.services import annotate, review
@@ -146,7 +147,7 @@ def test_review_picker_counts_follow_an_accept_and_buttons_fit(browser, ui_serve
 
 
 def test_long_class_name_is_cut_with_an_ellipsis_and_keeps_the_delete_button(browser, ui_server, ui_workspace) -> None:  # noqa: ANN001
-    from tests.ui.browser_helpers import wait_image_drawn
+    from tests.support.browser import wait_image_drawn
     from workbench.domain import Category, Instance
     from workbench.images.decode import ImageSource
     from workbench.services import annotate, classes, imports, projects

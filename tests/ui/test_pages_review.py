@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.ui.conftest import png_bytes
+from tests.support.images import png_bytes
 from tests.ui.test_pages import app, make_project, ws  # noqa: F401  (ws is a fixture)
 from workbench.domain import ValidationError
 from workbench.services import uploads
@@ -216,7 +216,7 @@ def test_dataset_page_uses_no_deprecated_width_argument(ws: Workspace, caplog: p
 
 
 def test_review_opens_on_the_newest_run_that_has_a_model(ws: Workspace) -> None:  # noqa: F811
-    from tests.review.factories import make_run
+    from tests.support.predictions import make_run
     from workbench.store import runs as run_repo
 
     slug = make_project(ws, n_images=1)
@@ -255,7 +255,7 @@ def test_dataset_grid_thumbnails_are_equal_for_wide_and_tall_images(ws: Workspac
 
     from PIL import Image
 
-    from tests.ui.conftest import png_bytes
+    from tests.support.images import png_bytes
     from workbench.images.decode import ImageSource
     from workbench.services import annotate, imports, projects
     from workbench.ui.app_pages import dataset as dataset_page

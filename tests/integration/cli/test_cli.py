@@ -1,0 +1,87 @@
+"""The `workbench` command line: real commands on a real workspace, one-line errors, exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support.images import write_image
+from workbench.cli import main
+
+
+def run(ws: Path, *args: str) -> int:
+    return main(["--workspace", str(ws), *args])
+
+
+def test_full_cli_flow(tmp_path: Path, capsys: pytest.CaptureFixture[str], shared_fixtures: Path) -> None:
+    ws = tmp_path / "ws"
+    assert run(ws, "project", "create", "Birds") == 0
+    assert (
+        run(
+            ws,
+            "classes",
+            "add",
+            "birds",
+            "bird",
+            "--keypoints",
+            "beak,left_wing,right_wing",
+            "--skeleton",
+            "beak-left_wing,beak-right_wing",
+            "--flip",
+            "left_wing-right_wing",
+        )
+        == 0
+    )
+    write_image(tmp_path / "imgs" / "a.png", seed=1)
+    write_image(tmp_path / "imgs" / "b.jpg", seed=2)
+    (tmp_path / "imgs" / "bad.png").write_bytes(b"junk")
+    assert run(ws, "import", "images", "birds", str(tmp_path / "imgs")) == 0
+    out = capsys.readouterr().out
+    assert "2 images imported" in out and "skipped bad.png" in out
+    assert run(ws, "import", "labelme", "birds", str(shared_fixtures / "labelme")) == 0
+    assert run(ws, "split", "birds", "--seed", "1") == 0
+    assert run(ws, "stats", "birds", "--json") == 0
+    capsys.readouterr()
+    assert run(ws, "stats", "birds", "--json") == 0
+    st = json.loads(capsys.readouterr().out)
+    assert st["images"] == 5 and st["classes"]["person"]["instances"] == 6
+    assert run(ws, "export", "coco", "birds", str(tmp_path / "out"), "--copy-images") == 0
+    assert list((tmp_path / "out" / "annotations").glob("instances_*.json"))
+    assert run(ws, "export", "labelmaps", "birds", str(tmp_path / "maps"), "--layout", "npz") == 0
+    assert (tmp_path / "maps" / "classes.json").exists()
+    assert run(ws, "classes", "list", "birds") == 0
+    assert "beak,left_wing,right_wing" in capsys.readouterr().out
+    assert run(ws, "project", "delete", "birds") == 1
+    assert "--yes" in capsys.readouterr().err
+    assert run(ws, "project", "delete", "birds", "--yes") == 0
+
+
+def test_errors_are_one_line_with_nonzero_exit(tmp_path: Path) -> None:
+    cmd = [sys.executable, "-m", "workbench.cli", "--workspace", str(tmp_path / "ws"), "stats", "nope"]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().count("\n") == 0
+    assert proc.stderr.startswith("workbench: error: no project 'nope'")
+
+
+def test_db_commands_and_demo(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ws = tmp_path / "ws"
+    assert run(ws, "db", "upgrade") == 0
+    assert run(ws, "db", "current") == 0
+    from workbench.store.engine import head_revision
+
+    assert f"current: {head_revision()}; head: {head_revision()}" in capsys.readouterr().out
+    assert run(ws, "demo", "--images", "6") == 0
+    assert "6 images" in capsys.readouterr().out
+    assert run(ws, "db", "downgrade", "base") == 0
+    assert run(ws, "db", "upgrade") == 0
+
+
+def test_workspace_flag_after_subcommand(tmp_path: Path) -> None:
+    ws = tmp_path / "late"
+    assert main(["project", "create", "X", "--workspace", str(ws)]) == 0
+    assert (ws / "workbench.db").exists()
