@@ -9,16 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.cli import run
 from tests.support.images import write_image
-from workbench.cli import main
 from workbench.domain import KeypointSchema, NotFoundError, ValidationError
 from workbench.services import imports, projects
 from workbench.store.projects import slugify
-
-
-def run(ws: Path, *args: str) -> int:
-    return main(["--workspace", str(ws), *args])
-
 
 # ------------------------------------------------------------------------------------ project slugs
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from workbench import cli
+from tests.support.cli import run
 from workbench.services import augmentation
 from workbench.services.demo import create_demo_project
 from workbench.services.workspace import open_workspace
@@ -24,28 +24,24 @@ def demo(tmp_path: Path) -> tuple[Path, str]:
     return root, slug
 
 
-def run(root: Path, *args: str) -> int:
-    return cli.main(["--workspace", str(root), "augment", *args])
-
-
 def test_show_set_preview(demo: tuple[Path, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     root, slug = demo
-    assert run(root, "show", slug) == 0
+    assert run(root, "augment", "show", slug) == 0
     out = capsys.readouterr().out
     assert "preset 'light'" in out and '"HorizontalFlip"' in out
 
-    assert run(root, "set", slug, "--preset", "heavy") == 0
+    assert run(root, "augment", "set", slug, "--preset", "heavy") == 0
     assert "saved preset 'heavy'" in capsys.readouterr().out
     pipeline = [{"name": "VerticalFlip", "params": {"p": 1.0}}]
     path = tmp_path / "pipe.json"
     path.write_text(json.dumps(pipeline))
-    assert run(root, "set", slug, "--pipeline", str(path)) == 0
+    assert run(root, "augment", "set", slug, "--pipeline", str(path)) == 0
     assert "custom: VerticalFlip" in capsys.readouterr().out
     ws = open_workspace(root)
     assert augmentation.get_pipeline(ws, slug) == pipeline
 
     out_dir = tmp_path / "previews"
-    assert run(root, "preview", slug, "--out", str(out_dir), "--count", "3", "--seed", "7") == 0
+    assert run(root, "augment", "preview", slug, "--out", str(out_dir), "--count", "3", "--seed", "7") == 0
     assert "wrote 3 previews (custom: VerticalFlip, seed 7)" in capsys.readouterr().out
     files = sorted(out_dir.glob("*.png"))
     assert len(files) == 3 and all("seed7" in f.name for f in files)
@@ -54,7 +50,7 @@ def test_show_set_preview(demo: tuple[Path, str], tmp_path: Path, capsys: pytest
     assert all(np.array_equal(a, e) for a, (_, e) in zip(arrays, expected, strict=True))
     # a second preview into the same folder replaces the first (4 files of seed 7 would mix in)
     (out_dir / "notes.txt").write_text("mine")
-    assert run(root, "preview", slug, "--out", str(out_dir), "--count", "2", "--seed", "8") == 0
+    assert run(root, "augment", "preview", slug, "--out", str(out_dir), "--count", "2", "--seed", "8") == 0
     names = sorted(f.name for f in out_dir.iterdir())
     assert len(names) == 3 and "notes.txt" in names and all("seed8" in n for n in names if n.endswith(".png"))
     ws.close()
@@ -66,15 +62,15 @@ def test_bad_pipeline_file_lists_every_problem_and_saves_nothing(
     root, slug = demo
     path = tmp_path / "bad.json"
     path.write_text(json.dumps([{"name": "Warp9"}, {"name": "HorizontalFlip", "params": {"p": 5}}]))
-    assert run(root, "set", slug, "--pipeline", str(path)) == 1
+    assert run(root, "augment", "set", slug, "--pipeline", str(path)) == 1
     err = capsys.readouterr().err
     assert f"{path}: pipeline[0] (Warp9): unknown transform" in err
     assert f"{path}: pipeline[1] (HorizontalFlip): bad parameter: p" in err
     assert "2 problems; nothing was saved" in err
     (tmp_path / "junk.json").write_text("[{")
-    assert run(root, "set", slug, "--pipeline", str(tmp_path / "junk.json")) == 1
+    assert run(root, "augment", "set", slug, "--pipeline", str(tmp_path / "junk.json")) == 1
     assert "not valid JSON" in capsys.readouterr().err
-    assert run(root, "set", slug) == 1
+    assert run(root, "augment", "set", slug) == 1
     assert "give --preset NAME or --pipeline FILE.json" in capsys.readouterr().err
     ws = open_workspace(root)
     assert augmentation.get_pipeline(ws, slug) == "light"

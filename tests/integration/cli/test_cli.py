@@ -9,12 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.cli import run
 from tests.support.images import write_image
 from workbench.cli import main
-
-
-def run(ws: Path, *args: str) -> int:
-    return main(["--workspace", str(ws), *args])
 
 
 def test_full_cli_flow(tmp_path: Path, capsys: pytest.CaptureFixture[str], shared_fixtures: Path) -> None:

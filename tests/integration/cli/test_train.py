@@ -7,11 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.cli import run
 from workbench.cli import main
-
-
-def run(ws: Path, *args: str) -> int:
-    return main(["--workspace", str(ws), *args])
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from tests.support.factories import media_files
 from tests.support.images import image_bytes, write_image
 from workbench.images.decode import ImageSource
 from workbench.services import annotate, imports, projects
@@ -225,3 +226,101 @@ def test_progress_counts_ahead_while_reading_lazily(ws, project, tmp_path) -> No
     report = imports.import_images(ws, project, [folder, z], progress=lambda d, t: calls.append((d, t)))
     assert len(report.imported) == 3
     assert calls == [(1, 3), (2, 3), (3, 3)]
+
+
+class _Cancelled(Exception):
+    pass
+
+def _cancel_at(k: int):  # noqa: ANN202
+    def progress(n: int, total: int) -> None:
+        if n == k:
+            raise _Cancelled(f"cancelled at {n} of {total}")
+
+    return progress
+
+def _folder_of_images(folder: Path, n: int, first_seed: int = 10) -> Path:
+    for i in range(n):
+        write_image(folder / f"im{i}.png", 12, 8, seed=first_seed + i)
+    return folder
+
+def test_a_failed_image_import_removes_its_files_at_once(ws, project, tmp_path: Path) -> None:  # noqa: ANN001
+    """Files of the batch that never committed go at once, not at the next import's sweep."""
+    imports.import_images(ws, project, [write_image(tmp_path / "first.png", 12, 8, seed=1)])
+    before = media_files(ws, project)
+    assert len(before) == 3
+    with pytest.raises(_Cancelled):
+        imports.import_images(ws, project, [_folder_of_images(tmp_path / "d", 3)], progress=_cancel_at(3))
+    assert media_files(ws, project) == before
+    assert projects.get_project(ws, project).num_images == 1
+
+def test_a_failed_commit_removes_the_batch_files(ws, project, tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    """The store refuses the batch (disk full, locked database, ...): no files stay behind."""
+    from workbench.store import images as image_repo
+
+    before = media_files(ws, project)
+
+    def refuse(*_a: object, **_k: object) -> int:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(image_repo, "add_image", refuse)
+    with pytest.raises(OSError, match="No space"):
+        imports.import_images(ws, project, [_folder_of_images(tmp_path / "d", 3)])
+    assert media_files(ws, project) == before == []
+
+def test_committed_batches_stay_when_a_later_one_fails(ws, project, tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    monkeypatch.setattr(imports, "BATCH", 2)
+    with pytest.raises(_Cancelled):
+        imports.import_images(ws, project, [_folder_of_images(tmp_path / "d", 5)], progress=_cancel_at(3))
+    kept = annotate.list_images(ws, project)
+    assert [im.file_name for im in kept] == ["im0.png", "im1.png"]  # the first batch committed
+    files = media_files(ws, project)
+    assert len(files) == 6 and {p.stem for p in files} == {Path(im.path).stem for im in kept}
+
+def test_a_failing_thumbnail_leaves_no_stored_image(ws, project, tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    from workbench.images import storage
+
+    def broken(*_a: object, **_k: object) -> Path:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(storage, "make_display_copy", broken)
+    with pytest.raises(OSError, match="Input/output"):
+        imports.import_images(ws, project, [write_image(tmp_path / "a.png", 12, 8, seed=3)])
+    assert media_files(ws, project) == []
+
+def _zip_of_images(path: Path, n: int) -> Path:
+    import zipfile
+
+    from tests.support.images import image_bytes
+
+    with zipfile.ZipFile(path, "w") as zf:
+        for i in range(n):
+            zf.writestr(f"z{i}.png", image_bytes(12, 8, seed=100 + i))
+    return path
+
+@pytest.mark.parametrize("limit", ["cap", "free-space"])
+def test_a_zip_too_large_for_the_disk_or_the_cap_is_refused_before_anything_is_stored(
+    ws, project, tmp_path: Path, monkeypatch, limit: str  # noqa: ANN001
+) -> None:
+    import shutil
+    from collections import namedtuple
+
+    from workbench.images import sources
+
+    imports.import_images(ws, project, [write_image(tmp_path / "first.png", 12, 8, seed=1)])
+    before = media_files(ws, project)
+    folder = _folder_of_images(tmp_path / "d", 2)
+    zpath = _zip_of_images(tmp_path / "big.zip", 3)
+    if limit == "cap":
+        monkeypatch.setattr(sources, "MAX_ZIP_TOTAL_BYTES", 100)
+        message = "over the limit of 100 bytes"
+    else:
+        usage = namedtuple("usage", "total used free")
+        monkeypatch.setattr(shutil, "disk_usage", lambda _p: usage(10**6, 10**6 - 100, 100))
+        message = "only 100 bytes are free on the workspace disk"
+    with pytest.raises(sources.ZipTooLargeError, match=message) as err:
+        imports.import_images(ws, project, [folder, zpath])
+    assert str(err.value).startswith(f"{zpath}: its 3 images unpack to")
+    assert media_files(ws, project) == before  # not even the folder's images, listed before the zip
+    assert projects.get_project(ws, project).num_images == 1
+    monkeypatch.undo()
+    assert len(imports.import_images(ws, project, [folder, zpath]).imported) == 5

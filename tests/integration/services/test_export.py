@@ -1,4 +1,4 @@
-"""Export edge cases found by driving the CLI like a CVAT / Roboflow user (review of the backend)."""
+"""Export through the services: copied images stay inside the export folder, ids agree across formats, empty splits are refused."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.factories import project_with_train_and_val
 from tests.support.images import write_image
 from workbench.domain import ImageRecord
 from workbench.services import export, imports
@@ -21,7 +22,6 @@ def _coco_file(folder: Path, file_names: list[str]) -> Path:
     path = folder / "ann.json"
     path.write_text(json.dumps(coco))
     return path
-
 
 def test_copy_images_stays_inside_the_export_folder(ws, project, tmp_path: Path) -> None:  # noqa: ANN001
     """A COCO file_name with '..' (or a leading '/') must not make --copy-images write outside out/."""
@@ -41,7 +41,6 @@ def test_copy_images_stays_inside_the_export_folder(ws, project, tmp_path: Path)
         assert (out / "images" / "unassigned" / im["file_name"]).is_file(), im["file_name"]
         assert ".." not in Path(im["file_name"]).parts
 
-
 def test_copy_images_names_never_collide() -> None:
     """A renamed duplicate ('img.jpg' -> 'img_3.jpg') must not take the name of another image."""
     ims = [
@@ -52,7 +51,6 @@ def test_copy_images_names_never_collide() -> None:
     ]
     names = export._unique_names(ims, stored_suffix=True)
     assert len(set(names)) == len(names) == 4
-
 
 def test_labelmap_category_ids_match_the_coco_export(ws, project, tmp_path: Path) -> None:  # noqa: ANN001
     """classes.json's category_id (and the training snapshot's ids) are the COCO export's ids, even
@@ -76,7 +74,6 @@ def test_labelmap_category_ids_match_the_coco_export(ws, project, tmp_path: Path
     ds = export.project_dataset(ws, project)
     assert {c.name: c.id for c in ds.categories if not c.is_ignore} == coco_ids
 
-
 @pytest.mark.parametrize("kind", ["coco", "labelmaps"])
 def test_an_unknown_split_name_is_refused(tmp_path: Path, kind: str) -> None:
     """A typo ('trian') used to give an empty label-map export (and 'no images' for COCO)."""
@@ -92,19 +89,6 @@ def test_an_unknown_split_name_is_refused(tmp_path: Path, kind: str) -> None:
     assert not (tmp_path / "out").exists()
     assert fn(ws, slug, tmp_path / "ok", splits=["train", "unassigned"])
 
-
-def _project_with_train_and_val(ws, project, tmp_path: Path) -> None:  # noqa: ANN001
-    from workbench.domain import Category, Instance
-    from workbench.services import annotate, classes
-
-    classes.add_category(ws, project, Category(name="a"))
-    for seed, split in [(1, "train"), (2, "train"), (3, "val")]:
-        imports.import_images(ws, project, [write_image(tmp_path / f"{seed}.png", 8, 8, seed=seed)], split=split)
-    im = annotate.list_images(ws, project)[0]
-    square = (1.0, 1.0, 5.0, 1.0, 5.0, 5.0)
-    annotate.save_image(ws, project, im.id, [Instance("a", polygons=(square,))], expected_version=1)
-
-
 @pytest.mark.parametrize("kind", ["labelmaps", "coco"])
 def test_export_of_a_split_without_images_is_refused_with_the_counts(
     ws, project, tmp_path: Path, kind: str  # noqa: ANN001
@@ -112,7 +96,7 @@ def test_export_of_a_split_without_images_is_refused_with_the_counts(
     """It wrote an empty export (label maps: classes.json and nothing else)."""
     from workbench.domain import WorkbenchError
 
-    _project_with_train_and_val(ws, project, tmp_path)
+    project_with_train_and_val(ws, project, tmp_path)
     run = export.export_labelmaps if kind == "labelmaps" else export.export_coco
     out = tmp_path / "out"
     with pytest.raises(WorkbenchError) as err:
@@ -125,12 +109,3 @@ def test_export_of_a_split_without_images_is_refused_with_the_counts(
     assert not out.exists()
     run(ws, project, out, splits=["val", "test"])  # a split with images still exports
     assert any(p.is_file() for p in out.rglob("*"))
-
-
-def test_cli_export_of_an_empty_split_fails_with_the_message(ws, project, tmp_path: Path, capsys) -> None:  # noqa: ANN001
-    from workbench.cli import main
-
-    _project_with_train_and_val(ws, project, tmp_path)
-    rc = main(["--workspace", str(ws.root), "export", "labelmaps", project, str(tmp_path / "o"), "--split", "test"])
-    assert rc == 1
-    assert "split 'test' has no images to export (images per split: train 2" in capsys.readouterr().err
