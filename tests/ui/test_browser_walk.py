@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.browser import nav, new_page, open_project, wait_for
-from tests.support.browser import needs_chromium
+from tests.support.browser import nav, needs_chromium, new_page, open_project, wait_for
 from tests.support.images import png_bytes
 
 pytestmark = [pytest.mark.browser, needs_chromium]
@@ -77,6 +76,7 @@ def test_a_typed_path_imports_on_the_first_click(browser, ui_server, ui_workspac
 
 def test_run_picker_does_not_keep_a_stale_status_after_cancel(browser, ui_server, ui_workspace, tmp_path: Path) -> None:  # noqa: ANN001
     from tests.ui.test_pages_ml import _running_run
+
     from workbench.services.demo import create_demo_project
     from workbench.services.workspace import open_workspace
 

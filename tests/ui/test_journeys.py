@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
-
 from tests.ui.test_pages_ml import _running_run, button, ws  # noqa: F401  (ws is a fixture)
 from tests.ui.test_pages_ml import app as ml_app
+
 from workbench.domain import Instance
 from workbench.services import annotate, classes, training
 from workbench.services.demo import create_demo_project

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from tests.ui.test_pages import app, make_project, ws  # noqa: F401  (ws is a fixture)
 
 from tests.support.images import png_bytes
-from tests.ui.test_pages import app, make_project, ws  # noqa: F401  (ws is a fixture)
 from workbench.domain import ValidationError
 from workbench.services import uploads
 from workbench.services.imports import ImportReport
@@ -150,7 +150,6 @@ def test_assigning_splits_updates_the_grid_above_at_once(ws: Workspace) -> None:
 def test_a_reload_keeps_the_open_project_through_the_url(ws: Workspace) -> None:  # noqa: F811
     from streamlit.testing.v1 import AppTest
     from streamlit.util import calc_hash
-
     from tests.ui.test_pages import APP
 
     make_project(ws, "First", n_images=1)
@@ -170,6 +169,7 @@ def test_a_reload_keeps_the_open_project_through_the_url(ws: Workspace) -> None:
 
 def test_annotate_shows_a_change_made_elsewhere_when_the_user_comes_back(ws: Workspace) -> None:  # noqa: F811
     from tests.ui.test_pages import action, polygon_item, send_action
+
     from workbench.domain import Instance
     from workbench.services import annotate
     from workbench.ui.components.annotator import instance_to_payload

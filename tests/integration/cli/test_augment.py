@@ -75,3 +75,33 @@ def test_bad_pipeline_file_lists_every_problem_and_saves_nothing(
     ws = open_workspace(root)
     assert augmentation.get_pipeline(ws, slug) == "light"
     ws.close()
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--count", "0"], "--count must be at least 1, got 0"),
+        (["--count", "-2"], "--count must be at least 1, got -2"),
+        (["--max-side", "-4"], "--max-side must be at least 1 pixel, got -4"),
+    ],
+)
+def test_augment_preview_refuses_counts_below_one_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], flags: list[str], message: str
+) -> None:
+    ws = tmp_path / "ws"
+    assert run(ws, "demo", "--images", "2") == 0
+    capsys.readouterr()
+    assert run(ws, "augment", "preview", "demo-shapes", "--out", str(tmp_path / "prev"), *flags) == 1
+    err = capsys.readouterr().err
+    assert message in err and "no annotated images" not in err
+    assert not (tmp_path / "prev").exists()
+
+def test_augment_preview_and_set_count_in_the_singular(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ws = tmp_path / "ws"
+    assert run(ws, "demo", "--images", "2") == 0
+    capsys.readouterr()
+    assert run(ws, "augment", "preview", "demo-shapes", "--out", str(tmp_path / "prev"), "--count", "1") == 0
+    assert "wrote 1 preview (" in capsys.readouterr().out
+    (tmp_path / "bad.json").write_text('[{"name": "Bogus"}]')
+    assert run(ws, "augment", "set", "demo-shapes", "--pipeline", str(tmp_path / "bad.json")) == 1
+    assert "the pipeline has 1 problem; nothing was saved" in capsys.readouterr().err

@@ -65,20 +65,46 @@ def test_errors_are_one_line_with_nonzero_exit(tmp_path: Path) -> None:
     assert proc.stderr.startswith("workbench: error: no project 'nope'")
 
 
-def test_db_commands_and_demo(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    ws = tmp_path / "ws"
-    assert run(ws, "db", "upgrade") == 0
-    assert run(ws, "db", "current") == 0
-    from workbench.store.engine import head_revision
-
-    assert f"current: {head_revision()}; head: {head_revision()}" in capsys.readouterr().out
-    assert run(ws, "demo", "--images", "6") == 0
-    assert "6 images" in capsys.readouterr().out
-    assert run(ws, "db", "downgrade", "base") == 0
-    assert run(ws, "db", "upgrade") == 0
-
-
 def test_workspace_flag_after_subcommand(tmp_path: Path) -> None:
     ws = tmp_path / "late"
     assert main(["project", "create", "X", "--workspace", str(ws)]) == 0
     assert (ws / "workbench.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("url", "args", "reason"),
+    [
+        ("sqlite:////nonexistent-dir/sub/x.db", ["project", "list"], "unable to open database file"),
+        ("postgresql://me:s3cret@127.0.0.1:1/x", ["project", "list"], "port 1 failed"),
+        ("not a url", ["project", "list"], "Could not parse SQLAlchemy URL"),
+        ("nosuchdialect://x", ["stats", "p"], "Can't load plugin"),
+        (None, ["db", "upgrade", "bogus"], "Can't locate revision identified by 'bogus'"),
+        ("not a url", ["db", "current"], "Could not parse SQLAlchemy URL"),
+    ],
+)
+def test_a_database_that_cannot_be_opened_is_one_line_naming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], url: str | None, args: list[str], reason: str
+) -> None:
+    db = ["--database-url", url] if url else []
+    assert run(tmp_path / "ws", *args, *db) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("workbench: error: database ") and err.count("\n") == 1
+    assert reason in err
+    assert "s3cret" not in err
+
+
+@pytest.mark.parametrize("kind", ["coco", "labelmaps"])
+def test_an_os_error_is_one_line_naming_the_path(tmp_path: Path, kind: str) -> None:
+    """An output path under a file (NotADirectoryError, FileExistsError) ends in one line, exit 1."""
+    ws = tmp_path / "ws"
+    base = [sys.executable, "-m", "workbench.cli", "--workspace", str(ws)]
+    subprocess.run([*base, "demo", "--images", "2"], check=True, capture_output=True)
+    blocker = tmp_path / "a_file.txt"
+    blocker.write_text("x")
+    proc = subprocess.run(
+        [*base, "export", kind, "demo-shapes", str(blocker / "out")], capture_output=True, text=True
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("workbench:")]
+    assert len(lines) == 1 and "a_file.txt" in lines[0], proc.stderr

@@ -17,6 +17,7 @@ from PIL import Image
 
 from tests.support.factories import media_files
 from tests.support.images import image_bytes, write_image
+from workbench.domain import NotFoundError, ValidationError
 from workbench.images.decode import ImageSource
 from workbench.services import annotate, imports, projects
 
@@ -324,3 +325,17 @@ def test_a_zip_too_large_for_the_disk_or_the_cap_is_refused_before_anything_is_s
     assert projects.get_project(ws, project).num_images == 1
     monkeypatch.undo()
     assert len(imports.import_images(ws, project, [folder, zpath]).imported) == 5
+
+
+@pytest.mark.parametrize("slug", ["nosuch", "../escaped"])
+def test_import_into_an_unknown_project_makes_no_folder(ws, tmp_path: Path, slug: str) -> None:  # noqa: ANN001
+    img = write_image(tmp_path / "in" / "a.png")
+    with pytest.raises(NotFoundError, match="no project"):
+        imports.import_images(ws, slug, [img])
+    assert not (ws.root / slug).exists()
+
+@pytest.mark.parametrize("limit", [0, -1])
+def test_a_pixel_limit_below_one_is_refused_not_every_image_skipped(ws, project: str, tmp_path: Path, limit: int) -> None:  # noqa: ANN001
+    img = write_image(tmp_path / "in" / "a.png")
+    with pytest.raises(ValidationError, match=f"pixel limit must be at least 1, got {limit}"):
+        imports.import_images(ws, project, [img], max_pixels=limit)

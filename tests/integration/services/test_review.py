@@ -11,11 +11,19 @@ import pytest
 from sqlalchemy import delete, select
 
 from tests.support.images import image_bytes
-from tests.support.predictions import as_prediction, ground_truth, make_run
-from workbench.domain import ConflictError, Instance, NotFoundError, ValidationError, WorkbenchError
-from workbench.geometry import instance_to_rle, mask_to_rle, rle_iou
+from tests.support.predictions import as_prediction, ground_truth, make_run, run_with_model
+from workbench.domain import (
+    Category,
+    ConflictError,
+    Instance,
+    KeypointSchema,
+    NotFoundError,
+    ValidationError,
+    WorkbenchError,
+)
+from workbench.geometry import instance_to_rle, mask_to_rle, rle_iou, rle_to_mask
 from workbench.images.decode import ImageSource
-from workbench.services import annotate, export, imports, projects, review
+from workbench.services import annotate, classes, export, imports, projects, review
 from workbench.store import categories as category_repo
 from workbench.store import projects as project_repo
 from workbench.store.models import PredictionRow, RunRow
@@ -404,3 +412,146 @@ def test_deleting_the_project_removes_its_predictions(ws, demo) -> None:  # noqa
     projects.delete_project(ws, demo)
     with ws.store.transaction() as s:
         assert s.scalars(select(PredictionRow.id)).all() == []
+
+
+BAD_INFERENCE = {
+    "unknown device": ({"device": "banana"}, "unknown device 'banana'"),
+    "absent gpu": ({"device": "cuda:7"}, "device cuda:7 asks for a GPU"),
+    "negative threshold": ({"score_threshold": -3.0}, "between 0 and 1, got -3.0"),
+    "threshold above one": ({"score_threshold": 2.0}, "between 0 and 1, got 2.0"),
+}
+
+@pytest.mark.parametrize("case", list(BAD_INFERENCE), ids=list(BAD_INFERENCE))
+@pytest.mark.parametrize("use", ["predict", "evaluate"])
+def test_predict_and_evaluate_refuse_a_bad_device_or_threshold_before_loading(
+    ws, project: str, case: str, use: str  # noqa: ANN001
+) -> None:
+    from workbench.services import evaluation, review
+
+    kwargs, message = BAD_INFERENCE[case]
+    # run 999 does not exist: the options are checked first, so the message is about them
+    with pytest.raises(ValidationError, match=message):
+        if use == "predict":
+            review.predict_images(ws, project, 999, [], **kwargs)
+        else:
+            evaluation.evaluate_run(ws, project, 999, **kwargs)
+
+
+KPS = (20.0, 10.0, 2, 10.0, 30.0, 2, 30.0, 30.0, 1)
+
+THREE = KeypointSchema(names=("top", "left", "right"))
+
+def _pose_prediction(ws, slug: str) -> tuple[int, int, int]:  # noqa: ANN001
+    """A class 'pose' with 3 keypoints (no annotations yet, so its schema may change) and a pending
+    prediction of it with 3 keypoints; returns (class id, image id, prediction id)."""
+    cat = classes.add_category(ws, slug, Category(name="pose", keypoints=THREE))
+    run = make_run(ws, slug)
+    im = annotate.list_images(ws, slug)[0]
+    m = np.zeros((im.height, im.width), np.uint8)
+    m[10:30, 10:30] = 1
+    review.store_run_predictions(
+        ws, slug, run, {im.id: [Instance(category="pose", rle=mask_to_rle(m), keypoints=KPS, score=0.9)]}
+    )
+    (p,) = review.list_predictions(ws, slug, run_id=run)
+    assert p.instance.keypoints == KPS
+    return cat.id, im.id, p.id  # type: ignore[return-value]
+
+def _accepted(ws, slug: str, image_id: int, ann_id: int) -> Instance:  # noqa: ANN001
+    return next(i for i in annotate.load_image(ws, slug, image_id).instances if i.id == ann_id)
+
+@pytest.mark.parametrize(
+    ("schema", "message"),
+    [
+        (None, "class 'pose' has no keypoints now"),
+        (KeypointSchema(names=("a", "b", "c", "d")), "class 'pose' has 4 keypoints now, the prediction 3"),
+        (KeypointSchema(names=("a", "b")), "class 'pose' has 2 keypoints now, the prediction 3"),
+    ],
+)
+def test_accept_drops_keypoints_that_no_longer_fit_and_says_so(ws, demo, tmp_path, schema, message) -> None:  # noqa: ANN001
+    cat_id, image_id, pred_id = _pose_prediction(ws, demo)
+    classes.update_category(ws, demo, cat_id, keypoints=schema)
+    before = annotate.load_image(ws, demo, image_id).version
+
+    got = review.accept(ws, demo, pred_id)
+
+    (ann_id,) = got.annotation_ids
+    assert annotate.load_image(ws, demo, image_id).version == before + 1  # one change, like a save
+    assert len(got.notes) == 1 and message in got.notes[0] and "mask was kept" in got.notes[0]
+    new = _accepted(ws, demo, image_id, ann_id)
+    assert new.keypoints is None and new.polygons  # the mask is still there, traced to polygons
+    # the annotation is well formed: the annotator can save the image again as it is
+    loaded = annotate.load_image(ws, demo, image_id)
+    annotate.save_image(ws, demo, image_id, loaded.instances, expected_version=loaded.version)
+    # and the COCO export gives the class's own keypoint count (or none)
+    paths = export.export_coco(ws, demo, tmp_path / "out")
+    anns = [a for path in paths for a in json.loads(Path(path).read_text())["annotations"]]
+    (exported,) = [a for a in anns if a["id"] == ann_id or a.get("score") == pytest.approx(0.9)]
+    k = 0 if schema is None else schema.num_keypoints
+    assert len(exported.get("keypoints") or []) in (0, 3 * k)
+    assert exported.get("num_keypoints", 0) == 0
+
+def test_accept_keeps_keypoints_that_still_fit(ws, demo) -> None:  # noqa: ANN001
+    cat_id, image_id, pred_id = _pose_prediction(ws, demo)
+    classes.update_category(ws, demo, cat_id, keypoints=KeypointSchema(names=("head", "l", "r")))
+    got = review.accept(ws, demo, pred_id)
+    assert got.notes == []
+    assert _accepted(ws, demo, image_id, got.annotation_ids[0]).keypoints == KPS
+
+def test_accept_all_above_drops_misfit_keypoints_too(ws, demo) -> None:  # noqa: ANN001
+    cat_id, image_id, pred_id = _pose_prediction(ws, demo)
+    classes.update_category(ws, demo, cat_id, keypoints=None)
+    run_id = review.list_predictions(ws, demo)[0].run_id
+    got = review.accept_all_above(ws, demo, image_id, run_id, 0.5)
+    assert len(got.annotation_ids) == 1 and "no keypoints now" in got.notes[0]
+    assert _accepted(ws, demo, image_id, got.annotation_ids[0]).keypoints is None
+    assert review.list_predictions(ws, demo, run_id=run_id)[0].status == "accepted"
+
+def test_accept_names_the_annotation_it_wrote(ws, demo) -> None:  # noqa: ANN001
+    cat_id, image_id, pred_id = _pose_prediction(ws, demo)
+    classes.update_category(ws, demo, cat_id, keypoints=None)
+    (ann_id,) = review.accept(ws, demo, pred_id).annotation_ids
+    assert _accepted(ws, demo, image_id, ann_id).keypoints is None
+
+
+def test_predict_images_stores_model_outputs(ws, demo, tmp_path) -> None:  # noqa: ANN001
+    run = run_with_model(ws, demo, tmp_path)
+    val = review.select_images(ws, demo, split="val")
+    got = review.predict_images(ws, demo, run, val, score_threshold=0.5, chunk_size=1)
+    assert got.images == len(val) and got.predictions > 0
+    preds = review.list_predictions(ws, demo, run_id=run)
+    assert {p.image_id for p in preds} == {r.id for r in val}
+    sizes = {r.id: (r.height, r.width) for r in val}
+    for p in preds:
+        assert p.instance.category == "circle" and p.score >= 0.5 and p.status == "pending"
+        assert p.instance.rle.size_hw == sizes[p.image_id] and p.instance.area > 0
+        assert p.instance.keypoints is None  # circles carry no keypoints
+    # and they review like any other: accept one, it is an annotation now
+    ann_id = review.accept(ws, demo, preds[0].id).annotation_ids[0]
+    assert ann_id in {i.id for i in annotate.load_image(ws, demo, preds[0].image_id).instances}
+
+def test_run_without_model_file_is_explained(ws, demo) -> None:  # noqa: ANN001
+    run = make_run(ws, demo)
+    with pytest.raises(WorkbenchError, match="has no model file"):
+        review.predict_images(ws, demo, run, review.select_images(ws, demo))
+
+def test_select_images(ws, demo) -> None:  # noqa: ANN001
+    every = review.select_images(ws, demo)
+    assert len(every) == 6
+    assert review.select_images(ws, demo, images=[str(every[1].id), every[2].file_name]) == every[1:3]
+    assert review.select_images(ws, demo, unlabeled=True) == []
+    with pytest.raises(ValidationError, match="choose one"):
+        review.select_images(ws, demo, split="val", unlabeled=True)
+    with pytest.raises(Exception, match="no image 'nope.png'"):
+        review.select_images(ws, demo, images=["nope.png"])
+
+def test_predicted_masks_have_a_real_shape(ws, demo, tmp_path) -> None:  # noqa: ANN001
+    run = run_with_model(ws, demo, tmp_path)
+    (im,) = review.select_images(ws, demo, images=[review.select_images(ws, demo)[0].file_name])
+    review.predict_images(ws, demo, run, [im], score_threshold=0.5)
+    for p in review.list_predictions(ws, demo, run_id=run):
+        m = rle_to_mask(p.instance.rle)
+        x, y, w, h = p.instance.bbox_xywh
+        assert m.sum() == pytest.approx(p.instance.area)
+        ys, xs = np.nonzero(m)
+        assert xs.min() >= np.floor(x) - 1 and xs.max() <= np.ceil(x + w) + 1  # the mask lies in its box
+        assert ys.min() >= np.floor(y) - 1 and ys.max() <= np.ceil(y + h) + 1

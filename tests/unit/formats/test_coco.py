@@ -563,3 +563,13 @@ def test_annotation_covering_no_pixel_is_skipped_with_a_warning(
     (warning,) = [w for w in ds.warnings if "cover no pixel" in w]
     assert warning.startswith("tiny.json: 1 annotation(s) cover no pixel") and "9 (img.png)" in warning
     assert coco_to_dataset(coco_dict(), source="ok.json").warnings == []
+
+
+def test_a_coco_file_with_flip_pairs_sharing_a_keypoint_is_refused_naming_it(tmp_path: Path) -> None:
+    from workbench.formats.coco.read import load_coco
+
+    path = tmp_path / "ann.json"
+    cat = {"id": 1, "name": "p", "keypoints": ["a", "b", "c"], "skeleton": [], "flip_pairs": [[1, 2], [2, 3]]}
+    path.write_text(json.dumps({"images": [], "annotations": [], "categories": [cat]}))
+    with pytest.raises(ValidationError, match=r"ann\.json.*more than one flip pair"):
+        load_coco(path)

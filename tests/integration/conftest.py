@@ -1,4 +1,4 @@
-"""Review fixtures: a small demo project (circles, squares, keypoint triangles)."""
+"""Integration fixtures: a small demo project (circles, squares, keypoint triangles) in the workspace."""
 
 from __future__ import annotations
 
