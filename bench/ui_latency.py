@@ -24,8 +24,15 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.ui.browser_helpers import nav, new_page, open_project, wait_image_drawn  # noqa: E402
-from tests.ui.conftest import CHROMIUM, CHROMIUM_FLAGS, UiServer  # noqa: E402
+from tests.support.browser import (  # noqa: E402, E501
+    CHROMIUM,
+    CHROMIUM_FLAGS,
+    UiServer,
+    nav,
+    new_page,
+    open_project,
+    wait_image_drawn,
+)
 from workbench.domain import Category, Instance  # noqa: E402
 from workbench.images.decode import ImageSource  # noqa: E402
 from workbench.services import annotate, classes, imports, projects  # noqa: E402

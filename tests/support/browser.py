@@ -201,3 +201,9 @@ def view_mapping(
 
 def view_box(page: Any) -> tuple[float, ...]:
     return tuple(float(v) for v in page.locator(".wb-svg").get_attribute("viewBox").split())
+
+
+def wait_idle(page: Any) -> None:
+    """Wait until the app's rerun has finished (Streamlit's running indicator is gone)."""
+    page.wait_for_timeout(300)
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')")

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from tests.support.apptest import app, button, running_run, texts
+from tests.support.apptest import app, button, make_project, running_run, texts
 from tests.support.predictions import as_prediction, ground_truth, make_run
 from workbench.domain import Instance
 from workbench.images.overlay import Layer, draw_overlay
-from workbench.services import evaluation, review, training
+from workbench.services import annotate, classes, evaluation, review, training
 from workbench.services.demo import create_demo_project
 from workbench.services.projects import create_project
 from workbench.services.workspace import Workspace
+from workbench.store import projects as project_repo
 from workbench.store import runs as run_repo
 
 # --------------------------------------------------------------------------------------- empty states
@@ -216,7 +218,6 @@ def test_review_accept_and_reject_change_the_store(ws: Workspace) -> None:
     at.button(key=f"review_reject_{low}").click().run()
     status = {p.id: (p.status, p.annotation_id) for p in review.list_predictions(ws, slug, run_id=run)}
     assert status[high][0] == "accepted" and status[low] == ("rejected", None)
-    from workbench.services import annotate
 
     accepted = [i for i in annotate.load_image(ws, slug, image_id).instances if i.id == status[high][1]]
     assert accepted and accepted[0].source == "predicted"
@@ -283,7 +284,6 @@ def test_review_accept_says_when_keypoints_no_longer_fit_the_class(ws: Workspace
 
     from workbench.domain import Category, KeypointSchema
     from workbench.geometry import mask_to_rle
-    from workbench.services import annotate, classes
 
     slug = create_demo_project(ws, num_images=3).slug
     cat = classes.add_category(ws, slug, Category(name="pose", keypoints=KeypointSchema(names=("a", "b"))))
@@ -303,3 +303,73 @@ def test_review_accept_says_when_keypoints_no_longer_fit_the_class(ws: Workspace
     ann_id = review.list_predictions(ws, slug, run_id=run)[0].annotation_id
     (new,) = [i for i in annotate.load_image(ws, slug, im.id).instances if i.id == ann_id]
     assert new.keypoints is None and new.polygons
+
+
+def test_review_opens_on_the_newest_run_that_has_a_model(ws: Workspace) -> None:
+    from tests.support.predictions import make_run
+    from workbench.store import runs as run_repo
+
+    slug = make_project(ws, n_images=1)
+    good = make_run(ws, slug, "good")
+    bad = make_run(ws, slug, "crashed")  # newer, but it failed: nothing to predict or review with
+    with ws.store.transaction() as s:
+        run_repo.finish_run(s, good, "succeeded")
+        run_repo.finish_run(s, bad, "failed", error="boom")
+    at = app("review", slug)
+    assert not at.exception, at.exception
+    picker = next(s for s in at.selectbox if s.label == "Run")
+    assert picker.value == good
+    assert "succeeded" not in picker.format_func(good)  # status lives in the page, not in the label
+
+
+def _early_stopped_run(
+    ws: Workspace, slug: str, tmp_path: Path, epoch: int, epochs: int, best_ap: float
+) -> int:
+    """A run that succeeded after ``epoch`` of ``epochs`` epochs (what early stopping leaves)."""
+    run_dir = tmp_path / "runs" / f"done{epoch}"
+    run_dir.mkdir(parents=True)
+    status = {"status": "succeeded", "epoch": epoch, "epochs": epochs, "iter": 0, "iters_per_epoch": 1,
+              "step": epoch, "total_steps": epochs, "loss": 0.7, "best_ap": best_ap, "best_epoch": 1,
+              "device": "cpu"}
+    with ws.store.transaction() as s:
+        rid = run_repo.create_run(
+            s, project_repo.project_id(s, slug), "stopped", {"early_stopping_patience": 5}, str(run_dir), device="cpu"
+        ).id
+        run_repo.claim_next_queued_run(s, "cpu")
+        run_repo.update_run_progress(s, rid, status)
+        run_repo.finish_run(s, rid, "succeeded")
+    (run_dir / "status.json").write_text(json.dumps(status))
+    return rid
+
+@pytest.mark.parametrize(("epoch", "epochs", "says_early"), [(6, 150, True), (30, 30, False)])
+def test_a_run_that_stopped_early_says_so(ws: Workspace, tmp_path: Path, epoch: int, epochs: int, says_early: bool) -> None:
+    # Train with the defaults on a small set: mask AP stays 0, early stopping ends the run at epoch 6
+    # of 150, and the panel said only 'Finished' beside 'epoch 6/150'.
+    slug = create_demo_project(ws, num_images=4).slug
+    _early_stopped_run(ws, slug, tmp_path, epoch, epochs, 0.0)
+    at = app("train", slug)
+    warned = [w.value for w in at.warning if "Stopped early" in w.value]
+    if says_early:
+        assert warned == [
+            "Stopped early after epoch 6 of 150: validation mask AP did not improve for 5 epochs (best 0.000 "
+            "at epoch 1; the model is that epoch's). A model still at 0 often needs more epochs to find "
+            "anything: set *Stop early after* to 0 in the settings to run them all."
+        ]
+    else:
+        assert warned == []
+    assert any(s.value.startswith("Finished.") for s in at.success)
+
+@pytest.mark.parametrize(("value", "expected"), [(0, None), (12, 12)])
+def test_early_stopping_setting_goes_into_the_run_config(ws: Workspace, tmp_path: Path, value: int, expected: int | None) -> None:
+    slug = create_demo_project(ws, num_images=4).slug
+    running_run(ws, slug, tmp_path)  # the cpu is busy: the new run waits, no worker starts here
+    at = app("train", slug)
+    patience = next(n for n in at.number_input if n.label.startswith("Stop early after"))
+    assert patience.value == 5  # the default config's
+    next(s for s in at.selectbox if s.label == "Device").select("cpu")
+    patience.set_value(value)
+    next(t for t in at.text_input if t.label == "Run name (optional)").input("patient")
+    button(at, "Train").click().run()
+    assert not at.exception, at.exception
+    new = next(r for r in training.list_runs(ws, slug) if r.name == "patient")
+    assert new.config["early_stopping_patience"] == expected

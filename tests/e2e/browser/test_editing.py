@@ -360,3 +360,47 @@ def test_the_stage_fits_a_short_window(ed: Editor) -> None:
     finally:
         page.set_viewport_size(size)
     assert wait_for(height, lambda h: h == tall, what="the stage back to its height") == tall
+
+
+def test_long_class_name_is_cut_with_an_ellipsis_and_keeps_the_delete_button(browser, ui_server, ui_workspace) -> None:  # noqa: ANN001
+    from tests.support.browser import wait_image_drawn
+    from workbench.domain import Category, Instance
+    from workbench.images.decode import ImageSource
+    from workbench.services import annotate, classes, imports, projects
+    from workbench.services.workspace import open_workspace
+
+    ws = open_workspace(ui_workspace)
+    slug = projects.create_project(ws, "Long names").slug
+    imports.import_images(ws, slug, [ImageSource(name="long.png", data=png_bytes((200, 150)))])
+    long_name = ("very long class name " * 10)[:119] + "Z"
+    assert len(long_name) == 120
+    classes.add_category(ws, slug, Category(name=long_name))
+    (image,) = annotate.list_images(ws, slug)
+    square = Instance(long_name, polygons=((20.0, 20.0, 80.0, 20.0, 80.0, 80.0, 20.0, 80.0),))
+    annotate.save_image(ws, slug, image.id, [square], expected_version=annotate.load_image(ws, slug, image.id).version)
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = ctx.new_page()
+    page.set_default_timeout(20_000)
+    try:
+        page.goto(f"{ui_server.url}/annotate?project={slug}")
+        wait_image_drawn(page, image.id)
+        row = page.locator(".wb-list li").first
+        name = row.locator(".wb-name")
+        assert name.get_attribute("title") == long_name  # the full name on hover
+        assert name.evaluate("e => getComputedStyle(e).textOverflow") == "ellipsis"
+        assert name.evaluate("e => e.scrollWidth > e.clientWidth")  # cut, not wrapped or overflowing
+        side = page.locator(".wb-side").bounding_box()
+        for act in ("delete", "toggle"):
+            button = row.locator(f'[data-act="{act}"]')
+            assert button.is_visible()
+            box = button.bounding_box()
+            assert box["width"] > 4 and side["x"] <= box["x"] and box["x"] + box["width"] <= side["x"] + side["width"]
+        assert row.evaluate("li => li.scrollWidth <= li.clientWidth + 1")  # the row does not overflow
+        # the class picker of the toolbar stays a sensible width too (the name is in its tooltip)
+        picker = page.locator(".wb-annot select")
+        assert picker.bounding_box()["width"] <= 320
+        assert picker.get_attribute("title").startswith(long_name) or long_name in picker.evaluate(
+            "s => s.selectedOptions[0].title"
+        )
+    finally:
+        ctx.close()

@@ -14,6 +14,7 @@ from tests.support.browser import (
     new_page,
     open_project,
     wait_for,
+    wait_idle,
     wait_image_drawn,
 )
 
@@ -73,3 +74,50 @@ def test_accept_prediction_then_find_it_in_the_annotator(browser, ui_server, ui_
     predicted = [t for t in tags if "predicted" in t]
     assert len(predicted) == 1 and "square" in predicted[0], tags
     page.context.close()
+
+
+def test_review_picker_counts_follow_an_accept_and_buttons_fit(browser, ui_server, ui_workspace) -> None:  # noqa: ANN001
+    import numpy as np
+
+    from tests.support.predictions import make_run
+    from workbench.domain import Instance
+    from workbench.geometry import mask_to_rle
+    from workbench.services import annotate, review
+    from workbench.services.demo import create_demo_project
+    from workbench.services.workspace import open_workspace
+
+    ws = open_workspace(ui_workspace)
+    slug = create_demo_project(ws, name="Pending", num_images=2).slug
+    image = min(annotate.list_images(ws, slug), key=lambda im: im.id)
+    preds = []
+    for x, score in ((20, 0.9), (120, 0.8)):
+        mask = np.zeros((image.height, image.width), dtype=np.uint8)
+        mask[20:60, x : x + 40] = 1
+        preds.append(Instance("square", rle=mask_to_rle(mask), bbox_xywh=(x, 20, 40, 40), score=score, source="predicted"))
+    run = make_run(ws, slug, "two preds")
+    review.store_run_predictions(ws, slug, run, {image.id: preds})
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = ctx.new_page()
+    page.set_default_timeout(20_000)
+    try:
+        page.goto(f"{ui_server.url}/review?project={slug}")
+        picker = page.locator('[data-testid="stSelectbox"]').filter(has_text="Image (").locator("input")
+        page.get_by_text("0.90 · pending").wait_for()
+        wait_idle(page)
+        assert "2 pending" in picker.input_value()
+        accept = page.get_by_role("button", name="Accept", exact=True).first
+        fits = accept.evaluate("b => [...b.querySelectorAll('*')].every(e => e.scrollWidth <= e.clientWidth + 1)")
+        assert fits, "the Accept button's label is cut off"
+        accept.click()
+        page.get_by_text("Accepted as annotation").wait_for()
+        # (until the rerun ends the old picker may still be in the page beside the new one)
+        shown = wait_for(
+            # one snapshot of every picker (a picker the rerun removes between all() and
+            # input_value() left a locator waiting out its 20 s timeout)
+            lambda: picker.evaluate_all("els => els.map(e => e.value)"),
+            lambda vals: len(vals) == 1 and "2 pending" not in vals[0],
+            what="one image picker with fresh counts",
+        )
+        assert "1 pending" in shown[0], shown
+    finally:
+        ctx.close()

@@ -1,15 +1,13 @@
-"""Image import: a corpus of bad inputs (each refused with its reason, nothing stored), every
-accepted format and mode, EXIF orientations, and how files, folders and zip archives are walked."""
+"""Image decoding: a corpus of bad inputs (each refused with its reason, nothing stored), every
+accepted format and mode, and EXIF orientations."""
 
 from __future__ import annotations
 
 import hashlib
 import io
 import os
-import stat
 import struct
 import warnings
-import zipfile
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -18,44 +16,20 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.support.images import encode, make_zip, pattern_jpeg, pattern_png, pattern_rgb, write_file
 from workbench.domain import ValidationError
 from workbench.images.decode import DecodedImage, ImageError, ImageSource, decode_image
-from workbench.images.sources import IMAGE_SUFFIXES, ZIP_IN_FOLDER_REASON, Skipped, iter_image_sources
+from workbench.images.sources import Skipped, iter_image_sources
 from workbench.images.storage import store_image
 
 # ---------------------------------------------------------------------------------------------
 # Factories
 
 
-def pattern_rgb(width: int = 24, height: int = 16) -> np.ndarray:
-    """Four flat quadrants of distinct colours: asymmetric under every flip and rotation."""
-    arr = np.zeros((height, width, 3), dtype=np.uint8)
-    h2, w2 = height // 2, width // 2
-    arr[:h2, :w2] = (220, 30, 30)
-    arr[:h2, w2:] = (30, 200, 40)
-    arr[h2:, :w2] = (40, 60, 210)
-    arr[h2:, w2:] = (240, 230, 60)
-    return arr
-
-
-def encode(img: Image.Image, fmt: str, **kwargs: object) -> bytes:
-    buf = io.BytesIO()
-    img.save(buf, format=fmt, **kwargs)
-    return buf.getvalue()
-
-
-def jpeg_bytes(width: int = 24, height: int = 16) -> bytes:
-    return encode(Image.fromarray(pattern_rgb(width, height)), "JPEG", quality=95)
-
-
 def noisy_jpeg_bytes(width: int = 96, height: int = 64) -> bytes:
     """Noise compresses badly, so that half of the file is well inside the scan data."""
     arr = np.random.default_rng(1).integers(0, 256, (height, width, 3), dtype=np.uint8)
     return encode(Image.fromarray(arr), "JPEG", quality=90)
-
-
-def png_bytes(width: int = 24, height: int = 16) -> bytes:
-    return encode(Image.fromarray(pattern_rgb(width, height)), "PNG")
 
 
 def png_chunk(kind: bytes, data: bytes) -> bytes:
@@ -71,22 +45,6 @@ def png_with_header(width: int, height: int) -> bytes:
         + png_chunk(b"IDAT", zlib.compress(b"\0" * 16))
         + png_chunk(b"IEND", b"")
     )
-
-
-def write(path: Path, data: bytes) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-    return path
-
-
-def make_zip(path: Path, entries: list[tuple[str, bytes]], *, symlinks: tuple[str, ...] = ()) -> Path:
-    with zipfile.ZipFile(path, "w") as zf:
-        for name, data in entries:
-            info = zipfile.ZipInfo(name)
-            if name in symlinks:
-                info.external_attr = (stat.S_IFLNK | 0o777) << 16
-            zf.writestr(info, data)
-    return path
 
 
 def run_import(
@@ -115,7 +73,7 @@ def _truncated(data: bytes) -> bytes:
 
 
 def _corrupt_zip_entry(tmp: Path) -> list[Path]:
-    path = make_zip(tmp / "bad_crc.zip", [("photo.png", png_bytes())])
+    path = make_zip(tmp / "bad_crc.zip", [("photo.png", pattern_png())])
     raw = bytearray(path.read_bytes())
     at = raw.index(b"IDAT") + 8  # inside the stored (uncompressed) entry's image data
     raw[at] ^= 0xFF
@@ -129,7 +87,7 @@ def _fifo(tmp: Path) -> list[Path]:
 
 
 def _symlink_on_disk(tmp: Path) -> list[Path]:
-    target = write(tmp / "elsewhere" / "real.png", png_bytes())
+    target = write_file(tmp / "elsewhere" / "real.png", pattern_png())
     folder = tmp / "photos"
     folder.mkdir()
     (folder / "link.png").symlink_to(target)
@@ -139,22 +97,22 @@ def _symlink_on_disk(tmp: Path) -> list[Path]:
 def _unreadable(tmp: Path) -> list[Path]:
     if os.geteuid() == 0:
         pytest.skip("running as root: chmod 000 does not stop root from reading (the fifo case covers it)")
-    path = write(tmp / "secret.png", png_bytes())
+    path = write_file(tmp / "secret.png", pattern_png())
     path.chmod(0)
     return [path]
 
 
 def _mode_f_tiff(tmp: Path) -> list[Path]:
     img = Image.fromarray(np.linspace(0, 1, 48, dtype=np.float32).reshape(6, 8), mode="F")
-    return [write(tmp / "depth.tif", encode(img, "TIFF"))]
+    return [write_file(tmp / "depth.tif", encode(img, "TIFF"))]
 
 
 def _lab_tiff(tmp: Path) -> list[Path]:
-    return [write(tmp / "lab.tiff", encode(Image.new("LAB", (8, 6), (50, 10, 10)), "TIFF"))]
+    return [write_file(tmp / "lab.tiff", encode(Image.new("LAB", (8, 6), (50, 10, 10)), "TIFF"))]
 
 
 def _gif_named_jpg(tmp: Path) -> list[Path]:
-    return [write(tmp / "anim.jpg", encode(Image.new("RGB", (8, 6), (9, 9, 9)), "GIF"))]
+    return [write_file(tmp / "anim.jpg", encode(Image.new("RGB", (8, 6), (9, 9, 9)), "GIF"))]
 
 
 def _corrupt_idat(tmp: Path) -> list[Path]:
@@ -162,85 +120,85 @@ def _corrupt_idat(tmp: Path) -> list[Path]:
     start = data.index(b"IDAT") + 4
     for i in range(start + 2, start + 40):
         data[i] ^= 0x5A
-    return [write(tmp / "scrambled.png", bytes(data))]
+    return [write_file(tmp / "scrambled.png", bytes(data))]
 
 
 BAD_CASES: dict[str, tuple[Callable[[Path], list[Path]], str, str]] = {
     # id: (build input, name in the report, expected reason substring)
-    "zero-byte jpg": (lambda t: [write(t / "empty.jpg", b"")], "empty.jpg", "empty file (0 bytes)"),
+    "zero-byte jpg": (lambda t: [write_file(t / "empty.jpg", b"")], "empty.jpg", "empty file (0 bytes)"),
     "truncated jpeg": (
-        lambda t: [write(t / "cut.jpg", _truncated(noisy_jpeg_bytes()))],
+        lambda t: [write_file(t / "cut.jpg", _truncated(noisy_jpeg_bytes()))],
         "cut.jpg",
         "truncated or corrupt JPEG data: image file is truncated",
     ),
     "truncated png": (
-        lambda t: [write(t / "cut.png", _truncated(png_bytes(64, 48)))],
+        lambda t: [write_file(t / "cut.png", _truncated(pattern_png(64, 48)))],
         "cut.png",
         "truncated or corrupt PNG data",
     ),
     "truncated webp": (
-        lambda t: [write(t / "cut.webp", _truncated(encode(Image.fromarray(pattern_rgb(64, 48)), "WEBP")))],
+        lambda t: [write_file(t / "cut.webp", _truncated(encode(Image.fromarray(pattern_rgb(64, 48)), "WEBP")))],
         "cut.webp",
         "truncated or corrupt WEBP",
     ),
     "png header only": (
-        lambda t: [write(t / "head.png", png_bytes()[:20])],
+        lambda t: [write_file(t / "head.png", pattern_png()[:20])],
         "head.png",
         "truncated or corrupt PNG header",
     ),
     "scrambled png data": (_corrupt_idat, "scrambled.png", "truncated or corrupt PNG data"),
     "random bytes named png": (
-        lambda t: [write(t / "noise.png", np.random.default_rng(0).bytes(2000))],
+        lambda t: [write_file(t / "noise.png", np.random.default_rng(0).bytes(2000))],
         "noise.png",
         "not an image: cannot identify image file",
     ),
     "text named jpg": (
-        lambda t: [write(t / "notes.jpg", b"shopping list: eggs, milk\n")],
+        lambda t: [write_file(t / "notes.jpg", b"shopping list: eggs, milk\n")],
         "notes.jpg",
         "not an image: cannot identify image file",
     ),
     "html named webp": (
-        lambda t: [write(t / "page.webp", b"<!doctype html><html><body>404 Not Found</body></html>")],
+        lambda t: [write_file(t / "page.webp", b"<!doctype html><html><body>404 Not Found</body></html>")],
         "page.webp",
         "not an image: cannot identify image file",
     ),
     "decompression bomb header": (
-        lambda t: [write(t / "bomb.png", png_with_header(100_000, 100_000))],
+        lambda t: [write_file(t / "bomb.png", png_with_header(100_000, 100_000))],
         "bomb.png",
         "too many pixels: 100000x100000 = 10000000000 pixels, over the limit of 89478485",
     ),
     "zero-size header 0x0": (
-        lambda t: [write(t / "zero.png", png_with_header(0, 0))],
+        lambda t: [write_file(t / "zero.png", png_with_header(0, 0))],
         "zero.png",
         "image has no pixels: its header says 0x0",
     ),
     "zero-size header 1x0": (
-        lambda t: [write(t / "flat.png", png_with_header(1, 0))],
+        lambda t: [write_file(t / "flat.png", png_with_header(1, 0))],
         "flat.png",
         "image has no pixels: its header says 1x0",
     ),
     "zip slip": (
-        lambda t: [make_zip(t / "a.zip", [("../evil.png", png_bytes())])],
+        lambda t: [make_zip(t / "a.zip", [("../evil.png", pattern_png())])],
         "a.zip:../evil.png",
         "zip entry escapes the archive folder",
     ),
     "zip slip deep": (
-        lambda t: [make_zip(t / "a.zip", [("sub/../../evil.png", png_bytes())])],
+        lambda t: [make_zip(t / "a.zip", [("sub/../../evil.png", pattern_png())])],
         "a.zip:sub/../../evil.png",
         "zip entry escapes the archive folder",
     ),
     "zip absolute entry": (
-        lambda t: [make_zip(t / "a.zip", [("/tmp/evil.png", png_bytes())])],
+        lambda t: [make_zip(t / "a.zip", [("/tmp/evil.png", pattern_png())])],
         "a.zip:/tmp/evil.png",
         "zip entry escapes the archive folder",
     ),
     "zip drive letter entry": (
-        lambda t: [make_zip(t / "a.zip", [("C:/Windows/evil.png", png_bytes())])],
+        lambda t: [make_zip(t / "a.zip", [("C:/Windows/evil.png", pattern_png())])],
         "a.zip:C:/Windows/evil.png",
         "zip entry escapes the archive folder",
     ),
     "zip backslash slip": (
-        lambda t: [make_zip(t / "a.zip", [("..\\evil.png", png_bytes())])],
+        lambda t: [make_zip(t / "a.zip", [("..\\evil.png", pattern_png())])],
         "a.zip:..\\evil.png",
         "zip entry escapes the archive folder",
     ),
@@ -256,7 +214,7 @@ BAD_CASES: dict[str, tuple[Callable[[Path], list[Path]], str, str]] = {
     ),
     "zip entry bad crc": (_corrupt_zip_entry, "bad_crc.zip:photo.png", "corrupt zip entry"),
     "corrupt zip": (
-        lambda t: [write(t / "broken.zip", b"PK\x03\x04 this is not really a zip archive")],
+        lambda t: [write_file(t / "broken.zip", b"PK\x03\x04 this is not really a zip archive")],
         "broken.zip",
         "corrupt zip archive",
     ),
@@ -272,12 +230,12 @@ BAD_CASES: dict[str, tuple[Callable[[Path], list[Path]], str, str]] = {
     "lab mode tiff": (_lab_tiff, "lab.tiff", "unsupported pixel mode LAB"),
     "gif renamed jpg": (_gif_named_jpg, "anim.jpg", "format GIF is not supported"),
     "non-image name given": (
-        lambda t: [write(t / "notes.txt", b"hello")],
+        lambda t: [write_file(t / "notes.txt", b"hello")],
         "notes.txt",
         "not an image or zip file name (.txt)",
     ),
     "heic in a folder": (
-        lambda t: [write(t / "phone" / "IMG_0001.HEIC", b"\0\0\0\x18ftypheic").parent],
+        lambda t: [write_file(t / "phone" / "IMG_0001.HEIC", b"\0\0\0\x18ftypheic").parent],
         "IMG_0001.HEIC",
         "format .heic is not supported (JPEG, PNG, BMP, TIFF, WebP are)",
     ),
@@ -291,7 +249,7 @@ BAD_CASES: dict[str, tuple[Callable[[Path], list[Path]], str, str]] = {
 
 
 def _link(tmp: Path) -> Path:
-    target = write(tmp / "target" / "real.png", png_bytes())
+    target = write_file(tmp / "target" / "real.png", pattern_png())
     link = tmp / "given.png"
     link.symlink_to(target)
     return link
@@ -316,7 +274,7 @@ def test_bad_cases_cover_at_least_fifteen_inputs() -> None:
 
 
 def test_pixel_limit_is_configurable_for_real_images(tmp_path: Path) -> None:
-    path = write(tmp_path / "big.png", png_bytes(40, 30))
+    path = write_file(tmp_path / "big.png", pattern_png(40, 30))
     decoded, skipped = run_import([path], tmp_path / "project", max_pixels=1000)
     assert decoded == []
     assert skipped == [
@@ -332,7 +290,7 @@ def test_our_limit_not_pils_decides_and_pils_global_is_restored(monkeypatch: pyt
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 50)  # PIL would warn at 50 px and raise at 100
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a DecompressionBombWarning would fail the test
-        ok = decode_image(ImageSource("ok.png", data=png_bytes(24, 16)))
+        ok = decode_image(ImageSource("ok.png", data=pattern_png(24, 16)))
         assert (ok.width, ok.height) == (24, 16)
         with pytest.raises(ImageError, match=r"bomb\.png: too many pixels: 100000x100000"):
             decode_image(ImageSource("bomb.png", data=png_with_header(100_000, 100_000)))
@@ -364,17 +322,17 @@ def test_image_source_without_path_or_data_is_refused() -> None:
 
 
 def test_image_source_data_wins_over_path(tmp_path: Path) -> None:
-    path = write(tmp_path / "x.png", b"not read")
-    d = decode_image(ImageSource("x.png", path=path, data=png_bytes()))
-    assert d.sha256 == hashlib.sha256(png_bytes()).hexdigest()
+    path = write_file(tmp_path / "x.png", b"not read")
+    d = decode_image(ImageSource("x.png", path=path, data=pattern_png()))
+    assert d.sha256 == hashlib.sha256(pattern_png()).hexdigest()
 
 
 def test_bad_files_do_not_stop_the_good_ones(tmp_path: Path) -> None:
     folder = tmp_path / "mixed"
-    write(folder / "a_good.png", png_bytes())
-    write(folder / "b_empty.jpg", b"")
-    write(folder / "c" / "good.jpg", jpeg_bytes())
-    write(folder / "c" / "d_text.png", b"hello")
+    write_file(folder / "a_good.png", pattern_png())
+    write_file(folder / "b_empty.jpg", b"")
+    write_file(folder / "c" / "good.jpg", pattern_jpeg())
+    write_file(folder / "c" / "d_text.png", b"hello")
     decoded, skipped = run_import([folder], tmp_path / "project")
     assert [d.name for d in decoded] == ["a_good.png", "c/good.jpg"]
     assert [(s.name, s.reason.split(":")[0]) for s in skipped] == [
@@ -477,7 +435,7 @@ def test_accepted_formats_and_modes(case: str, tmp_path: Path) -> None:
     make, fmt, options, suffix, stored_suffix, lossless = GOOD_CASES[case]
     img = make()
     data = encode(img, fmt, **options)
-    path = write(tmp_path / f"in{suffix}", data)
+    path = write_file(tmp_path / f"in{suffix}", data)
     d = decode_image(ImageSource(path.name, path=path))
     assert (d.width, d.height) == (24, 16)
     assert d.format == fmt
@@ -523,10 +481,6 @@ def test_animated_webp_stores_first_frame_as_png() -> None:
     d = decode_image(ImageSource("anim.webp", data=data))
     assert d.stored_suffix == ".png"
     assert np.array_equal(np.asarray(Image.open(io.BytesIO(d.stored_bytes)).convert("RGB")), pattern_rgb())
-
-
-def test_image_suffixes() -> None:
-    assert IMAGE_SUFFIXES == {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -603,93 +557,3 @@ def test_invalid_orientation_value_means_upright() -> None:
 # Walking files, folders and zip archives
 
 
-def _names(paths: list[Path]) -> tuple[list[str], list[Skipped]]:
-    skipped: list[Skipped] = []
-    return [s.display_name for s in iter_image_sources(paths, skipped=skipped)], skipped
-
-
-def test_folder_is_walked_recursively_in_order_ignoring_non_images(tmp_path: Path) -> None:
-    root = tmp_path / "photos"
-    for rel in ["b.png", "a.JPG", "sub/z.webp", "sub/deeper/c.tiff", "Sub2/d.bmp"]:
-        write(root / rel, b"x")
-    for rel in ["notes.txt", "sub/meta.json", "._a.jpg", ".hidden/e.png", "__MACOSX/f.png", "inner.zip"]:
-        write(root / rel, b"x")
-    names, skipped = _names([root])
-    assert names == ["Sub2/d.bmp", "a.JPG", "b.png", "sub/deeper/c.tiff", "sub/z.webp"]
-    # a zip in a folder is not opened, but said (a folder of zips imported nothing with no reason)
-    assert skipped == [Skipped("inner.zip", ZIP_IN_FOLDER_REASON)]
-
-
-def test_symlinked_folder_is_reported_not_followed(tmp_path: Path) -> None:
-    write(tmp_path / "outside" / "x.png", b"x")
-    root = tmp_path / "photos"
-    write(root / "a.png", b"x")
-    (root / "linked").symlink_to(tmp_path / "outside")
-    names, skipped = _names([root])
-    assert names == ["a.png"]
-    assert skipped == [Skipped("linked", "symbolic link, not followed")]
-
-
-def test_zip_entries_with_nested_folders_are_read_in_order(tmp_path: Path) -> None:
-    zpath = make_zip(
-        tmp_path / "batch.zip",
-        [
-            ("set/b.png", png_bytes()),
-            ("set/inner/a.jpg", jpeg_bytes()),
-            ("set/skip.txt", b"text"),
-            ("set/", b""),
-            ("x/../top.png", png_bytes()),
-            ("__MACOSX/set/._b.png", b"\0\5\x16\7"),
-        ],
-    )
-    skipped: list[Skipped] = []
-    sources = list(iter_image_sources([zpath], skipped=skipped))
-    assert [s.name for s in sources] == ["set/b.png", "set/inner/a.jpg", "top.png"]
-    assert all(s.origin == "batch.zip" and s.path is None and s.data for s in sources)
-    assert skipped == []
-    assert [decode_image(s).format for s in sources] == ["PNG", "JPEG", "PNG"]
-
-
-def test_explicit_files_are_named_by_file_name(tmp_path: Path) -> None:
-    a = write(tmp_path / "deep" / "dir" / "a.png", png_bytes())
-    names, skipped = _names([a])
-    assert names == ["a.png"] and skipped == []
-
-
-def _zip_of_images(path: Path, n: int, size_wh: tuple[int, int] = (16, 12)) -> tuple[Path, int]:
-    """A real zip of n distinct PNGs (plus a text file that does not count); the images' total bytes."""
-    total = 0
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
-        for i in range(n):
-            buf = io.BytesIO()
-            Image.fromarray(np.full((size_wh[1], size_wh[0], 3), i, np.uint8)).save(buf, format="PNG")
-            zf.writestr(f"im{i}.png", buf.getvalue())
-            total += len(buf.getvalue())
-        zf.writestr("readme.txt", "x" * 5000)
-    return path, total
-
-
-def test_zip_total_over_the_cap_is_refused_naming_the_zip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from workbench.images import sources
-
-    path, total = _zip_of_images(tmp_path / "many.zip", 3)
-    sources.check_zip_sizes([path], free_bytes=None)  # under the default cap
-    monkeypatch.setattr(sources, "MAX_ZIP_TOTAL_BYTES", total - 1)
-    with pytest.raises(sources.ZipTooLargeError, match=r"many\.zip: its 3 images unpack to .*over the limit"):
-        sources.check_zip_sizes([path], free_bytes=None)
-    sources.check_zip_sizes([path], free_bytes=None, max_total_bytes=total)  # exactly at the cap: fine
-
-
-def test_zips_over_the_free_disk_space_are_refused(tmp_path: Path) -> None:
-    from workbench.images.sources import ZipTooLargeError, check_zip_sizes
-
-    a, total_a = _zip_of_images(tmp_path / "a.zip", 2)
-    b, total_b = _zip_of_images(tmp_path / "b.zip", 2, size_wh=(20, 10))
-    check_zip_sizes([a, b], free_bytes=total_a + total_b)
-    with pytest.raises(ZipTooLargeError, match=r"b\.zip: .*with the archives before it.*free on the workspace disk"):
-        check_zip_sizes([a, b], free_bytes=total_a + total_b - 1)
-    with pytest.raises(ZipTooLargeError, match=r"a\.zip: .*free on the workspace disk"):
-        check_zip_sizes([a], free_bytes=total_a - 1)
-    # not zips, missing paths and corrupt archives are the import's business, not this check's
-    (tmp_path / "bad.zip").write_bytes(b"PK no zip")
-    check_zip_sizes([tmp_path / "x.png", tmp_path / "missing.zip", tmp_path / "bad.zip"], free_bytes=0)
