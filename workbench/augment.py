@@ -149,6 +149,8 @@ def parse_pipeline_spec(spec: str | Sequence[Mapping[str, Any]] | None, *, where
             spec = json.loads(text)
         except json.JSONDecodeError as exc:
             raise AugmentationConfigError(f"{where}: not valid JSON: {exc}") from exc
+        except RecursionError:
+            raise AugmentationConfigError(f"{where}: not valid JSON (nested too deeply)") from None
     if not isinstance(spec, Sequence) or isinstance(spec, str | bytes):
         raise AugmentationConfigError(f"{where}: a pipeline is a list of transforms, got {type(spec).__name__}")
     steps: list[dict[str, Any]] = []

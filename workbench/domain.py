@@ -276,6 +276,8 @@ class Dataset:
     categories: list[Category] = field(default_factory=list)
     items: list[AnnotatedImage] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    """``(image name, reason)`` of images the reader left out (a path leading outside the dataset)."""
 
     def category(self, name: str) -> Category:
         for c in self.categories:

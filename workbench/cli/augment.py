@@ -29,6 +29,8 @@ def _spec_from_args(args: argparse.Namespace) -> Any:
             raise WorkbenchError(f"{path}: cannot read the pipeline file ({exc.strerror or exc})") from None
         except json.JSONDecodeError as exc:
             raise WorkbenchError(f"{path}: not valid JSON: {exc}") from None
+        except RecursionError:
+            raise WorkbenchError(f"{path}: not valid JSON (nested too deeply)") from None
     return None
 
 

@@ -26,6 +26,8 @@ def _config(args: argparse.Namespace, ws: Workspace, num_train: int) -> Any:
             overrides.update(json.loads(path.read_text()))
         except (OSError, json.JSONDecodeError) as exc:
             raise WorkbenchError(f"{path}: cannot read the training config ({exc})") from None
+        except RecursionError:
+            raise WorkbenchError(f"{path}: cannot read the training config (nested too deeply)") from None
         unknown = set(overrides) - config_settings()
         if unknown:
             raise WorkbenchError(f"{path}: unknown settings {sorted(unknown)}")

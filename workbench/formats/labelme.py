@@ -37,6 +37,7 @@ from workbench.domain import (
     ValidationError,
     palette_color,
 )
+from workbench.formats.paths import DatasetRoot, json_files
 from workbench.geometry import (
     clip_polygon,
     covers_no_pixel,
@@ -46,6 +47,7 @@ from workbench.geometry import (
     validate_polygon,
     with_bbox_area,
 )
+from workbench.utils.jsonfile import MAX_STORED_DEPTH, nested_too_deeply, read_json_file
 
 __all__ = [
     "CIRCLE_POINTS",
@@ -253,6 +255,8 @@ def labelme_to_item(
         if poly is not None:
             group.polygons.append(poly)
         flags = shape.get("flags")
+        if isinstance(flags, dict) and nested_too_deeply(flags):
+            raise LabelmeFormatError(f"{where}: flags nested too deeply (over {MAX_STORED_DEPTH} levels)")
         if isinstance(flags, dict) and any(flags.values()):
             group.attributes.setdefault("flags", {}).update(flags)
         description = shape.get("description")
@@ -354,43 +358,47 @@ def _relayout(inst: Instance, old: KeypointSchema | None, new: KeypointSchema | 
     return replace(inst, keypoints=_layout_keypoints(placed, new.names))
 
 
-def _json_files(folder_or_file: Path) -> list[Path]:
-    if folder_or_file.is_file():
-        return [folder_or_file]
-    if folder_or_file.is_dir():
-        files = sorted(p for p in folder_or_file.rglob("*.json") if p.is_file())
-        if not files:
-            raise LabelmeFormatError(f"{folder_or_file}: no LabelMe .json files in this folder")
-        return files
-    raise LabelmeFormatError(f"{folder_or_file}: no such file or folder")
+def _resolve_image(
+    item: AnnotatedImage, obj: dict[str, Any], path: Path, root: DatasetRoot
+) -> tuple[AnnotatedImage, str | None]:
+    """The item with its image file found inside ``root``, or the reason its imagePath is not read."""
+    if item.data is not None or item.image.path is None:
+        return item, None
+    where = root.resolve(path.parent, obj["imagePath"])
+    if where.path is not None:
+        return replace(item, image=replace(item.image, path=str(where.path))), None
+    if where.escapes is not None:
+        return item, f"{where.escapes} (imagePath in {path})"
+    return item, None
 
 
 def load_labelme(folder_or_file: Path) -> Dataset:
     """Read a LabelMe file or every ``*.json`` under a folder (recursive) into one Dataset.
 
     Categories merge by name across files (keypoint names: union in first-seen order); image files
-    that neither exist beside the JSON nor are embedded raise one error listing them.
+    that neither exist beside the JSON nor are embedded raise one error listing them. An imagePath
+    leading outside the folder given (or the file's folder) is not read: that file's image goes to
+    ``Dataset.skipped`` with the reason, and so do ``.json`` entries that are no regular file.
     """
     folder_or_file = Path(folder_or_file)
     warnings: list[str] = []
     merged: dict[str, Category] = {}
     per_file: list[tuple[AnnotatedImage, dict[str, Category]]] = []
     missing: list[str] = []
-    for path in _json_files(folder_or_file):
-        try:
-            obj = json.loads(path.read_text(encoding="utf-8-sig"))
-        except json.JSONDecodeError as exc:
-            raise LabelmeFormatError(
-                f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
-            ) from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise LabelmeFormatError(f"{path}: cannot read the file ({exc})") from None
+    skipped: list[tuple[str, str]] = []
+    root = DatasetRoot(folder_or_file if folder_or_file.is_dir() else folder_or_file.parent)
+    for path in json_files(folder_or_file, skipped, error=LabelmeFormatError, what="LabelMe .json files"):
+        obj = read_json_file(path, error=LabelmeFormatError, loads=json.loads)
         try:
             item, cats = labelme_to_item(obj, json_path=path, warnings=warnings)
         except LabelmeFormatError:
             raise
         except ValidationError as exc:
             raise LabelmeFormatError(f"{path}: {exc}") from None
+        item, outside = _resolve_image(item, obj, path, root)
+        if outside is not None:
+            skipped.append((obj["imagePath"], outside))
+            continue
         if item.data is None and item.image.path is not None and not Path(item.image.path).is_file():
             missing.append(item.image.path)
         for cat in cats:
@@ -421,7 +429,7 @@ def load_labelme(folder_or_file: Path) -> Dataset:
             for inst in item.instances
         )
         items.append(AnnotatedImage(image=item.image, instances=instances, data=item.data))
-    return Dataset(categories=categories, items=items, warnings=warnings)
+    return Dataset(categories=categories, items=items, warnings=warnings, skipped=skipped)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ Zip archives are checked against a size cap and the free disk space before anyth
 
 from __future__ import annotations
 
+import errno
 import os
 import posixpath
 import re
@@ -38,6 +39,8 @@ MAX_ZIP_TOTAL_BYTES = 64 << 30
 """Largest total of the images one import takes from zip archives (their declared uncompressed sizes)."""
 
 _ESCAPE_REASON = "zip entry escapes the archive folder"
+ZIP_IN_FOLDER_REASON = "zip archive inside a folder, not opened: import it by its own path"
+ZIP_IN_ZIP_REASON = "zip archive inside a zip archive, not opened: extract it and import it by its own path"
 _DRIVE_RE = re.compile(r"^[A-Za-z]:")
 
 
@@ -116,6 +119,12 @@ def _zip_entry_name(raw: str) -> str | None:
 def _iter_zip(path: Path, display: str, skipped: list[Skipped], max_file_bytes: int) -> Iterator[ImageSource]:
     try:
         zf = zipfile.ZipFile(path)
+    except UnicodeDecodeError as exc:
+        raw = exc.object.decode("utf-8", "backslashreplace") if isinstance(exc.object, bytes) else "?"
+        skipped.append(
+            Skipped(display, f"zip entry name '{raw}' is marked UTF-8 but is not; the archive cannot be read")
+        )
+        return
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         skipped.append(Skipped(display, f"corrupt zip archive: {reason}"))
@@ -131,6 +140,9 @@ def _iter_zip(path: Path, display: str, skipped: list[Skipped], max_file_bytes: 
                 skipped.append(Skipped(label, _ESCAPE_REASON))
                 continue
             if _is_metadata_name(norm):
+                continue
+            if _is_zip_name(norm):
+                skipped.append(Skipped(label, ZIP_IN_ZIP_REASON))
                 continue
             if not _has_image_suffix(norm):
                 unsupported = _unsupported_suffix(norm)
@@ -163,37 +175,91 @@ def _iter_zip(path: Path, display: str, skipped: list[Skipped], max_file_bytes: 
             yield ImageSource(name=norm, data=data, origin=display)
 
 
-ZIP_IN_FOLDER_REASON = "zip archive inside a folder, not opened: import it by its own path"
 
 
-def _walk_sorted(folder: Path, prefix: str, skipped: list[Skipped]) -> Iterator[ImageSource]:
-    """Depth-first with each folder's entries sorted by name: the order of the relative paths."""
+def _link_reason(path: str) -> str:
+    """Why a symbolic link inside a scanned folder is left out, in the words a user can act on."""
+    try:
+        target = os.stat(path)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "symbolic link loop, not followed"
+        if exc.errno == errno.ENOENT:
+            return "dangling symbolic link (its target does not exist), not followed"
+        return f"symbolic link whose target cannot be read ({exc.strerror or exc}), not followed"
+    if stat.S_ISDIR(target.st_mode):
+        real, folder = os.path.realpath(path), os.path.realpath(os.path.dirname(path))
+        if folder == real or folder.startswith(real.rstrip(os.sep) + os.sep):
+            return "symbolic link to its own folder or one above it, not followed"
+    return SYMLINK_REASON
+
+
+def safe_name(name: str) -> str:
+    """``name`` as valid UTF-8 text: bytes of a non-UTF-8 file name shown as ``\\xNN`` escapes.
+
+    Python reads such names with lone surrogates, which no database, report or terminal can encode.
+    """
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return os.fsencode(name).decode("utf-8", "backslashreplace")
+    return name
+
+
+def _note_renamed(shown: str, name: str, notes: list[str] | None) -> None:
+    if shown != name and notes is not None:
+        notes.append(f"{shown}: the file name is not UTF-8; imported under this name")
+
+
+def _walk_sorted(
+    folder: Path, prefix: str, skipped: list[Skipped], notes: list[str] | None = None
+) -> Iterator[ImageSource]:
+    """Depth-first with each folder's entries sorted by name: the order of the relative paths.
+
+    Symbolic links are never followed (loops, dangling links and links to a parent folder are
+    reported with their own reason); a name that is not UTF-8 is imported under :func:`safe_name`.
+    """
     try:
         with os.scandir(folder) as it:
-            entries = sorted(it, key=lambda e: e.name)
+            entries = sorted(it, key=lambda e: os.fsencode(e.name))
     except OSError as exc:
         skipped.append(
-            Skipped(prefix.rstrip("/") or folder.name, f"cannot read folder: {exc.strerror or exc}")
+            Skipped(safe_name(prefix.rstrip("/") or folder.name), f"cannot read folder: {exc.strerror or exc}")
         )
         return
     for entry in entries:
         rel = prefix + entry.name
+        shown = safe_name(rel)
         if _is_metadata_name(entry.name):
             continue
-        if entry.is_symlink():
-            if entry.is_dir() or _has_image_suffix(entry.name):
-                skipped.append(Skipped(rel, SYMLINK_REASON))
-        elif entry.is_dir(follow_symlinks=False):
-            yield from _walk_sorted(Path(entry.path), rel + "/", skipped)
+        try:
+            is_link = entry.is_symlink()
+            is_dir = not is_link and entry.is_dir(follow_symlinks=False)
+        except OSError as exc:
+            skipped.append(Skipped(shown, f"cannot read: {exc.strerror or exc}"))
+            continue
+        if is_link:
+            reason = _link_reason(entry.path)
+            if reason != SYMLINK_REASON or _has_image_suffix(entry.name) or _is_zip_name(entry.name):
+                skipped.append(Skipped(shown, reason))
+            elif os.path.isdir(entry.path):
+                skipped.append(Skipped(shown, reason))
+        elif is_dir:
+            yield from _walk_sorted(Path(entry.path), rel + "/", skipped, notes)
         elif _has_image_suffix(entry.name):
-            src = _file_source(Path(entry.path), rel, skipped)
+            src = _file_source(Path(entry.path), shown, skipped)
             if src is not None:
+                _note_renamed(shown, rel, notes)
                 yield src
-        elif os.path.splitext(entry.name)[1].lower() in ZIP_SUFFIXES:
+        elif _is_zip_name(entry.name):
             # said, not silent: a folder of zips imported '0 images' with no reason given
-            skipped.append(Skipped(rel, ZIP_IN_FOLDER_REASON))
-        elif (unsupported := _unsupported_suffix(rel)) is not None:
+            skipped.append(Skipped(shown, ZIP_IN_FOLDER_REASON))
+        elif (unsupported := _unsupported_suffix(shown)) is not None:
             skipped.append(unsupported)
+
+
+def _is_zip_name(name: str) -> bool:
+    return posixpath.splitext(name)[1].lower() in ZIP_SUFFIXES
 
 
 def iter_image_sources(
@@ -201,6 +267,7 @@ def iter_image_sources(
     *,
     skipped: list[Skipped],
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    notes: list[str] | None = None,
 ) -> Iterator[ImageSource]:
     """Candidate images from files, folders (recursive, sorted) and zip archives, lazily.
 
@@ -212,21 +279,25 @@ def iter_image_sources(
     to ``skipped``, so the user knows to name them).
     Symbolic links (files or folders, on disk or in a zip), entries escaping the archive folder,
     unreadable or special files go to ``skipped`` with the reason. Whether a file really is an
-    image is :func:`decode_image`'s call.
+    image is :func:`decode_image`'s call. Anything that is not a regular file is never opened (a
+    named pipe called ``x.zip`` would block the import, and the project's import lock, forever).
+    Names that are not UTF-8 are imported under :func:`safe_name` (a line in ``notes`` says so).
     """
     for raw in paths:
         path = Path(raw)
-        display = path.name or str(path)
+        display = safe_name(path.name or str(path))
         try:
             st = os.stat(path, follow_symlinks=False)
         except OSError as exc:
-            skipped.append(Skipped(str(path), f"cannot read: {exc.strerror or exc}"))
+            skipped.append(Skipped(safe_name(str(path)), f"cannot read: {exc.strerror or exc}"))
             continue
         if stat.S_ISLNK(st.st_mode):
             skipped.append(Skipped(display, SYMLINK_REASON))
         elif stat.S_ISDIR(st.st_mode):
-            yield from _walk_sorted(path, "", skipped)
-        elif path.suffix.lower() in ZIP_SUFFIXES and stat.S_ISREG(st.st_mode):
+            yield from _walk_sorted(path, "", skipped, notes)
+        elif not stat.S_ISREG(st.st_mode):
+            skipped.append(Skipped(display, f"not a regular file ({file_kind(st.st_mode)}), not opened"))
+        elif path.suffix.lower() in ZIP_SUFFIXES:
             problem = _check_readable(path, display)
             if problem is not None:
                 skipped.append(problem)
@@ -235,6 +306,7 @@ def iter_image_sources(
         elif path.suffix.lower() in IMAGE_SUFFIXES:
             src = _file_source(path, display, skipped)
             if src is not None:
+                _note_renamed(display, path.name, notes)
                 yield src
         elif (unsupported := _unsupported_suffix(display)) is not None:
             skipped.append(unsupported)
@@ -317,11 +389,14 @@ def count_image_candidates(paths: Iterable[Path]) -> int:
     for raw in paths:
         path = Path(raw)
         try:
-            if path.is_symlink():
+            mode = os.stat(path, follow_symlinks=False).st_mode
+            if stat.S_ISLNK(mode):
                 continue
-            if path.is_dir():
+            if stat.S_ISDIR(mode):
                 for _root, _dirs, files in os.walk(path):
                     total += sum(1 for f in files if _has_image_suffix(f) and not _is_metadata_name(f))
+            elif not stat.S_ISREG(mode):
+                continue  # never opened: a named pipe would block
             elif path.suffix.lower() in ZIP_SUFFIXES:
                 with zipfile.ZipFile(path) as zf:
                     total += sum(
@@ -340,10 +415,12 @@ __all__ = [
     "MAX_ZIP_TOTAL_BYTES",
     "UNSUPPORTED_IMAGE_SUFFIXES",
     "ZIP_IN_FOLDER_REASON",
+    "ZIP_IN_ZIP_REASON",
     "ZIP_SUFFIXES",
     "Skipped",
     "ZipTooLargeError",
     "check_zip_sizes",
     "count_image_candidates",
     "iter_image_sources",
+    "safe_name",
 ]

@@ -221,7 +221,7 @@ def import_images(
         # before any file is read: zips whose images would not fit the disk (or the cap) are refused
         check_zip_sizes(paths, free_bytes=shutil.disk_usage(project_dir).free)
         # lazily: a zip's entries are read one at a time, never the whole archive into memory
-        items = itertools.chain(uploads, iter_image_sources(paths, skipped=report.skipped))
+        items = itertools.chain(uploads, iter_image_sources(paths, skipped=report.skipped, notes=report.warnings))
         expected = len(uploads) + count_image_candidates(paths)
         pending: list[ImageRecord] = []
 
@@ -305,7 +305,10 @@ def import_datasets(
     files this import stored.
     """
     with import_lock(ws, slug):
-        report = ImportReport(warnings=[w for ds in datasets for w in ds.warnings])
+        report = ImportReport(
+            warnings=[w for ds in datasets for w in ds.warnings],
+            skipped=[Skipped(name, reason) for ds in datasets for name, reason in ds.skipped],
+        )
         project_dir = ws.project_dir(slug)
         with ws.store.transaction() as s:
             pid = project_repo.project_id(s, slug)

@@ -127,6 +127,8 @@ def load_config(path: Path) -> TrainConfig:
         raise ConfigError(f"{path}: no such config file") from exc
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{path}: not valid JSON: {exc}") from exc
+    except RecursionError:
+        raise ConfigError(f"{path}: not valid JSON (nested too deeply)") from None
     return TrainConfig.from_dict(data, where=str(path))
 
 

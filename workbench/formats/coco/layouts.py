@@ -12,7 +12,7 @@ from pathlib import Path
 
 from workbench.domain import SPLITS
 
-__all__ = ["find_coco_files", "find_coco_splits", "image_dir_candidates", "normalize_split"]
+__all__ = ["dataset_root", "find_coco_files", "find_coco_splits", "image_dir_candidates", "normalize_split"]
 
 _SPLIT_ALIASES = {"valid": "val", "validation": "val", "training": "train", "testing": "test"}
 _DATUMARO_RE = re.compile(r"^(?P<task>instances|person_keypoints)_(?P<split>.+)\.json$")
@@ -34,6 +34,15 @@ def _split_from_layout(path: Path) -> str | None:
     if path.name == "_annotations.coco.json":
         return path.parent.name
     return None
+
+
+def dataset_root(path: Path) -> Path:
+    """The folder of the dataset the COCO file ``path`` belongs to: its images must lie inside it.
+
+    ``<root>`` for ``<root>/annotations/x.json``, else the file's own folder.
+    """
+    folder = Path(path).parent
+    return folder.parent if folder.name == "annotations" else folder
 
 
 def image_dir_candidates(path: Path) -> list[Path]:

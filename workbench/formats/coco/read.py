@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
-import orjson
 
 from workbench.domain import (
     SPLITS,
@@ -42,7 +41,8 @@ from workbench.formats.coco.fields import (
     parse_pairs,
     size_int,
 )
-from workbench.formats.coco.layouts import image_dir_candidates, normalize_split
+from workbench.formats.coco.layouts import dataset_root, image_dir_candidates, normalize_split
+from workbench.formats.paths import DatasetRoot, Resolved
 from workbench.geometry import (
     clip_polygon,
     coco_rle_to_rle,
@@ -51,6 +51,7 @@ from workbench.geometry import (
     validate_polygon,
     with_bbox_area,
 )
+from workbench.utils.jsonfile import MAX_STORED_DEPTH, nested_too_deeply, read_json_file
 
 __all__ = [
     "CocoFormatError",
@@ -260,6 +261,8 @@ def _parse_annotation(
         raise CocoFormatError(f"score must be a finite number, got {score!r}")
     attributes = raw.get("attributes")
     attributes = dict(attributes) if isinstance(attributes, dict) else {}
+    if nested_too_deeply(attributes):
+        raise CocoFormatError(f"attributes nested too deeply (over {MAX_STORED_DEPTH} levels)")
 
     if not polygons and rle is None and bbox is None and not any(v > 0 for v in (keypoints or ())[2::3]):
         raise CocoFormatError("has no segmentation, no bbox and no labelled keypoints")
@@ -397,18 +400,7 @@ def _drop_shapes_without_pixels(
 
 
 def _read_json(path: Path) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise CocoFormatError(f"{path}: file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CocoFormatError(f"{path}: cannot read the file ({exc})") from None
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError as exc:
-        raise CocoFormatError(
-            f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
-        ) from None
+    return read_json_file(path, error=CocoFormatError)
 
 
 def _missing_message(source: str, missing: list[str], where: Iterable[Path]) -> str:
@@ -416,10 +408,6 @@ def _missing_message(source: str, missing: list[str], where: Iterable[Path]) -> 
     more = f" and {len(missing) - _MAX_LISTED} more" if len(missing) > _MAX_LISTED else ""
     looked = ", ".join(str(p) for p in where)
     return f"{source}: {len(missing)} image file(s) missing: {shown}{more} (looked in {looked})"
-
-
-def _existing(path: Path) -> str | None:
-    return str(path) if path.is_file() else None
 
 
 def load_coco(
@@ -435,7 +423,9 @@ def load_coco(
     datumaro/COCO layout ``<root>/images/<split>/`` for ``<root>/annotations/instances_<split>.json``.
     A split name outside SPLITS (datumaro's ``default``) leaves images without a split, with a warning.
     A missing file whose name is in ``known_names`` (images already in the project) is no error: its
-    item keeps ``path=None`` and the importer matches it by name.
+    item keeps ``path=None`` and the importer matches it by name. File names resolve inside the
+    dataset folder (``images_dir`` when given) only: one that is absolute or climbs out of it (also
+    as ``..\\`` or URL-encoded) is left out, its image named in ``Dataset.skipped`` with the reason.
     """
     path = Path(path)
     obj = _read_json(path)
@@ -448,23 +438,29 @@ def load_coco(
 
     probe = coco_to_dataset(obj, source=source, images_dir=None, split=norm_split)
     known = set(known_names)
-    file_names = [item.image.file_name for item in probe.items]
+    file_names = list(dict.fromkeys(item.image.file_name for item in probe.items))
     candidates = [Path(images_dir)] if images_dir is not None else image_dir_candidates(path)
-    best, best_missing = candidates[0], None
+    root = DatasetRoot(Path(images_dir) if images_dir is not None else dataset_root(path))
+    best: dict[str, Resolved] = {}
+    best_missing: list[str] | None = None
     for cand in candidates:
-        missing = [f for f in file_names if not (cand / f).is_file() and f not in known]
+        found = {f: root.resolve(cand, f) for f in file_names}
+        missing = [f for f, r in found.items() if r.path is None and r.escapes is None and f not in known]
         if best_missing is None or len(missing) < len(best_missing):
-            best, best_missing = cand, missing
+            best, best_missing = found, missing
         if not missing:
             break
     if best_missing:
         raise CocoFormatError(_missing_message(source, best_missing, candidates))
 
-    probe.items = [
-        AnnotatedImage(
-            image=replace(item.image, path=_existing(best / item.image.file_name)), instances=item.instances
-        )
-        for item in probe.items
-    ]
+    items = []
+    for item in probe.items:
+        where = best[item.image.file_name]
+        if where.escapes is not None and item.image.file_name not in known:
+            probe.skipped.append((item.image.file_name, f"{where.escapes} (file_name in {source})"))
+            continue
+        found_path = str(where.path) if where.path is not None else None
+        items.append(AnnotatedImage(image=replace(item.image, path=found_path), instances=item.instances))
+    probe.items = items
     probe.warnings = warnings + probe.warnings
     return probe
