@@ -190,7 +190,7 @@ def test_evaluate_button_evaluates_another_split(ws: Workspace, evaluated: tuple
 
 
 def _stored_predictions(ws: Workspace, slug: str) -> tuple[int, int, list[int]]:
-    """Two predictions made from an image's ground truth, stored for a runs row (as tests/review do)."""
+    """Two predictions made from an image's ground truth, stored for a runs row."""
     run = make_run(ws, slug)
     image_id = training.labelled_dataset(ws, slug, None).items[0].image.id
     size_wh, gts = ground_truth(ws, slug, image_id)
@@ -341,10 +341,11 @@ def _early_stopped_run(
     (run_dir / "status.json").write_text(json.dumps(status))
     return rid
 
+
 @pytest.mark.parametrize(("epoch", "epochs", "says_early"), [(6, 150, True), (30, 30, False)])
 def test_a_run_that_stopped_early_says_so(ws: Workspace, tmp_path: Path, epoch: int, epochs: int, says_early: bool) -> None:
-    # Train with the defaults on a small set: mask AP stays 0, early stopping ends the run at epoch 6
-    # of 150, and the panel said only 'Finished' beside 'epoch 6/150'.
+    # Train with the defaults on a small set: mask AP stays 0 and early stopping ends the run at epoch
+    # 6 of 150; the panel says it stopped early, not only 'Finished' beside 'epoch 6/150'.
     slug = create_demo_project(ws, num_images=4).slug
     _early_stopped_run(ws, slug, tmp_path, epoch, epochs, 0.0)
     at = app("train", slug)
@@ -358,6 +359,7 @@ def test_a_run_that_stopped_early_says_so(ws: Workspace, tmp_path: Path, epoch: 
     else:
         assert warned == []
     assert any(s.value.startswith("Finished.") for s in at.success)
+
 
 @pytest.mark.parametrize(("value", "expected"), [(0, None), (12, 12)])
 def test_early_stopping_setting_goes_into_the_run_config(ws: Workspace, tmp_path: Path, value: int, expected: int | None) -> None:

@@ -111,7 +111,7 @@ def test_bad_class_input_shows_error(ws: Workspace) -> None:
     next(b for b in at.button if b.label == "Add class").click().run()
     assert classes.list_categories(ws, slug) == []
     assert any("q" in e.value for e in at.error)
-    # what the user typed stays for them to correct (the form was emptied after a refused add)
+    # what the user typed stays for them to correct (a refused add keeps the form filled)
     assert at.text_input(key="new_class_name").value == "x"
     assert at.text_input(key="new_kp_names").value == "a, b"
     at.text_input(key="new_kp_skeleton").input("a-b")
@@ -197,7 +197,7 @@ def test_navigate_autosaves_and_moves(ws: Workspace) -> None:
 
 
 def test_a_reload_reopens_the_image_in_the_url(ws: Workspace) -> None:
-    """A reload is a new session: it opened the first image, losing the user's place (now ?image=)."""
+    """A reload is a new session: ?image= in the URL reopens the user's image, not the first one."""
     from streamlit.util import calc_hash
 
     slug = make_project(ws, n_images=3)
@@ -356,6 +356,7 @@ class Upload:
     def getvalue(self) -> bytes:
         return self.data
 
+
 @pytest.mark.parametrize("kind", ["coco", "labelme"])
 def test_bad_annotation_upload_names_the_uploaded_file_not_a_temp_folder(ws: Workspace, kind: str) -> None:
     slug = make_project(ws, n_images=1)
@@ -364,6 +365,7 @@ def test_bad_annotation_upload_names_the_uploaded_file_not_a_temp_folder(ws: Wor
     msg = str(info.value)
     assert msg.startswith("bad.json"), msg
     assert "wb-upload-" not in msg
+
 
 def test_import_warnings_show_class_names_literally_in_one_box(ws: Workspace) -> None:
     slug = make_project(ws, n_images=1)
@@ -377,9 +379,10 @@ def test_import_warnings_show_class_names_literally_in_one_box(ws: Workspace) ->
     assert "\\_\\_ignore\\_\\_" in box  # escaped: markdown shows the underscores, not bold text
     assert "car" in box
 
+
 def test_an_import_report_stays_with_its_project(ws: Workspace, tmp_path: Path) -> None:
-    """The last import's report ('3 images imported', skipped files) showed on the Import page of every
-    project opened afterwards in the session, as if it were theirs."""
+    """The last import's report ('3 images imported', skipped files) shows on its own project's Import
+    page only, never on another project opened afterwards in the session as if it were theirs."""
     from workbench.ui.context import PROJECT_KEY
 
     first = make_project(ws, "First", n_images=0)
@@ -401,6 +404,7 @@ def test_an_import_report_stays_with_its_project(ws: Workspace, tmp_path: Path) 
     at.run()
     assert any("1 image imported" in s.value for s in at.success)
 
+
 def test_an_empty_path_says_what_to_type(ws: Workspace) -> None:
     slug = make_project(ws, n_images=0)
     at = app("import", slug)
@@ -408,6 +412,7 @@ def test_an_empty_path_says_what_to_type(ws: Workspace) -> None:
         next(b for b in at.button if b.key == key).click().run()
         assert not at.exception, at.exception
         assert any(what in w.value and "first" in w.value for w in at.warning), key
+
 
 def _annotated_project(ws: Workspace, name: str, splits: tuple[str | None, ...]) -> str:
     """A project whose images each carry one square, with the given splits."""
@@ -423,6 +428,7 @@ def _annotated_project(ws: Workspace, name: str, splits: tuple[str | None, ...])
         annotate.set_split(ws, slug, [im.id], split)
     return slug
 
+
 def test_label_map_zip_holds_only_the_chosen_split_and_names_it(ws: Workspace) -> None:
     import io
     import zipfile
@@ -436,6 +442,7 @@ def test_label_map_zip_holds_only_the_chosen_split_and_names_it(ws: Workspace) -
     assert entry["name"] == f"{slug}-labelmaps-val.zip"
     names = zipfile.ZipFile(io.BytesIO(entry["data"])).namelist()
     assert any("im1" in n for n in names) and not any("im0" in n for n in names), names
+
 
 def test_prepared_download_goes_when_the_project_or_splits_change(ws: Workspace) -> None:
     a = _annotated_project(ws, "Alpha", ("train", "val"))
@@ -453,6 +460,7 @@ def test_prepared_download_goes_when_the_project_or_splits_change(ws: Workspace)
     assert any("Export · Beta" in h.value for h in at.header)
     assert len(at.get("download_button")) == 0
 
+
 def test_assigning_splits_updates_the_grid_above_at_once(ws: Workspace) -> None:
     slug = make_project(ws, n_images=2)
     at = app("dataset", slug)
@@ -463,6 +471,7 @@ def test_assigning_splits_updates_the_grid_above_at_once(ws: Workspace) -> None:
     captions = [c.value for c in at.caption if ".png" in c.value]
     assert len(captions) == 2 and all("train" in c for c in captions), captions
     assert any("2 images → train" in s.value for s in at.success)
+
 
 def test_a_reload_keeps_the_open_project_through_the_url(ws: Workspace) -> None:
     from streamlit.testing.v1 import AppTest
@@ -483,6 +492,7 @@ def test_a_reload_keeps_the_open_project_through_the_url(ws: Workspace) -> None:
     assert not fresh.exception, fresh.exception
     assert any("Dataset · Second" in h.value for h in fresh.header)
     assert not any("No project is open" in i.value for i in fresh.info)
+
 
 def test_annotate_shows_a_change_made_elsewhere_when_the_user_comes_back(ws: Workspace) -> None:
     from tests.support.apptest import action, polygon_item, send_action
@@ -507,6 +517,7 @@ def test_annotate_shows_a_change_made_elsewhere_when_the_user_comes_back(ws: Wor
     assert at.session_state["wb_ann"]["conflict"] is None
     assert len(annotate.load_image(ws, slug, image_id).instances) == 2
 
+
 def test_deleting_a_class_with_annotations_says_what_to_tick(ws: Workspace) -> None:
     from workbench.services import classes
 
@@ -521,12 +532,14 @@ def test_deleting_a_class_with_annotations_says_what_to_tick(ws: Workspace) -> N
     button(at, "Delete class").click().run()
     assert classes.list_categories(ws, slug) == []
 
+
 def test_dataset_page_uses_no_deprecated_width_argument(ws: Workspace, caplog: pytest.LogCaptureFixture) -> None:
     slug = _annotated_project(ws, "Wide", ("train",))
     with caplog.at_level("WARNING"):
         at = app("dataset", slug)
     assert not at.exception, at.exception
     assert not [r for r in caplog.records if "use_container_width" in r.getMessage()]
+
 
 @pytest.mark.parametrize("size_wh", [(400, 100), (100, 400), (30, 30), (256, 192), (10, 500)])
 def test_letterbox_gives_every_thumbnail_the_same_box_centred(size_wh: tuple[int, int]) -> None:
@@ -544,6 +557,7 @@ def test_letterbox_gives_every_thumbnail_the_same_box_centred(size_wh: tuple[int
         assert out.getpixel((bw // 2, 0)) == dataset_page.THUMB_FILL
     elif w / h < bw / bh:  # tall: padded left and right
         assert out.getpixel((0, bh // 2)) == dataset_page.THUMB_FILL
+
 
 def test_dataset_grid_thumbnails_are_equal_for_wide_and_tall_images(ws: Workspace) -> None:
     import io
@@ -566,6 +580,7 @@ def test_dataset_grid_thumbnails_are_equal_for_wide_and_tall_images(ws: Workspac
     assert not at.exception, at.exception
     assert len(at.get("image")) == 2
 
+
 @pytest.mark.parametrize(
     ("n", "noun", "given", "expected"),
     [
@@ -586,6 +601,7 @@ def test_plural(n: int | None, noun: str, given: str | None, expected: str) -> N
 
     assert plural(n, noun, given) == expected
 
+
 def test_counts_of_one_read_in_the_singular(ws: Workspace) -> None:
     """'1 images · 1 annotations · 1 classes' on Projects; the same on Dataset and Train."""
     slug = _annotated_project(ws, "Single", ("train",))
@@ -599,6 +615,7 @@ def test_counts_of_one_read_in_the_singular(ws: Workspace) -> None:
     captions = " ".join(c.value for c in at.caption)
     assert "1 training image, 0 validation images" in captions, captions
     assert not [w for w in ("1 images", "1 annotations", "1 classes") if w in captions]
+
 
 @pytest.mark.parametrize(
     ("text", "expected"),
@@ -617,16 +634,18 @@ def test_as_sentence(text: str, expected: str) -> None:
 
 TRIANGLE = (6.0, 1.0, 9.0, 1.0, 9.0, 4.0)
 
+
 def _box_only(keypoints: tuple[float, ...] | None = None) -> Instance:
     """What a CVAT or datumaro COCO file's ``segmentation: []`` annotation becomes on import."""
     return Instance(
         category="b", bbox_xywh=(2.0, 2.0, 3.0, 1.0), area=3.0, keypoints=keypoints, source="imported", id=15
     )
 
+
 @pytest.mark.parametrize("keypoints", [None, (0.0, 0.0, 0, 0.0, 2.0, 1, 4.0, 1.0, 2)])
 def test_saving_an_image_keeps_its_imported_box_only_annotation(keypoints: tuple[float, ...] | None) -> None:
-    # Drawing a polygon beside an imported box sent both back; the box (no polygon, no visible
-    # keypoints) was dropped, so the save deleted it from the store.
+    # Drawing a polygon beside an imported box sends both back; the box (no polygon, no visible
+    # keypoints) is kept, so the save does not delete it from the store.
     box = _box_only(keypoints)
     items = [instance_to_payload(box), {"id": None, "category": "a", "polygons": [list(TRIANGLE)]}]
     out = payload_to_instances(items, [box])
@@ -635,12 +654,14 @@ def test_saving_an_image_keeps_its_imported_box_only_annotation(keypoints: tuple
     assert kept.id == 15 and kept.bbox_xywh == (2.0, 2.0, 3.0, 1.0) and kept.area == 3.0
     assert kept.keypoints == keypoints
 
+
 def test_a_box_only_annotation_keeps_its_box_when_its_keypoints_move_or_its_class_changes() -> None:
     box = _box_only((0.0, 0.0, 0, 0.0, 2.0, 1, 4.0, 1.0, 2))
     item = instance_to_payload(box) | {"category": "a", "keypoints": [1.0, 1.0, 2, 0.0, 2.0, 1, 4.0, 1.0, 2]}
     (kept,) = payload_to_instances([item], [box])
     assert kept.category == "a" and kept.bbox_xywh == (2.0, 2.0, 3.0, 1.0)
     assert kept.keypoints == (1.0, 1.0, 2, 0.0, 2.0, 1, 4.0, 1.0, 2)
+
 
 def test_a_keypoint_only_instance_still_gets_the_box_of_its_moved_keypoints() -> None:
     # its stored box is the box of its keypoints (what the save computed): moving them recomputes it
@@ -653,9 +674,10 @@ def test_a_keypoint_only_instance_still_gets_the_box_of_its_moved_keypoints() ->
     gone = [0.0, 0.0, 0, 0.0, 0.0, 0]
     assert payload_to_instances([instance_to_payload(inst) | {"keypoints": gone}], [inst]) == []
 
+
 def test_a_prepared_export_zip_goes_when_the_user_leaves_the_page(ws: Workspace) -> None:
-    # Prepare the COCO zip, fix a polygon on Annotate, come back: the button offered the zip made
-    # before the fix, as if it were the current data.
+    # Prepare the COCO zip, fix a polygon on Annotate, come back: the zip made from the old data is
+    # gone, so the button never offers it as if it were the current data.
     from streamlit.util import calc_hash
 
     slug = _annotated(ws)
@@ -673,8 +695,9 @@ def test_a_prepared_export_zip_goes_when_the_user_leaves_the_page(ws: Workspace)
     button(at, "Prepare COCO zip").click().run()
     assert len(at.get("download_button")) == 1
 
+
 def test_saving_a_class_says_saved(ws: Workspace) -> None:
-    # 'Saved.' was written just before st.rerun(), so the page never showed it
+    # 'Saved.' survives the st.rerun() that follows the save, so the page shows it once
     slug = _annotated(ws)
     at = app("classes", slug)
     cid = classes.list_categories(ws, slug)[0].id
@@ -688,6 +711,7 @@ def test_saving_a_class_says_saved(ws: Workspace) -> None:
     assert classes.list_categories(ws, slug)[0].keypoints.flip_pairs == ((1, 2),)
     at.run()  # once
     assert [s.value for s in at.success] == []
+
 
 def _annotated(ws: Workspace) -> str:
     from tests.support.apptest import make_project

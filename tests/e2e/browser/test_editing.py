@@ -204,8 +204,8 @@ def test_undo_and_redo(ed: Editor) -> None:
 
 
 def test_undo_of_a_new_shape_selects_no_other_shape(ed: Editor) -> None:
-    """Undoing the square (selected since it was closed) left the triangle selected by index, so the
-    next class key changed the triangle's class (and Delete would have deleted it)."""
+    """Undoing the square (selected since it was closed) leaves nothing selected: a selection kept by
+    index would pass to the triangle, and the next class key or Delete would act on it."""
     image_id = ed.fresh_image()
     ed.draw(TRIANGLE)
     ed.wait(image_id, lambda v: len(v) == 1, "triangle")

@@ -40,9 +40,10 @@ def test_import_keeps_the_open_tab_after_an_import(browser, ui_server, ui_worksp
     finally:
         page.context.close()
 
+
 def test_a_typed_path_imports_on_the_first_click(browser, ui_server, ui_workspace, tmp_path: Path) -> None:  # noqa: ANN001
-    """The path buttons were disabled until the text input committed (Enter or blur): a user who typed a
-    path and clicked the button saw nothing happen; the blur re-enabled it after the click was lost."""
+    """The path buttons are enabled while the path is typed, before the text input commits (Enter or
+    blur): a user who types a path and goes straight for the button imports on that first click."""
     from workbench.services import projects
     from workbench.services.workspace import open_workspace
 

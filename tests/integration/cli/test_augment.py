@@ -96,6 +96,7 @@ def test_augment_preview_refuses_counts_below_one_and_writes_nothing(
     assert message in err and "no annotated images" not in err
     assert not (tmp_path / "prev").exists()
 
+
 def test_augment_preview_and_set_count_in_the_singular(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     ws = tmp_path / "ws"
     assert run(ws, "demo", "--images", "2") == 0

@@ -20,6 +20,7 @@ def test_add_refuses_a_name_of_only_spaces_via_the_cli(ws, project, capsys) -> N
     assert "empty" in capsys.readouterr().err
     assert classes.list_categories(ws, project) == []
 
+
 def test_cli_add_strips_the_name(ws, project) -> None:  # noqa: ANN001
     from workbench.cli import main
 
@@ -47,6 +48,7 @@ def test_flip_pairs_sharing_a_keypoint_are_refused(
     assert classes.list_categories(w, "p")[0].keypoints.flip_pairs == ((0, 1),)
     w.close()
 
+
 @pytest.mark.parametrize("flags", [["--skeleton", "a-b"], ["--flip", "a-b"], ["--skeleton", "1-2", "--flip", "1-2"]])
 def test_skeleton_or_flip_without_keypoints_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], flags: list[str]
@@ -58,11 +60,13 @@ def test_skeleton_or_flip_without_keypoints_is_refused(
     assert run(ws, "classes", "list", "p") == 0
     assert "thing" not in capsys.readouterr().out
 
+
 def _kp_project(tmp_path: Path) -> Path:
     ws = tmp_path / "ws"
     assert run(ws, "project", "create", "P") == 0
     assert run(ws, "classes", "add", "p", "face", "--keypoints", "nose,l_eye,r_eye", "--skeleton", "nose-l_eye") == 0
     return ws
+
 
 def _cats(ws: Path) -> dict:
     from workbench.services import classes
@@ -73,6 +77,7 @@ def _cats(ws: Path) -> dict:
         return {c.name: c for c in classes.list_categories(w, "p")}
     finally:
         w.close()
+
 
 def test_classes_rename_and_edit_flip_pairs_keep_the_keypoint_names(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
@@ -90,6 +95,7 @@ def test_classes_rename_and_edit_flip_pairs_keep_the_keypoint_names(
     assert "flip=l_eye-r_eye" in capsys.readouterr().out
     assert run(ws, "classes", "edit", "p", "head", "--no-keypoints") == 0
     assert _cats(ws)["head"].keypoints is None
+
 
 @pytest.mark.parametrize(
     ("args", "message"),
@@ -111,6 +117,7 @@ def test_classes_rename_and_edit_errors_change_nothing(
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
     assert _cats(ws) == before
+
 
 def test_classes_list_and_delete_count_in_the_singular(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     ws = tmp_path / "ws"

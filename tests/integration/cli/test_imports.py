@@ -16,6 +16,7 @@ def _project_with_image(tmp_path: Path) -> tuple[Path, Path]:
     assert run(ws, "project", "create", "P") == 0
     return ws, write_image(tmp_path / "in" / "a.png")
 
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -38,6 +39,7 @@ def test_import_refuses_ignored_paths_and_options_and_imports_nothing(
     assert run(ws, "stats", "p", "--json") == 0
     assert json.loads(capsys.readouterr().out)["images"] == 0
 
+
 def test_labelme_import_puts_its_images_in_the_split_given(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], shared_fixtures: Path
 ) -> None:
@@ -46,6 +48,7 @@ def test_labelme_import_puts_its_images_in_the_split_given(
     capsys.readouterr()
     assert run(ws, "stats", "p", "--json") == 0
     assert json.loads(capsys.readouterr().out)["splits"] == {"val": 3}
+
 
 def test_importing_a_folder_without_images_says_none_were_found(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]

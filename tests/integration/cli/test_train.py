@@ -88,7 +88,7 @@ def test_train_errors_are_one_line(demo_ws: Path, tmp_path: Path, capsys: pytest
 
 
 def test_resume_waits_in_the_queue_while_the_device_is_busy(demo_ws: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """One training job per device: a resumed run queues like any other (it used to start at once)."""
+    """One training job per device: a resumed run queues like any other, never starting beside a running one."""
     from workbench.runs import queue as run_queue
     from workbench.services.workspace import open_workspace
 

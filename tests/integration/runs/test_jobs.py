@@ -181,7 +181,7 @@ def test_queue_device_names_every_gpu_a_run_uses(monkeypatch, device, gpus, cuda
 
 def test_a_cancel_while_the_worker_starts_ends_cancelled_by_the_worker(store, project_id, tmp_path):
     """SIGTERM at once after the start (torch still importing): the worker notes it and stops at the
-    first step, saying 'cancelled' itself (it used to die silently and leave the row 'running')."""
+    first step, saying 'cancelled' itself, so the row never stays 'running' after the worker is gone."""
     run_dir = _run(tmp_path, "early", tiny(epochs=5))
     info = run_queue.submit_run(store, project_id, "early", run_dir, tiny(epochs=5), device="cpu", threads=1)
     import os

@@ -114,6 +114,7 @@ def test_saved_polygons_are_clipped_to_the_image(ws, project) -> None:  # noqa: 
 
 UNIT_SQUARE = (1.0, 1.0, 6.0, 1.0, 6.0, 6.0, 1.0, 6.0)
 
+
 @pytest.mark.parametrize(
     ("category", "keypoints", "message"),
     [
@@ -143,6 +144,7 @@ def test_save_refuses_keypoints_that_do_not_fit_the_class(
 
     (ann,) = json.loads(path.read_text())["annotations"]
     assert len(ann["keypoints"]) == 9 and ann["num_keypoints"] == 2
+
 
 @pytest.mark.parametrize(
     ("shape", "message"),

@@ -16,6 +16,7 @@ from workbench.services import annotate, classes
 
 SQUARE = (2.0, 2.0, 12.0, 2.0, 12.0, 12.0, 2.0, 12.0)
 
+
 def test_category_delete_needs_explicit_choice(ws, project) -> None:  # noqa: ANN001
     box = classes.add_category(ws, project, Category(name="box"))
     im = add_images(ws, project)[0]
@@ -28,6 +29,7 @@ def test_category_delete_needs_explicit_choice(ws, project) -> None:  # noqa: AN
     assert classes.delete_category(ws, project, box.id, delete_annotations=True) == 1
     assert classes.list_categories(ws, project) == []
     assert annotate.load_image(ws, project, im.id).instances == []
+
 
 def test_keypoint_schema_and_rename(ws, project) -> None:  # noqa: ANN001
     names = ["nose", "left_eye", "right_eye"]
@@ -45,6 +47,7 @@ def test_keypoint_schema_and_rename(ws, project) -> None:  # noqa: ANN001
     with pytest.raises(ValueError, match="'ear' is not one of the keypoints"):
         classes.parse_pairs("nose-ear", names)
 
+
 @pytest.mark.parametrize(
     ("text", "names", "expected"),
     [
@@ -56,6 +59,7 @@ def test_keypoint_schema_and_rename(ws, project) -> None:  # noqa: ANN001
 )
 def test_parse_pairs_splits_where_both_sides_are_keypoints(text: str, names: list[str], expected) -> None:  # noqa: ANN001
     assert classes.parse_pairs(text, names) == expected
+
 
 @pytest.mark.parametrize(
     ("text", "names", "message"),
@@ -78,12 +82,14 @@ def test_add_refuses_colours_that_are_not_hex(ws, project, color: str) -> None: 
         classes.add_category(ws, project, Category(name="c", color=color))
     assert classes.list_categories(ws, project) == []
 
+
 def test_add_keeps_a_hex_colour(ws, project) -> None:  # noqa: ANN001
     assert classes.add_category(ws, project, Category(name="c", color="#A0b1C2")).color == "#A0b1C2"
 
+
 @pytest.mark.parametrize("typed", [" pad ", "pad  ", "\tpad\n"])
 def test_add_strips_the_name_as_rename_does(ws, project, typed: str) -> None:  # noqa: ANN001
-    """``workbench classes add P " pad "`` gave a class ' pad ' that a rename to ' pad ' calls 'pad'."""
+    """``workbench classes add P " pad "`` stores 'pad', as a rename to ' pad ' does: one class, not two that look alike."""
     cat = classes.add_category(ws, project, Category(name=typed))
     assert cat.name == "pad"
     assert [c.name for c in classes.list_categories(ws, project)] == ["pad"]

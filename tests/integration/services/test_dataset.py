@@ -24,6 +24,7 @@ def test_stratified_split_is_deterministic_and_covers_rare_classes() -> None:
     )
     assert sum(1 for v in a.values() if v == "train") == 80
 
+
 def test_split_and_stats_on_the_demo(ws) -> None:  # noqa: ANN001
     from workbench.services.demo import create_demo_project
 
@@ -45,10 +46,12 @@ def test_non_finite_ratios_are_refused_with_a_clear_message(ratios) -> None:  # 
     with pytest.raises(ValidationError, match="split ratios"):
         dataset.stratified_split({1: {"a"}, 2: set()}, ratios, seed=0)
 
+
 @pytest.mark.parametrize(("ratios", "expected"), [((2.0, 0.0, 0.0), {"train"}), ((0.0, 0.0, 5.0), {"test"})])
 def test_ratios_need_not_sum_to_one_and_may_hold_zeros(ratios, expected) -> None:  # noqa: ANN001
     out = dataset.stratified_split({i: {"a"} for i in range(1, 8)}, ratios, seed=0)
     assert set(out.values()) == expected and len(out) == 7
+
 
 @pytest.mark.parametrize(
     ("presence", "expected"),
@@ -58,8 +61,9 @@ def test_ratios_need_not_sum_to_one_and_may_hold_zeros(ratios, expected) -> None
     ],
 )
 def test_many_small_groups_still_fill_val_and_test(presence, expected) -> None:  # noqa: ANN001
-    """Each class group rounded its own share: 10 classes x 3 images gave 20/10/0, 20 one-image
-    classes gave 20/0/0 (no val or test at all) for ratios 0.8/0.1/0.1."""
+    """Shares are rounded over all groups, not per class group: rounding each group alone would give
+    20/10/0 for 10 classes x 3 images and 20/0/0 (no val or test at all) for 20 one-image classes at
+    ratios 0.8/0.1/0.1."""
     from collections import Counter
 
     out = dataset.stratified_split(presence, (0.8, 0.1, 0.1), seed=0)

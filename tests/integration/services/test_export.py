@@ -23,6 +23,7 @@ def _coco_file(folder: Path, file_names: list[str]) -> Path:
     path.write_text(json.dumps(coco))
     return path
 
+
 def test_copy_images_stays_inside_the_export_folder(ws, project, tmp_path: Path) -> None:  # noqa: ANN001
     """A COCO file_name with '..' (or a leading '/') must not make --copy-images write outside out/."""
     deep = tmp_path / "src" / "imgs" / "deep" / "er"
@@ -41,6 +42,7 @@ def test_copy_images_stays_inside_the_export_folder(ws, project, tmp_path: Path)
         assert (out / "images" / "unassigned" / im["file_name"]).is_file(), im["file_name"]
         assert ".." not in Path(im["file_name"]).parts
 
+
 def test_copy_images_names_never_collide() -> None:
     """A renamed duplicate ('img.jpg' -> 'img_3.jpg') must not take the name of another image."""
     ims = [
@@ -51,6 +53,7 @@ def test_copy_images_names_never_collide() -> None:
     ]
     names = export._unique_names(ims, stored_suffix=True)
     assert len(set(names)) == len(names) == 4
+
 
 def test_labelmap_category_ids_match_the_coco_export(ws, project, tmp_path: Path) -> None:  # noqa: ANN001
     """classes.json's category_id (and the training snapshot's ids) are the COCO export's ids, even
@@ -74,9 +77,10 @@ def test_labelmap_category_ids_match_the_coco_export(ws, project, tmp_path: Path
     ds = export.project_dataset(ws, project)
     assert {c.name: c.id for c in ds.categories if not c.is_ignore} == coco_ids
 
+
 @pytest.mark.parametrize("kind", ["coco", "labelmaps"])
 def test_an_unknown_split_name_is_refused(tmp_path: Path, kind: str) -> None:
-    """A typo ('trian') used to give an empty label-map export (and 'no images' for COCO)."""
+    """A typo ('trian') is refused naming the split, rather than giving an empty export or 'no images'."""
     from workbench.domain import ValidationError
     from workbench.services.demo import create_demo_project
     from workbench.services.workspace import open_workspace
@@ -89,11 +93,12 @@ def test_an_unknown_split_name_is_refused(tmp_path: Path, kind: str) -> None:
     assert not (tmp_path / "out").exists()
     assert fn(ws, slug, tmp_path / "ok", splits=["train", "unassigned"])
 
+
 @pytest.mark.parametrize("kind", ["labelmaps", "coco"])
 def test_export_of_a_split_without_images_is_refused_with_the_counts(
     ws, project, tmp_path: Path, kind: str  # noqa: ANN001
 ) -> None:
-    """It wrote an empty export (label maps: classes.json and nothing else)."""
+    """An empty export (for label maps, classes.json and nothing else) would look like a success: refused."""
     from workbench.domain import WorkbenchError
 
     project_with_train_and_val(ws, project, tmp_path)

@@ -76,6 +76,7 @@ def test_a_refused_coco_import_leaves_no_files(ws, project, tmp_path: Path) -> N
     assert projects.get_project(ws, project).num_images == 0
     assert media_files(ws, project) == []
 
+
 @pytest.mark.parametrize("via", ["coco", "images"])
 def test_reimporting_an_export_does_not_duplicate_converted_images(
     ws, project, tmp_path: Path, via: str  # noqa: ANN001
@@ -111,6 +112,7 @@ SUB_PIXEL = [10.1, 5.1, 10.6, 5.2, 10.3, 5.7]  # a valid triangle inside pixel (
 
 BOX = [1, 1, 6, 1, 6, 6, 1, 6]
 
+
 def _coco(*images: tuple[int, str, int, int], anns: list[dict[str, Any]] = ()) -> dict[str, Any]:  # type: ignore[assignment]
     return {
         "images": [{"id": i, "file_name": f, "width": w, "height": h} for i, f, w, h in images],
@@ -118,8 +120,10 @@ def _coco(*images: tuple[int, str, int, int], anns: list[dict[str, Any]] = ()) -
         "categories": [{"id": 1, "name": "a"}],
     }
 
+
 def _ann(aid: int, image_id: int, polygon: list[float]) -> dict[str, Any]:
     return {"id": aid, "image_id": image_id, "category_id": 1, "segmentation": [polygon], "iscrowd": 0}
+
 
 @pytest.mark.parametrize("fmt", ["coco", "labelme"])
 def test_import_skips_a_shape_covering_no_pixel_with_a_warning(
@@ -151,6 +155,7 @@ def test_import_skips_a_shape_covering_no_pixel_with_a_warning(
     assert inst.area == 25.0
     assert projects.get_project(ws, project).num_annotations == 1
 
+
 def _datumaro(root: Path, splits: dict[str, dict[str, Any] | str], task: str = "instances") -> Path:
     """``root/annotations/<task>_<split>.json`` (a dict, or raw text) with images in root/images/<split>."""
     (root / "annotations").mkdir(parents=True, exist_ok=True)
@@ -164,13 +169,16 @@ def _datumaro(root: Path, splits: dict[str, dict[str, Any] | str], task: str = "
                 )
     return root
 
+
 def _store_state(ws, slug: str) -> tuple:  # noqa: ANN001
     from workbench.services import classes
 
     info = projects.get_project(ws, slug)
     return (info.num_images, info.num_annotations, [c.name for c in classes.list_categories(ws, slug)])
 
+
 GOOD_TRAIN = _coco((1, "t1.png", 16, 12), (2, "t2.png", 16, 12), anns=[_ann(1, 1, BOX), _ann(2, 2, BOX)])
+
 
 @pytest.mark.parametrize(
     "bad_val",
@@ -193,6 +201,7 @@ def test_coco_folder_with_a_bad_second_file_imports_nothing(
     assert _store_state(ws, project) == before
     assert media_files(ws, project) == media_before == []
 
+
 def test_coco_folder_refused_at_the_row_stage_leaves_no_rows_and_no_files(
     ws,
     project,
@@ -208,6 +217,7 @@ def test_coco_folder_refused_at_the_row_stage_leaves_no_rows_and_no_files(
     assert _store_state(ws, project) == (0, 0, [])
     assert media_files(ws, project) == []
 
+
 def test_coco_folder_imports_every_split_in_one_go(ws, project, tmp_path: Path) -> None:  # noqa: ANN001
     val = _coco((3, "v.png", 16, 12), anns=[_ann(1, 3, BOX)])
     root = _datumaro(tmp_path / "set", {"train": GOOD_TRAIN, "val": val})
@@ -215,6 +225,7 @@ def test_coco_folder_imports_every_split_in_one_go(ws, project, tmp_path: Path) 
     assert sorted(report.imported) == ["t1.png", "t2.png", "v.png"] and report.annotations == 3
     assert projects.get_project(ws, project).split_counts == {"train": 2, "val": 1}
     assert len(media_files(ws, project)) == 9  # image, thumbnail, display copy of each
+
 
 def test_keypoints_file_of_a_split_annotates_images_its_instances_file_left_empty(
     ws,
@@ -236,6 +247,7 @@ def test_keypoints_file_of_a_split_annotates_images_its_instances_file_left_empt
     (inst,) = annotate.load_image(ws, project, im.id).instances
     assert inst.keypoints == (2.0, 2.0, 2)
 
+
 def _two_same_named(ws, slug: str, tmp_path: Path, second_size_wh: tuple[int, int]) -> list:  # noqa: ANN001
     """Two different project images both named same.png (imported from two folders)."""
     a = write_image(tmp_path / "a" / "same.png", 16, 12, seed=1)
@@ -246,8 +258,9 @@ def _two_same_named(ws, slug: str, tmp_path: Path, second_size_wh: tuple[int, in
     assert [im.file_name for im in ims] == ["same.png", "same.png"]
     return ims
 
+
 def test_coco_by_name_refuses_a_name_shared_by_two_project_images(ws, project, tmp_path: Path) -> None:  # noqa: ANN001
-    """It used to put the annotations on whichever same-named image came last."""
+    """Matching by file name alone could put the annotations on either image: the import refuses instead."""
     _two_same_named(ws, project, tmp_path, (16, 12))
     ann = tmp_path / "ann" / "coco.json"  # no image files beside it: matched by file name
     ann.parent.mkdir()
@@ -261,6 +274,7 @@ def test_coco_by_name_refuses_a_name_shared_by_two_project_images(ws, project, t
     # without annotations there is nothing to place: no error
     ann.write_text(json.dumps(_coco((1, "same.png", 16, 12))))
     assert imports.import_coco(ws, project, ann).annotations == 0
+
 
 def test_coco_by_name_takes_the_same_named_image_of_the_right_size(ws, project, tmp_path: Path) -> None:  # noqa: ANN001
     small, wide = sorted(_two_same_named(ws, project, tmp_path, (20, 10)), key=lambda im: im.width)

@@ -232,6 +232,7 @@ def test_progress_counts_ahead_while_reading_lazily(ws, project, tmp_path) -> No
 class _Cancelled(Exception):
     pass
 
+
 def _cancel_at(k: int):  # noqa: ANN202
     def progress(n: int, total: int) -> None:
         if n == k:
@@ -239,10 +240,12 @@ def _cancel_at(k: int):  # noqa: ANN202
 
     return progress
 
+
 def _folder_of_images(folder: Path, n: int, first_seed: int = 10) -> Path:
     for i in range(n):
         write_image(folder / f"im{i}.png", 12, 8, seed=first_seed + i)
     return folder
+
 
 def test_a_failed_image_import_removes_its_files_at_once(ws, project, tmp_path: Path) -> None:  # noqa: ANN001
     """Files of the batch that never committed go at once, not at the next import's sweep."""
@@ -253,6 +256,7 @@ def test_a_failed_image_import_removes_its_files_at_once(ws, project, tmp_path: 
         imports.import_images(ws, project, [_folder_of_images(tmp_path / "d", 3)], progress=_cancel_at(3))
     assert media_files(ws, project) == before
     assert projects.get_project(ws, project).num_images == 1
+
 
 def test_a_failed_commit_removes_the_batch_files(ws, project, tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
     """The store refuses the batch (disk full, locked database, ...): no files stay behind."""
@@ -268,6 +272,7 @@ def test_a_failed_commit_removes_the_batch_files(ws, project, tmp_path: Path, mo
         imports.import_images(ws, project, [_folder_of_images(tmp_path / "d", 3)])
     assert media_files(ws, project) == before == []
 
+
 def test_committed_batches_stay_when_a_later_one_fails(ws, project, tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
     monkeypatch.setattr(imports, "BATCH", 2)
     with pytest.raises(_Cancelled):
@@ -276,6 +281,7 @@ def test_committed_batches_stay_when_a_later_one_fails(ws, project, tmp_path: Pa
     assert [im.file_name for im in kept] == ["im0.png", "im1.png"]  # the first batch committed
     files = media_files(ws, project)
     assert len(files) == 6 and {p.stem for p in files} == {Path(im.path).stem for im in kept}
+
 
 def test_a_failing_thumbnail_leaves_no_stored_image(ws, project, tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
     from workbench.images import storage
@@ -288,6 +294,7 @@ def test_a_failing_thumbnail_leaves_no_stored_image(ws, project, tmp_path: Path,
         imports.import_images(ws, project, [write_image(tmp_path / "a.png", 12, 8, seed=3)])
     assert media_files(ws, project) == []
 
+
 def _zip_of_images(path: Path, n: int) -> Path:
     import zipfile
 
@@ -297,6 +304,7 @@ def _zip_of_images(path: Path, n: int) -> Path:
         for i in range(n):
             zf.writestr(f"z{i}.png", image_bytes(12, 8, seed=100 + i))
     return path
+
 
 @pytest.mark.parametrize("limit", ["cap", "free-space"])
 def test_a_zip_too_large_for_the_disk_or_the_cap_is_refused_before_anything_is_stored(
@@ -333,6 +341,7 @@ def test_import_into_an_unknown_project_makes_no_folder(ws, tmp_path: Path, slug
     with pytest.raises(NotFoundError, match="no project"):
         imports.import_images(ws, slug, [img])
     assert not (ws.root / slug).exists()
+
 
 @pytest.mark.parametrize("limit", [0, -1])
 def test_a_pixel_limit_below_one_is_refused_not_every_image_skipped(ws, project: str, tmp_path: Path, limit: int) -> None:  # noqa: ANN001

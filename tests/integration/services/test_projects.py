@@ -38,8 +38,10 @@ def test_a_slug_that_is_not_a_plain_folder_name_is_refused(ws, slug: str) -> Non
     assert projects.list_projects(ws) == []
     assert not (ws.root.parent / "outside").exists()
 
+
 def test_a_plain_explicit_slug_is_kept(ws) -> None:  # noqa: ANN001
     assert projects.create_project(ws, "Birds", slug="birds_2024-v1").slug == "birds_2024-v1"
+
 
 @pytest.mark.parametrize(
     ("name", "slug"),
@@ -48,12 +50,14 @@ def test_a_plain_explicit_slug_is_kept(ws) -> None:  # noqa: ANN001
 def test_slugify_keeps_the_letters_of_accented_names(name: str, slug: str) -> None:
     assert slugify(name) == slug
 
+
 def test_different_names_with_one_slug_get_numbered_slugs_and_the_same_name_is_refused(ws) -> None:  # noqa: ANN001
     assert projects.create_project(ws, "鳥").slug == "project"
     assert projects.create_project(ws, "鳥類").slug == "project-2"
     assert projects.create_project(ws, "猫").slug == "project-3"
     with pytest.raises(ValidationError, match="already exists"):
         projects.create_project(ws, "鳥類")
+
 
 def test_deleting_a_project_waits_for_its_running_import_and_says_so(
     ws, project: str, caplog: pytest.LogCaptureFixture  # noqa: ANN001

@@ -421,6 +421,7 @@ BAD_INFERENCE = {
     "threshold above one": ({"score_threshold": 2.0}, "between 0 and 1, got 2.0"),
 }
 
+
 @pytest.mark.parametrize("case", list(BAD_INFERENCE), ids=list(BAD_INFERENCE))
 @pytest.mark.parametrize("use", ["predict", "evaluate"])
 def test_predict_and_evaluate_refuse_a_bad_device_or_threshold_before_loading(
@@ -441,6 +442,7 @@ KPS = (20.0, 10.0, 2, 10.0, 30.0, 2, 30.0, 30.0, 1)
 
 THREE = KeypointSchema(names=("top", "left", "right"))
 
+
 def _pose_prediction(ws, slug: str) -> tuple[int, int, int]:  # noqa: ANN001
     """A class 'pose' with 3 keypoints (no annotations yet, so its schema may change) and a pending
     prediction of it with 3 keypoints; returns (class id, image id, prediction id)."""
@@ -456,8 +458,10 @@ def _pose_prediction(ws, slug: str) -> tuple[int, int, int]:  # noqa: ANN001
     assert p.instance.keypoints == KPS
     return cat.id, im.id, p.id  # type: ignore[return-value]
 
+
 def _accepted(ws, slug: str, image_id: int, ann_id: int) -> Instance:  # noqa: ANN001
     return next(i for i in annotate.load_image(ws, slug, image_id).instances if i.id == ann_id)
+
 
 @pytest.mark.parametrize(
     ("schema", "message"),
@@ -490,12 +494,14 @@ def test_accept_drops_keypoints_that_no_longer_fit_and_says_so(ws, demo, tmp_pat
     assert len(exported.get("keypoints") or []) in (0, 3 * k)
     assert exported.get("num_keypoints", 0) == 0
 
+
 def test_accept_keeps_keypoints_that_still_fit(ws, demo) -> None:  # noqa: ANN001
     cat_id, image_id, pred_id = _pose_prediction(ws, demo)
     classes.update_category(ws, demo, cat_id, keypoints=KeypointSchema(names=("head", "l", "r")))
     got = review.accept(ws, demo, pred_id)
     assert got.notes == []
     assert _accepted(ws, demo, image_id, got.annotation_ids[0]).keypoints == KPS
+
 
 def test_accept_all_above_drops_misfit_keypoints_too(ws, demo) -> None:  # noqa: ANN001
     cat_id, image_id, pred_id = _pose_prediction(ws, demo)
@@ -505,6 +511,7 @@ def test_accept_all_above_drops_misfit_keypoints_too(ws, demo) -> None:  # noqa:
     assert len(got.annotation_ids) == 1 and "no keypoints now" in got.notes[0]
     assert _accepted(ws, demo, image_id, got.annotation_ids[0]).keypoints is None
     assert review.list_predictions(ws, demo, run_id=run_id)[0].status == "accepted"
+
 
 def test_accept_names_the_annotation_it_wrote(ws, demo) -> None:  # noqa: ANN001
     cat_id, image_id, pred_id = _pose_prediction(ws, demo)
@@ -529,10 +536,12 @@ def test_predict_images_stores_model_outputs(ws, demo, tmp_path) -> None:  # noq
     ann_id = review.accept(ws, demo, preds[0].id).annotation_ids[0]
     assert ann_id in {i.id for i in annotate.load_image(ws, demo, preds[0].image_id).instances}
 
+
 def test_run_without_model_file_is_explained(ws, demo) -> None:  # noqa: ANN001
     run = make_run(ws, demo)
     with pytest.raises(WorkbenchError, match="has no model file"):
         review.predict_images(ws, demo, run, review.select_images(ws, demo))
+
 
 def test_select_images(ws, demo) -> None:  # noqa: ANN001
     every = review.select_images(ws, demo)
@@ -543,6 +552,7 @@ def test_select_images(ws, demo) -> None:  # noqa: ANN001
         review.select_images(ws, demo, split="val", unlabeled=True)
     with pytest.raises(Exception, match="no image 'nope.png'"):
         review.select_images(ws, demo, images=["nope.png"])
+
 
 def test_predicted_masks_have_a_real_shape(ws, demo, tmp_path) -> None:  # noqa: ANN001
     run = run_with_model(ws, demo, tmp_path)

@@ -1,4 +1,4 @@
-"""Run under torchrun by tests/train/test_ddp.py: one Trainer per rank that also records what it saw.
+"""Run under torchrun by tests/integration/train/test_ddp.py: one Trainer per rank that also records what it saw.
 
 ``python -m torch.distributed.run --standalone --nproc-per-node N tests/integration/train/ddp_probe.py RUN_DIR OUT_DIR``
 writes ``OUT_DIR/rank<R>.json``: the image ids of every step, the final status and a checksum of the

@@ -240,7 +240,7 @@ def test_cancelling_a_ddp_run_with_loader_workers_ends_cancelled(make_run, store
         else:
             os.kill(info.pid, signal.SIGTERM)
         done = run_queue.wait_for(store, info.id, run_repo.FINAL_STATUSES, timeout_s=120)
-        # and every process of the run ends (loader workers that ignored SIGTERM once kept ranks alive)
+        # and every process of the run ends (loader workers that ignore SIGTERM must not keep ranks alive)
         assert _wait(lambda: not any(processes.pid_alive(p) for p in procs), 90), [p for p in procs if processes.pid_alive(p)]
     finally:
         for pid in procs:

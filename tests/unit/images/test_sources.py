@@ -18,9 +18,11 @@ from workbench.images.sources import IMAGE_SUFFIXES, ZIP_IN_FOLDER_REASON, Skipp
 def test_image_suffixes() -> None:
     assert IMAGE_SUFFIXES == {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 
+
 def _names(paths: list[Path]) -> tuple[list[str], list[Skipped]]:
     skipped: list[Skipped] = []
     return [s.display_name for s in iter_image_sources(paths, skipped=skipped)], skipped
+
 
 def test_folder_is_walked_recursively_in_order_ignoring_non_images(tmp_path: Path) -> None:
     root = tmp_path / "photos"
@@ -30,8 +32,9 @@ def test_folder_is_walked_recursively_in_order_ignoring_non_images(tmp_path: Pat
         write_file(root / rel, b"x")
     names, skipped = _names([root])
     assert names == ["Sub2/d.bmp", "a.JPG", "b.png", "sub/deeper/c.tiff", "sub/z.webp"]
-    # a zip in a folder is not opened, but said (a folder of zips imported nothing with no reason)
+    # a zip in a folder is not opened, but said (else a folder of zips imports nothing with no reason)
     assert skipped == [Skipped("inner.zip", ZIP_IN_FOLDER_REASON)]
+
 
 def test_symlinked_folder_is_reported_not_followed(tmp_path: Path) -> None:
     write_file(tmp_path / "outside" / "x.png", b"x")
@@ -41,6 +44,7 @@ def test_symlinked_folder_is_reported_not_followed(tmp_path: Path) -> None:
     names, skipped = _names([root])
     assert names == ["a.png"]
     assert skipped == [Skipped("linked", "symbolic link, not followed")]
+
 
 def test_zip_entries_with_nested_folders_are_read_in_order(tmp_path: Path) -> None:
     zpath = make_zip(
@@ -61,10 +65,12 @@ def test_zip_entries_with_nested_folders_are_read_in_order(tmp_path: Path) -> No
     assert skipped == []
     assert [decode_image(s).format for s in sources] == ["PNG", "JPEG", "PNG"]
 
+
 def test_explicit_files_are_named_by_file_name(tmp_path: Path) -> None:
     a = write_file(tmp_path / "deep" / "dir" / "a.png", pattern_png())
     names, skipped = _names([a])
     assert names == ["a.png"] and skipped == []
+
 
 def _zip_of_images(path: Path, n: int, size_wh: tuple[int, int] = (16, 12)) -> tuple[Path, int]:
     """A real zip of n distinct PNGs (plus a text file that does not count); the images' total bytes."""
@@ -78,6 +84,7 @@ def _zip_of_images(path: Path, n: int, size_wh: tuple[int, int] = (16, 12)) -> t
         zf.writestr("readme.txt", "x" * 5000)
     return path, total
 
+
 def test_zip_total_over_the_cap_is_refused_naming_the_zip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from workbench.images import sources
 
@@ -87,6 +94,7 @@ def test_zip_total_over_the_cap_is_refused_naming_the_zip(tmp_path: Path, monkey
     with pytest.raises(sources.ZipTooLargeError, match=r"many\.zip: its 3 images unpack to .*over the limit"):
         sources.check_zip_sizes([path], free_bytes=None)
     sources.check_zip_sizes([path], free_bytes=None, max_total_bytes=total)  # exactly at the cap: fine
+
 
 def test_zips_over_the_free_disk_space_are_refused(tmp_path: Path) -> None:
     from workbench.images.sources import ZipTooLargeError, check_zip_sizes

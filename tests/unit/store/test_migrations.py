@@ -74,6 +74,7 @@ def _tables(url: str) -> set[str]:
     finally:
         eng.dispose()
 
+
 def test_0001_to_0002_and_back_keeps_other_data(tmp_path: Path) -> None:
     url = sqlite_url(tmp_path / "w.db")
     engine.upgrade(url, "0001")
@@ -123,6 +124,7 @@ def test_0001_to_0002_and_back_keeps_other_data(tmp_path: Path) -> None:
     eng.dispose()
     engine.upgrade(url)
     assert "predictions" in _tables(url)
+
 
 def test_migrated_schema_matches_the_models(tmp_path: Path) -> None:
     """Autogenerate finds nothing to add: the migration and PredictionRow agree."""

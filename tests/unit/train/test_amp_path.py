@@ -1,7 +1,7 @@
 """The AMP recipe of the loop (fp16 autocast, GradScaler, unscale before clipping, scaler state in
 checkpoints and on resume) exercised on the CPU, where autocast and GradScaler("cpu") exist too.
 
-On CUDA the same code runs with ``amp=True`` (tests/train/test_gpu.py, marked gpu); here a subclass
+On CUDA the same code runs with ``amp=True`` (tests/unit/train/test_gpu.py, marked gpu); here a subclass
 switches it on for the CPU, so a machine without a GPU still checks everything but the kernels.
 """
 

@@ -1,6 +1,6 @@
 """CUDA checks: AMP training, pinned-memory loading and prediction on a GPU. Skipped without CUDA.
 
-Run them where a GPU is lent: `pytest -m gpu tests/train/test_gpu.py`; figures go in bench/RESULTS.md.
+Run them where a GPU is lent: `pytest -m gpu tests/unit/train/test_gpu.py`; figures go in bench/RESULTS.md.
 """
 
 from __future__ import annotations

@@ -27,6 +27,7 @@ def _output(h: int = 20, w: int = 30) -> dict[str, torch.Tensor]:
         "keypoints": kps,
     }
 
+
 def test_output_to_instances() -> None:
     tri, sq = output_to_instances(_output(), DEMO_SCHEMA, (30, 20), score_threshold=0.5)
     assert (tri.category, sq.category) == ("triangle", "square")
@@ -36,6 +37,7 @@ def test_output_to_instances() -> None:
     assert tri.keypoints == (4.0, 2.0, 2, 3.0, 8.0, 2, 30.0, 8.0, 2)  # K=3 of the head's 4, clipped, visible
     assert sq.keypoints is None  # squares have no keypoint schema
     assert len(output_to_instances(_output(), DEMO_SCHEMA, (30, 20))) == 3  # the empty mask is still dropped
+
 
 def test_output_with_an_unknown_label_or_wrong_size_is_refused() -> None:
     out = _output()
