@@ -18,6 +18,7 @@ import numpy as np
 
 from workbench.evaluate.coco_eval import RECALL_THRESHOLDS, EvalResult
 from workbench.utils.atomic import atomic_write
+from workbench.utils.staged import staged_folder
 
 __all__ = ["write_report"]
 
@@ -202,15 +203,18 @@ def write_report(
     title: str,
     semantic: dict[str, Any] | None = None,
     compare: EvalResult | None = None,
+    extra: dict[str, bytes] | None = None,
 ) -> Path:
-    """Write ``out_dir/metrics.json`` and ``out_dir/report.html`` (each atomically); return the HTML path."""
+    """Write ``out_dir/metrics.json``, ``out_dir/report.html`` and the ``extra`` files (name ->
+    bytes) together: staged and moved in when all are written (``utils.staged``), so a failure
+    leaves the previous report whole and the files never come from two evaluations. Other files
+    in ``out_dir`` (compare reports) stay. Returns the HTML path."""
     out_dir = Path(out_dir)
     metrics = result.to_dict()
     if semantic is not None:
         metrics["semantic"] = semantic
-    atomic_write(
-        out_dir / "metrics.json", json.dumps(metrics, indent=1, default=_json_default).encode("utf-8"), fsync=True
-    )
+    files = dict(extra or {})
+    files["metrics.json"] = json.dumps(metrics, indent=1, default=_json_default).encode("utf-8")
 
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
              f"<style>{_CSS}</style></head><body><h1>{html.escape(title)}</h1>",
@@ -239,6 +243,8 @@ def write_report(
         parts.append("<h2>Label maps</h2>" + _semantic_table(semantic))
     parts.append("<h2>Errors by severity</h2>" + _errors_table(result.errors))
     parts.append("</body></html>")
-    path = out_dir / "report.html"
-    atomic_write(path, "\n".join(parts).encode("utf-8"), fsync=True)
-    return path
+    files["report.html"] = "\n".join(parts).encode("utf-8")
+    with staged_folder(out_dir, what="evaluation report") as stage:
+        for name, data in files.items():
+            atomic_write(stage.put(name), data, fsync=True)
+    return out_dir / "report.html"

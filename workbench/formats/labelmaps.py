@@ -22,10 +22,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
-import shutil
-import tempfile
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath, PureWindowsPath
@@ -44,6 +41,7 @@ from workbench.domain import (
     ValidationError,
 )
 from workbench.geometry.masks import instance_to_mask
+from workbench.utils.staged import OLD_PREFIX, STAGE_PREFIX, staged_folder, sweep
 
 __all__ = [
     "IGNORE_INDEX",
@@ -260,14 +258,16 @@ def export_labelmaps(
 ) -> Path:
     """Write index maps, per-class binary maps and keypoint heatmaps of every image; return ``out_dir``.
 
-    The folder is built beside ``out_dir`` and swapped in at the end, so readers never see half an
-    export and a failure leaves any previous export in place.
+    The folder's content is staged and moved in at the end (``utils.staged``), so readers never
+    see half an export and a failure (a full disk) leaves any previous export in place.
     """
     if layout not in ("png", "npz"):
         raise ValidationError(f"label-map layout must be 'png' or 'npz', got {layout!r}")
     if heatmap_sigma is not None and not (math.isfinite(heatmap_sigma) and heatmap_sigma > 0):  # inf overflowed the kernel size
         raise ValidationError(f"heatmap sigma must be a positive number of pixels or None, got {heatmap_sigma}")
     out_dir = Path(out_dir)
+    if out_dir.is_dir() and not out_dir.is_symlink():
+        sweep(out_dir)  # leftovers of an interrupted export do not make the folder "not ours"
     _check_replaceable(out_dir)
     classes = label_classes(dataset.categories)
     pal = palette()
@@ -319,25 +319,26 @@ def export_labelmaps(
         ],
     }
 
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
-    try:
-        (tmp / "index").mkdir()
-        (tmp / "binary").mkdir()
+    with staged_folder(out_dir, what="label-map export") as stage:
+        for old in out_dir.iterdir():  # an earlier export (checked above) is replaced as a whole
+            if not old.name.startswith((STAGE_PREFIX, OLD_PREFIX)):
+                stage.drop(old.name)
+        index_dir = stage.put("index", folder=True)
+        binary_dir = stage.put("binary", folder=True)
         if kp_cats:
-            (tmp / "keypoints").mkdir()
+            kp_dir = stage.put("keypoints", folder=True)
         total = len(dataset.items)
         for done, (stem, item) in enumerate(zip(stems, dataset.items, strict=True), start=1):
-            _save_png(semantic_index_map(item, dataset.categories), tmp / "index" / f"{stem}.png", pal)
+            _save_png(semantic_index_map(item, dataset.categories), index_dir / f"{stem}.png", pal)
             maps = binary_label_maps(item, dataset.categories)
             if layout == "png":
-                folder = tmp / "binary" / stem
+                folder = binary_dir / stem
                 folder.mkdir()
                 for c, fname in enumerate(class_files):
                     _save_png(maps[c], folder / f"{fname}.png", _BINARY_PALETTE)
             else:
                 np.savez_compressed(
-                    tmp / "binary" / f"{stem}.npz",
+                    binary_dir / f"{stem}.npz",
                     masks=maps,
                     classes=np.array([c.name for c in classes], dtype=np.str_),
                 )
@@ -347,16 +348,10 @@ def export_labelmaps(
                     for key, cat in zip(kp_keys, kp_cats, strict=True)
                     if cat.keypoints is not None
                 }
-                np.savez_compressed(tmp / "keypoints" / f"{stem}.npz", **heatmaps)
+                np.savez_compressed(kp_dir / f"{stem}.npz", **heatmaps)
             if progress is not None:
                 progress(done, total)
-        (tmp / "classes.json").write_text(
-            json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
-        )
-        _swap_into_place(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        stage.put("classes.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return out_dir
 
 
@@ -367,7 +362,7 @@ def _check_replaceable(out_dir: Path) -> None:
         return
     if not out_dir.is_dir() or out_dir.is_symlink():
         raise ValidationError(f"{out_dir}: exists and is not a folder; label maps need a folder")
-    if not any(out_dir.iterdir()):
+    if not any(p for p in out_dir.iterdir() if not p.name.startswith((STAGE_PREFIX, OLD_PREFIX))):
         return
     try:
         meta = json.loads((out_dir / "classes.json").read_text(encoding="utf-8"))
@@ -379,20 +374,3 @@ def _check_replaceable(out_dir: Path) -> None:
             "replaces its folder, so choose a new or empty folder"
         )
 
-
-def _swap_into_place(tmp: Path, out_dir: Path) -> None:
-    """Replace ``out_dir`` by ``tmp``: a rename each, so the folder is never seen half written."""
-    if not out_dir.exists():
-        os.replace(tmp, out_dir)
-        return
-    if not out_dir.is_dir():
-        raise ValidationError(f"{out_dir}: exists and is not a folder; label maps need a folder")
-    old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
-    old.rmdir()
-    os.replace(out_dir, old)
-    try:
-        os.replace(tmp, out_dir)
-    except BaseException:
-        os.replace(old, out_dir)
-        raise
-    shutil.rmtree(old, ignore_errors=True)

@@ -12,7 +12,6 @@ per-sample reseeding), so what the grid shows is what the model is fed; only the
 from __future__ import annotations
 
 import inspect
-import io
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -37,7 +36,7 @@ from workbench.images.overlay import UNKNOWN_COLOR, Shape, color_rgb, draw_shape
 from workbench.services.export import project_dataset
 from workbench.services.workspace import Workspace
 from workbench.store import projects as project_repo
-from workbench.utils.atomic import atomic_write
+from workbench.utils.staged import staged_folder
 
 SETTING_KEY = "augmentation"
 DEFAULT_PIPELINE = "light"
@@ -274,17 +273,16 @@ PREVIEW_GLOB = "aug_[0-9][0-9][0-9]_image*_seed*.png"
 
 def write_preview(out: Path, tiles: Sequence[tuple[int, np.ndarray]], *, seed: int) -> list[Path]:
     """Write :func:`preview` tiles as ``aug_NNN_image<id>_seed<seed>.png`` in ``out``; earlier preview
-    PNGs there go, so the folder shows this preview only (other seeds or counts would mix in)."""
-    out.mkdir(parents=True, exist_ok=True)
+    PNGs there go, so the folder shows this preview only (other seeds or counts would mix in). The
+    PNGs are staged and moved in together (``utils.staged``): a failure leaves the earlier preview."""
     written = []
-    for i, (image_id, image) in enumerate(tiles):
-        path = out / f"aug_{i:03d}_image{image_id}_seed{seed}.png"
-        buf = io.BytesIO()
-        Image.fromarray(image).save(buf, format="PNG")
-        atomic_write(path, buf.getvalue(), fsync=True)
-        written.append(path)
-    for old in set(out.glob(PREVIEW_GLOB)) - set(written):
-        old.unlink(missing_ok=True)
+    with staged_folder(out, what="augmentation preview") as stage:
+        for i, (image_id, image) in enumerate(tiles):
+            name = f"aug_{i:03d}_image{image_id}_seed{seed}.png"
+            Image.fromarray(image).save(stage.put(name), format="PNG")
+            written.append(out / name)
+        for old in set(out.glob(PREVIEW_GLOB)) - set(written):
+            stage.drop(old.name)
     return written
 
 

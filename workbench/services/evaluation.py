@@ -40,7 +40,6 @@ from workbench.services.workspace import Workspace
 from workbench.store import projects as project_repo
 from workbench.store import runs as run_repo
 from workbench.store.run_metrics import set_run_evaluation
-from workbench.utils.atomic import atomic_write
 
 SIGMAS_SETTING = "kpt_oks_sigmas"
 DEFAULT_SIGMA = 0.05
@@ -289,8 +288,8 @@ def evaluate_run(
     result.notes.append(f"predictions with score >= {score_threshold} evaluated")
     semantic = semantic_metrics(ds, preds)
     out_dir = model_path.parent / "eval" / split
-    atomic_write(out_dir / DETECTIONS_NAME, json.dumps(results).encode("utf-8"), fsync=True)
-    report = write_report(result, out_dir, title=f"Run {run_id} · {info.name} · {split}", semantic=semantic)
+    report = write_report(result, out_dir, title=f"Run {run_id} · {info.name} · {split}", semantic=semantic,
+                          extra={DETECTIONS_NAME: json.dumps(results).encode("utf-8")})
     summary = summary_of(result, semantic)
     summary.update(report=str(report), score_threshold=score_threshold, evaluated_at=time.time())
     with ws.store.transaction() as s:

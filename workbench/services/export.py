@@ -17,8 +17,8 @@ from workbench.store import categories as category_repo
 from workbench.store import datasets as dataset_repo
 from workbench.store import images as image_repo
 from workbench.store import projects as project_repo
-from workbench.utils.atomic import atomic_file
 from workbench.utils.gc import paused_gc
+from workbench.utils.staged import staged_folder
 
 UNASSIGNED = "unassigned"
 
@@ -112,7 +112,11 @@ def export_coco(
     copy_images: bool = False,
     progress: Progress = None,
 ) -> list[Path]:
-    """Write ``annotations/instances_<split>.json`` (and ``images/<split>/`` with ``copy_images``)."""
+    """Write ``annotations/instances_<split>.json`` (and ``images/<split>/`` with ``copy_images``).
+
+    All of it is staged and moved into place when complete (``utils.staged``): a failure (a full
+    disk) leaves the previous export as it was; other files in ``out_dir`` are left alone.
+    """
     splits = list(splits) if splits is not None else None
     wanted = _split_keys(splits)
     _require_images_in_splits(ws, slug, splits)
@@ -138,25 +142,24 @@ def _export_coco(
         by_split.setdefault(im.split or UNASSIGNED, []).append(im)
     written: list[Path] = []
     done, total = 0, len(images)
-    for split, part in sorted(by_split.items()):
-        names = _unique_names(part, stored_suffix=copy_images)
-        part = [replace(im, file_name=n) for im, n in zip(part, names, strict=True)]
-        if copy_images:
-            img_dir = out_dir / "images" / split
-            for im in part:
-                # no fsync per image: thousands of syncs would slow the export, which can be redone
-                with open(project_dir / (im.path or ""), "rb") as src, \
-                        atomic_file(img_dir / im.file_name, fsync=False) as dst:
-                    shutil.copyfileobj(src, dst)
-                done += 1
-                if progress:
-                    progress(done, total)
-        path = out_dir / "annotations" / f"instances_{split}.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        info = {"description": f"workbench export of {slug}", "split": split}
-        # store ids are database keys: the file numbers classes 1..N, as project_dataset does
-        save_coco(records_to_coco(categories, part, records, category_ids="renumbered", info=info), path)
-        written.append(path)
+    with staged_folder(out_dir, what="COCO export") as stage:
+        for split, part in sorted(by_split.items()):
+            names = _unique_names(part, stored_suffix=copy_images)
+            part = [replace(im, file_name=n) for im, n in zip(part, names, strict=True)]
+            if copy_images:
+                img_dir = stage.put(f"images/{split}", folder=True)
+                for im in part:
+                    dst = img_dir / im.file_name
+                    dst.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(project_dir / (im.path or ""), dst)
+                    done += 1
+                    if progress:
+                        progress(done, total)
+            rel = f"annotations/instances_{split}.json"
+            info = {"description": f"workbench export of {slug}", "split": split}
+            # store ids are database keys: the file numbers classes 1..N, as project_dataset does
+            save_coco(records_to_coco(categories, part, records, category_ids="renumbered", info=info), stage.put(rel))
+            written.append(out_dir / rel)
     return written
 
 

@@ -1,7 +1,9 @@
 """The one way the workbench replaces a file: readers see the old file or the whole new one, never half.
 
 A temp file in the same folder (``.<name>.<random>.tmp``, so :data:`TMP_SUFFIX` tells leftovers
-apart), then ``os.replace``. On any error the temp file is removed and the old file stays.
+apart), then ``os.replace``. On any error the temp file is removed and the old file stays. The
+temp file is created with mode 0666 less the umask, as ``open`` would (``tempfile.mkstemp`` makes
+0600, which kept exports and stored images from other users and web servers of a shared machine).
 
 ``fsync`` is the caller's explicit choice, because what a power cut may lose differs:
 
@@ -17,7 +19,7 @@ apart), then ``os.replace``. On any error the temp file is removed and the old f
 from __future__ import annotations
 
 import os
-import tempfile
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -35,7 +37,7 @@ def atomic_file(path: Path, *, fsync: bool) -> Iterator[BinaryIO]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TMP_SUFFIX)
+    fd, tmp_name = _create_temp(path)
     try:
         with os.fdopen(fd, "wb") as f:
             yield f
@@ -51,6 +53,18 @@ def atomic_file(path: Path, *, fsync: bool) -> Iterator[BinaryIO]:
         raise
     if fsync:
         fsync_dir(path.parent)
+
+
+def _create_temp(path: Path) -> tuple[int, str]:
+    """A new ``.<name>.<8 hex>.tmp`` beside ``path``, opened for writing; the umask applies."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        name = str(path.parent / f".{path.name}.{secrets.token_hex(4)}{TMP_SUFFIX}")
+        try:
+            return os.open(name, flags, 0o666), name
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"{path.parent}: no free temporary file name for {path.name}")
 
 
 def atomic_write(path: Path, data: bytes, *, fsync: bool) -> None:
