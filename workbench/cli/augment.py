@@ -23,6 +23,8 @@ def _spec_from_args(args: argparse.Namespace) -> Any:
         return args.preset
     if getattr(args, "pipeline", None):
         path = Path(args.pipeline)
+        if path.exists() and not path.is_file():  # a named pipe would block the read forever
+            raise WorkbenchError(f"{path}: not a regular file, not read")
         try:
             return json.loads(path.read_text())
         except OSError as exc:

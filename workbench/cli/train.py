@@ -22,6 +22,8 @@ def _config(args: argparse.Namespace, ws: Workspace, num_train: int) -> Any:
     overrides: dict[str, Any] = {}
     if args.config:
         path = Path(args.config)
+        if path.exists() and not path.is_file():  # a named pipe would block the read forever
+            raise WorkbenchError(f"{path}: not a regular file, not read")
         try:
             overrides.update(json.loads(path.read_text()))
         except (OSError, json.JSONDecodeError) as exc:
