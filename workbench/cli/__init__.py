@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import codecs
+import io
 import logging
+import sys
 
 from workbench.cli import (
     admin,
@@ -53,9 +56,28 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _escape_unencodable(exc: UnicodeError) -> tuple[str, int]:
+    """``\\xNN`` for the bytes of a non-UTF-8 file name (read as lone surrogates), ``\\uNNNN`` else."""
+    if not isinstance(exc, UnicodeEncodeError):
+        raise exc
+    out = []
+    for ch in exc.object[exc.start : exc.end]:
+        code = ord(ch)
+        out.append(f"\\x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else f"\\u{code:04x}" if code > 0xFF else f"\\x{code:02x}")
+    return "".join(out), exc.end
+
+
+_ESCAPE_ERRORS = "workbench-escape"
+codecs.register_error(_ESCAPE_ERRORS, _escape_unencodable)
+
+
 def main(argv: list[str] | None = None) -> int:
     # services warn through logging (an import waiting for another one): one line on stderr
     logging.basicConfig(format="workbench: %(message)s", level=logging.WARNING)
+    # file names that are not UTF-8 are reported with their bytes escaped, never a codec error
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors=_ESCAPE_ERRORS)
     args = build_parser().parse_args(argv)
     args.workspace = getattr(args, "workspace", None)
     args.database_url = getattr(args, "database_url", None)

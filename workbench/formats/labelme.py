@@ -399,7 +399,7 @@ def load_labelme(folder_or_file: Path) -> Dataset:
         if outside is not None:
             skipped.append((obj["imagePath"], outside))
             continue
-        if item.data is None and item.image.path is not None and not Path(item.image.path).is_file():
+        if item.data is None and item.image.path is not None and not os.path.lexists(item.image.path):
             missing.append(item.image.path)
         for cat in cats:
             if cat.name not in merged:

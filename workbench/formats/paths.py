@@ -82,7 +82,7 @@ class DatasetRoot:
             target = os.path.normpath(os.path.join(base_abs, form))
             if not self.inside(target):
                 escapes = f"leads outside the folder {self.root}, not read"
-            elif os.path.isfile(target) or os.path.islink(target):
+            elif os.path.lexists(target):  # a link or special file: the decoder says why it is skipped
                 return Resolved(path=Path(target))
         return Resolved(escapes=escapes)
 

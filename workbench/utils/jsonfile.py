@@ -114,7 +114,27 @@ def parse_json_text(
         raise error(f"{source}: not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from None
     except json.JSONDecodeError as exc:
         raise error(f"{source}: not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from None
+    if loads is not None and "\\u" in text:
+        _refuse_lone_surrogates(obj, source, error)
     return obj
+
+
+def _refuse_lone_surrogates(obj: Any, source: str, error: type[Exception]) -> None:
+    """Python's own parser lets ``"\\udce9"`` through (orjson refuses it): text no store can hold."""
+    stack = [obj]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                shown = item.encode("utf-8", "backslashreplace").decode("ascii", "replace")
+                raise error(f"{source}: not valid JSON (the text '{shown}' holds a lone UTF-16 surrogate)") from None
 
 
 def read_json_file(

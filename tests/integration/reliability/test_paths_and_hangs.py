@@ -31,9 +31,11 @@ pytestmark = pytest.mark.reliability
 # ----------------------------------------------------------------------------------------- helpers
 
 
-def _cli(ws_dir: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+def _cli(
+    ws_dir: Path, *args: str, timeout: float = 60, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     """``workbench --workspace WS ARGS`` in a child process; a hang fails the test at ``timeout``."""
-    env = {**os.environ, "WORKBENCH_OFFLINE": "1"}
+    env = {**os.environ, "WORKBENCH_OFFLINE": "1", **(env or {})}
     env.pop("WORKBENCH_DATABASE_URL", None)
     cmd = [sys.executable, "-m", "workbench.cli", "--workspace", str(ws_dir), *args]
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
@@ -248,6 +250,25 @@ def test_dataset_root_resolves_every_reading_of_a_name_inside_only(
         assert found.path is None and found.escapes is None
 
 
+def test_coco_file_names_naming_special_files_inside_are_skipped_with_their_kind(
+    tmp_path: Path, h7_ws: Path
+) -> None:
+    root = tmp_path / "ds"
+    _png(root / "ok.png", seed=20)
+    os.mkfifo(root / "pipe.png")
+    (root / "folder.png").mkdir()
+    os.symlink("ok.png", root / "link.png")
+    coco = _coco_file(root / "c.json", ["ok.png", "pipe.png", "folder.png", "link.png"])
+
+    out = _ok(_cli(h7_ws, "import", "coco", "p", str(coco), timeout=30))
+
+    skipped = _skipped(out)
+    assert "not a regular file (named pipe)" in skipped["pipe.png"]
+    assert "not a regular file (folder)" in skipped["folder.png"]
+    assert "symbolic link" in skipped["link.png"]
+    assert _stats(h7_ws)["images"] == 1
+
+
 # ------------------------------------------------------------------ pipes, sockets and devices
 
 
@@ -409,6 +430,30 @@ def test_file_names_that_are_not_utf8_import_under_escaped_names(tmp_path: Path,
     reason = _skipped(out)["lying.zip"]
     assert "b\\xff\\xfed.png" in reason and "marked UTF-8 but is not" in reason
     assert _stats(h7_ws)["images"] == 70 + len(raw) + 2  # the cp437 archive reads as cp437, like unzip
+
+
+def test_non_utf8_folder_names_are_reported_escaped_even_on_a_strict_terminal(tmp_path: Path, h7_ws: Path) -> None:
+    sub = os.fsencode(tmp_path / "lm") + b"/\xe9t\xe9"
+    _png(sub + b"/a.png", seed=30)
+    shapes = [{"label": "dog", "points": [[1, 1], [8, 1], [8, 8]]}, {"label": "l", "points": [[1, 1], [2, 2]], "shape_type": "line"}]
+    with open(sub + b"/a.json", "w") as f:
+        json.dump({"shapes": shapes, "imagePath": "a.png", "imageWidth": 16, "imageHeight": 12}, f)
+
+    out = _ok(_cli(h7_ws, "import", "labelme", "p", str(tmp_path / "lm"), env={"PYTHONIOENCODING": "utf-8:strict"}))
+
+    assert "lm/\\xe9t\\xe9/a.json: shape 1 ('l')" in out, out
+    assert _stats(h7_ws)["images"] == 1
+
+
+def test_lone_surrogate_escapes_in_a_labelme_file_are_one_line(tmp_path: Path, h7_ws: Path) -> None:
+    """``\\udce9`` is how a tool writes a non-UTF-8 file name into JSON; no store can hold it."""
+    raw = os.fsencode(tmp_path / "lm") + b"/caf\xe9.png"
+    _png(raw, seed=31)
+    path = tmp_path / "lm" / "a.json"
+    path.write_text('{"shapes": [{"label": "dog", "points": [[1, 1], [8, 1], [8, 8]]}], '
+                    '"imagePath": "caf\\udce9.png", "imageWidth": 16, "imageHeight": 12}')
+    _one_line_error(_cli(h7_ws, "import", "labelme", "p", str(path)), str(path), "lone UTF-16 surrogate")
+    assert _stats(h7_ws)["images"] == 0
 
 
 # ------------------------------------------------------------------------------- a zip in a zip
