@@ -165,7 +165,7 @@ def _refusal(target: Path, what: str, exc: OSError) -> WorkbenchError | None:
     if exc.errno in _FULL:
         return WorkbenchError(f"{target}: the disk is full; the {what} was not written and nothing there changed")
     name = str(exc.filename) if exc.filename else None
-    if name is None or Path(name).is_relative_to(target):
+    if name is None or Path(os.path.abspath(name)).is_relative_to(os.path.abspath(target)):
         return WorkbenchError(f"{target}: cannot write the {what} ({exc.strerror or exc}); nothing there changed")
     return None
 

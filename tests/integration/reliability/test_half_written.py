@@ -351,6 +351,31 @@ def test_leftovers_of_earlier_versions_are_swept_by_the_next_export(ws, project,
     assert _hidden(out) == []
 
 
+def test_an_error_inside_a_staged_write_changes_nothing_and_user_files_stay(tmp_path: Path) -> None:
+    """The mechanism every exporter uses: put replaces, drop removes, the rest of the folder stays."""
+    from workbench.utils.staged import staged_folder
+
+    out = tmp_path / "out"
+    with staged_folder(out, what="test export") as stage:
+        stage.put("a/x.txt").write_text("1")
+        stage.put("stale.txt").write_text("old")
+    (out / "mine.txt").write_text("the user's")
+    before = _snapshot(out)
+    with pytest.raises(RuntimeError), staged_folder(out, what="test export") as stage:
+        stage.put("a/x.txt").write_text("2")
+        stage.drop("stale.txt")
+        raise RuntimeError("the exporter failed")
+    assert _snapshot(out) == before and _hidden(out) == []
+    with staged_folder(out, what="test export") as stage:
+        stage.put("a/x.txt").write_text("2")
+        stage.drop("stale.txt")
+    assert set(_snapshot(out)) == {"a", "a/x.txt", "mine.txt"}
+    assert (out / "a" / "x.txt").read_text() == "2" and _hidden(out) == []
+    with pytest.raises(ValueError, match="inside the target"), staged_folder(out, what="test export") as stage:
+        stage.put("../escape.txt")
+    assert not (tmp_path / "escape.txt").exists()
+
+
 # --------------------------------------------------------------------------------------------------
 # permissions follow the umask
 
