@@ -32,7 +32,9 @@ class Resolved:
 
 def _forms(name: str) -> list[str]:
     """The readings of a written name: as written (Windows separators as ``/``), then URL-decoded."""
-    plain = name.replace("\\", "/")
+    plain = name.replace("\\", "/") if "\\" in name else name
+    if "%" not in plain:
+        return [plain]
     forms = [plain]
     decoded = unquote(plain).replace("\\", "/")
     if decoded != plain:
@@ -48,6 +50,7 @@ class DatasetRoot:
     _real: str = field(init=False)
     _lexical: str = field(init=False)
     _real_dirs: dict[str, str] = field(default_factory=dict, init=False, repr=False)
+    _bases: dict[Path, str] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._lexical = os.path.normpath(os.path.abspath(self.root))
@@ -75,7 +78,9 @@ class DatasetRoot:
         else None, with ``escapes`` set when a reading of the name leads outside it (a file missing
         inside the root: neither)."""
         escapes = None
-        base_abs = os.path.abspath(base)
+        base_abs = self._bases.get(base)
+        if base_abs is None:
+            base_abs = self._bases[base] = os.path.abspath(base)
         for form in _forms(name):
             if form.startswith("file://"):
                 form = form[len("file://"):]

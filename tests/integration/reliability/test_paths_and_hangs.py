@@ -319,13 +319,20 @@ def test_special_files_named_as_archives_are_skipped_and_the_lock_is_free(tmp_pa
     assert _stats(h7_ws)["images"] == 2
 
 
-@pytest.mark.parametrize(("kind", "fmt"), [("fifo", "coco"), ("socket", "labelme"), ("device", "coco")])
+@pytest.mark.parametrize(
+    ("kind", "fmt"), [("fifo", "coco"), ("socket", "labelme"), ("device", "coco"), ("fifo", "coco folder")]
+)
 def test_special_files_given_as_annotation_files_are_refused_in_one_line(
     tmp_path: Path, h7_ws: Path, kind: str, fmt: str
 ) -> None:
-    with _special(tmp_path / "ann.json", kind) as special:
+    if fmt == "coco folder":  # a datumaro folder whose split file is a pipe: the folder is all or nothing
+        target, given = tmp_path / "ds" / "annotations" / "instances_train.json", tmp_path / "ds"
+        fmt = "coco"
+    else:
+        target = given = tmp_path / "ann.json"
+    with _special(target, kind) as special:
         _one_line_error(
-            _cli(h7_ws, "import", fmt, "p", str(special), timeout=30), str(special), "not a regular file"
+            _cli(h7_ws, "import", fmt, "p", str(given), timeout=30), str(special), "not a regular file"
         )
     assert _stats(h7_ws)["images"] == 0
 
