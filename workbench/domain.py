@@ -70,6 +70,20 @@ class ValidationError(WorkbenchError, ValueError):
     """Input that breaks a rule of the domain (a 2-point polygon, keypoints of the wrong length)."""
 
 
+MAX_NAME_CHARS = 200
+"""The longest project, class, run or image file name: one limit for SQLite (which stores any
+length) and PostgreSQL (whose columns hold 200), so both accept and refuse the same names."""
+
+
+def check_name_length(what: str, name: str) -> None:
+    """Refuse a name over :data:`MAX_NAME_CHARS` in one line that gives the limit."""
+    if len(name) > MAX_NAME_CHARS:
+        shown = name[:40] + "..."
+        raise ValidationError(
+            f"{what} {shown!r} is {len(name)} characters long; names are limited to {MAX_NAME_CHARS} characters"
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class KeypointSchema:
     """Names of a category's keypoints, skeleton edges and left/right flip pairs (0-based)."""

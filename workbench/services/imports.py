@@ -408,7 +408,13 @@ def import_datasets(
             # 2. rows: one transaction
             with ws.store.transaction() as s:
                 cat_ids_of: list[dict[str, int]] = []
-                for ds in datasets:
+                kept = {entry[0] for entry in plan}
+                for k, ds in enumerate(datasets):
+                    # classes come with the images they belong to: a file whose every image was
+                    # skipped adds none (a file of classes only, with no images, adds its classes)
+                    if (ds.items or ds.skipped) and k not in kept:
+                        cat_ids_of.append({})
+                        continue
                     ids, notes = category_repo.merge_categories(s, pid, ds.categories)
                     cat_ids_of.append(ids)
                     report.warnings.extend(n for n in notes if n not in report.warnings)

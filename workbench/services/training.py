@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from workbench.domain import AnnotatedImage, Dataset, RunInfo, ValidationError
+from workbench.domain import AnnotatedImage, Dataset, RunInfo, ValidationError, check_name_length
 from workbench.runs import devices, processes
 from workbench.runs import folders as run_folders
 from workbench.runs import queue as run_queue
@@ -108,6 +108,12 @@ def start_training(
     """Freeze the project's train/val splits into a new run folder and queue the run (started now
     when its device is free; otherwise the running job starts it when it ends). Without a config,
     the defaults for the project, its saved augmentation pipeline included."""
+    if config is not None and config.weights not in WEIGHTS:
+        from workbench.train.model import check_weights_file
+
+        check_weights_file(Path(config.weights))  # refused now, in one line, not when the run starts
+    if name is not None:
+        check_name_length("run name", name)
     train, val = training_splits(ws, slug)
     if config is None:
         config = default_config(len(train.items), ws=ws, slug=slug)

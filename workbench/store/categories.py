@@ -19,6 +19,7 @@ from workbench.domain import (
     NotFoundError,
     ValidationError,
     WorkbenchError,
+    check_name_length,
     palette_color,
 )
 from workbench.store.models import AnnotationRow, CategoryRow
@@ -57,6 +58,8 @@ def list_categories(s: Session, pid: int) -> list[Category]:
 
 
 def add_category(s: Session, pid: int, cat: Category) -> Category:
+    check_name_length("class name", cat.name)
+    check_name_length("supercategory", cat.supercategory)
     if s.scalar(select(CategoryRow.id).where(CategoryRow.project_id == pid, CategoryRow.name == cat.name)):
         raise ValidationError(f"class {cat.name!r} already exists in this project")
     position = s.scalar(select(func.count(CategoryRow.id)).where(CategoryRow.project_id == pid)) or 0
@@ -126,6 +129,7 @@ def update_category(
     if name is not None and name != row.name:
         name = name.strip()
         Category(name=name)  # validates
+        check_name_length("class name", name)
         if s.scalar(select(CategoryRow.id).where(CategoryRow.project_id == pid, CategoryRow.name == name)):
             raise ValidationError(f"class {name!r} already exists in this project")
         row.name = name

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from workbench.domain import ImageRecord, NotFoundError, ValidationError
+from workbench.domain import ImageRecord, NotFoundError, ValidationError, check_name_length
 from workbench.store.models import AnnotationRow, ImageRow
 
 
@@ -31,6 +31,7 @@ def image_ids_by_sha(s: Session, pid: int) -> dict[str, int]:
 
 
 def add_image(s: Session, pid: int, rec: ImageRecord) -> int:
+    check_name_length("image file name", rec.file_name)
     row = ImageRow(
         project_id=pid,
         sha256=rec.sha256,

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from workbench.domain import NotFoundError, ProjectInfo, ValidationError
+from workbench.domain import NotFoundError, ProjectInfo, ValidationError, check_name_length
 from workbench.store.models import AnnotationRow, CategoryRow, ImageRow, Project
 
 SLUG_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,99}")
@@ -39,6 +39,7 @@ def create_project(s: Session, name: str, *, slug: str | None = None, descriptio
     name = name.strip()
     if not name:
         raise ValidationError("a project needs a name")
+    check_name_length("project name", name)
     if slug is not None:
         # the slug is a folder name under the workspace: '../x', 'a/b' or 'My Birds' would escape it
         # or break the URLs and commands that name the project

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from workbench.domain import NotFoundError, RunInfo, ValidationError
+from workbench.domain import NotFoundError, RunInfo, ValidationError, check_name_length
 from workbench.store.models import RunRow, utcnow
 
 RUN_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
@@ -51,6 +51,7 @@ def create_run(
     s: Session, project_id: int, name: str, config: dict[str, Any], run_dir: str, *, device: str | None = None
 ) -> RunInfo:
     """A queued run; ``device`` is the accelerator it waits for (``cpu``, ``cuda:0``...)."""
+    check_name_length("run name", name)
     row = RunRow(
         project_id=project_id,
         name=name,

@@ -43,6 +43,7 @@ from torchvision.ops import misc as misc_nn_ops
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 
 from workbench.domain import ValidationError
+from workbench.train.checkpoint import read_torch_file, unreadable
 from workbench.train.config import TrainConfig
 
 MODEL_FORMAT = "workbench-maskrcnn/1"
@@ -205,16 +206,20 @@ def load_matching(model: nn.Module, state: Mapping[str, torch.Tensor]) -> tuple[
 def _checkpoint_state(path: Path) -> Mapping[str, torch.Tensor]:
     if not Path(path).is_file():
         raise WeightsUnavailableError(f"{path}: no such checkpoint file")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise WeightsUnavailableError(f"{path}: not a loadable checkpoint (weights_only=True): {exc}") from exc
+    obj = read_torch_file(path)
     if isinstance(obj, Mapping):
         for key in ("state_dict", "model"):
             if isinstance(obj.get(key), Mapping):
-                return obj[key]
-        return obj
-    raise WeightsUnavailableError(f"{path}: expected a state dict, got {type(obj).__name__}")
+                obj = obj[key]
+                break
+        if all(isinstance(v, torch.Tensor) for v in obj.values()):
+            return obj
+    raise unreadable(Path(path), f"not a state dict of tensors but a {type(obj).__name__}")
+
+
+def check_weights_file(path: Path) -> None:
+    """Refuse, before a run is queued, a ``--weights`` file that training could not load."""
+    _checkpoint_state(Path(path))
 
 
 def build_model(
@@ -292,22 +297,23 @@ def model_file_payload(
 
 def load_trained_model(path: Path, device: str | torch.device = "cpu") -> tuple[MaskRCNN, dict[str, Any]]:
     """Load a run's model.pt for prediction: (model in eval mode, payload without the state dict)."""
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError as exc:
-        raise WeightsUnavailableError(f"{path}: no such model file") from exc
+    path = Path(path)
+    payload = read_torch_file(path)
     if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:
-        raise WeightsUnavailableError(f"{path}: not a workbench model file (format {MODEL_FORMAT})")
-    args = payload["model_args"]
-    model = build_model(
-        args["backbone"],
-        num_classes=args["num_classes"],
-        num_keypoints=args["num_keypoints"],
-        weights="none",
-        min_size=args.get("min_size"),
-        max_size=args.get("max_size"),
-    )
-    model.load_state_dict(payload["state_dict"])
+        raise unreadable(path, f"not a workbench model file of format {MODEL_FORMAT}")
+    try:
+        args = payload["model_args"]
+        model = build_model(
+            args["backbone"],
+            num_classes=args["num_classes"],
+            num_keypoints=args["num_keypoints"],
+            weights="none",
+            min_size=args.get("min_size"),
+            max_size=args.get("max_size"),
+        )
+        model.load_state_dict(payload["state_dict"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise unreadable(path, f"its weights do not fit the model it describes ({type(exc).__name__})") from None
     model.to(device).eval()
     info = {k: v for k, v in payload.items() if k != "state_dict"}
     return model, info
