@@ -122,7 +122,11 @@ def _iter_zip(path: Path, display: str, skipped: list[Skipped], max_file_bytes: 
     except UnicodeDecodeError as exc:
         raw = exc.object.decode("utf-8", "backslashreplace") if isinstance(exc.object, bytes) else "?"
         skipped.append(
-            Skipped(display, f"zip entry name '{raw}' is marked UTF-8 but is not; the archive cannot be read")
+            Skipped(
+                display,
+                f"zip entry name '{raw}' is marked UTF-8 but is not; the archive cannot be read "
+                "(extract it and import the folder)",
+            )
         )
         return
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
