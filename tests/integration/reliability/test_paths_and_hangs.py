@@ -215,6 +215,28 @@ def test_labelme_image_paths_outside_the_folder_are_skipped_and_never_read(
     assert hashlib.sha256(h7_secret.read_bytes()).hexdigest() not in _stored_digests(h7_ws)
 
 
+@pytest.mark.parametrize("fmt", ["coco", "labelme"])
+def test_an_import_whose_every_image_leads_outside_changes_nothing(
+    tmp_path: Path, h7_ws: Path, h7_secret: Path, fmt: str
+) -> None:
+    root = tmp_path / "ds"
+    root.mkdir()
+    os.symlink(h7_secret.parent, root / "link")
+    bad = list(_escaping_names(h7_secret, 1).values())
+    if fmt == "coco":
+        given = _coco_file(root / "c.json", bad)
+    else:
+        for n, name in enumerate(bad):
+            _labelme_file(root / f"{n}.json", name)
+        given = root
+    before = _stats(h7_ws)
+
+    out = _ok(_cli(h7_ws, "import", fmt, "p", str(given)))
+
+    assert f"0 images imported, {len(bad)} files skipped" in out, out
+    assert _stats(h7_ws) == before  # no class either: classes come only with their images
+
+
 @pytest.mark.parametrize(
     ("name", "inside"),
     [
