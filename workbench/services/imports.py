@@ -474,8 +474,11 @@ def import_coco(
     images_dir: Path | None = None,
     split: str | None = None,
     progress: Progress = None,
+    root: Path | None = None,
 ) -> ImportReport:
     """Import a COCO file, or a folder of per-split COCO files (datumaro or roboflow layout).
+
+    Image paths resolve inside ``root`` only (default: ``images_dir``, else the dataset folder).
 
     A folder imports all of its files or none: a file that is refused leaves the project unchanged.
     """
@@ -495,10 +498,10 @@ def import_coco(
         # rows of all of them are one transaction (a bad second file used to leave the first in)
         with paused_gc():
             ordered = sorted(files.items())
-            datasets = [load_coco(f, split=name, known_names=known) for name, f in ordered]
+            datasets = [load_coco(f, split=name, known_names=known, root=root) for name, f in ordered]
             return import_datasets(ws, slug, datasets, progress=progress, sources=[str(f) for _, f in ordered])
     with paused_gc():
-        ds = load_coco(path, images_dir=images_dir, split=split, known_names=known)
+        ds = load_coco(path, images_dir=images_dir, split=split, known_names=known, root=root)
         return import_dataset(ws, slug, ds, progress=progress, source=str(path))
 
 

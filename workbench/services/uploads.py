@@ -7,6 +7,7 @@ import io
 import tempfile
 import zipfile
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path, PurePosixPath
 from typing import Literal, Protocol
 
@@ -70,6 +71,7 @@ def import_annotation_upload(
             msg = msg.replace(str(Path(tmp) / Path(f.name).name), f.name).replace(tmp, f.name)
             raise ValidationError(msg) from exc
         report.warnings = [w.replace(tmp, f.name) for w in report.warnings]
+        report.skipped = [replace(s, reason=s.reason.replace(tmp, f.name)) for s in report.skipped]
         return report
 
 
@@ -82,7 +84,9 @@ def _import_annotation_upload(
         target = root
         jsons = sorted(p for p in root.rglob("*.json") if not p.name.startswith("."))
         if kind == "coco" and len(jsons) == 1:
-            return imports.import_coco(ws, slug, jsons[0], images_dir=jsons[0].parent, progress=progress)
+            return imports.import_coco(
+                ws, slug, jsons[0], images_dir=jsons[0].parent, progress=progress, root=root
+            )
     else:
         target = root / Path(f.name).name
         target.write_bytes(data)

@@ -237,6 +237,37 @@ def test_an_import_whose_every_image_leads_outside_changes_nothing(
     assert _stats(h7_ws) == before  # no class either: classes come only with their images
 
 
+class _Upload:
+    """What the browser hands the UI: a name and the bytes."""
+
+    def __init__(self, name: str, data: bytes) -> None:
+        self.name, self._data = name, data
+
+    def getvalue(self) -> bytes:
+        return self._data
+
+
+def test_an_uploaded_coco_zip_resolves_image_paths_inside_the_archive_only(
+    ws, project: str, h7_secret: Path  # noqa: ANN001
+) -> None:
+    from workbench.services.uploads import import_annotation_upload
+
+    names = ["../images/a.png", "../../outside/secret.png", str(h7_secret), "..\\..\\outside\\secret.png"]
+    ims = [{"id": i + 1, "file_name": n, "width": 16, "height": 12} for i, n in enumerate(names)]
+    anns = [{"id": i + 1, "image_id": i + 1, "category_id": 1, "bbox": [1, 1, 6, 6]} for i in range(len(names))]
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("annotations/instances.json", json.dumps(
+            {"images": ims, "annotations": anns, "categories": [{"id": 1, "name": "cat"}]}))
+        zf.writestr("images/a.png", _png_bytes(700))
+
+    report = import_annotation_upload(ws, project, "coco", _Upload("export.zip", buf.getvalue()))
+
+    assert report.imported == ["../images/a.png"]
+    assert {s.name for s in report.skipped} == set(names[1:])
+    assert all("leads outside the folder export.zip" in s.reason for s in report.skipped), report.skipped
+
+
 @pytest.mark.parametrize(
     ("name", "inside"),
     [

@@ -416,6 +416,7 @@ def load_coco(
     images_dir: Path | None = None,
     split: str | None = None,
     known_names: Collection[str] = (),
+    root: Path | None = None,
 ) -> Dataset:
     """Read a COCO JSON file and find its images.
 
@@ -424,8 +425,9 @@ def load_coco(
     A split name outside SPLITS (datumaro's ``default``) leaves images without a split, with a warning.
     A missing file whose name is in ``known_names`` (images already in the project) is no error: its
     item keeps ``path=None`` and the importer matches it by name. File names resolve inside the
-    dataset folder (``images_dir`` when given) only: one that is absolute or climbs out of it (also
-    as ``..\\`` or URL-encoded) is left out, its image named in ``Dataset.skipped`` with the reason.
+    dataset folder (``root`` when given, else ``images_dir``, else the layout's root) only: one that
+    is absolute or climbs out of it (also as ``..\\`` or URL-encoded) is left out, its image named
+    in ``Dataset.skipped`` with the reason.
     """
     path = Path(path)
     obj = _read_json(path)
@@ -440,11 +442,13 @@ def load_coco(
     known = set(known_names)
     file_names = list(dict.fromkeys(item.image.file_name for item in probe.items))
     candidates = [Path(images_dir)] if images_dir is not None else image_dir_candidates(path)
-    root = DatasetRoot(Path(images_dir) if images_dir is not None else dataset_root(path))
+    if root is None:
+        root = Path(images_dir) if images_dir is not None else dataset_root(path)
+    inside = DatasetRoot(Path(root))
     best: dict[str, Resolved] = {}
     best_missing: list[str] | None = None
     for cand in candidates:
-        found = {f: root.resolve(cand, f) for f in file_names}
+        found = {f: inside.resolve(cand, f) for f in file_names}
         missing = [f for f, r in found.items() if r.path is None and r.escapes is None and f not in known]
         if best_missing is None or len(missing) < len(best_missing):
             best, best_missing = found, missing
