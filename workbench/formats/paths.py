@@ -115,6 +115,9 @@ def json_files(
                     skipped.append((str(p), str(exc).removeprefix(f"{p}: ")))
                     continue
                 files.append(p)
+        if not files and skipped:
+            name, reason = skipped[0]
+            raise error(f"{folder_or_file}: no readable {what} in this folder ({name}: {reason})")
         if not files:
             raise error(f"{folder_or_file}: no {what} in this folder")
         return files

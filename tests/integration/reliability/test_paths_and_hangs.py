@@ -373,7 +373,8 @@ def test_special_files_named_as_archives_are_skipped_and_the_lock_is_free(tmp_pa
 
 
 @pytest.mark.parametrize(
-    ("kind", "fmt"), [("fifo", "coco"), ("socket", "labelme"), ("device", "coco"), ("fifo", "coco folder")]
+    ("kind", "fmt"),
+    [("fifo", "coco"), ("socket", "labelme"), ("device", "coco"), ("fifo", "coco folder"), ("fifo", "labelme folder")],
 )
 def test_special_files_given_as_annotation_files_are_refused_in_one_line(
     tmp_path: Path, h7_ws: Path, kind: str, fmt: str
@@ -381,6 +382,9 @@ def test_special_files_given_as_annotation_files_are_refused_in_one_line(
     if fmt == "coco folder":  # a datumaro folder whose split file is a pipe: the folder is all or nothing
         target, given = tmp_path / "ds" / "annotations" / "instances_train.json", tmp_path / "ds"
         fmt = "coco"
+    elif fmt == "labelme folder":  # its only .json a pipe: refused, saying why none was read
+        target, given = tmp_path / "lm" / "ann.json", tmp_path / "lm"
+        fmt = "labelme"
     else:
         target = given = tmp_path / "ann.json"
     with _special(target, kind) as special:
