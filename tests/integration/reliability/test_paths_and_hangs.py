@@ -460,6 +460,21 @@ def test_link_loops_dangling_links_and_parent_links_are_skipped_and_the_rest_imp
     assert _stats(h7_ws)["images"] == 6
 
 
+def test_a_linked_split_folder_of_a_coco_folder_is_not_read(tmp_path: Path, h7_ws: Path) -> None:
+    root, other = tmp_path / "ds", tmp_path / "elsewhere" / "val"
+    _png(root / "train" / "a.png", seed=40)
+    _coco_file(root / "train" / "_annotations.coco.json", ["a.png"])
+    _png(other / "b.png", seed=41)
+    _coco_file(other / "_annotations.coco.json", ["b.png"])
+    os.symlink(other, root / "val")
+    os.symlink("..", root / "up")
+    os.symlink("loop", root / "loop")
+
+    _ok(_cli(h7_ws, "import", "coco", "p", str(root), timeout=30))
+
+    assert _stats(h7_ws)["images"] == 1
+
+
 # ----------------------------------------------------------------------------- names not UTF-8
 
 

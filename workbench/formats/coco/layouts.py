@@ -77,6 +77,8 @@ def find_coco_files(folder: Path) -> list[tuple[str, Path]]:
                 order = 0 if m.group("task") == "instances" else 1
                 found.append((order, normalize_split(m.group("split")) or "", p))
     for p in sorted(folder.glob("*/_annotations.coco.json")):
+        if p.parent.is_symlink():  # a linked folder (to a parent, or elsewhere) is not part of this one
+            continue
         found.append((0, normalize_split(p.parent.name) or "", p))
     if (folder / "_annotations.coco.json").is_file():
         found.append((0, normalize_split(folder.name) or "", folder / "_annotations.coco.json"))
