@@ -25,14 +25,16 @@ def _coco_file(folder: Path, file_names: list[str]) -> Path:
 
 
 def test_copy_images_stays_inside_the_export_folder(ws, project, tmp_path: Path) -> None:  # noqa: ANN001
-    """A COCO file_name with '..' (or a leading '/') must not make --copy-images write outside out/."""
+    """A stored file_name holding '..' (COCO names that climb out and back into the images folder are
+    imported as written) must not make --copy-images write outside out/."""
     deep = tmp_path / "src" / "imgs" / "deep" / "er"
     deep.mkdir(parents=True)
-    write_image(tmp_path / "src" / "x.png", 8, 8, seed=1)
+    write_image(deep / "x.png", 8, 8, seed=1)
     write_image(deep / "y.png", 8, 8, seed=2)
-    ann = _coco_file(tmp_path / "src", ["../../../x.png", "./y.png"])
+    ann = _coco_file(tmp_path / "src", ["../../deep/er/x.png", "./y.png"])
     report = imports.import_coco(ws, project, ann, images_dir=deep)
     assert len(report.imported) == 2
+    assert "../../deep/er/x.png" in report.imported  # stored as written, '..' and all
     out = tmp_path / "exp" / "out"
     (path,) = export.export_coco(ws, project, out, copy_images=True)
     outside = [p for p in (tmp_path / "exp").rglob("*") if p.is_file() and out not in p.parents]
