@@ -18,7 +18,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from workbench.domain import AnnotatedImage, Dataset, ImageRecord, Progress, ValidationError, plural
+from workbench.domain import (
+    AnnotatedImage,
+    Dataset,
+    ImageRecord,
+    Progress,
+    ValidationError,
+    check_name_length,
+    plural,
+)
 from workbench.evaluate.matching import box_iou
 from workbench.geometry import with_bbox_area
 from workbench.images import storage
@@ -99,7 +107,9 @@ def _attach_keypoints(s, image_id: int, item: AnnotatedImage, cat_ids: dict[str,
 
 
 def _decode(src: ImageSource, report: ImportReport, max_pixels: int) -> DecodedImage | None:
+    """The decoded image, or None with the reason it is skipped (a name the store would refuse too)."""
     try:
+        check_name_length("file name", src.name)
         return decode_image(src, max_pixels=max_pixels)
     except ImageError as exc:
         report.skipped.append(Skipped.from_error(exc))

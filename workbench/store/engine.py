@@ -25,7 +25,6 @@ from workbench.domain import WorkbenchError
 BUSY_TIMEOUT_MS = 10_000
 """How long a write waits for another writer; ``WORKBENCH_DB_BUSY_TIMEOUT`` (seconds) overrides it."""
 
-SQLITE_MAGIC = b"SQLite format 3\x00"
 _DAMAGED = ("file is not a database", "database disk image is malformed", "file is encrypted")
 _BUSY = ("database is locked", "database table is locked")
 
@@ -92,38 +91,33 @@ def check_sqlite_file(path: Path, url: str) -> None:
 
     SQLite would turn an empty file into a new database, and migrations would add their tables to
     another program's database; text, random bytes or a truncated copy fail deep in a query. Each is
-    refused here in one line, and the file is not touched (it is opened read-only).
+    refused here in one line, and the file is not touched: SQLite itself reads its header and table
+    names. (Opening the file directly would not do: closing that descriptor drops the locks that this
+    process's other connections hold on it, and they fail with 'disk I/O error'.)
     """
-    if not path.exists():
-        return
     where = str(path)
     try:
-        with open(path, "rb") as fh:
-            header = fh.read(100)
         size = path.stat().st_size
+    except FileNotFoundError:
+        return
     except OSError as exc:
         raise DatabaseError(f"{where}: cannot read the database: {exc.strerror or exc}") from None
-    if not header:
+    if size == 0:
         raise not_a_workbench_database(where, "an empty file; move it away to start a new workspace")
-    if not header.startswith(SQLITE_MAGIC) or len(header) < 100:
-        raise not_a_workbench_database(where, "not an SQLite file")
-    page_size = int.from_bytes(header[16:18], "big")
-    page_size = 65536 if page_size == 1 else page_size
-    pages = int.from_bytes(header[28:32], "big")
-    valid_for = int.from_bytes(header[92:96], "big") == int.from_bytes(header[24:28], "big")
-    if valid_for and pages and size < page_size * pages:
-        raise not_a_workbench_database(
-            where, f"truncated: {size} bytes of the {page_size * pages} its header announces"
-        )
     try:
-        uri = f"{path.resolve().as_uri()}?mode=ro"  # read-only: a foreign file is never written
-        conn = sqlite3.connect(uri, uri=True, timeout=busy_timeout_ms() / 1000)
+        conn = sqlite3.connect(path, timeout=busy_timeout_ms() / 1000)
         try:
             tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+            pages = conn.execute("PRAGMA page_count").fetchone()[0]
         finally:
             conn.close()
     except sqlite3.DatabaseError as exc:
         raise (translate_error(exc, url) or not_a_workbench_database(where, str(exc))) from None
+    # the size the header announces; with no write-ahead log beside it, the file holds every page
+    if not Path(f"{path}-wal").exists() and (size := path.stat().st_size) < page_size * pages:
+        announced = page_size * pages
+        raise not_a_workbench_database(where, f"truncated: {size} bytes of the {announced} its header announces")
     if tables and "alembic_version" not in tables:
         names = ", ".join(sorted(tables)[:5])
         raise not_a_workbench_database(where, f"an SQLite database of another program, with tables {names}")

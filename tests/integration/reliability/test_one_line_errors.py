@@ -352,22 +352,34 @@ def test_a_name_over_the_limit_is_refused_in_one_line_on_both_stores(
     w.close()
 
 
-def test_a_coco_file_name_over_the_limit_is_refused_and_nothing_is_stored(
-    h8_store: tuple[Path, str | None], tmp_path: Path
+@pytest.mark.parametrize("fmt", ["coco", "images"])
+def test_an_image_file_name_over_the_limit_is_skipped_with_the_limit_and_the_rest_imported(
+    h8_store: tuple[Path, str | None], tmp_path: Path, fmt: str
 ) -> None:
     ws_dir, url = h8_store
     slug = _project(ws_dir, url)
-    stats, files = _stats(ws_dir, slug, url), _files(ws_dir / slug)
     data = tmp_path / "data"
-    deep = "/".join(["d" * 99] * 6) + "/long.png"  # 600 characters, each folder within NAME_MAX
-    assert len(deep) > 600
+    deep = "/".join(["d" * 99] * 6) + "/long.png"  # over 600 characters, each folder within NAME_MAX
     _png(data / "images" / deep)
     _png(data / "images" / "short.png", seed=5)
-    coco = _coco(data / "annotations.json", [("short.png", 32, 24), (deep, 32, 24)])
-    proc = _cli(ws_dir, "import", "coco", slug, str(coco), url=url)
-    _one_line_error(proc, f"is {len(deep)} characters long", f"limited to {MAX_NAME_CHARS} characters")
-    assert _stats(ws_dir, slug, url) == stats
-    assert _files(ws_dir / slug) == files
+    if fmt == "coco":
+        target = _coco(data / "annotations.json", [("short.png", 32, 24), (deep, 32, 24)])
+    else:
+        target = data / "images"
+    proc = _cli(ws_dir, "import", fmt, slug, str(target), url=url)
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "1 image imported" in proc.stdout
+    (line,) = [line for line in proc.stdout.splitlines() if "skipped" in line and "d" * 99 in line]
+    assert f"is {len(deep)} characters long; names are limited to {MAX_NAME_CHARS} characters" in line
+    stats = _stats(ws_dir, slug, url)
+    assert stats["images"] == 1 and stats["annotations"] == (1 if fmt == "coco" else 0)
+    from workbench.services.annotate import list_images
+    from workbench.services.workspace import open_workspace
+
+    w = open_workspace(ws_dir, database_url=url)
+    assert [im.file_name for im in list_images(w, slug)] == ["short.png"]
+    w.close()
 
 
 # ---------------------------------------------------------------- model files that are not models
