@@ -6,7 +6,7 @@ its 12 numbers (per-class tables, PR curves, a confusion matrix, per-image error
 the same C routine (through ``workbench.geometry.rle_iou`` for masks) or the same double arithmetic in
 numpy (boxes, OKS); the greedy matching runs one detection rank at a time over every (image, category)
 pair at once; ``accumulate`` and ``summarize`` are pycocotools' formulas on the same arrays, so the
-summary numbers are *equal* to COCOeval's, not merely close (tests/evaluate checks this).
+summary numbers are *equal* to COCOeval's, not merely close (tests/unit/evaluate/test_coco_eval.py checks this).
 
 Semantics that are COCOeval's and that we keep (document, do not "fix"):
 
