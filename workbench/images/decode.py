@@ -41,6 +41,7 @@ import numpy as np
 from PIL import Image, ImageFile
 
 from workbench.domain import ValidationError
+from workbench.utils.files import file_kind
 
 SUPPORTED_TEXT = "JPEG, PNG, BMP, TIFF, WebP are"
 
@@ -396,20 +397,6 @@ def _decode_opened(
     )
 
 
-def file_kind(mode: int) -> str:
-    """What a non-regular file is, in words, for the reason it was left out."""
-    if stat.S_ISDIR(mode):
-        return "folder"
-    if stat.S_ISFIFO(mode):
-        return "named pipe"
-    if stat.S_ISSOCK(mode):
-        return "socket"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "device"
-    return "special file"
-
-
-
 __all__ = [
     "ACCEPTED_FORMATS",
     "DEFAULT_MAX_FILE_BYTES",
@@ -421,7 +408,6 @@ __all__ = [
     "ImageSource",
     "apply_orientation",
     "decode_image",
-    "file_kind",
     "image_to_png_mode",
     "image_to_rgb",
     "load_upright",

@@ -26,8 +26,8 @@ from workbench.images.decode import (
     SYMLINK_REASON,
     ImageError,
     ImageSource,
-    file_kind,
 )
+from workbench.utils.files import file_kind
 
 IMAGE_SUFFIXES: frozenset[str] = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
 ZIP_SUFFIXES: frozenset[str] = frozenset({".zip"})

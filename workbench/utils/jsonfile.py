@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 
 from workbench.domain import ValidationError
+from workbench.utils.files import file_kind
 
 __all__ = ["MAX_DEPTH", "MAX_STORED_DEPTH", "check_regular_file", "nested_too_deeply", "parse_json_text", "read_json_file"]
 
@@ -47,15 +48,8 @@ def nested_too_deeply(value: Any, limit: int = MAX_STORED_DEPTH) -> bool:
 
 
 def _kind(mode: int) -> str:
-    if stat.S_ISDIR(mode):
-        return "a folder"
-    if stat.S_ISFIFO(mode):
-        return "a named pipe"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
-    return "not a regular file"
+    kind = file_kind(mode)
+    return "not a regular file" if kind == "special file" else f"a {kind}"
 
 
 def check_regular_file(path: Path, *, error: type[Exception] = ValidationError) -> None:
