@@ -20,11 +20,21 @@ ANNOTATOR_KEY = "wb_annotator"
 """Fixed widget key: changing ``data`` under a fixed key updates the component instead of remounting."""
 
 _HERE = Path(__file__).resolve().parent
+JS_PARTS = ("annotator.js",)
+"""The browser code, one ES module cut into files by concern and joined in this order: only
+annotator.js exports (the component's entry point); the other files define functions it calls."""
+CSS_PARTS = ("annotator.css",)
+
+
+def _joined(names: Sequence[str]) -> str:
+    return "\n".join((_HERE / n).read_text(encoding="utf-8") for n in names)
+
+
 _COMPONENT = st.components.v2.component(
     "workbench_annotator",
     html=(_HERE / "annotator.html").read_text(encoding="utf-8"),
-    css=(_HERE / "annotator.css").read_text(encoding="utf-8"),
-    js=(_HERE / "annotator.js").read_text(encoding="utf-8"),
+    css=_joined(CSS_PARTS),
+    js=_joined(JS_PARTS),
 )
 
 
