@@ -72,7 +72,9 @@ def crop_to_rle(obj: Any, *, where: str = "annotator mask") -> Rle | None:
         or len(size) != 2
         or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size)
     ):
-        raise ValidationError(f"{where}: 'size' must be [height, width] with two positive integers, got {size!r}")
+        raise ValidationError(
+            f"{where}: 'size' must be [height, width] with two positive integers, got {size!r}"
+        )
     h_img, w_img = int(size[0]), int(size[1])
     x, y, w, h = (_int(obj, k, where) for k in ("x", "y", "w", "h"))
     if x + w > w_img or y + h > h_img:
@@ -83,7 +85,9 @@ def crop_to_rle(obj: Any, *, where: str = "annotator mask") -> Rle | None:
     ):
         raise ValidationError(f"{where}: 'counts' must be a list of non-negative integers")
     if sum(counts) != w * h:
-        raise ValidationError(f"{where}: the runs cover {sum(counts)} pixels but the {w}x{h} crop has {w * h}")
+        raise ValidationError(
+            f"{where}: the runs cover {sum(counts)} pixels but the {w}x{h} crop has {w * h}"
+        )
     if w * h == 0 or len(counts) < 2:
         return None
     values = np.arange(len(counts), dtype=np.uint8) & 1
