@@ -1,0 +1,111 @@
+"""Tiles of the original: the grid covers the image exactly, each tile is the original's crop
+(lossless, upright), the cache is reused, and only images larger than their display copy get tiles."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from workbench.domain import ValidationError
+from workbench.images import tiles
+from workbench.images.decode import ImageSource, decode_image
+from workbench.images.storage import load_image_rgb, store_image
+
+
+def _store(project: Path, arr: np.ndarray, *, fmt: str = "PNG", exif_orientation: int | None = None) -> str:
+    buf = io.BytesIO()
+    img = Image.fromarray(arr)
+    if exif_orientation is not None:
+        exif = Image.Exif()
+        exif[0x0112] = exif_orientation
+        img.save(buf, format=fmt, exif=exif, quality=95)
+    else:
+        img.save(buf, format=fmt)
+    return store_image(project, decode_image(ImageSource(name=f"x.{fmt.lower()}", data=buf.getvalue())))
+
+
+def _random(w: int, h: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, size=(h, w, 3), dtype=np.uint8)
+
+
+def test_grid_covers_the_image_exactly() -> None:
+    grid = tiles.tile_grid((2500, 1100), side=1024)
+    assert (grid.cols, grid.rows, grid.count) == (3, 2, 6)
+    covered = np.zeros((1100, 2500), dtype=np.int32)
+    for i in range(grid.count):
+        x0, y0, x1, y1 = grid.box(i)
+        assert 0 < x1 - x0 <= 1024 and 0 < y1 - y0 <= 1024
+        covered[y0:y1, x0:x1] += 1
+    assert (covered == 1).all()
+    assert grid.box(5) == (2048, 1024, 2500, 1100)
+    with pytest.raises(ValidationError, match="outside"):
+        grid.box(6)
+
+
+def test_only_images_larger_than_the_display_copy_need_tiles() -> None:
+    assert not tiles.needs_tiles((2048, 1536))
+    assert not tiles.needs_tiles((800, 600))
+    assert tiles.needs_tiles((2049, 100))
+    assert tiles.needs_tiles((6000, 4000))
+
+
+def test_tiles_are_the_originals_crops_and_the_cache_is_reused(tmp_path: Path) -> None:
+    arr = _random(2300, 1500)
+    rel = _store(tmp_path, arr)
+    grid = tiles.ensure_tiles(tmp_path, rel, side=1024)
+    assert (grid.width, grid.height, grid.count) == (2300, 1500, 6)
+    for i in range(grid.count):
+        x0, y0, x1, y1 = grid.box(i)
+        path = tiles.tile_path(tmp_path, rel, i, side=1024)
+        assert path.parent == tiles.tiles_folder(tmp_path, rel)
+        got = np.asarray(Image.open(path).convert("RGB"))
+        np.testing.assert_array_equal(got, arr[y0:y1, x0:x1])
+    stamps = {p.name: p.stat().st_mtime_ns for p in tiles.tiles_folder(tmp_path, rel).iterdir()}
+    assert tiles.ensure_tiles(tmp_path, rel, side=1024) == grid
+    assert {p.name: p.stat().st_mtime_ns for p in tiles.tiles_folder(tmp_path, rel).iterdir()} == stamps
+    assert not [p for p in tiles.tiles_folder(tmp_path, rel).iterdir() if p.name.endswith(".tmp")]
+
+
+def test_tiles_are_upright_like_the_display_copy(tmp_path: Path) -> None:
+    arr = _random(300, 200, seed=3)
+    arr[:100, :150] = (255, 0, 0)  # a marker quadrant, so a missed rotation shows
+    rel = _store(tmp_path, arr, fmt="JPEG", exif_orientation=6)
+    upright = load_image_rgb(tmp_path, rel)
+    assert upright.shape[:2] == (300, 200)
+    grid = tiles.ensure_tiles(tmp_path, rel, side=128)
+    assert (grid.width, grid.height) == (200, 300)
+    mosaic = np.zeros_like(upright)
+    for i in range(grid.count):
+        x0, y0, x1, y1 = grid.box(i)
+        mosaic[y0:y1, x0:x1] = np.asarray(
+            Image.open(tiles.tile_path(tmp_path, rel, i, side=128)).convert("RGB")
+        )
+    np.testing.assert_array_equal(mosaic, upright)
+
+
+def test_a_lost_tile_is_written_again_and_sweep_and_delete(tmp_path: Path) -> None:
+    arr = _random(700, 300, seed=5)
+    rel = _store(tmp_path, arr)
+    path = tiles.tile_path(tmp_path, rel, 1, side=256)
+    path.unlink()
+    again = tiles.tile_path(tmp_path, rel, 1, side=256)
+    np.testing.assert_array_equal(np.asarray(Image.open(again).convert("RGB")), arr[0:256, 256:512])
+    folder = tiles.tiles_folder(tmp_path, rel)
+    (folder / ".x.png.abcd1234.tmp").write_bytes(b"half")
+    removed = tiles.sweep_tiles(tmp_path, {folder.name})
+    assert [p.name for p in removed] == [".x.png.abcd1234.tmp"] and folder.is_dir()
+    assert tiles.sweep_tiles(tmp_path, set()) == [folder] and not folder.exists()
+    tiles.tile_path(tmp_path, rel, 0, side=256)
+    tiles.delete_tiles(tmp_path, rel)
+    assert not folder.exists()
+    tiles.delete_tiles(tmp_path, rel)  # nothing there is fine
+
+
+def test_a_missing_original_is_one_clear_error(tmp_path: Path) -> None:
+    rel = "images/ab/" + "ab" * 32 + ".png"
+    with pytest.raises(ValidationError, match="stored image file is missing"):
+        tiles.ensure_tiles(tmp_path, rel)

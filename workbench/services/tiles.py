@@ -1,0 +1,57 @@
+"""Native-pixel tiles of an image for the annotator (see :mod:`workbench.images.tiles`).
+
+The page asks for the grid of the image it shows (cheap: no pixel is read) and, when the browser
+zooms past the display copy, for the files of the tiles in view (written at the first ask).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from workbench.domain import ImageRecord
+from workbench.images import storage, tiles
+from workbench.services.workspace import Workspace
+from workbench.store import images as image_repo
+from workbench.store import projects as project_repo
+
+TILE_SIDE = tiles.TILE_SIDE
+
+
+def _record(ws: Workspace, slug: str, image_id: int) -> ImageRecord:
+    with ws.store.transaction() as s:
+        rec, _ = image_repo.get_image(s, project_repo.project_id(s, slug), image_id)
+    assert rec.path is not None
+    return rec
+
+
+def tile_grid(rec: ImageRecord, *, side: int = TILE_SIDE) -> tiles.TileGrid | None:
+    """The grid the image would be tiled on, or None when its display copy already is full size."""
+    if not tiles.needs_tiles(rec.size_wh):
+        return None
+    return tiles.tile_grid(rec.size_wh, side=side)
+
+
+def tiles_info(rec: ImageRecord, *, side: int = TILE_SIDE) -> dict[str, float] | None:
+    """What the browser needs to place tiles: the grid and the display copy's scale (display
+    pixels per natural pixel, past which tiles are shown); None for images without tiles."""
+    grid = tile_grid(rec, side=side)
+    if grid is None:
+        return None
+    display_w, _ = storage.fit_size_wh(rec.size_wh, storage.DISPLAY_MAX_SIDE)
+    return {
+        "side": grid.side,
+        "cols": grid.cols,
+        "rows": grid.rows,
+        "count": grid.count,
+        "display_scale": display_w / rec.width,
+    }
+
+
+def tile_file(ws: Workspace, slug: str, image_id: int, index: int, *, side: int = TILE_SIDE) -> Path:
+    """The PNG of one tile (row-major index), writing the image's tiles on the first ask."""
+    rec = _record(ws, slug, image_id)
+    assert rec.path is not None
+    return tiles.tile_path(ws.project_dir(slug), rec.path, index, side=side)
+
+
+__all__ = ["TILE_SIDE", "tile_file", "tile_grid", "tiles_info"]

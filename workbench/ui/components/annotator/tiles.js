@@ -1,0 +1,126 @@
+// Native pixels past the display copy's scale. The display copy (longest side 2048) is drawn at the
+// natural size; once the screen shows more device pixels per natural pixel than it has, the tiles of
+// the original that are in view are laid over it, each an <image> at its natural box, drawn with
+// `image-rendering: pixelated` so 1:1 and beyond shows the original's pixels crisp.
+//
+// Python registers tiles only when asked (the "tiles" event: a registration reads the file into
+// Streamlit's memory), so updateTiles asks for the visible ones it has no URL for, then places them
+// when `data.image.tiles.urls` brings them. Called after every view change and every data update.
+// data-native-image on the root: the image's id once every tile in view is loaded and painted.
+
+const TILE_ASK_MS = 80; // ask once the view has rested this long (a pan or a wheel zoom asks once)
+const TILE_REASK_MS = 3000; // an ask with no answer (a dropped rerun) is repeated after this long
+
+function tileState(S) {
+  if (!S.tiles) {
+    S.tiles = { key: null, shown: new Map(), asked: new Map(), timer: null,
+      g: S.root.querySelector('[data-role="tiles"]') };
+    // the 1:1 button: one screen pixel per natural pixel, about the view's centre
+    S.root.addEventListener("click", (e) => {
+      const b = e.target.closest ? e.target.closest('[data-cmd="actual"]') : null;
+      if (b && S.root.contains(b)) zoomActualPixels(S);
+    });
+  }
+  return S.tiles;
+}
+
+function zoomActualPixels(S) {
+  const r = S.svg.getBoundingClientRect();
+  if (!r.width || !r.height) return;
+  const cx = S.vb.x + S.vb.w / 2, cy = S.vb.y + S.vb.h / 2;
+  // the viewBox has the stage's aspect ratio (no letterbox) and a whole-pixel origin
+  S.vb = { x: Math.round(cx - r.width / 2), y: Math.round(cy - r.height / 2), w: r.width, h: r.height };
+  applyViewBox(S);
+  render(S);
+}
+
+function clearTiles(T) {
+  for (const e of T.shown.values()) e.remove();
+  T.shown.clear();
+}
+
+function visibleTiles(S, info) {
+  // the SVG fits the viewBox inside the stage (xMidYMid meet): the region in view is the stage's
+  // size in natural units about the viewBox's centre, clipped to the image
+  const r = S.svg.getBoundingClientRect();
+  const u = unitsPerPx(S);
+  const cx = S.vb.x + S.vb.w / 2, cy = S.vb.y + S.vb.h / 2;
+  const x0 = Math.max(0, cx - (r.width * u) / 2), x1 = Math.min(S.W, cx + (r.width * u) / 2);
+  const y0 = Math.max(0, cy - (r.height * u) / 2), y1 = Math.min(S.H, cy + (r.height * u) / 2);
+  const out = [];
+  if (x1 <= x0 || y1 <= y0) return out;
+  const t = info.side;
+  const c1 = Math.min(info.cols - 1, Math.floor((x1 - 1e-6) / t));
+  const r1 = Math.min(info.rows - 1, Math.floor((y1 - 1e-6) / t));
+  for (let row = Math.floor(y0 / t); row <= r1; row++) {
+    for (let col = Math.floor(x0 / t); col <= c1; col++) out.push(row * info.cols + col);
+  }
+  return out;
+}
+
+function updateTiles(S) {
+  const T = tileState(S);
+  const img = S.data && S.data.image;
+  const info = img && img.tiles;
+  const key = info && !S.pending && img.id === S.imageId ? `${S.imageId}:${S.epoch}` : null;
+  if (key !== T.key) { clearTiles(T); T.asked.clear(); T.key = key; S.root.removeAttribute("data-native-image"); }
+  if (!key || !T.g) return;
+  const r = S.svg.getBoundingClientRect();
+  if (!r.width || !r.height) return;
+  const devicePxPerNatural = (window.devicePixelRatio || 1) / unitsPerPx(S);
+  const wanted = devicePxPerNatural > info.display_scale * 1.05 ? visibleTiles(S, info) : [];
+  const urls = info.urls || {};
+  const want = new Set(wanted);
+  for (const [idx, e] of T.shown) {
+    if (!want.has(idx) || e.getAttribute("href") !== urls[idx]) { e.remove(); T.shown.delete(idx); }
+  }
+  const missing = [];
+  for (const idx of wanted) {
+    const url = urls[idx];
+    if (!url) { missing.push(idx); continue; }
+    T.asked.delete(idx);
+    if (T.shown.has(idx)) continue;
+    const row = Math.floor(idx / info.cols), col = idx % info.cols;
+    const x = col * info.side, y = row * info.side;
+    const e = el("image", { x, y, width: Math.min(info.side, S.W - x), height: Math.min(info.side, S.H - y),
+      preserveAspectRatio: "none", "data-tile": idx, style: "image-rendering: pixelated" }, null);
+    e.addEventListener("load", () => { e.setAttribute("data-loaded", "1"); markNative(S, T, key); });
+    e.setAttribute("href", url);
+    T.g.appendChild(e);
+    T.shown.set(idx, e);
+  }
+  markNative(S, T, key, wanted);
+  askTiles(S, T, key, missing);
+}
+
+function markNative(S, T, key, wanted) {
+  if (wanted) T.wanted = wanted;
+  const all = T.wanted || [];
+  const ready = all.length > 0 && all.every((idx) => {
+    const e = T.shown.get(idx);
+    return e && e.getAttribute("data-loaded") === "1";
+  });
+  if (!ready) { S.root.removeAttribute("data-native-image"); return; }
+  const id = String(S.imageId);
+  if (S.root.getAttribute("data-native-image") === id) return;
+  requestAnimationFrame(() => {
+    if (T.key !== key) return;
+    perfMark("native");
+    S.root.setAttribute("data-native-image", id);
+  });
+}
+
+function askTiles(S, T, key, missing) {
+  const now = performance.now();
+  const fresh = missing.filter((idx) => !(now - (T.asked.get(idx) || -Infinity) < TILE_REASK_MS));
+  clearTimeout(T.timer);
+  if (!fresh.length || !S.setTriggerValue) return;
+  T.timer = setTimeout(() => {
+    if (T.key !== key) return;
+    const t = performance.now();
+    for (const idx of fresh) T.asked.set(idx, t);
+    perfMark("tiles-asked");
+    // every tile in view, so that Python keeps those registered when it has to drop older ones
+    S.setTriggerValue("tiles", { image_id: S.imageId, tiles: T.wanted || fresh, at: Date.now() });
+  }, TILE_ASK_MS);
+}
