@@ -41,6 +41,18 @@ PAGES: list[PageSpec] = [
 ]
 
 
+# The browser tab's icon, inline (Streamlit sends it as a data: URL). A ``:material/...:`` page icon
+# makes Streamlit's frontend fetch the icon from fonts.gstatic.com on every page load; nothing the
+# UI shows may come from outside 127.0.0.1. (The sidebar's material icons use Streamlit's bundled font.)
+TAB_ICON_SVG = (
+    '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24">'
+    '<polyline points="4,18 9,6 15,14 20,5" fill="none" stroke="#ff4b4b" stroke-width="2.5" '
+    'stroke-linecap="round" stroke-linejoin="round"/>'
+    '<g fill="#31333f"><circle cx="4" cy="18" r="2.5"/><circle cx="9" cy="6" r="2.5"/>'
+    '<circle cx="15" cy="14" r="2.5"/><circle cx="20" cy="5" r="2.5"/></g></svg>'
+)
+
+
 def _project_picker() -> None:
     ws = context.get_workspace()
     infos = projects.list_projects(ws)
@@ -71,7 +83,7 @@ def _project_picker() -> None:
 
 
 def main() -> None:
-    st.set_page_config(page_title="Workbench", page_icon=":material/polyline:", layout="wide")
+    st.set_page_config(page_title="Workbench", page_icon=TAB_ICON_SVG, layout="wide")
     pages = [
         st.Page(p.render, title=p.title, icon=p.icon, url_path=p.name, default=(i == 0))
         for i, p in enumerate(PAGES)
