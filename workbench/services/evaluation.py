@@ -5,7 +5,10 @@ the COCO export does (box-only instances as 4-corner polygons, so segm evaluatio
 runs :func:`workbench.evaluate.evaluate_coco` (boxes, masks, and keypoints when the project has a
 schema) and the label-map metrics, and writes ``RUN_DIR/eval/<split>/`` with ``report.html``,
 ``metrics.json`` and ``detections.json`` (the COCO results, so that a comparison or a re-scoring
-needs no second prediction). The summary lands in the run's metrics under ``eval.<split>``.
+needs no second prediction). The summary lands in the run's metrics under ``eval.<split>``, with
+the score at the best F1 (``best_f1``), which the Review page starts its threshold at. The split's
+predictions are also stored as the run's pending predictions, so Review shows what the evaluation
+saw without predicting again.
 
 Keypoint sigmas: 0.05 per keypoint (COCO's person sigmas for a 17-keypoint schema), overridable in
 the project setting ``kpt_oks_sigmas``: ``{class: [s1, ..., sK]}`` or ``{class: {keypoint: s}}``.
@@ -33,8 +36,9 @@ from workbench.domain import (
     WorkbenchError,
 )
 from workbench.evaluate import EvalResult, evaluate_coco, label_map_metrics, write_report
+from workbench.evaluate.matching import image_disagreement
 from workbench.formats.coco.write import dataset_to_coco
-from workbench.services.review import check_inference_options, run_model_path
+from workbench.services.review import check_inference_options, run_model_path, store_run_predictions
 from workbench.services.training import labelled_dataset
 from workbench.services.workspace import Workspace
 from workbench.store import projects as project_repo
@@ -73,7 +77,9 @@ def sigmas_from_settings(categories: Sequence[Category], setting: Any) -> dict[s
     """
     given = setting or {}
     if not isinstance(given, dict):
-        raise ValidationError(f"project setting {SIGMAS_SETTING}: expected {{class: sigmas}}, got {type(given).__name__}")
+        raise ValidationError(
+            f"project setting {SIGMAS_SETTING}: expected {{class: sigmas}}, got {type(given).__name__}"
+        )
     out: dict[str, list[float] | None] = {}
     for cat in categories:
         if cat.keypoints is None:
@@ -92,7 +98,9 @@ def sigmas_from_settings(categories: Sequence[Category], setting: Any) -> dict[s
             sig = [spec.get(n, DEFAULT_SIGMA) for n in names]
         elif isinstance(spec, list | tuple):
             if len(spec) != k:
-                raise ValidationError(f"{where}: needs {k} sigmas (one per keypoint {names}), got {len(spec)}")
+                raise ValidationError(
+                    f"{where}: needs {k} sigmas (one per keypoint {names}), got {len(spec)}"
+                )
             sig = list(spec)
         else:
             raise ValidationError(f"{where}: a list of {k} numbers or {{keypoint: sigma}}, got {spec!r}")
@@ -149,10 +157,17 @@ def evaluate_results(
     if kp_cats:
         kp_dt = [r for r in results if r["category_id"] in kp_cats]
         if kp_dt and any("keypoints" not in r for r in kp_dt):
-            result.notes.append("keypoints: skipped, the model predicts no keypoints for the keypoint classes")
+            result.notes.append(
+                "keypoints: skipped, the model predicts no keypoints for the keypoint classes"
+            )
         else:
-            kp = evaluate_coco(gt, kp_dt, iou_types=("keypoints",), kpt_oks_sigmas=kpt_oks_sigmas,
-                               score_threshold=score_threshold)
+            kp = evaluate_coco(
+                gt,
+                kp_dt,
+                iou_types=("keypoints",),
+                kpt_oks_sigmas=kpt_oks_sigmas,
+                score_threshold=score_threshold,
+            )
             result.types.update(kp.types)
             result.notes.extend(n for n in kp.notes if n not in result.notes)
     return result
@@ -185,7 +200,8 @@ def semantic_metrics(
     def pred_maps() -> Iterator[np.ndarray]:
         for it in ds.items:
             preds = [
-                i for i in predictions.get(int(it.image.id or 0), ())
+                i
+                for i in predictions.get(int(it.image.id or 0), ())
                 if i.category in known and (i.score if i.score is not None else 1.0) >= min_score
             ]
             yield binary_label_maps(AnnotatedImage(image=it.image, instances=tuple(preds)), ds.categories)
@@ -197,6 +213,38 @@ def semantic_metrics(
     sem = label_map_metrics(gt_maps(), pred_maps(), [c.name for c in classes], ignore=ignores())
     sem["score_threshold"] = min_score
     return sem
+
+
+def best_f1(ds: Dataset, predictions: dict[int, Sequence[Instance]]) -> dict[str, float] | None:
+    """The score threshold with the best F1 over the dataset, by the Review page's matching (mask IoU
+    >= 0.5, same class, greedy by score), with its precision and recall; None without predictions or
+    ground truth. Greedy matching by score means the top-k predictions match as they do among all."""
+    hits: list[tuple[float, bool]] = []
+    num_gt = 0
+    for it in ds.items:
+        gts = [g for g in it.instances if g.category != IGNORE_LABEL and not g.iscrowd]
+        num_gt += len(gts)
+        preds = list(predictions.get(int(it.image.id or 0), ()))
+        if not preds:
+            continue
+        verdicts = image_disagreement(preds, list(it.instances), it.image.size_wh).verdicts
+        hits.extend(
+            (float(p.score if p.score is not None else 1.0), v.kind == "true_positive")
+            for p, v in zip(preds, verdicts, strict=True)
+        )
+    if not hits or not num_gt:
+        return None
+    hits.sort(key=lambda h: -h[0])
+    best: dict[str, float] | None = None
+    tp = 0
+    for k, (score, hit) in enumerate(hits, start=1):
+        tp += hit
+        if k < len(hits) and hits[k][0] == score:
+            continue  # equal scores pass a threshold together
+        f1 = 2 * tp / (k + num_gt)
+        if best is None or f1 > best["f1"]:
+            best = {"score": score, "f1": f1, "precision": tp / k, "recall": tp / num_gt}
+    return best
 
 
 def summary_of(result: EvalResult, semantic: dict[str, Any] | None) -> dict[str, Any]:
@@ -244,15 +292,24 @@ def eval_dir(ws: Workspace, slug: str, run_id: int, split: str) -> Path:
 
 
 def predict_dataset(
-    ws: Workspace, slug: str, model_path: Path, ds: Dataset, *, score_threshold: float, device: str = "cpu",
-    progress: Progress = None, chunk_size: int = 8,
+    ws: Workspace,
+    slug: str,
+    model_path: Path,
+    ds: Dataset,
+    *,
+    score_threshold: float,
+    device: str = "cpu",
+    progress: Progress = None,
+    chunk_size: int = 8,
 ) -> dict[int, list[Instance]]:
     from workbench.train.predict import Predictor
 
     predictor = Predictor(model_path, device=device)
     project_dir = ws.project_dir(slug)
-    records = [replace(it.image, path=str(project_dir / it.image.path)) if it.image.path else it.image
-               for it in ds.items]
+    records = [
+        replace(it.image, path=str(project_dir / it.image.path)) if it.image.path else it.image
+        for it in ds.items
+    ]
     out: dict[int, list[Instance]] = {}
     for start in range(0, len(records), chunk_size):
         part = records[start : start + chunk_size]
@@ -277,8 +334,9 @@ def evaluate_run(
     info = _run_info(ws, slug, run_id)
     model_path = run_model_path(ws, slug, run_id)
     ds, gt = _ground_truth(ws, slug, split)
-    preds = predict_dataset(ws, slug, model_path, ds, score_threshold=score_threshold, device=device,
-                            progress=progress)
+    preds = predict_dataset(
+        ws, slug, model_path, ds, score_threshold=score_threshold, device=device, progress=progress
+    )
     cat_ids = {c["name"]: int(c["id"]) for c in gt["categories"]}
     kp_classes = {c["name"] for c in gt["categories"] if c.get("keypoints")}
     results, dropped = instances_to_results(preds, cat_ids, kp_classes)
@@ -288,10 +346,25 @@ def evaluate_run(
     result.notes.append(f"predictions with score >= {score_threshold} evaluated")
     semantic = semantic_metrics(ds, preds)
     out_dir = model_path.parent / "eval" / split
-    report = write_report(result, out_dir, title=f"Run {run_id} · {info.name} · {split}", semantic=semantic,
-                          extra={DETECTIONS_NAME: json.dumps(results).encode("utf-8")})
+    report = write_report(
+        result,
+        out_dir,
+        title=f"Run {run_id} · {info.name} · {split}",
+        semantic=semantic,
+        extra={DETECTIONS_NAME: json.dumps(results).encode("utf-8")},
+    )
     summary = summary_of(result, semantic)
-    summary.update(report=str(report), score_threshold=score_threshold, evaluated_at=time.time())
+    known = set(cat_ids)
+    stored = store_run_predictions(
+        ws, slug, run_id, {i: [p for p in ps if p.category in known] for i, ps in preds.items()}
+    )
+    summary.update(
+        report=str(report),
+        score_threshold=score_threshold,
+        evaluated_at=time.time(),
+        best_f1=best_f1(ds, preds),
+        predictions_stored=stored.predictions,
+    )
     with ws.store.transaction() as s:
         set_run_evaluation(s, run_id, split, summary)
     return report
@@ -310,7 +383,9 @@ def load_evaluation(ws: Workspace, slug: str, run_id: int, split: str) -> Evalua
     return Evaluation(run_id=run_id, split=split, out_dir=out_dir, metrics=metrics)
 
 
-def _rescore(ws: Workspace, slug: str, run_id: int, split: str, ds: Dataset, gt: dict[str, Any]) -> EvalResult:
+def _rescore(
+    ws: Workspace, slug: str, run_id: int, split: str, ds: Dataset, gt: dict[str, Any]
+) -> EvalResult:
     """The run's stored detections against today's ground truth (evaluating first if never done)."""
     path = eval_dir(ws, slug, run_id, split) / DETECTIONS_NAME
     if not path.exists():
@@ -349,6 +424,12 @@ def compare_summaries(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, An
     for k in ("mean_iou", "pixel_accuracy"):
         va, vb = (a.get("semantic") or {}).get(k), (b.get("semantic") or {}).get(k)
         if va is not None or vb is not None:
-            rows.append({"metric": f"label maps {k}", "A": va, "B": vb,
-                         "delta": (va - vb) if va is not None and vb is not None else None})
+            rows.append(
+                {
+                    "metric": f"label maps {k}",
+                    "A": va,
+                    "B": vb,
+                    "delta": (va - vb) if va is not None and vb is not None else None,
+                }
+            )
     return rows

@@ -21,6 +21,7 @@ from workbench.domain import (
     NotFoundError,
     Prediction,
     Progress,
+    RunInfo,
     ValidationError,
     WorkbenchError,
     plural,
@@ -36,10 +37,15 @@ from workbench.store import datasets as dataset_repo
 from workbench.store import images as image_repo
 from workbench.store import predictions as pstore
 from workbench.store import projects as project_repo
+from workbench.store.run_metrics import run_evaluations
 
 SortKey = Literal["errors", "confidence", "disagreement"]
 SORT_KEYS = ("errors", "confidence", "disagreement")
 ERROR_FILTERS = (*ERROR_KINDS, "missed")
+
+DEFAULT_THRESHOLD = 0.05
+"""Review's starting score threshold for a run without an evaluation: low enough that an early,
+unsure model still shows something (0.5 showed nothing of a run trained for a few minutes)."""
 
 PredictFn = Callable[[list[ImageRecord]], Mapping[int, Sequence[Instance]] | Sequence[Sequence[Instance]]]
 """Takes image records (``path`` absolute) and gives instances per image: a mapping by image id, or
@@ -172,7 +178,12 @@ def list_predictions(
 ) -> list[Prediction]:
     with ws.store.transaction() as s:
         return pstore.list_predictions(
-            s, project_repo.project_id(s, slug), run_id=run_id, image_id=image_id, status=status, min_score=min_score
+            s,
+            project_repo.project_id(s, slug),
+            run_id=run_id,
+            image_id=image_id,
+            status=status,
+            min_score=min_score,
         )
 
 
@@ -273,6 +284,31 @@ def predictions_for_image(
         verdicts={p.id: v for p, v in zip(live, result.verdicts, strict=True)},
         missed=[truth[i] for i in result.missed],
     )
+
+
+def default_threshold(run: RunInfo) -> tuple[float, str]:
+    """Where Review's score threshold starts for a run, and why: the score at the best F1 of the
+    run's evaluation (val first), else :data:`DEFAULT_THRESHOLD`."""
+    evals = run_evaluations(run.metrics)
+    for split in dict.fromkeys(("val", *sorted(evals))):
+        best = (evals.get(split) or {}).get("best_f1")
+        if isinstance(best, dict) and best.get("score") is not None:
+            return float(best["score"]), f"the score at the best F1 ({float(best['f1']):.2f}) on {split}"
+    return DEFAULT_THRESHOLD, "no evaluation with a best F1 yet: a low start so that something shows"
+
+
+def outline(inst: Instance) -> Instance:
+    """The instance with polygons to draw: a mask's outer contours (masks are RLE, which the browser
+    cannot draw), its box where the mask is empty. For display only: accepting uses the prediction."""
+    if inst.polygons or inst.rle is None:
+        return inst
+    from workbench.geometry import mask_to_polygons, rle_to_mask
+
+    polys = mask_to_polygons(rle_to_mask(inst.rle), tolerance=1.0)
+    if not polys and inst.bbox_xywh is not None:
+        x, y, w, h = inst.bbox_xywh
+        polys = ((x, y, x + w, y, x + w, y + h, x, y + h),)
+    return replace(inst, polygons=tuple(polys), rle=None, bbox_xywh=inst.bbox_xywh)
 
 
 # ------------------------------------------------------------------------------------------ deciding

@@ -1,4 +1,5 @@
-"""In Chromium: accept a stored prediction on the Review page, then find it in the annotator's shape list."""
+"""In Chromium: accept a stored prediction on the Review page's canvas list, then find it in the
+annotator's shape list; the image picker's counts follow."""
 
 from __future__ import annotations
 
@@ -54,8 +55,9 @@ def test_accept_prediction_then_find_it_in_the_annotator(browser, ui_server, ui_
     page = new_page(browser, ui_server.url)
     open_project(page, "Review demo")
     nav(page, "Review")
-    page.get_by_text("0.87 · pending").wait_for()
-    page.get_by_role("button", name="Accept", exact=True).click()
+    row = annotator(page).locator(f'.wb-list li[data-prediction-id="{pred_id}"]')
+    row.filter(has_text="square 0.87").filter(has_text="pending").wait_for()
+    row.locator('button[data-act="accept"]').click()
     # the success message (case-sensitive: the prediction row also says "accepted as annotation")
     page.get_by_text(re.compile(r"^Accepted as annotation #\d+")).wait_for()
 
@@ -102,11 +104,12 @@ def test_review_picker_counts_follow_an_accept_and_buttons_fit(browser, ui_serve
     try:
         page.goto(f"{ui_server.url}/review?project={slug}")
         picker = page.locator('[data-testid="stSelectbox"]').filter(has_text="Image (").locator("input")
-        page.get_by_text("0.90 · pending").wait_for()
+        rows = annotator(page).locator(".wb-list li[data-prediction-id]")
+        rows.first.filter(has_text="square 0.90").wait_for()
         wait_idle(page)
         assert "2 pending" in picker.input_value()
-        accept = page.get_by_role("button", name="Accept", exact=True).first
-        fits = accept.evaluate("b => [...b.querySelectorAll('*')].every(e => e.scrollWidth <= e.clientWidth + 1)")
+        accept = rows.first.locator('button[data-act="accept"]')
+        fits = accept.evaluate("b => b.scrollWidth <= b.clientWidth + 1 && b.getBoundingClientRect().width > 0")
         assert fits, "the Accept button's label is cut off"
         accept.click()
         page.get_by_text("Accepted as annotation").wait_for()

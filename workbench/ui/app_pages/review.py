@@ -1,26 +1,46 @@
-"""Review page: a run's predictions over the ground truth; sort and filter images by errors,
-confidence, disagreement and class; accept predictions as annotations (then editable on Annotate),
-reject them, accept all above a threshold; predict a split or pre-label the unlabelled images."""
+"""Review page: a run's predictions over the ground truth on the annotator's canvas (zoom, pan, a row
+per prediction that highlights its shape); sort and filter images by errors, confidence,
+disagreement and class; accept predictions as annotations (then editable on Annotate), reject them,
+accept all above a threshold; predict a split or pre-label the unlabelled images.
+
+A run's end-of-training evaluation already stored its predictions on the split it scored, so a
+finished run shows something here without predicting again; the score threshold starts at the
+score with the best F1 of that evaluation (``review.default_threshold``).
+"""
 
 from __future__ import annotations
 
+import math
+import mimetypes
+from pathlib import Path
 from typing import Any
 
 import streamlit as st
 
-from workbench.domain import Prediction, RunInfo, WorkbenchError
+from workbench.domain import RunInfo, WorkbenchError
+from workbench.services import annotate as annotate_svc
 from workbench.services import classes as class_svc
 from workbench.services import review, training
 from workbench.services.workspace import Workspace
 from workbench.ui import context
+from workbench.ui.app_pages.annotate import IMAGE_PARAM
+from workbench.ui.app_pages.annotate import STATE as ANNOTATE_STATE
+from workbench.ui.components.annotator import annotator, category_to_payload, instance_to_payload
 
 ALL = "all"
-SORT_LABELS = {"errors": "most errors", "confidence": "lowest confidence", "disagreement": "largest disagreement"}
+SORT_LABELS = {
+    "errors": "most errors",
+    "confidence": "lowest confidence",
+    "disagreement": "largest disagreement",
+}
 IMAGE_KEY = "review_image"
-MAX_ROWS = 20
-"""Prediction rows listed per image before 'Show all': an untrained model's 100 detections per image
-made 100 rows of Accept/Reject buttons (a long page, slow reruns)."""
 FLASH_KEY = "review_flash"
+CANVAS_KEY = "wb_review_canvas"
+"""The annotator component in review mode (its own key: Annotate's state is not touched)."""
+CANVAS_HEIGHT_PX = 560
+MIN_SCORE_KEY = "review_min_score"
+MIN_SCORE_RUN_KEY = "review_min_score_run"
+"""The run whose default threshold the slider was last set to (a new run sets it again)."""
 
 
 def image_label(row: review.ReviewImage) -> str:
@@ -37,8 +57,16 @@ def prediction_rows(detail: review.ImageReview) -> list[dict[str, Any]]:
     rows = []
     for p in sorted(detail.predictions, key=lambda p: -p.score):
         v = detail.verdicts.get(p.id)
-        rows.append({"id": p.id, "class": p.instance.category, "score": round(p.score, 3), "status": p.status,
-                     "verdict": v.kind if v else "", "IoU": round(v.best_iou, 3) if v else None})
+        rows.append(
+            {
+                "id": p.id,
+                "class": p.instance.category,
+                "score": round(p.score, 3),
+                "status": p.status,
+                "verdict": v.kind if v else "",
+                "IoU": round(v.best_iou, 3) if v else None,
+            }
+        )
     return rows
 
 
@@ -71,7 +99,9 @@ def _accept_all(ws: Workspace, slug: str, image_id: int, run_id: int) -> None:
     except (WorkbenchError, ValueError) as exc:
         _flash("error", str(exc))
     else:
-        text = f"Accepted {context.plural(len(got.annotation_ids), 'prediction')} with score ≥ {threshold:.2f}."
+        text = (
+            f"Accepted {context.plural(len(got.annotation_ids), 'prediction')} with score ≥ {threshold:.2f}."
+        )
         _flash("warning" if got.notes else "success", " ".join([text, *got.notes]))
 
 
@@ -98,7 +128,11 @@ def _predict_box(ws: Workspace, slug: str, run: RunInfo) -> None:
         bar = st.progress(0.0, text="Predicting…")
         try:
             got = review.predict_images(
-                ws, slug, run.id, records, score_threshold=thr,
+                ws,
+                slug,
+                run.id,
+                records,
+                score_threshold=thr,
                 progress=lambda d, t: bar.progress(d / max(t, 1), text=f"Predicting {d}/{t}"),
             )
         except (WorkbenchError, ValueError) as exc:
@@ -111,59 +145,148 @@ def _predict_box(ws: Workspace, slug: str, run: RunInfo) -> None:
         bar.empty()
 
 
-def _filters(ws: Workspace, slug: str) -> dict[str, Any]:
+def _filters(ws: Workspace, slug: str, run: RunInfo) -> dict[str, Any]:
     cats = class_svc.list_categories(ws, slug)
     names = {c.id: c.name for c in cats}
+    start, why = review.default_threshold(run)
+    if st.session_state.get(MIN_SCORE_RUN_KEY) != run.id:  # each run starts where it shows something
+        st.session_state[MIN_SCORE_KEY] = math.floor(start * 100) / 100  # down: the best-F1 box stays in
+        st.session_state[MIN_SCORE_RUN_KEY] = run.id
     c1, c2, c3, c4 = st.columns(4)
     sort = c1.selectbox("Sort by", list(SORT_LABELS), format_func=SORT_LABELS.get, key="review_sort")
     err = c2.selectbox("Error type", [ALL, *review.ERROR_FILTERS], key="review_error")
-    cls = c3.selectbox("Class", [ALL, *names], format_func=lambda i: i if i == ALL else names[i], key="review_class")
-    min_score = c4.slider("Min score", 0.0, 1.0, 0.0, 0.05, key="review_min_score")
-    return {"sort": sort, "error_type": None if err == ALL else err,
-            "category_id": None if cls == ALL else cls, "min_score": float(min_score)}
+    cls = c3.selectbox(
+        "Class", [ALL, *names], format_func=lambda i: i if i == ALL else names[i], key="review_class"
+    )
+    min_score = c4.slider(
+        "Min score", 0.0, 1.0, step=0.01, key=MIN_SCORE_KEY, help=f"Starts at {start:.2f}: {why}."
+    )
+    return {
+        "sort": sort,
+        "error_type": None if err == ALL else err,
+        "category_id": None if cls == ALL else cls,
+        "min_score": float(min_score),
+    }
 
 
-def _image_view(ws: Workspace, slug: str, detail: review.ImageReview, colors: dict[str, str]) -> None:
-    c1, c2, c3, c4 = st.columns(4)
-    show_gt = c1.toggle("Ground truth", True, key="review_show_gt")
-    show_pred = c2.toggle("Predictions", True, key="review_show_pred")
-    show_missed = c3.toggle("Missed objects", True, key="review_show_missed")
-    opacity = c4.slider("Opacity", 0.0, 1.0, 0.35, 0.05, key="review_opacity")
+def canvas_shapes(
+    detail: review.ImageReview, *, ground_truth: bool = True, missed: bool = True
+) -> list[dict[str, Any]]:
+    """What the canvas draws: the ground truth (missed objects flagged) and every prediction on the
+    image, highest score first, masks as outlines; accepted ones are ground truth by now."""
+    missed_ids = {m.id for m in detail.missed}
+    shapes: list[dict[str, Any]] = []
+    for g in detail.ground_truth:
+        is_missed = g.id in missed_ids
+        if ground_truth or (missed and is_missed):
+            shapes.append(
+                {**instance_to_payload(review.outline(g)), "role": "truth", "missed": missed and is_missed}
+            )
+    for p in sorted(detail.predictions, key=lambda p: (-p.score, p.id)):
+        v = detail.verdicts.get(p.id)
+        shapes.append(
+            {
+                **instance_to_payload(review.outline(p.instance)),
+                "id": None,
+                "role": "prediction",
+                "prediction_id": p.id,
+                "status": p.status,
+                "verdict": v.kind if v else None,
+                "iou": round(v.best_iou, 3) if v else None,
+            }
+        )
+    return shapes
+
+
+def _media_url(path: Path) -> str:
+    """A media URL for the display copy (what st.image uses): the browser fetches it once."""
+    from streamlit import runtime
+
+    if not runtime.exists():
+        return ""
+    mime = mimetypes.guess_type(path.name)[0] or "image/jpeg"
+    return runtime.get_instance().media_file_mgr.add(str(path), mime, f"{CANVAS_KEY}.image")
+
+
+def _on_canvas_action(ws: Workspace, slug: str) -> None:
+    value = st.session_state.get(CANVAS_KEY)
+    action = value.get("action") if isinstance(value, dict) else None
+    if not isinstance(action, dict) or action.get("prediction_id") is None:
+        return
+    kind, pred_id = action.get("kind"), int(action["prediction_id"])
+    if kind == "accept":
+        _accept(ws, slug, pred_id)
+    elif kind == "reject":
+        _reject(ws, slug, pred_id)
+
+
+def _image_view(
+    ws: Workspace, slug: str, detail: review.ImageReview, run_id: int, index: int, count: int
+) -> None:
     rec = detail.image
+    c1, c2, c3 = st.columns([1, 1, 2])
+    show_gt = c1.toggle("Ground truth", True, key="review_show_gt")
+    show_missed = c2.toggle("Missed objects", True, key="review_show_missed", help="Outlined in red")
+    if c3.button(
+        "Open in Annotate",
+        key="review_open_annotate",
+        icon=":material/draw:",
+        help="Edit this image's annotations on the Annotate page",
+    ):
+        _open_in_annotate(slug, rec.id)  # type: ignore[arg-type]
     if not rec.path:
         st.warning(f"{rec.file_name}: no image file")
         return
-    shown = review.draw_image_review(
-        ws, slug, detail, colors, ground_truth=show_gt, predictions=show_pred, missed=show_missed, opacity=opacity
+    assert rec.id is not None
+    image = {
+        "id": rec.id,
+        "url": _media_url(annotate_svc.image_file(ws, slug, rec.id, "display")),
+        "width": rec.width,
+        "height": rec.height,
+        "file_name": rec.file_name,
+        "status": rec.status,
+        "index": index,
+        "count": count,
+    }
+    data = {
+        "mode": "review",
+        "epoch": f"{run_id}:{rec.id}",  # a new image or run resets the view; a decision keeps it
+        "image": image,
+        "categories": [category_to_payload(c) for c in class_svc.list_categories(ws, slug)],
+        "instances": canvas_shapes(detail, ground_truth=show_gt, missed=show_missed),
+        "height": CANVAS_HEIGHT_PX,
+    }
+    annotator(data, on_action=lambda: _on_canvas_action(ws, slug), key=CANVAS_KEY)
+
+
+def _open_in_annotate(slug: str, image_id: int) -> None:
+    """Annotate opens the image of ``?image=`` when it has none loaded: drop the one this tab had
+    there (every edit on Annotate is already saved), unless it holds an unsaved conflict."""
+    state = st.session_state.get(ANNOTATE_STATE)
+    if isinstance(state, dict) and state.get("conflict") is None:
+        state["image_id"] = None
+    st.switch_page(
+        context.PAGE_PATHS["annotate"], query_params={context.URL_PARAM: slug, IMAGE_PARAM: str(image_id)}
     )
-    st.image(shown, caption=f"{rec.file_name} ({rec.width}×{rec.height}); pending predictions have boxes and "
-             "scores; missed objects are outlined in red", width="stretch")
 
 
-def _decisions(ws: Workspace, slug: str, detail: review.ImageReview, run_id: int) -> None:
-    preds: list[Prediction] = sorted(detail.predictions, key=lambda p: -p.score)
-    if not preds:
-        st.caption("The model predicted nothing here at this score.")
+def _accept_all_box(
+    ws: Workspace, slug: str, detail: review.ImageReview, run_id: int, min_score: float
+) -> None:
+    if not any(p.status == "pending" for p in detail.predictions):
         return
-    st.number_input("Accept all pending with score ≥", 0.0, 1.0, 0.5, 0.05, key="review_accept_threshold")
-    st.button("Accept all above", key="review_accept_all", on_click=_accept_all,
-              args=(ws, slug, detail.image.id, run_id), icon=":material/done_all:")
-    if len(preds) > MAX_ROWS and not st.toggle(f"Show all {len(preds)} predictions", key="review_show_all"):
-        st.caption(
-            f"The {MAX_ROWS} highest-scoring of {len(preds)} predictions are listed; raise *Min score* above "
-            "or accept all above a score."
-        )
-        preds = preds[:MAX_ROWS]
-    for p in preds:
-        v = detail.verdicts.get(p.id)
-        c1, c2, c3 = st.columns([2, 1, 1])  # wide enough for "Accept" (it showed "Acc…")
-        verdict = f" · {v.kind.replace('_', ' ')} (IoU {v.best_iou:.2f})" if v else ""
-        ann = f" as annotation #{p.annotation_id}" if p.status == "accepted" and p.annotation_id else ""
-        c1.markdown(f"**{context.md_escape(p.instance.category)}** {p.score:.2f} · {p.status}{ann}{verdict}")
-        if p.status == "pending":
-            c2.button("Accept", key=f"review_accept_{p.id}", on_click=_accept, args=(ws, slug, p.id),
-                      type="primary")
-            c3.button("Reject", key=f"review_reject_{p.id}", on_click=_reject, args=(ws, slug, p.id))
+    c1, c2, _ = st.columns([1, 1, 2])
+    if st.session_state.get("review_accept_for") != (run_id, min_score):
+        st.session_state["review_accept_threshold"] = max(min_score, 0.5)
+        st.session_state["review_accept_for"] = (run_id, min_score)
+    c1.number_input("Accept all pending with score ≥", 0.0, 1.0, step=0.05, key="review_accept_threshold")
+    c2.button(
+        "Accept all above",
+        key="review_accept_all",
+        on_click=_accept_all,
+        args=(ws, slug, detail.image.id, run_id),
+        icon=":material/done_all:",
+    )
 
 
 def render() -> None:
@@ -180,19 +303,23 @@ def render() -> None:
     if st.session_state.get("review_run") not in by_id:  # first visit: the newest run that has a model
         st.session_state["review_run"] = next((r.id for r in runs if r.status == "succeeded"), runs[0].id)
     # No status in the labels: the browser keeps a keyed selectbox's old label when a status changes.
-    run_id = st.selectbox("Run", list(by_id), format_func=lambda i: f"#{i} · {by_id[i].name}", key="review_run")
+    run_id = st.selectbox(
+        "Run", list(by_id), format_func=lambda i: f"#{i} · {by_id[i].name}", key="review_run"
+    )
     _predict_box(ws, slug, by_id[run_id])
     flash = st.session_state.pop(FLASH_KEY, None)
     if flash:
         getattr(st, flash[0])(flash[1])
-    filters = _filters(ws, slug)
+    filters = _filters(ws, slug, by_id[run_id])
     try:
         rows = review.list_review_images(ws, slug, run_id, **filters)
     except (WorkbenchError, ValueError) as exc:
         st.error(str(exc))
         return
     if not rows:
-        st.info(f"No images with predictions of run #{run_id} match. Predict with the run above, or relax the filters.")
+        st.info(
+            f"No images with predictions of run #{run_id} match. Predict with the run above, or relax the filters."
+        )
         return
     by_image = {r.image.id: r for r in rows}
     ids = list(by_image)
@@ -202,7 +329,9 @@ def render() -> None:
     # Not keyed: a keyed selectbox keeps showing the chosen option's old label in the browser (it still
     # said "2 pending" after an accept); unkeyed, new labels make a new widget that shows them.
     picked = c1.selectbox(
-        f"Image ({len(ids)})", ids, index=ids.index(st.session_state[IMAGE_KEY]),
+        f"Image ({len(ids)})",
+        ids,
+        index=ids.index(st.session_state[IMAGE_KEY]),
         format_func=lambda i: image_label(by_image[i]),
     )
     st.session_state[IMAGE_KEY] = picked
@@ -215,9 +344,5 @@ def render() -> None:
     c3.button("Next", key="review_next", on_click=_go, args=(1,), disabled=idx == len(ids) - 1)
     image_id = st.session_state[IMAGE_KEY]
     detail = review.predictions_for_image(ws, slug, image_id, run_id, min_score=filters["min_score"])
-    colors = {c.name: c.color for c in class_svc.list_categories(ws, slug)}
-    left, right = st.columns([3, 2])
-    with left:
-        _image_view(ws, slug, detail, colors)
-    with right:
-        _decisions(ws, slug, detail, run_id)
+    _image_view(ws, slug, detail, run_id, idx, len(ids))
+    _accept_all_box(ws, slug, detail, run_id, filters["min_score"])
