@@ -136,6 +136,58 @@ def check_flip_pairs(schema: KeypointSchema) -> None:
             paired.add(i)
 
 
+ATTRIBUTE_KINDS = ("checkbox", "select", "text", "number")
+BUILTIN_ATTRIBUTES = ("occluded", "truncated")
+"""Checkboxes every class has (CVAT's): they need no definition."""
+
+
+@dataclass(frozen=True, slots=True)
+class AttributeDef:
+    """One attribute of a class's instances (CVAT-style): a checkbox, one of ``options``, text or a number."""
+
+    name: str
+    kind: str = "checkbox"
+    options: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name.strip() or self.name != self.name.strip():
+            raise ValidationError(
+                f"an attribute name must be a non-empty string without outer spaces, got {self.name!r}"
+            )
+        check_name_length("attribute name", self.name)
+        if self.kind not in ATTRIBUTE_KINDS:
+            raise ValidationError(
+                f"attribute {self.name!r}: kind must be one of {ATTRIBUTE_KINDS}, got {self.kind!r}"
+            )
+        if self.kind == "select":
+            if not self.options or not all(isinstance(o, str) and o.strip() for o in self.options):
+                raise ValidationError(
+                    f"attribute {self.name!r}: a select needs non-empty options, got {list(self.options)}"
+                )
+            if len(set(self.options)) != len(self.options):
+                raise ValidationError(
+                    f"attribute {self.name!r}: options must be unique, got {list(self.options)}"
+                )
+        elif self.options:
+            raise ValidationError(
+                f"attribute {self.name!r}: only a select has options ({self.kind} has none)"
+            )
+
+    def check(self, value: Any) -> Any:
+        """The value as stored (a checkbox is a bool, a number an int or float); ValidationError if it
+        does not fit this definition."""
+        ok = {
+            "checkbox": isinstance(value, bool) or value in (0, 1),
+            "select": isinstance(value, str) and value in self.options,
+            "text": isinstance(value, str),
+            "number": isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value),
+        }[self.kind]
+        if not ok:
+            want = f"one of {list(self.options)}" if self.kind == "select" else f"a {self.kind} value"
+            raise ValidationError(f"attribute {self.name!r} must be {want}, got {value!r}")
+        return bool(value) if self.kind == "checkbox" else value
+
+
 @dataclass(frozen=True, slots=True)
 class Category:
     name: str
@@ -143,10 +195,40 @@ class Category:
     color: str = "#1f77b4"
     supercategory: str = ""
     keypoints: KeypointSchema | None = None
+    attributes: tuple[AttributeDef, ...] = ()
+    """The class's own attribute definitions; ``occluded`` and ``truncated`` come on top (see ``all_attributes``)."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():
             raise ValidationError(f"category name must be a non-empty string, got {self.name!r}")
+        names = [a.name for a in self.attributes]
+        for n in names:
+            if n in BUILTIN_ATTRIBUTES:
+                raise ValidationError(f"class {self.name!r}: every class has the attribute {n!r} already")
+            if names.count(n) > 1:
+                raise ValidationError(f"class {self.name!r}: two attributes are named {n!r}")
+
+    @property
+    def all_attributes(self) -> tuple[AttributeDef, ...]:
+        return tuple(AttributeDef(n) for n in BUILTIN_ATTRIBUTES) + self.attributes
+
+    def check_attributes(
+        self, values: dict[str, Any], before: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Instance attribute values checked against the definitions; None unsets one.
+
+        Keys the class does not define (an import's) and values unchanged since ``before`` (an
+        imported value that no longer fits an edited definition) are kept as they are.
+        """
+        defs = {a.name: a for a in self.all_attributes}
+        before = before or {}
+        out: dict[str, Any] = {}
+        for key, value in values.items():
+            if value is None:
+                continue
+            d = defs.get(key)
+            out[key] = value if d is None or (key in before and before[key] == value) else d.check(value)
+        return out
 
     @property
     def is_ignore(self) -> bool:
@@ -185,6 +267,8 @@ class Instance:
     id: int | None = None
     version: int = 1
     attributes: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    z_order: int = 0
+    """Drawing order on its image (CVAT's z_order): higher is drawn on top; ties keep row order."""
 
     def __post_init__(self) -> None:
         if self.polygons and self.rle is not None:
@@ -242,6 +326,7 @@ class AnnotationRecord(NamedTuple):
     """Flat ``[x, y, v] * K`` as stored."""
     score: float | None
     attributes: dict[str, Any] | None
+    z_order: int = 0
 
 
 @dataclass(frozen=True, slots=True)

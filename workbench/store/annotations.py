@@ -9,6 +9,7 @@ in SQLAlchemy's per-value processing.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -16,7 +17,7 @@ from sqlalchemy import Text, case, cast, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from workbench.domain import AnnotationRecord, ConflictError, ImageRecord, Instance, Rle, ValidationError
-from workbench.store.categories import category_ids_by_name
+from workbench.store.categories import category_ids_by_name, list_categories
 from workbench.store.images import image_row
 from workbench.store.models import AnnotationRow, CategoryRow, ImageRow, utcnow
 
@@ -39,6 +40,7 @@ def instance_to_values(inst: Instance, category_id: int, image_id: int) -> dict[
         "source": inst.source,
         "score": inst.score,
         "attributes": inst.attributes or None,
+        "z_order": int(inst.z_order),
     }
 
 
@@ -54,6 +56,7 @@ def instance_from_values(
     ann_id: int | None,
     version: int,
     attributes: dict[str, Any] | None,
+    z_order: int | None = 0,
 ) -> Instance:
     polygons: tuple[tuple[float, ...], ...] = ()
     rle = None
@@ -74,6 +77,7 @@ def instance_from_values(
         id=ann_id,
         version=version,
         attributes=attributes or {},  # type: ignore[arg-type]
+        z_order=int(z_order or 0),
     )
 
 
@@ -90,6 +94,7 @@ INSTANCE_COLUMNS = (
     AnnotationRow.id,
     AnnotationRow.version,
     AnnotationRow.attributes,
+    AnnotationRow.z_order,
 )
 
 
@@ -101,6 +106,10 @@ def load_instances(s: Session, image_id: int) -> list[Instance]:
         .order_by(AnnotationRow.id)
     )
     return [instance_from_values(*r[1:]) for r in rows]
+
+
+_ATTRIBUTES_AT = 8
+"""Where ``attributes`` is among the columns a save compares (``compared`` in save_image_instances)."""
 
 
 def save_image_instances(
@@ -141,10 +150,11 @@ def save_image_instances(
     num_kp = dict(
         s.execute(select(CategoryRow.name, CategoryRow.keypoint_names).where(CategoryRow.project_id == pid)).all()
     )
+    cats = {c.name: c for c in list_categories(s, pid)}
     compared = (
         AnnotationRow.category_id, AnnotationRow.segmentation, AnnotationRow.keypoints, AnnotationRow.bbox,
         AnnotationRow.area, AnnotationRow.iscrowd, AnnotationRow.source, AnnotationRow.score,
-        AnnotationRow.attributes,
+        AnnotationRow.attributes, AnnotationRow.z_order,
     )
     existing: dict[int, int] = {}
     stored: dict[int, tuple[Any, ...]] = {}
@@ -170,6 +180,14 @@ def save_image_instances(
                 )
             if got != k:
                 raise ValidationError(f"class {inst.category!r} has {k} keypoints, an instance brings {got}")
+        # attribute values checked against the class's definitions (what an import left is kept)
+        before = stored[inst.id][_ATTRIBUTES_AT] if inst.id in stored else None
+        try:
+            checked = cats[inst.category].check_attributes(inst.attributes, before)
+        except ValidationError as exc:
+            raise ValidationError(f"class {inst.category!r}: {exc}") from None
+        if checked != inst.attributes:
+            inst = replace(inst, attributes=checked)
         vals = instance_to_values(inst, cat_ids[inst.category], image_id)
         if inst.id is not None and inst.id in existing and inst.id not in keep:
             keep.add(inst.id)
@@ -263,13 +281,14 @@ def insert_instances(s: Session, rows: list[dict[str, Any]]) -> None:
             None if r["bbox"] is None else dumps(r["bbox"]).decode(),
             r["area"], bool(r["iscrowd"]), r["source"], r["score"],
             None if not r["attributes"] else dumps(r["attributes"]).decode(),
-            r.get("version", 1), stamp, stamp,
+            r.get("version", 1), stamp, stamp, int(r.get("z_order") or 0),
         )
         for r in rows
     ]
     s.connection().exec_driver_sql(
         "INSERT INTO annotations (image_id, category_id, segmentation, keypoints, bbox, area, iscrowd, "
-        "source, score, attributes, version, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        "source, score, attributes, version, created_at, updated_at, z_order) "
+        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         params,
     )
 
@@ -285,7 +304,7 @@ def annotation_records(s: Session, pid: int) -> list[AnnotationRecord]:
     q = (
         select(
             a.id, a.image_id, a.category_id, cast(a.segmentation, Text), cast(a.bbox, Text), a.area,
-            a.iscrowd, cast(a.keypoints, Text), a.score, cast(a.attributes, Text),
+            a.iscrowd, cast(a.keypoints, Text), a.score, cast(a.attributes, Text), a.z_order,
         )
         .join(ImageRow, ImageRow.id == a.image_id)
         .where(ImageRow.project_id == pid)
@@ -295,7 +314,7 @@ def annotation_records(s: Session, pid: int) -> list[AnnotationRecord]:
     return [
         AnnotationRecord(
             aid, image_id, cat_id, loads(seg) if seg else [], loads(bbox) if bbox else None, area,
-            iscrowd, loads(kps) if kps else None, score, loads(attrs) if attrs else None,
+            iscrowd, loads(kps) if kps else None, score, loads(attrs) if attrs else None, z or 0,
         )
-        for aid, image_id, cat_id, seg, bbox, area, iscrowd, kps, score, attrs in s.execute(q)
+        for aid, image_id, cat_id, seg, bbox, area, iscrowd, kps, score, attrs, z in s.execute(q)
     ]  # fmt: skip

@@ -14,6 +14,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from workbench.domain import (
+    AttributeDef,
     Category,
     KeypointSchema,
     NotFoundError,
@@ -34,8 +35,27 @@ def _category_from_row(row: CategoryRow) -> Category:
             flip_pairs=tuple(tuple(p) for p in row.flip_pairs or ()),
         )
     return Category(
-        name=row.name, id=row.id, color=row.color, supercategory=row.supercategory, keypoints=schema
+        name=row.name,
+        id=row.id,
+        color=row.color,
+        supercategory=row.supercategory,
+        keypoints=schema,
+        attributes=attributes_from_json(row.attributes),
     )
+
+
+def attributes_from_json(raw: list[Any] | None) -> tuple[AttributeDef, ...]:
+    return tuple(
+        AttributeDef(name=a["name"], kind=a.get("kind", "checkbox"), options=tuple(a.get("options") or ()))
+        for a in raw or ()
+    )
+
+
+def attributes_to_json(defs: Iterable[AttributeDef]) -> list[dict[str, Any]] | None:
+    out = [
+        {"name": a.name, "kind": a.kind, **({"options": list(a.options)} if a.options else {})} for a in defs
+    ]
+    return out or None
 
 
 def _schema_columns(schema: KeypointSchema | None) -> dict[str, Any]:
@@ -76,6 +96,7 @@ def add_category(s: Session, pid: int, cat: Category) -> Category:
         color=color,
         supercategory=cat.supercategory,
         position=position,
+        attributes=attributes_to_json(cat.attributes),
         **_schema_columns(cat.keypoints),
     )
     s.add(row)
@@ -121,8 +142,11 @@ def update_category(
     name: str | None = None,
     color: str | None = None,
     keypoints: KeypointSchema | None | bool = False,
+    attributes: Iterable[AttributeDef] | None = None,
 ) -> Category:
-    """Rename, recolour or change the keypoint schema (``keypoints=None`` removes it)."""
+    """Rename, recolour, change the keypoint schema (``keypoints=None`` removes it) or the attribute
+    definitions (``attributes``; None leaves them). Stored values of a dropped or changed attribute
+    stay on the annotations, as an import's unknown keys do."""
     row = s.get(CategoryRow, category_id)
     if row is None or row.project_id != pid:
         raise NotFoundError(f"no class with id {category_id} in this project")
@@ -154,6 +178,8 @@ def update_category(
                 )
         for k, v in _schema_columns(keypoints).items():
             setattr(row, k, v)
+    if attributes is not None:
+        row.attributes = attributes_to_json(Category(name=row.name, attributes=tuple(attributes)).attributes)
     s.flush()
     return _category_from_row(row)
 

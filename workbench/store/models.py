@@ -64,6 +64,8 @@ class CategoryRow(Base):
     keypoint_names: Mapped[list[Any] | None] = mapped_column(JsonColumn, nullable=True)
     skeleton: Mapped[list[Any] | None] = mapped_column(JsonColumn, nullable=True)
     flip_pairs: Mapped[list[Any] | None] = mapped_column(JsonColumn, nullable=True)
+    attributes: Mapped[list[Any] | None] = mapped_column(JsonColumn, nullable=True)
+    """Attribute definitions (migration 0003): ``[{name, kind, options}]``; null = none of its own."""
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     project: Mapped[Project] = relationship(back_populates="categories")
@@ -96,7 +98,13 @@ class ImageRow(Base):
 
 class AnnotationRow(Base):
     __tablename__ = "annotations"
-    __table_args__ = (Index("ix_annotations_image", "image_id"), Index("ix_annotations_category", "category_id"))
+    __table_args__ = (
+        Index("ix_annotations_image", "image_id"),
+        Index("ix_annotations_category", "category_id"),
+        # ids are never reused (migration 0003): exports promise stable ids, so a deleted row's id
+        # must not come back for a new annotation (SQLite's plain rowid takes max + 1)
+        {"sqlite_autoincrement": True},
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"))
@@ -110,6 +118,8 @@ class AnnotationRow(Base):
     source: Mapped[str] = mapped_column(String(16), default="manual")
     score: Mapped[float | None] = mapped_column(Float, nullable=True)
     attributes: Mapped[dict[str, Any] | None] = mapped_column(JsonColumn, nullable=True)
+    z_order: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """Drawing order on its image (migration 0003); higher on top."""
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)

@@ -266,6 +266,9 @@ def _parse_annotation(
 
     if not polygons and rle is None and bbox is None and not any(v > 0 for v in (keypoints or ())[2::3]):
         raise CocoFormatError("has no segmentation, no bbox and no labelled keypoints")
+    z_order = raw.get("z_order", 0)
+    if isinstance(z_order, bool) or not isinstance(z_order, int | float) or z_order != int(z_order):
+        raise CocoFormatError(f"z_order must be an integer, got {z_order!r}")
 
     inst = Instance(
         category=category.name,
@@ -279,6 +282,7 @@ def _parse_annotation(
         source="imported",
         id=aid,
         attributes=attributes,
+        z_order=int(z_order),
     )
     return image_id, with_bbox_area(inst, image.size_wh)  # only what the file leaves out
 

@@ -131,6 +131,8 @@ def records_to_coco(
             ann["score"] = float(rec.score)
         if rec.attributes:
             ann["attributes"] = rec.attributes
+        if rec.z_order:  # drawing order (CVAT's z_order), written only where it is not the default 0
+            ann["z_order"] = int(rec.z_order)
         annotations.append(ann)
     return {
         "info": dict(info) if info is not None else {"description": "exported by workbench"},
@@ -237,6 +239,7 @@ def _instance_record(
         keypoints=keypoints,
         score=inst.score,
         attributes=dict(inst.attributes) if inst.attributes else None,
+        z_order=inst.z_order,
     )
 
 
