@@ -10,9 +10,10 @@ square crops of the upright original on a fixed grid, lossless PNG (a 1-px line 
 
 Tile (col, row) covers natural pixels ``[col*side, min((col+1)*side, W)) x [row*side, ...)``, so the
 annotator places it at those natural coordinates. Only images larger than their display copy get
-tiles (:func:`needs_tiles`). The whole grid is written at the first request: the original is
-decoded once (a 50-MP JPEG takes about a second), not once per tile. Writes are atomic; a crash
-leaves no manifest, and the next request writes the grid again.
+tiles (:func:`needs_tiles`). Tiles are written at the first ask: the original is decoded once (a
+50-MP JPEG takes about a second), the asked tiles are written, and the rest of the grid follows in
+a background thread from the same decode. Writes are atomic; a crash leaves no manifest (and at
+worst ``*.tmp`` files, see :func:`sweep_tiles`), and the next ask writes what is missing.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from PIL import Image
 
 from workbench.domain import ValidationError
 from workbench.images.decode import image_to_rgb, load_upright
-from workbench.images.storage import DISPLAY_MAX_SIDE, _resolve, _sha_of, fit_size_wh
+from workbench.images.storage import DISPLAY_MAX_SIDE, _resolve, _sha_of, _stored_size_wh, fit_size_wh
 from workbench.utils.atomic import TMP_SUFFIX, atomic_write
 
 TILES_DIR = "tiles"
@@ -38,7 +39,7 @@ PNG_COMPRESS_LEVEL = 1
 quicker to write than the default and rarely 20 % larger."""
 
 _LOCK = threading.Lock()
-"""One grid written at a time in this process: two sessions asking at once get one write."""
+"""Guards the jobs below: two sessions asking for the same image share one decode."""
 
 
 @dataclass(frozen=True)
@@ -114,41 +115,115 @@ def _png(img: Image.Image) -> bytes:
     return buf.getvalue()
 
 
-def ensure_tiles(project_dir: Path, rel_path: str, *, side: int = TILE_SIDE) -> TileGrid:
-    """The image's tile grid, written on the first call (cached: later calls only read the manifest).
+class _Job:
+    """An original decoded once, from which its tiles are written: the asked ones first, then the
+    rest in the background, so that the first zoom waits for one decode and a few tiles only."""
 
-    The grid's size is that of the upright original, the size every stored coordinate refers to.
+    def __init__(self, rgb: Image.Image) -> None:
+        self.rgb = rgb
+        self.lock = threading.Lock()
+        self.thread: threading.Thread | None = None
+
+
+_JOBS: dict[Path, _Job] = {}
+
+
+def _write_tile(folder: Path, grid: TileGrid, rgb: Image.Image, index: int) -> None:
+    path = folder / _tile_name(grid, index)
+    if not path.is_file():
+        atomic_write(path, _png(rgb.crop(grid.box(index))), fsync=True)
+
+
+def _job(project_dir: Path, rel_path: str, grid: TileGrid, folder: Path) -> _Job:
+    with _LOCK:
+        job = _JOBS.get(folder)
+        if job is None:
+            src = _resolve(Path(project_dir), rel_path)
+            if not src.is_file():
+                raise ValidationError(f"{rel_path}: stored image file is missing")
+            rgb = image_to_rgb(load_upright(src))
+            rgb.load()
+            if rgb.size != (grid.width, grid.height):
+                raise ValidationError(
+                    f"{rel_path}: stored image is {rgb.size[0]}x{rgb.size[1]}, its record says "
+                    f"{grid.width}x{grid.height}"
+                )
+            job = _JOBS[folder] = _Job(rgb)
+        return job
+
+
+def _finish(folder: Path, grid: TileGrid, job: _Job) -> None:
+    """Write the tiles not written yet, then the manifest; the decoded original is let go."""
+    try:
+        for index in range(grid.count):
+            with job.lock:
+                _write_tile(folder, grid, job.rgb, index)
+        atomic_write(_manifest(folder, grid.side), json.dumps(grid.to_json()).encode("utf-8"), fsync=True)
+    finally:
+        with _LOCK:
+            _JOBS.pop(folder, None)
+
+
+def tile_paths(
+    project_dir: Path,
+    rel_path: str,
+    size_wh: tuple[int, int],
+    indices: list[int],
+    *,
+    side: int = TILE_SIDE,
+    background: bool = True,
+) -> list[Path]:
+    """The PNGs of these tiles (row-major indices) of an image of upright size ``size_wh``.
+
+    Tiles already on disk are returned at once. Otherwise the original is decoded, the asked tiles
+    are written, and the rest of the grid is written after them: in a background thread (the
+    default, so the caller waits for its tiles only) or before returning (``background=False``).
     """
+    grid = tile_grid(size_wh, side=side)
+    for index in indices:
+        grid.box(index)  # refuses an index outside the grid
     folder = tiles_folder(project_dir, rel_path)
-    manifest = _manifest(folder, side)
-    grid = _read_manifest(manifest)
+    paths = [folder / _tile_name(grid, i) for i in indices]
+    if all(p.is_file() for p in paths):
+        return paths
+    job = _job(project_dir, rel_path, grid, folder)
+    with job.lock:
+        for index in indices:
+            _write_tile(folder, grid, job.rgb, index)
+    with _LOCK:
+        thread = job.thread
+        if thread is None:
+            thread = job.thread = threading.Thread(
+                target=_finish, args=(folder, grid, job), name="wb-tiles", daemon=True
+            )
+            thread.start()
+    if not background:
+        thread.join()
+    return paths
+
+
+def ensure_tiles(project_dir: Path, rel_path: str, *, side: int = TILE_SIDE) -> TileGrid:
+    """The image's whole tile grid, written before returning when not cached (then only the
+    manifest is read)."""
+    folder = tiles_folder(project_dir, rel_path)
+    grid = _read_manifest(_manifest(folder, side))
     if grid is not None and grid.side == side:
         return grid
-    src = _resolve(Path(project_dir), rel_path)
-    with _LOCK:
-        grid = _read_manifest(manifest)  # another session may have written it meanwhile
-        if grid is not None and grid.side == side:
-            return grid
-        if not src.is_file():
-            raise ValidationError(f"{rel_path}: stored image file is missing")
-        rgb = image_to_rgb(load_upright(src))
-        rgb.load()
-        grid = tile_grid(rgb.size, side=side)
-        for index in range(grid.count):
-            atomic_write(folder / _tile_name(grid, index), _png(rgb.crop(grid.box(index))), fsync=True)
-        atomic_write(manifest, json.dumps(grid.to_json()).encode("utf-8"), fsync=True)
+    size = _stored_size_wh(_resolve(Path(project_dir), rel_path))
+    if size is None:
+        raise ValidationError(f"{rel_path}: stored image file is missing or unreadable")
+    grid = tile_grid(size, side=side)
+    tile_paths(project_dir, rel_path, size, list(range(grid.count)), side=side, background=False)
     return grid
 
 
-def tile_path(project_dir: Path, rel_path: str, index: int, *, side: int = TILE_SIDE) -> Path:
-    """The PNG of tile ``index`` (row-major), writing the image's grid first when it is not cached."""
-    grid = ensure_tiles(project_dir, rel_path, side=side)
-    grid.box(index)  # refuses an index outside the grid
-    path = tiles_folder(project_dir, rel_path) / _tile_name(grid, index)
-    if not path.is_file():  # a tile removed by hand: write the grid again
-        _manifest(path.parent, side).unlink(missing_ok=True)
-        ensure_tiles(project_dir, rel_path, side=side)
-    return path
+def wait_for_tiles(timeout_s: float = 60.0) -> None:
+    """Wait until no grid is being written in the background (tests, benchmarks, shutdown)."""
+    with _LOCK:
+        threads = [j.thread for j in _JOBS.values() if j.thread is not None]
+    for t in threads:
+        if t.is_alive():
+            t.join(timeout_s)
 
 
 def delete_tiles(project_dir: Path, rel_path: str) -> None:
@@ -185,6 +260,7 @@ __all__ = [
     "needs_tiles",
     "sweep_tiles",
     "tile_grid",
-    "tile_path",
+    "tile_paths",
     "tiles_folder",
+    "wait_for_tiles",
 ]

@@ -47,11 +47,14 @@ def tiles_info(rec: ImageRecord, *, side: int = TILE_SIDE) -> dict[str, float] |
     }
 
 
-def tile_file(ws: Workspace, slug: str, image_id: int, index: int, *, side: int = TILE_SIDE) -> Path:
-    """The PNG of one tile (row-major index), writing the image's tiles on the first ask."""
+def tile_files(
+    ws: Workspace, slug: str, image_id: int, indices: list[int], *, side: int = TILE_SIDE
+) -> list[Path]:
+    """The PNGs of these tiles (row-major indices); the first ask writes them, then the rest of the
+    image's grid in the background."""
     rec = _record(ws, slug, image_id)
     assert rec.path is not None
-    return tiles.tile_path(ws.project_dir(slug), rec.path, index, side=side)
+    return tiles.tile_paths(ws.project_dir(slug), rec.path, rec.size_wh, indices, side=side)
 
 
-__all__ = ["TILE_SIDE", "tile_file", "tile_grid", "tiles_info"]
+__all__ = ["TILE_SIDE", "tile_files", "tile_grid", "tiles_info"]

@@ -60,7 +60,7 @@ def test_tiles_are_the_originals_crops_and_the_cache_is_reused(tmp_path: Path) -
     assert (grid.width, grid.height, grid.count) == (2300, 1500, 6)
     for i in range(grid.count):
         x0, y0, x1, y1 = grid.box(i)
-        path = tiles.tile_path(tmp_path, rel, i, side=1024)
+        (path,) = tiles.tile_paths(tmp_path, rel, (2300, 1500), [i], side=1024)
         assert path.parent == tiles.tiles_folder(tmp_path, rel)
         got = np.asarray(Image.open(path).convert("RGB"))
         np.testing.assert_array_equal(got, arr[y0:y1, x0:x1])
@@ -82,27 +82,47 @@ def test_tiles_are_upright_like_the_display_copy(tmp_path: Path) -> None:
     for i in range(grid.count):
         x0, y0, x1, y1 = grid.box(i)
         mosaic[y0:y1, x0:x1] = np.asarray(
-            Image.open(tiles.tile_path(tmp_path, rel, i, side=128)).convert("RGB")
+            Image.open(tiles.tile_paths(tmp_path, rel, (200, 300), [i], side=128)[0]).convert("RGB")
         )
     np.testing.assert_array_equal(mosaic, upright)
+
+
+def test_asked_tiles_come_first_and_the_rest_follows_in_the_background(tmp_path: Path) -> None:
+    arr = _random(700, 300, seed=5)
+    rel = _store(tmp_path, arr)
+    folder = tiles.tiles_folder(tmp_path, rel)
+    (path,) = tiles.tile_paths(tmp_path, rel, (700, 300), [1], side=256)
+    np.testing.assert_array_equal(np.asarray(Image.open(path).convert("RGB")), arr[0:256, 256:512])
+    tiles.wait_for_tiles()
+    names = sorted(p.name for p in folder.iterdir())
+    assert names == ["256.json"] + sorted(f"256_{c}_{r}.png" for c in range(3) for r in range(2))
+    assert tiles.ensure_tiles(tmp_path, rel, side=256) == tiles.tile_grid((700, 300), side=256)
+    with pytest.raises(ValidationError, match="outside"):
+        tiles.tile_paths(tmp_path, rel, (700, 300), [6], side=256)
 
 
 def test_a_lost_tile_is_written_again_and_sweep_and_delete(tmp_path: Path) -> None:
     arr = _random(700, 300, seed=5)
     rel = _store(tmp_path, arr)
-    path = tiles.tile_path(tmp_path, rel, 1, side=256)
-    path.unlink()
-    again = tiles.tile_path(tmp_path, rel, 1, side=256)
-    np.testing.assert_array_equal(np.asarray(Image.open(again).convert("RGB")), arr[0:256, 256:512])
+    tiles.ensure_tiles(tmp_path, rel, side=256)
     folder = tiles.tiles_folder(tmp_path, rel)
+    (folder / "256_1_0.png").unlink()
+    (again,) = tiles.tile_paths(tmp_path, rel, (700, 300), [1], side=256, background=False)
+    np.testing.assert_array_equal(np.asarray(Image.open(again).convert("RGB")), arr[0:256, 256:512])
     (folder / ".x.png.abcd1234.tmp").write_bytes(b"half")
     removed = tiles.sweep_tiles(tmp_path, {folder.name})
     assert [p.name for p in removed] == [".x.png.abcd1234.tmp"] and folder.is_dir()
     assert tiles.sweep_tiles(tmp_path, set()) == [folder] and not folder.exists()
-    tiles.tile_path(tmp_path, rel, 0, side=256)
+    tiles.ensure_tiles(tmp_path, rel, side=256)
     tiles.delete_tiles(tmp_path, rel)
     assert not folder.exists()
     tiles.delete_tiles(tmp_path, rel)  # nothing there is fine
+
+
+def test_a_size_that_is_not_the_stored_one_is_refused(tmp_path: Path) -> None:
+    rel = _store(tmp_path, _random(300, 200))
+    with pytest.raises(ValidationError, match="stored image is 300x200, its record says 200x300"):
+        tiles.tile_paths(tmp_path, rel, (200, 300), [0], side=128)
 
 
 def test_a_missing_original_is_one_clear_error(tmp_path: Path) -> None:

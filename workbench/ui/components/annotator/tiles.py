@@ -76,9 +76,15 @@ def request_tiles(ws: Workspace, slug: str, image_id: int | None, key: str = ANN
     ask = value.get(TILES_EVENT) if isinstance(value, dict) else None
     if image_id is None or not isinstance(ask, dict) or ask.get("image_id") != image_id:
         return
-    wanted = [i for i in ask.get("tiles") or [] if isinstance(i, int)][:MAX_TILES]
+    wanted = list(dict.fromkeys(i for i in ask.get("tiles") or [] if isinstance(i, int)))[:MAX_TILES]
     t = _for_image(slug, image_id)
     tiles, order = t["tiles"], t["order"]
+    new = [i for i in wanted if i not in tiles]
+    try:
+        paths = dict(zip(new, tile_svc.tile_files(ws, slug, image_id, new), strict=True)) if new else {}
+    except WorkbenchError as exc:
+        st.toast(f"Native pixels unavailable: {exc}")
+        return
     for index in wanted:
         if index in tiles:
             order.remove(index)
@@ -91,11 +97,7 @@ def request_tiles(ws: Workspace, slug: str, image_id: int | None, key: str = ANN
             oldest = next(i for i in order if i not in wanted)
             order.remove(oldest)
             slot = tiles.pop(oldest)["slot"]
-        try:
-            path = str(tile_svc.tile_file(ws, slug, image_id, index))
-        except WorkbenchError as exc:
-            st.toast(f"Native pixels unavailable: {exc}")
-            return
+        path = str(paths[index])
         tiles[index] = {"path": path, "slot": slot, "url": _register(path, slot, key)}
         order.append(index)
 
