@@ -288,11 +288,12 @@ def predictions_for_image(
 
 def default_threshold(run: RunInfo) -> tuple[float, str]:
     """Where Review's score threshold starts for a run, and why: the score at the best F1 of the
-    run's evaluation (val first), else :data:`DEFAULT_THRESHOLD`."""
+    run's evaluation (val first), else :data:`DEFAULT_THRESHOLD` (also where no prediction was
+    right: an F1 of 0 peaks anywhere, and its 'best' score would hide all but the top one)."""
     evals = run_evaluations(run.metrics)
     for split in dict.fromkeys(("val", *sorted(evals))):
         best = (evals.get(split) or {}).get("best_f1")
-        if isinstance(best, dict) and best.get("score") is not None:
+        if isinstance(best, dict) and best.get("score") is not None and float(best.get("f1") or 0) > 0:
             return float(best["score"]), f"the score at the best F1 ({float(best['f1']):.2f}) on {split}"
     return DEFAULT_THRESHOLD, "no evaluation with a best F1 yet: a low start so that something shows"
 

@@ -203,20 +203,23 @@ function reviewDecide(S, kind, i) {
 }
 
 function reviewMouseDown(S, e) {
-  // every press may start a pan; a press that does not move is a click (reviewClick)
+  // A press selects the pending prediction under it (or nothing) and may start a pan, as the core
+  // selects on press: the redraw replaces the pressed element, so no click names it afterwards.
   S.root.focus({ preventScroll: true });
   S.notice = "";
   if (S.locked || (e.button !== 0 && e.button !== 1)) return;
   if (e.button === 1) e.preventDefault();
+  else {
+    const h = hitInfo(e);
+    const inst = h.i != null ? S.instances[h.i] : null;
+    S.selected = inst && inst.role === "prediction" && inst.status === "pending" ? h.i : -1;
+  }
   startDrag(S, e, { type: "pan", sx: e.clientX, sy: e.clientY, vb: { ...S.vb } });
+  render(S);
 }
 
-function reviewClick(S, e) {
-  if (S.locked || e.button !== 0) return;
-  const h = hitInfo(e);
-  const inst = h.i != null ? S.instances[h.i] : null;
-  S.selected = inst && inst.role === "prediction" && inst.status === "pending" ? h.i : -1;
-  render(S);
+function reviewClick() {
+  // review mode draws nothing on a click (the press already selected): the core's click tools stay off
 }
 
 function reviewListClick(S, e) {
