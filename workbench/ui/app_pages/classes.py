@@ -1,10 +1,17 @@
-"""Classes page: add, rename, recolour and delete classes; edit each class's keypoint schema."""
+"""Classes page: add, rename, recolour and delete classes; edit each class's keypoint schema and attributes."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from workbench.domain import Category, KeypointSchema, WorkbenchError, palette_color
+from workbench.domain import (
+    BUILTIN_ATTRIBUTES,
+    AttributeDef,
+    Category,
+    KeypointSchema,
+    WorkbenchError,
+    palette_color,
+)
 from workbench.services import classes as svc
 from workbench.ui import context
 
@@ -63,36 +70,64 @@ def _schema_fields(prefix: str, schema: KeypointSchema | None) -> tuple[str, str
     return names, skeleton, flips
 
 
-ADD_KEYS = ("new_class_name", "new_class_color", "new_kp_names", "new_kp_skeleton", "new_kp_flip")
+def _attributes_field(prefix: str, defs: tuple[AttributeDef, ...]) -> str:
+    return st.text_area(
+        "Attributes",
+        value=svc.attributes_text(defs),
+        key=f"{prefix}_attrs",
+        height=90,
+        placeholder="e.g.\ncolour: select(red, green, blue)\nparked: checkbox\nplate: text\nseats: number",
+        help=(
+            "One a line: `name: kind`, kind `checkbox` (the default), `text`, `number` or "
+            f"`select(option, option, ...)`. Every class has {' and '.join(BUILTIN_ATTRIBUTES)} already; "
+            "values are set per shape in the annotator and exported in COCO `attributes`."
+        ),
+    )
+
+
+ADD_TEXT_KEYS = ("new_class_name", "new_kp_names", "new_kp_skeleton", "new_kp_flip", "new_attrs")
+ADD_COLOR_KEY = "new_class_color"
 ADD_CLEAR_KEY = "cls_add_clear"
+ADD_OPEN_KEY = "cls_add_open"
 ADD_FLASH_KEY = "cls_add_flash"
 EDIT_FLASH_KEY = "cls_edit_flash"
 
 
 def _add(ws, slug: str, n_existing: int) -> None:
     # The form is emptied after an add only: clear_on_submit also emptied it after a refused add, so a
-    # typo in the skeleton cost the user the name and every keypoint name they had typed.
-    if st.session_state.pop(ADD_CLEAR_KEY, False):
-        for key in ADD_KEYS:
-            st.session_state.pop(key, None)
+    # typo in the skeleton cost the user the name and every keypoint name they had typed. Emptied by
+    # setting the values, not by popping the keys: a popped key reset Streamlit's value but not what
+    # the browser showed, so the next class was added with the last one's name, keypoints and colour.
+    if st.session_state.pop(ADD_CLEAR_KEY, False) or ADD_COLOR_KEY not in st.session_state:
+        for key in ADD_TEXT_KEYS:
+            st.session_state[key] = ""
+        st.session_state[ADD_COLOR_KEY] = palette_color(n_existing)
     flash = st.session_state.pop(ADD_FLASH_KEY, None)
     if flash:
         st.success(flash)
-    with st.expander("Add a class", expanded=n_existing == 0), st.form("add_class"):
+    # open for the first class, and after an add (the next one usually follows): a form that closed
+    # under the user after each class made adding several a chore
+    opened = n_existing == 0 or st.session_state.get(ADD_OPEN_KEY, False)
+    with st.expander("Add a class", expanded=opened), st.form("add_class"):
         c1, c2 = st.columns([4, 1])
         name = c1.text_input("Class name", key="new_class_name")
-        color = c2.color_picker("Colour", value=palette_color(n_existing), key="new_class_color")
+        color = c2.color_picker("Colour", key=ADD_COLOR_KEY)  # its value: the session state's, set above
         st.caption("Keypoints (optional): leave empty for a class without keypoints.")
         kp = _schema_fields("new", None)
+        attrs = _attributes_field("new", ())
         if st.form_submit_button("Add class", type="primary"):
             try:
                 schema = schema_from_text(*kp)
-                cat = svc.add_category(ws, slug, Category(name=name.strip(), color=color, keypoints=schema))
+                defs = svc.parse_attributes(attrs)
+                cat = svc.add_category(
+                    ws, slug, Category(name=name.strip(), color=color, keypoints=schema, attributes=defs)
+                )
             except (WorkbenchError, ValueError) as exc:
                 st.error(str(exc))
             else:
                 st.session_state[ADD_FLASH_KEY] = f"Added class {cat.name!r}."
                 st.session_state[ADD_CLEAR_KEY] = True
+                st.session_state[ADD_OPEN_KEY] = True
                 st.rerun()
 
 
@@ -104,10 +139,12 @@ def _edit(ws, slug: str, cat: Category, count: int) -> None:
         c1.markdown(f"**{context.md_escape(cat.name)}**")
         c2.color_picker("Colour", value=cat.color, key=f"cls_color_{cid}", label_visibility="collapsed")
         kp_txt = f" · keypoints: {', '.join(cat.keypoints.names)}" if cat.keypoints else ""
-        c3.caption(f"{context.plural(count, 'annotation')}{kp_txt}")
+        attr_txt = f" · attributes: {', '.join(a.name for a in cat.attributes)}" if cat.attributes else ""
+        c3.caption(f"{context.plural(count, 'annotation')}{kp_txt}{attr_txt}")
         with st.expander("Edit"):
             new_name = st.text_input("Name", value=cat.name, key=f"cls_name_{cid}")
             kp = _schema_fields(f"cls_{cid}", cat.keypoints)
+            attrs = _attributes_field(f"cls_{cid}", cat.attributes)
             if st.button("Save changes", key=f"cls_save_{cid}"):
                 try:
                     schema = schema_from_text(*kp)
@@ -118,6 +155,7 @@ def _edit(ws, slug: str, cat: Category, count: int) -> None:
                         name=new_name.strip(),
                         color=st.session_state[f"cls_color_{cid}"],
                         keypoints=schema,
+                        attributes=svc.parse_attributes(attrs),
                     )
                 except (WorkbenchError, ValueError) as exc:
                     st.error(str(exc))
@@ -131,7 +169,9 @@ def _edit(ws, slug: str, cat: Category, count: int) -> None:
                 st.success(flash[1])
             also = False
             if count:
-                also = st.checkbox(f"Also delete its {context.plural(count, 'annotation')}", key=f"cls_del_ann_{cid}")
+                also = st.checkbox(
+                    f"Also delete its {context.plural(count, 'annotation')}", key=f"cls_del_ann_{cid}"
+                )
             if st.button("Delete class", key=f"cls_delete_{cid}"):
                 if count and not also:  # say what to do here (the service's message names a CLI flag)
                     st.error(
