@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from tests.support.apptest import app, button, make_project, running_run, texts
+from tests.support.apptest import app, button, make_project, running_run, send_action, texts
 from tests.support.predictions import as_prediction, ground_truth, make_run
 from workbench.domain import Instance
 from workbench.images.overlay import Layer, draw_overlay
@@ -206,22 +206,41 @@ def image_picker(at: AppTest):  # noqa: ANN201
     return next(s for s in at.selectbox if s.label.startswith("Image ("))
 
 
+def canvas_data(at: AppTest) -> dict:
+    """The data the Review page gave its canvas (the annotator in review mode)."""
+    (comp,) = [e for e in at.main if getattr(e, "type", "") == "bidi_component"]
+    return json.loads(comp.proto.json)
+
+
+def canvas_action(at: AppTest, kind: str, prediction_id: int) -> AppTest:
+    """What a click on Accept or Reject in the canvas sends."""
+    data = canvas_data(at)
+    payload = {"kind": kind, "prediction_id": prediction_id, "image_id": data["image"]["id"], "epoch": data["epoch"]}
+    return send_action(at, {**payload, "seq": 1})
+
+
 def test_review_accept_and_reject_change_the_store(ws: Workspace) -> None:
     slug = create_demo_project(ws, num_images=3).slug
     run, image_id, (high, low) = _stored_predictions(ws, slug)
     at = app("review", slug)
     assert image_picker(at).value == image_id
-    assert len(at.get("image")) == 1  # the overlay
-    at.button(key=f"review_accept_{high}").click().run()
-    assert not at.exception, at.exception
+    data = canvas_data(at)
+    assert data["mode"] == "review" and data["image"]["id"] == image_id
+    preds = {s["prediction_id"]: s for s in data["instances"] if s["role"] == "prediction"}
+    assert set(preds) == {high, low} and preds[high]["status"] == "pending" and preds[high]["polygons"]
+    canvas_action(at, "accept", high)
     assert "Accepted as annotation" in texts(at)
-    at.button(key=f"review_reject_{low}").click().run()
+    canvas_action(at, "reject", low)
     status = {p.id: (p.status, p.annotation_id) for p in review.list_predictions(ws, slug, run_id=run)}
     assert status[high][0] == "accepted" and status[low] == ("rejected", None)
 
     accepted = [i for i in annotate.load_image(ws, slug, image_id).instances if i.id == status[high][1]]
     assert accepted and accepted[0].source == "predicted"
-    assert not [b for b in at.button if b.key in (f"review_accept_{high}", f"review_reject_{low}")]
+    shapes = canvas_data(at)["instances"]
+    assert {s["prediction_id"]: s["status"] for s in shapes if s["role"] == "prediction"} == {
+        high: "accepted", low: "rejected"
+    }
+    assert status[high][1] in {s["id"] for s in shapes if s["role"] == "truth"}  # now ground truth
 
 
 def test_review_accept_all_above_threshold(ws: Workspace) -> None:
@@ -235,23 +254,25 @@ def test_review_accept_all_above_threshold(ws: Workspace) -> None:
     assert status == {high: "accepted", low: "pending"}
 
 
-def test_review_lists_the_top_predictions_until_show_all(ws: Workspace) -> None:
-    from workbench.ui.app_pages.review import MAX_ROWS
-
+def test_review_canvas_lists_every_prediction_above_the_min_score(ws: Workspace) -> None:
+    """The canvas's own list holds every prediction (no Streamlit row per prediction: an untrained
+    model's 100 detections made 100 rows of buttons), highest score first; Min score starts at 0.05
+    for a run without an evaluation and filters."""
     slug = create_demo_project(ws, num_images=3).slug
     run = make_run(ws, slug)
     image_id = training.labelled_dataset(ws, slug, None).items[0].image.id
     size_wh, gts = ground_truth(ws, slug, image_id)
-    n = MAX_ROWS + 5
-    review.store_run_predictions(ws, slug, run, {image_id: [as_prediction(gts[0], size_wh, 0.9 - 0.01 * i) for i in range(n)]})
+    n = 25
+    scores = [0.9 - 0.035 * i for i in range(n)]  # down to 0.06
+    review.store_run_predictions(ws, slug, run, {image_id: [as_prediction(gts[0], size_wh, s) for s in scores]})
     by_score = sorted(review.list_predictions(ws, slug, run_id=run), key=lambda p: -p.score)
     at = app("review", slug)
-    shown = {b.key for b in at.button if b.key and b.key.startswith("review_accept_") and b.key != "review_accept_all"}
-    assert shown == {f"review_accept_{p.id}" for p in by_score[:MAX_ROWS]}
-    assert f"highest-scoring of {n} predictions" in texts(at)
-    at.toggle(key="review_show_all").set_value(True).run()
-    assert not at.exception, at.exception
-    assert len([b for b in at.button if b.key and b.key.startswith("review_reject_")]) == n
+    assert at.slider(key="review_min_score").value == 0.05
+    listed = [s["prediction_id"] for s in canvas_data(at)["instances"] if s["role"] == "prediction"]
+    assert listed == [p.id for p in by_score]
+    at.slider(key="review_min_score").set_value(0.5).run()
+    listed = [s["prediction_id"] for s in canvas_data(at)["instances"] if s["role"] == "prediction"]
+    assert listed == [p.id for p in by_score if p.score >= 0.5]
 
 
 def test_review_error_filter(ws: Workspace) -> None:
@@ -296,8 +317,7 @@ def test_review_accept_says_when_keypoints_no_longer_fit_the_class(ws: Workspace
     (pred,) = review.list_predictions(ws, slug, run_id=run)
     classes.update_category(ws, slug, cat.id, keypoints=None)  # type: ignore[arg-type]
     at = app("review", slug)
-    at.button(key=f"review_accept_{pred.id}").click().run()
-    assert not at.exception, at.exception
+    canvas_action(at, "accept", pred.id)
     (warning,) = [w.value for w in at.warning]
     assert "Accepted as annotation" in warning and "has no keypoints now" in warning and "mask was kept" in warning
     ann_id = review.list_predictions(ws, slug, run_id=run)[0].annotation_id
