@@ -13,7 +13,7 @@ const TILE_REASK_MS = 3000; // an ask with no answer (a dropped rerun) is repeat
 
 function tileState(S) {
   if (!S.tiles) {
-    S.tiles = { key: null, shown: new Map(), asked: new Map(), timer: null,
+    S.tiles = { key: null, shown: new Map(), asked: new Map(), failed: new Set(), timer: null,
       g: S.root.querySelector('[data-role="tiles"]') };
     // the 1:1 button: one screen pixel per natural pixel, about the view's centre
     S.root.addEventListener("click", (e) => {
@@ -63,7 +63,10 @@ function updateTiles(S) {
   const img = S.data && S.data.image;
   const info = img && img.tiles;
   const key = info && !S.pending && img.id === S.imageId ? `${S.imageId}:${S.epoch}` : null;
-  if (key !== T.key) { clearTiles(T); T.asked.clear(); T.key = key; S.root.removeAttribute("data-native-image"); }
+  if (key !== T.key) {
+    clearTiles(T); T.asked.clear(); T.failed.clear(); T.key = key;
+    S.root.removeAttribute("data-native-image");
+  }
   if (!key || !T.g) return;
   const r = S.svg.getBoundingClientRect();
   if (!r.width || !r.height) return;
@@ -78,6 +81,7 @@ function updateTiles(S) {
   for (const idx of wanted) {
     const url = urls[idx];
     if (!url) { missing.push(idx); continue; }
+    if (T.failed.has(url)) continue;
     T.asked.delete(idx);
     if (T.shown.has(idx)) continue;
     const row = Math.floor(idx / info.cols), col = idx % info.cols;
@@ -85,6 +89,8 @@ function updateTiles(S) {
     const e = el("image", { x, y, width: Math.min(info.side, S.W - x), height: Math.min(info.side, S.H - y),
       preserveAspectRatio: "none", "data-tile": idx, style: "image-rendering: pixelated" }, null);
     e.addEventListener("load", () => { e.setAttribute("data-loaded", "1"); markNative(S, T, key); });
+    // a tile that fails to load is dropped (the display copy shows there) and not placed again
+    e.addEventListener("error", () => { e.remove(); if (T.shown.get(idx) === e) T.shown.delete(idx); T.failed.add(url); });
     e.setAttribute("href", url);
     T.g.appendChild(e);
     T.shown.set(idx, e);
