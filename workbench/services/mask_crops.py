@@ -15,41 +15,62 @@ from typing import Any
 import numpy as np
 
 from workbench.domain import Rle, ValidationError
-from workbench.geometry import coco_rle_to_rle, rle_to_mask
+from workbench.geometry import coco_rle_to_rle
+from workbench.geometry.rle import _string_to_counts  # COCO's counts string decoder, in Python
 
 __all__ = ["crop_to_rle", "rle_to_crop"]
 
 
-def _runs(flat: np.ndarray) -> list[int]:
-    """COCO uncompressed counts of a 0/1 vector: alternating runs, the first one of zeros."""
-    if flat.size == 0:
-        return []
-    change = np.flatnonzero(flat[1:] != flat[:-1]) + 1
-    bounds = np.concatenate(([0], change, [flat.size]))
-    runs = np.diff(bounds)
-    if flat[0]:
-        runs = np.concatenate(([0], runs))
+def _interleave(starts: np.ndarray, ends: np.ndarray, total: int) -> list[int]:
+    """COCO uncompressed counts of a vector of ``total`` pixels whose ones are [starts, ends).
+
+    The runs are sorted and disjoint; touching ones (a run reaching the bottom of a column that goes on
+    at the top of the next) are merged, and no zero-length run is written, as pycocotools writes.
+    """
+    if starts.size == 0:
+        return [total] if total else []
+    gaps = starts[1:] - ends[:-1]
+    keep = gaps > 0
+    starts = starts[np.concatenate(([True], keep))]
+    ends = ends[np.concatenate((keep, [True]))]
+    runs = np.empty(2 * starts.size + 1, dtype=np.int64)
+    runs[0] = starts[0]
+    runs[1:-1:2] = ends - starts
+    runs[2:-1:2] = starts[1:] - ends[:-1]
+    runs[-1] = total - ends[-1]
+    if runs[-1] == 0:
+        runs = runs[:-1]
     return [int(r) for r in runs]
 
 
 def rle_to_crop(rle: Rle) -> dict[str, Any]:
-    """The browser's crop of a stored mask: its tight box and the runs inside it (w = h = 0 if empty)."""
-    mask = rle_to_mask(rle)
+    """The browser's crop of a stored mask: its tight box and the runs inside it (w = h = 0 if empty).
+
+    Read from the runs themselves, never decoding the whole image (a 24-megapixel decode, transposed
+    and scanned for the box, took 0.6 s a mask; this takes milliseconds).
+    """
     h_img, w_img = (int(v) for v in rle.size_hw)
-    rows = np.flatnonzero(mask.any(axis=1))
-    if rows.size == 0:
-        return {"size": [h_img, w_img], "x": 0, "y": 0, "w": 0, "h": 0, "counts": []}
-    cols = np.flatnonzero(mask.any(axis=0))
-    y0, y1, x0, x1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
-    crop = mask[y0:y1, x0:x1]
-    return {
-        "size": [h_img, w_img],
-        "x": x0,
-        "y": y0,
-        "w": x1 - x0,
-        "h": y1 - y0,
-        "counts": _runs(crop.ravel(order="F")),
-    }
+    empty = {"size": [h_img, w_img], "x": 0, "y": 0, "w": 0, "h": 0, "counts": []}
+    runs = np.asarray(_string_to_counts(rle.counts, "stored mask"), dtype=np.int64)
+    bounds = np.cumsum(runs)
+    starts, ends = bounds[0:-1:2], bounds[1::2]  # the ones, [start, end) in column-major offsets
+    nonempty = ends > starts
+    starts, ends = starts[nonempty], ends[nonempty]
+    if starts.size == 0:
+        return empty
+    # split the runs at column boundaries: piece k of run i lies in column first_col[i] + k
+    first_col, last_col = starts // h_img, (ends - 1) // h_img
+    pieces = last_col - first_col + 1
+    run_of = np.repeat(np.arange(starts.size), pieces)
+    col = first_col[run_of] + np.arange(run_of.size) - np.repeat(np.cumsum(pieces) - pieces, pieces)
+    top = np.maximum(starts[run_of], col * h_img) - col * h_img
+    bottom = np.minimum(ends[run_of], (col + 1) * h_img) - col * h_img
+    x0, x1 = int(col[0]), int(col[-1]) + 1
+    y0, y1 = int(top.min()), int(bottom.max())
+    h = y1 - y0
+    at = (col - x0) * h - y0
+    counts = _interleave(at + top, at + bottom, (x1 - x0) * h)
+    return {"size": [h_img, w_img], "x": x0, "y": y0, "w": x1 - x0, "h": h, "counts": counts}
 
 
 def _int(obj: Mapping[str, Any], name: str, where: str) -> int:
@@ -105,16 +126,5 @@ def crop_to_rle(obj: Any, *, where: str = "annotator mask") -> Rle | None:
     def offset(i: np.ndarray) -> np.ndarray:
         return (x + i // pitch) * h_img + y + i % pitch - 1
 
-    first, last = offset(starts), offset(ends)
-    gaps = first[1:] - last[:-1]
-    keep = gaps > 0  # a run reaching the image's bottom row goes on at the top of the next column
-    first = first[np.concatenate(([True], keep))]
-    last = last[np.concatenate((keep, [True]))]
-    runs = np.empty(2 * first.size + 1, dtype=np.int64)
-    runs[0] = first[0]
-    runs[1:-1:2] = last - first
-    runs[2:-1:2] = first[1:] - last[:-1]
-    runs[-1] = h_img * w_img - last[-1]
-    if runs[-1] == 0:
-        runs = runs[:-1]  # as pycocotools writes a mask that ends on a foreground pixel
-    return coco_rle_to_rle({"size": [h_img, w_img], "counts": [int(r) for r in runs]}, where=where)
+    counts = _interleave(offset(starts), offset(ends), h_img * w_img)
+    return coco_rle_to_rle({"size": [h_img, w_img], "counts": counts}, where=where)

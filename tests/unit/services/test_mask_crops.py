@@ -99,3 +99,19 @@ def test_bad_crops_are_refused_in_one_line(crop: object, words: str) -> None:
         crop_to_rle(crop, where="mask 7")
     assert words in str(exc.value) and str(exc.value).startswith("mask 7: ")
     assert "\n" not in str(exc.value)
+
+
+def test_random_masks_round_trip_canonically() -> None:
+    """Small random masks hit every run layout: runs across columns, full columns, single pixels."""
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        h, w = (int(v) for v in rng.integers(1, 12, 2))
+        mask = (rng.random((h, w)) < rng.random()).astype(np.uint8)
+        rle = mask_to_rle(mask)
+        crop = rle_to_crop(rle)
+        assert np.array_equal(_decode_crop(crop), mask)
+        back = crop_to_rle(crop)
+        if mask.any():
+            assert back is not None and back.counts == rle.counts
+        else:
+            assert back is None and crop["w"] == 0
