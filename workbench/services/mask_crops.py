@@ -9,6 +9,7 @@ over the crop, never over the whole image; the stored side is the usual compress
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -47,17 +48,30 @@ def rle_to_crop(rle: Rle) -> dict[str, Any]:
     """The browser's crop of a stored mask: its tight box and the runs inside it (w = h = 0 if empty).
 
     Read from the runs themselves, never decoding the whole image (a 24-megapixel decode, transposed
-    and scanned for the box, took 0.6 s a mask; this takes milliseconds).
+    and scanned for the box, took 0.6 s a mask; this takes milliseconds). The page sends every shape
+    on every rerun, so crops are remembered by their Rle (a value: equal masks share a crop).
     """
+    x, y, w, h, counts = _crop(rle)
+    return {
+        "size": [int(rle.size_hw[0]), int(rle.size_hw[1])],
+        "x": x,
+        "y": y,
+        "w": w,
+        "h": h,
+        "counts": list(counts),
+    }
+
+
+@functools.lru_cache(maxsize=512)
+def _crop(rle: Rle) -> tuple[int, int, int, int, tuple[int, ...]]:
     h_img, w_img = (int(v) for v in rle.size_hw)
-    empty = {"size": [h_img, w_img], "x": 0, "y": 0, "w": 0, "h": 0, "counts": []}
     runs = np.asarray(_string_to_counts(rle.counts, "stored mask"), dtype=np.int64)
     bounds = np.cumsum(runs)
     starts, ends = bounds[0:-1:2], bounds[1::2]  # the ones, [start, end) in column-major offsets
     nonempty = ends > starts
     starts, ends = starts[nonempty], ends[nonempty]
     if starts.size == 0:
-        return empty
+        return (0, 0, 0, 0, ())
     # split the runs at column boundaries: piece k of run i lies in column first_col[i] + k
     first_col, last_col = starts // h_img, (ends - 1) // h_img
     pieces = last_col - first_col + 1
@@ -70,7 +84,7 @@ def rle_to_crop(rle: Rle) -> dict[str, Any]:
     h = y1 - y0
     at = (col - x0) * h - y0
     counts = _interleave(at + top, at + bottom, (x1 - x0) * h)
-    return {"size": [h_img, w_img], "x": x0, "y": y0, "w": x1 - x0, "h": h, "counts": counts}
+    return (x0, y0, x1 - x0, h, tuple(counts))
 
 
 def _int(obj: Mapping[str, Any], name: str, where: str) -> int:
