@@ -1,11 +1,12 @@
-"""`workbench classes add|list|delete|rename|edit PROJECT ...`: a project's classes and keypoint schemas."""
+"""`workbench classes add|list|delete|rename|edit PROJECT ...`: a project's classes, keypoint schemas and
+attribute definitions."""
 
 from __future__ import annotations
 
 import argparse
 
 from workbench.cli.common import workspace
-from workbench.domain import Category, KeypointSchema, NotFoundError, ValidationError, plural
+from workbench.domain import AttributeDef, Category, KeypointSchema, NotFoundError, ValidationError, plural
 
 
 def _schema(args: argparse.Namespace) -> KeypointSchema | None:
@@ -22,6 +23,16 @@ def _schema(args: argparse.Namespace) -> KeypointSchema | None:
         skeleton=parse_pairs(args.skeleton or "", names),
         flip_pairs=parse_pairs(args.flip or "", names),
     )
+
+
+def _attributes(given: list[str] | None) -> tuple[AttributeDef, ...]:
+    """``--attribute`` values (one definition each, as the Classes page's lines)."""
+    from workbench.services.classes import parse_attributes
+
+    for line in given or ():
+        if "\n" in line:
+            raise ValidationError(f"one attribute per --attribute, got {line!r}")
+    return parse_attributes("\n".join(given or ()))
 
 
 def _category(cats: list[Category], name: str) -> Category:
@@ -41,7 +52,13 @@ def cmd_classes(args: argparse.Namespace) -> int:
         cat = classes.add_category(
             ws,
             args.project,
-            Category(name=args.name, supercategory=args.supercategory, keypoints=_schema(args), **kwargs),
+            Category(
+                name=args.name,
+                supercategory=args.supercategory,
+                keypoints=_schema(args),
+                attributes=_attributes(args.attribute),
+                **kwargs,
+            ),
         )
         print(f"added class {cat.name} (id {cat.id}, {cat.color})")
     elif args.action == "list":
@@ -52,7 +69,11 @@ def cmd_classes(args: argparse.Namespace) -> int:
             if c.keypoints and c.keypoints.flip_pairs:
                 names = c.keypoints.names
                 flip = " flip=" + ",".join(f"{names[a]}-{names[b]}" for a, b in c.keypoints.flip_pairs)
-            print(f"{c.id:5} {c.name:20} {c.color} {plural(counts.get(c.id or 0, 0), 'annotation'):>16}{kp}{flip}")
+            attrs = "; ".join(classes.attributes_text(c.attributes).splitlines())
+            attrs = f" attributes={attrs}" if attrs else ""
+            print(
+                f"{c.id:5} {c.name:20} {c.color} {plural(counts.get(c.id or 0, 0), 'annotation'):>16}{kp}{flip}{attrs}"
+            )
     elif args.action == "delete":
         cat = _category(classes.list_categories(ws, args.project), args.name)
         n = classes.delete_category(ws, args.project, cat.id, delete_annotations=args.delete_annotations)
@@ -79,12 +100,30 @@ def cmd_classes(args: argparse.Namespace) -> int:
                 skeleton=cat.keypoints.skeleton if args.skeleton is None else parse_pairs(args.skeleton, names),
                 flip_pairs=cat.keypoints.flip_pairs if args.flip is None else parse_pairs(args.flip, names),
             )
-        if keypoints is False and not args.color:
-            raise ValidationError("nothing to change: give --color, --keypoints, --skeleton, --flip or --no-keypoints")
-        new = classes.update_category(ws, args.project, cat.id, color=args.color, keypoints=keypoints)
+        attributes = None
+        if args.no_attributes:
+            if args.attribute:
+                raise ValidationError("--no-attributes removes the definitions; it takes no --attribute")
+            attributes = ()
+        elif args.attribute:
+            attributes = _attributes(args.attribute)
+        if keypoints is False and not args.color and attributes is None:
+            raise ValidationError(
+                "nothing to change: give --color, --keypoints, --skeleton, --flip, --no-keypoints, "
+                "--attribute or --no-attributes"
+            )
+        new = classes.update_category(
+            ws, args.project, cat.id, color=args.color, keypoints=keypoints, attributes=attributes
+        )
         kp = f", keypoints {','.join(new.keypoints.names)}" if new.keypoints else ", no keypoints"
         print(f"updated class {new.name} ({new.color}{kp})")
     return 0
+
+
+ATTRIBUTE_HELP = (
+    "an attribute of the class's shapes, repeatable: 'name: kind', kind checkbox (default), text, number "
+    "or select(a, b, ...), e.g. 'colour: select(red, green)'; occluded and truncated need none"
+)
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -98,6 +137,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     a.add_argument("--keypoints", help="comma-separated keypoint names, e.g. nose,left_eye,right_eye")
     a.add_argument("--skeleton", help="pairs by name or 1-based number, e.g. nose-left_eye,nose-right_eye")
     a.add_argument("--flip", help="left/right pairs swapped by a horizontal flip, e.g. left_eye-right_eye")
+    a.add_argument("--attribute", action="append", help=ATTRIBUTE_HELP)
     li = cl_sub.add_parser("list", parents=[common], help="classes with annotation counts and keypoints")
     li.add_argument("project")
     de = cl_sub.add_parser("delete", parents=[common], help="delete a class (--delete-annotations if used)")
@@ -120,4 +160,6 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     ed.add_argument("--skeleton", help="pairs by name or 1-based number; '' removes the skeleton")
     ed.add_argument("--flip", help="left/right pairs swapped by a horizontal flip; '' removes them")
     ed.add_argument("--no-keypoints", action="store_true", help="remove the keypoint schema")
+    ed.add_argument("--attribute", action="append", help=ATTRIBUTE_HELP + "; replaces the class's definitions")
+    ed.add_argument("--no-attributes", action="store_true", help="remove the class's attribute definitions")
     cl.set_defaults(func=cmd_classes)
