@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -202,6 +203,16 @@ class RunProgress:
         keys = [k for k in rows[0] if k == "loss" or k.startswith("loss_")] if rows else []
         series = {k: [float(r.get(k, float("nan"))) for r in rows] for k in keys}
         return {"step": [float(k) for k in sorted(by_step)], **series} if keys else {}
+
+    def val_series(self, keys: Sequence[str] = ("segm_ap", "bbox_ap", "segm_ap50")) -> dict[str, list[float]]:
+        """Validation AP by name against the epoch (column ``epoch``, for st.line_chart's x), counted
+        from 1 as the progress text counts it: charted by row index, the axis ran from 0. A resumed
+        run's later row of an epoch wins."""
+        by_epoch = {int(r.get("epoch", i + 1)): r for i, r in enumerate(self.val_rows)}
+        rows = [by_epoch[k] for k in sorted(by_epoch)]
+        names = [k for k in keys if rows and k in rows[0]]
+        series = {k: [float(r.get(k, float("nan"))) for r in rows] for k in names}
+        return {"epoch": [float(k) for k in sorted(by_epoch)], **series} if names else {}
 
 
 def run_progress(info: RunInfo, *, log_lines: int = 40) -> RunProgress:

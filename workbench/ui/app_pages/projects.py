@@ -8,6 +8,8 @@ from workbench.domain import ProjectInfo, WorkbenchError
 from workbench.services import projects as svc
 from workbench.ui import context
 
+FLASH_KEY = "projects_flash"
+
 
 def _create(ws) -> None:
     with st.form("create_project", clear_on_submit=True):
@@ -19,7 +21,14 @@ def _create(ws) -> None:
                 st.error(str(exc))
             else:
                 context.set_current_project(info.slug)
-                st.success(f"Created and opened project {info.name!r}. Next: import images.")
+                # run again, so that the sidebar (drawn before this page) offers the new project
+                st.session_state[FLASH_KEY] = (
+                    f"Created and opened project {info.name!r}. Next: import images."
+                )
+                st.rerun()
+    flash = st.session_state.pop(FLASH_KEY, None)
+    if flash:
+        st.success(flash)
 
 
 def _row(ws, info: ProjectInfo, is_open: bool) -> None:
@@ -29,8 +38,7 @@ def _row(ws, info: ProjectInfo, is_open: bool) -> None:
         status = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in sorted(info.status_counts.items()) if v)
         c1.caption(
             f"{context.plural(info.num_images, 'image')} · {context.plural(info.num_annotations, 'annotation')} · "
-            f"{context.plural(info.num_categories, 'class')}"
-            + (f" · {status}" if status else "")
+            f"{context.plural(info.num_categories, 'class')}" + (f" · {status}" if status else "")
         )
         if c2.button("Open", key=f"open_{info.slug}", disabled=is_open):
             context.set_current_project(info.slug)

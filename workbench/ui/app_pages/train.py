@@ -175,10 +175,10 @@ def _progress_panel(ws: Workspace, slug: str, run_id: int) -> None:
     if series:
         st.caption("Training losses by step")
         st.line_chart(series, x="step", height=220)
-    if prog.val_rows:
-        keys = [k for k in ("segm_ap", "bbox_ap", "segm_ap50") if k in prog.val_rows[0]]
+    val = prog.val_series()
+    if val:
         st.caption("Validation AP per epoch")
-        st.line_chart({k: [float(r.get(k, 0.0)) for r in prog.val_rows] for k in keys}, height=180)
+        st.line_chart(val, x="epoch", height=180)
     with st.expander("Log", icon=":material/article:", expanded=info.status == "failed"):
         st.code(prog.log_tail or "(no output yet)", language=None)
     if info.is_active and st.button("Cancel run", icon=":material/stop:", key=f"train_cancel_{run_id}"):
