@@ -52,24 +52,6 @@ def image_label(row: review.ReviewImage) -> str:
     return " · ".join(bits)
 
 
-def prediction_rows(detail: review.ImageReview) -> list[dict[str, Any]]:
-    """The predictions of an image, highest score first, with their verdict against ground truth."""
-    rows = []
-    for p in sorted(detail.predictions, key=lambda p: -p.score):
-        v = detail.verdicts.get(p.id)
-        rows.append(
-            {
-                "id": p.id,
-                "class": p.instance.category,
-                "score": round(p.score, 3),
-                "status": p.status,
-                "verdict": v.kind if v else "",
-                "IoU": round(v.best_iou, 3) if v else None,
-            }
-        )
-    return rows
-
-
 def _flash(kind: str, text: str) -> None:
     st.session_state[FLASH_KEY] = (kind, text)
 
