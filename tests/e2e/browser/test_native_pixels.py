@@ -145,3 +145,25 @@ def test_zooming_out_drops_the_tiles_and_small_images_get_none(native: Native) -
     box = page.locator(".wb-svg").bounding_box()
     _, _, vw, vh = view_box(page)
     assert abs(min(box["width"] / vw, box["height"] / vh) - 1.0) < 1e-6
+
+
+def test_tiles_still_show_after_leaving_the_page_and_coming_back(native: Native) -> None:
+    """A full run (another page and back) drops the tab's media registrations: the registered
+    tiles are added again, so 1:1 shows native pixels again instead of failed loads."""
+    page = native.page
+    page.keyboard.press("f")
+    page.keyboard.press("a")
+    wait_image_drawn(page, native.ids[0])
+    page.get_by_role("button", name="1:1").click()
+    page.locator(f'.wb-annot[data-native-image="{native.ids[0]}"]').wait_for(timeout=60_000)
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.setCacheDisabled", {"cacheDisabled": True})  # the tiles are fetched again
+    nav(page, "Classes")
+    nav(page, "Annotate")
+    wait_image_drawn(page, native.ids[0])
+    page.get_by_role("button", name="1:1").click()
+    page.locator(f'.wb-annot[data-native-image="{native.ids[0]}"]').wait_for(timeout=60_000)
+    shot, rows, cols = _stage_shot(page)
+    expected = native.original[np.ix_(rows, cols)].astype(np.int16)
+    assert np.abs(shot - expected).mean() < 2
+    cdp.send("Network.setCacheDisabled", {"cacheDisabled": False})
