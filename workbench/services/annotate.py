@@ -49,6 +49,12 @@ def load_image(ws: Workspace, slug: str, image_id: int) -> ImageAnnotations:
         return ImageAnnotations(image=rec, instances=annotation_repo.load_instances(s, image_id), version=version)
 
 
+def image_version(ws: Workspace, slug: str, image_id: int) -> int:
+    """The image's saved version alone: what an open annotator polls to notice saves made elsewhere."""
+    with ws.store.transaction() as s:
+        return image_repo.get_image(s, project_repo.project_id(s, slug), image_id)[1]
+
+
 def complete_instance(inst: Instance, size_wh: tuple[int, int], *, where: str = "") -> Instance:
     """Validate and clip polygons to the image, then fill bbox and area from the shape (COCO semantics).
 
@@ -79,10 +85,12 @@ def complete_instance(inst: Instance, size_wh: tuple[int, int], *, where: str = 
 
 @dataclass(frozen=True)
 class SavedImage:
-    """What a save returns: the image's new version and each saved instance's row id, in order."""
+    """What a save returns: the image's new version, each saved instance's row id in order, and the
+    image's instances as stored (with their versions: the base of the tab's next merge)."""
 
     version: int
     ids: list[int]
+    instances: list[Instance]
 
 
 def save_image(
@@ -106,10 +114,12 @@ def save_image(
         done = [complete_instance(i, rec.size_wh, where=f"image {rec.file_name}") for i in instances]
         if status is None and rec.status == "unlabeled" and done:
             status = "in_progress"
+        elif status is None and rec.status == "in_progress" and not done:
+            status = "unlabeled"  # every shape deleted: nothing is in progress (done / needs review stay)
         version, ids = annotation_repo.save_image_instances(
             s, pid, image_id, done, expected_version=expected_version, status=status
         )
-        return SavedImage(version=version, ids=ids)
+        return SavedImage(version=version, ids=ids, instances=annotation_repo.load_instances(s, image_id))
 
 
 def set_status(ws: Workspace, slug: str, image_id: int, status: str) -> None:

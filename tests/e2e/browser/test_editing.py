@@ -10,7 +10,6 @@ import io
 import json
 import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ from tests.support.browser import (
     wait_for,
     wait_image_drawn,
 )
+from tests.support.editor import Editor
 from tests.support.images import png_bytes
 
 pytestmark = [pytest.mark.browser, needs_chromium]
@@ -35,43 +35,6 @@ SIZE = (400, 300)
 CLASSES = ("a", "b", "c")
 N_IMAGES = 12  # one per test, and some to move on to
 Point = tuple[float, float]
-
-
-@dataclass
-class Editor:
-    page: Any
-    ws: Any
-    slug: str
-    ids: list[int]
-    at: int = 0
-
-    def fresh_image(self) -> int:
-        """Leave the current image (no draft, fitted, polygon tool) for the next, untouched one."""
-        for key in ("Escape", "f", "p"):
-            self.page.keyboard.press(key)
-        self.at += 1
-        self.page.keyboard.press("d")
-        wait_image_drawn(self.page, self.ids[self.at])
-        self.page.keyboard.press("1")  # the class picked last carries over to the next image
-        return self.ids[self.at]
-
-    def instances(self, image_id: int) -> list[Any]:
-        from workbench.services import annotate
-
-        return annotate.load_image(self.ws, self.slug, image_id).instances
-
-    def wait(self, image_id: int, pred: Any, what: str) -> list[Any]:
-        return wait_for(lambda: self.instances(image_id), pred, what=what)
-
-    def click(self, pts: list[Point]) -> None:
-        to_client, _ = view_mapping(self.page)
-        for x, y in pts:
-            self.page.mouse.click(*to_client(x, y))
-
-    def draw(self, pts: list[Point]) -> None:
-        """A polygon through these natural points, closed with Enter (which saves it)."""
-        self.click(pts)
-        self.page.keyboard.press("Enter")
 
 
 @pytest.fixture(scope="module")
@@ -170,7 +133,8 @@ def test_alt_click_and_right_click_delete_a_vertex(ed: Editor) -> None:
     pentagon = [(80.0, 60.0), (200.0, 50.0), (300.0, 120.0), (240.0, 240.0), (90.0, 220.0)]
     ed.draw(pentagon)
     ed.wait(image_id, lambda v: len(v) == 1 and len(v[0].polygons[0]) == 10, "pentagon")
-    ed.page.keyboard.press("v")  # edit tool; the new shape is selected
+    ed.page.keyboard.press("v")  # edit tool; a finished shape is not selected: click inside it
+    ed.click([(180.0, 140.0)])
     _select_tool_vertex(ed, 1).click(modifiers=["Alt"])
     (inst,) = ed.wait(image_id, lambda v: len(v[0].polygons[0]) == 8, "alt-click deletion")
     assert _near(inst.polygons[0], _flat([pentagon[0], *pentagon[2:]]))
@@ -233,16 +197,18 @@ def test_escape_cancels_and_backspace_drops_the_last_draft_vertex(ed: Editor) ->
     assert _near(inst.polygons[0], _flat(TRIANGLE))
 
 
-def test_number_keys_change_the_class_of_the_selected_shape(ed: Editor) -> None:
+def test_shift_and_a_number_key_change_the_class_of_the_selected_shape(ed: Editor) -> None:
     image_id = ed.fresh_image()
     ed.page.keyboard.press("1")
     ed.draw(TRIANGLE)
     ed.wait(image_id, lambda v: len(v) == 1 and v[0].category == "a", "triangle of class a")
+    ed.page.keyboard.press("v")
+    ed.click([(155.0, 120.0)])  # select it
     for key, name in (("3", "c"), ("2", "b")):
-        ed.page.keyboard.press(key)
+        ed.page.keyboard.press(f"Shift+{key}")
         ed.wait(image_id, lambda v, n=name: v[0].category == n, f"class {name}")
         assert annotator(ed.page).locator("select").input_value() == name
-    ed.page.keyboard.press("9")  # no ninth class: nothing changes
+    ed.page.keyboard.press("Shift+9")  # no ninth class: nothing changes
     ed.page.keyboard.press("Escape")
     assert ed.instances(image_id)[0].category == "b"
 
@@ -254,11 +220,15 @@ def test_delete_removes_the_selected_shape(ed: Editor) -> None:
     square = [(250.0, 150.0), (350.0, 150.0), (350.0, 250.0), (250.0, 250.0)]
     ed.draw(square)
     ed.wait(image_id, lambda v: len(v) == 2, "second shape")
-    ed.page.keyboard.press("Delete")  # the square, selected since it was closed
+    ed.page.keyboard.press("Delete")  # nothing selected (a finished shape is not): nothing deleted
+    ed.page.wait_for_timeout(300)
+    assert len(ed.instances(image_id)) == 2
+    ed.page.keyboard.press("v")
+    ed.click([(300.0, 200.0)])  # select the square
+    ed.page.keyboard.press("Delete")
     (inst,) = ed.wait(image_id, lambda v: len(v) == 1, "square deleted")
     assert _near(inst.polygons[0], _flat(TRIANGLE))
     # select the triangle by clicking inside it with the edit tool, then delete it
-    ed.page.keyboard.press("v")
     ed.click([(155.0, 120.0)])
     ed.page.keyboard.press("Delete")
     ed.wait(image_id, lambda v: v == [], "triangle deleted")
@@ -297,34 +267,42 @@ def test_row_ids_are_stable_across_saves_and_exports(ed: Editor) -> None:
     assert [after[k].version for k in before] == [1, 1]  # unchanged rows are not rewritten
     coco_after = _coco_ann_ids(ed, image_id)
     assert {k: coco_after[k] for k in coco_before} == coco_before
-    # editing the third (its class, key 2) keeps its id too
+    # editing the third (its class: select it, Shift+2) keeps its id too
     (third_id,) = {i.id for i in after.values()} - set(before.values())
-    ed.page.keyboard.press("2")
+    ed.page.keyboard.press("v")
+    ed.click([(290.0, 55.0)])
+    ed.page.keyboard.press("Shift+2")
     edited = ed.wait(image_id, lambda v: any(i.category == "b" for i in v), "third polygon edited")
     assert {i.id for i in edited} == {*before.values(), third_id}
     assert next(i for i in edited if i.category == "b").id == third_id
 
 
 def test_refused_move_stays_on_the_image_with_its_shapes(ed: Editor) -> None:
-    """Moving on shows the next image at once; when the save before it is refused (another tab
-    saved first), the tab goes back to this image with the user's shapes and says why."""
+    """Moving on shows the next image at once; when the save before it is refused (a shape this tab
+    changed was changed elsewhere too), the tab goes back to this image with the user's shapes."""
+    from dataclasses import replace
+
     from workbench.services import annotate
 
     image_id = ed.fresh_image()
     ed.draw(TRIANGLE)
     ed.wait(image_id, lambda v: len(v) == 1, "triangle")
     theirs = annotate.load_image(ed.ws, ed.slug, image_id)
-    annotate.save_image(ed.ws, ed.slug, image_id, theirs.instances, expected_version=theirs.version)
-    ed.click([(250.0, 150.0), (350.0, 150.0), (300.0, 250.0)])  # an open draft, closed on leaving
+    moved = replace(theirs.instances[0], polygons=((10.0, 10.0, 60.0, 10.0, 30.0, 60.0),))
+    annotate.save_image(ed.ws, ed.slug, image_id, [moved], expected_version=theirs.version)
+    ed.page.keyboard.press("v")
+    ed.click([(155.0, 120.0)])  # select, then relabel: a change to the same shape
+    ed.page.keyboard.press("Shift+2")
+    ed.page.get_by_text("changed here and in another tab").first.wait_for()
     ed.page.keyboard.press("d")
-    ed.page.get_by_text("saved elsewhere").first.wait_for()
     wait_image_drawn(ed.page, image_id)
     ann = annotator(ed.page)
     assert ann.get_attribute("data-shown-image") == str(image_id)
-    assert ann.locator("polygon.wb-shape").count() == 2 and ann.locator(".wb-list li[data-i]").count() == 2
-    assert len(ed.instances(image_id)) == 1  # nothing overwritten
-    ed.page.get_by_role("button", name="Overwrite with my version").click()
-    ed.wait(image_id, lambda v: len(v) == 2, "overwrite with both shapes")
+    assert ann.locator(".wb-list li[data-i]").count() == 1
+    (stored,) = ed.instances(image_id)  # nothing overwritten
+    assert stored.category == "a" and stored.polygons[0][0] == 10.0
+    ed.page.get_by_role("button", name="Keep mine").click()
+    ed.wait(image_id, lambda v: len(v) == 1 and v[0].category == "b", "mine kept")
 
 
 def test_space_and_enter_on_a_button_of_the_page_still_press_it(ed: Editor) -> None:
@@ -362,7 +340,9 @@ def test_the_stage_fits_a_short_window(ed: Editor) -> None:
     assert wait_for(height, lambda h: h == tall, what="the stage back to its height") == tall
 
 
-def test_long_class_name_is_cut_with_an_ellipsis_and_keeps_the_delete_button(browser, ui_server, ui_workspace) -> None:  # noqa: ANN001
+def test_long_class_name_is_cut_with_an_ellipsis_and_keeps_the_delete_button(
+    browser, ui_server, ui_workspace
+) -> None:  # noqa: ANN001
     from tests.support.browser import wait_image_drawn
     from workbench.domain import Category, Instance
     from workbench.images.decode import ImageSource
@@ -377,7 +357,9 @@ def test_long_class_name_is_cut_with_an_ellipsis_and_keeps_the_delete_button(bro
     classes.add_category(ws, slug, Category(name=long_name))
     (image,) = annotate.list_images(ws, slug)
     square = Instance(long_name, polygons=((20.0, 20.0, 80.0, 20.0, 80.0, 80.0, 20.0, 80.0),))
-    annotate.save_image(ws, slug, image.id, [square], expected_version=annotate.load_image(ws, slug, image.id).version)
+    annotate.save_image(
+        ws, slug, image.id, [square], expected_version=annotate.load_image(ws, slug, image.id).version
+    )
     ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = ctx.new_page()
     page.set_default_timeout(20_000)
@@ -394,7 +376,11 @@ def test_long_class_name_is_cut_with_an_ellipsis_and_keeps_the_delete_button(bro
             button = row.locator(f'[data-act="{act}"]')
             assert button.is_visible()
             box = button.bounding_box()
-            assert box["width"] > 4 and side["x"] <= box["x"] and box["x"] + box["width"] <= side["x"] + side["width"]
+            assert (
+                box["width"] > 4
+                and side["x"] <= box["x"]
+                and box["x"] + box["width"] <= side["x"] + side["width"]
+            )
         assert row.evaluate("li => li.scrollWidth <= li.clientWidth + 1")  # the row does not overflow
         # the class picker of the toolbar stays a sensible width too (the name is in its tooltip)
         picker = page.locator(".wb-annot select")

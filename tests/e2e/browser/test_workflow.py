@@ -189,7 +189,9 @@ def test_annotate_flow_exports_clicked_coordinates(browser, ui_server, ui_worksp
     page.context.close()
 
 
-def test_second_tab_gets_conflict_message(browser, ui_server, ui_workspace):
+def test_second_tab_learns_of_the_first_and_merges_its_own_shape(browser, ui_server, ui_workspace):
+    """Two tabs on one image: the second shows the first tab's shape within seconds, without a click,
+    and its own new shape is merged with it (edits to different shapes never ask)."""
     from workbench.domain import Category
     from workbench.images.decode import ImageSource
     from workbench.services import classes, imports, projects
@@ -215,18 +217,20 @@ def test_second_tab_gets_conflict_message(browser, ui_server, ui_workspace):
 
     draw(first, -150)
     wait_for(lambda: _instances(ws, "shared", image_id), lambda v: len(v) == 1, what="first save")
-    draw(second, 50)
+    rows = annotator(second).locator(".wb-list li[data-i]")
+    wait_for(rows.count, lambda n: n == 1, timeout_s=10, what="the first tab's shape shown in the second")
     second.get_by_text("saved elsewhere").wait_for()
-    state = annotator(second).locator("[data-testid=wb-savestate]")
-    wait_for(lambda: state.get_attribute("data-state"), lambda v: v == "conflict", what="conflict badge")
-    assert len(_instances(ws, "shared", image_id)) == 1  # nothing overwritten
-
-    second.get_by_role("button", name="Reload the saved version").click()
+    canvas_top = second.locator(".wb-svg").bounding_box()["y"]
+    draw(second, 50)
+    wait_for(lambda: _instances(ws, "shared", image_id), lambda v: len(v) == 2, what="merged save")
+    wait_for(rows.count, lambda n: n == 2, what="both shapes in the second tab")
     wait_for(
-        lambda: annotator(second).locator(".wb-list li[data-i]").count(),
-        lambda n: n == 1,
-        what="reloaded shapes",
+        lambda: annotator(first).locator(".wb-list li[data-i]").count(),
+        lambda n: n == 2,
+        timeout_s=10,
+        what="the second tab's shape shown in the first",
     )
+    assert second.locator(".wb-svg").bounding_box()["y"] == canvas_top  # no message moved the canvas
     first.context.close()
     second.context.close()
 

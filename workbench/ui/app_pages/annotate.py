@@ -1,15 +1,16 @@
 """Annotate page: the browser annotator over one image at a time, saving after every finished action.
 
-The session (one browser tab) remembers which version of the image it loaded; every save presents
-that version, so a save after another tab's save is refused (ConflictError) and the user chooses
-between reloading and overwriting. The browser's unsaved shapes stay in the tab meanwhile.
+The session (one browser tab) remembers which version of the image it loaded, and the shapes of
+that version (the base). A save that meets a newer version (another tab, the CLI, Review) is merged
+shape by shape (services.shape_merge): edits to different shapes go through, and only a shape both
+sides changed asks the user, with both versions shown. A watcher notices a newer version within
+``WATCH_S`` seconds and shows it. Messages go below the canvas, so they never move it mid-drawing.
 """
 
 from __future__ import annotations
 
 import json
 import mimetypes
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ import streamlit as st
 from workbench.domain import IMAGE_STATUSES, SPLITS, ConflictError, ImageRecord, WorkbenchError
 from workbench.services import annotate as svc
 from workbench.services import classes as class_svc
+from workbench.services.shape_merge import Clash, merge_shapes
 from workbench.services.workspace import Workspace
 from workbench.ui import context
 from workbench.ui.components.annotator import (
@@ -27,11 +29,14 @@ from workbench.ui.components.annotator import (
     instance_to_payload,
     payload_to_indexed_instances,
 )
+from workbench.ui.components.annotator.tiles import request_tiles, tiles_payload
 
 STATE = "wb_ann"
 """Session key of the page's state dict (image id, loaded version, epoch, ack, conflict)."""
 ALL = "all"
 STAGE_HEIGHT_PX = 620
+WATCH_S = 2.0
+"""How often an open image checks whether it was saved elsewhere (one small query)."""
 IMAGE_PARAM = "image"
 """``?image=<id>`` in the address bar: a reload (a new session) or a copied link opens that image."""
 
@@ -50,13 +55,15 @@ def _state() -> dict[str, Any]:
             "conflict": None,
             "error": None,
             "ids": {},
+            "bases": {},
+            "notice": None,
         }
     return st.session_state[STATE]
 
 
 def canonical(items: list[dict[str, Any]]) -> str:
     """Comparable form of a shape list, so that unchanged lists are not saved again."""
-    keep = ("id", "category", "polygons", "keypoints", "rle", "source", "score")
+    keep = ("id", "category", "polygons", "keypoints", "rle", "mask", "source", "score", "attributes")
     return json.dumps([{k: it.get(k) for k in keep} for it in items], sort_keys=True)
 
 
@@ -66,11 +73,16 @@ def _filters() -> dict[str, Any]:
     return {"status": None if status == ALL else status, "split": None if split == ALL else split}
 
 
-def load_into_state(ws: Workspace, slug: str, image_id: int, index: int) -> None:
-    """Load an image and its shapes as the tab's base version; the browser takes them (new epoch)."""
+def load_into_state(ws: Workspace, slug: str, image_id: int, index: int, notice: str | None = None) -> None:
+    """Load an image and its shapes as the tab's base version; the browser takes them (new epoch).
+
+    Reloading the same image keeps the bases of its earlier epochs and the row ids given to the
+    browser's shapes: an action the browser sent before it got the new epoch is merged, not lost.
+    """
     s = _state()
     ann = svc.load_image(ws, slug, image_id)
     payload = [instance_to_payload(i) for i in ann.instances]
+    same = s["image_id"] == image_id and s["slug"] == slug
     s.update(
         slug=slug,
         image_id=image_id,
@@ -80,9 +92,12 @@ def load_into_state(ws: Workspace, slug: str, image_id: int, index: int) -> None
         canon=canonical(payload),
         conflict=None,
         error=None,
-        ids={},
+        ids=s["ids"] if same else {},
+        bases=s["bases"] if same else {},
+        notice=notice,
     )
     s["epoch"] += 1
+    s["bases"][s["epoch"]] = ann.instances
 
 
 def with_known_ids(items: list[dict[str, Any]], ids: dict[str, int]) -> list[dict[str, Any]]:
@@ -97,43 +112,98 @@ def with_known_ids(items: list[dict[str, Any]], ids: dict[str, int]) -> list[dic
     return out
 
 
-def save_items(ws: Workspace, slug: str, items: list[dict[str, Any]], status: str | None = None) -> bool:
-    """Save the browser's shape list against the loaded version; False (and a message) if refused.
+def save_items(
+    ws: Workspace,
+    slug: str,
+    items: list[dict[str, Any]],
+    status: str | None = None,
+    *,
+    base: list[Any] | None = None,
+    prefer: str | None = None,
+) -> bool:
+    """Save the browser's shape list; False (and a message) if refused or a shape clashes.
 
-    After a save the new rows' ids go back to the browser by shape uid (``data["ids"]``), and the
-    saved instances become the base of the next save, so every shape keeps its row id.
+    ``base`` is what the browser's list was edited from when that is not the loaded version (an
+    action sent before the browser got a newer epoch); such a list, and any save that meets a newer
+    version, is merged with the stored shapes. After a plain save the new rows' ids go back to the
+    browser by shape uid (``data["ids"]``), and the saved instances become the base of the next save.
     """
     s = _state()
     items = with_known_ids(items, s["ids"])
     canon = canonical(items)
     try:
-        if canon == s["canon"] and s["conflict"] is None:
+        if base is None and prefer is None and canon == s["canon"] and s["conflict"] is None:
             if status is not None:
                 svc.set_status(ws, slug, s["image_id"], status)
             return True
-        pairs = payload_to_indexed_instances(items, s["loaded"])
-        saved = svc.save_image(
-            ws,
-            slug,
-            s["image_id"],
-            [inst for _, inst in pairs],
-            expected_version=s["version"],
-            status=status,
-        )
-        s["version"] = saved.version
-        s["loaded"] = [replace(inst, id=i) for (_, inst), i in zip(pairs, saved.ids, strict=True)]
-        for (n, _), row_id in zip(pairs, saved.ids, strict=True):
-            uid = items[n].get("uid")
-            if uid is not None:
-                s["ids"][str(uid)] = row_id
-            items[n] = {**items[n], "id": row_id}
-        s["canon"] = canonical(items)
-        s["error"] = None
-        return True
-    except ConflictError as exc:
-        s["conflict"] = {"message": str(exc), "items": items, "status": status}
+        pairs = payload_to_indexed_instances(items, s["loaded"] if base is None else base)
+        if base is None and prefer is None:
+            try:
+                saved = svc.save_image(
+                    ws,
+                    slug,
+                    s["image_id"],
+                    [inst for _, inst in pairs],
+                    expected_version=s["version"],
+                    status=status,
+                )
+            except ConflictError:
+                return _merge_and_save(ws, slug, s["loaded"], items, pairs, status, prefer)
+            s["version"] = saved.version
+            s["loaded"] = saved.instances
+            s["bases"][s["epoch"]] = saved.instances
+            for (n, _), row_id in zip(pairs, saved.ids, strict=True):
+                uid = items[n].get("uid")
+                if uid is not None:
+                    s["ids"][str(uid)] = row_id
+                items[n] = {**items[n], "id": row_id}
+            s["canon"] = canonical(items)
+            s["error"] = None
+            return True
+        return _merge_and_save(ws, slug, s["loaded"] if base is None else base, items, pairs, status, prefer)
     except (WorkbenchError, ValueError) as exc:
         s["error"] = str(exc)
+    return False
+
+
+def _merge_and_save(
+    ws: Workspace,
+    slug: str,
+    base: list[Any],
+    items: list[dict[str, Any]],
+    pairs: list[tuple[int, Any]],
+    status: str | None,
+    prefer: str | None,
+) -> bool:
+    """Merge the browser's shapes with the stored ones and save; a clash waits for the user's choice.
+
+    ``prefer`` ('mine' or 'theirs') is that choice. A success reloads the image (new epoch), so the
+    browser shows the merged shapes.
+    """
+    s = _state()
+    mine = [inst for _, inst in pairs]
+    for _ in range(3):  # another save may land between our read and our write: merge again
+        fresh = svc.load_image(ws, slug, s["image_id"])
+        merged = merge_shapes(base, mine, fresh.instances)
+        if merged.clashes and prefer is None:
+            s["conflict"] = {"clashes": merged.clashes, "base": base, "items": items, "status": status}
+            return False
+        chosen = merged.taking_theirs() if prefer == "theirs" else merged.instances
+        try:
+            saved = svc.save_image(
+                ws, slug, s["image_id"], chosen, expected_version=fresh.version, status=status
+            )
+        except ConflictError:
+            continue
+        at = {id(inst): n for n, inst in enumerate(chosen)}
+        for n, inst in pairs:  # later actions of the old epoch name these shapes by uid
+            uid = items[n].get("uid")
+            if uid is not None and id(inst) in at:
+                s["ids"][str(uid)] = saved.ids[at[id(inst)]]
+        notice = "Merged with changes saved elsewhere" if fresh.version != s["version"] else None
+        load_into_state(ws, slug, s["image_id"], s["index"], notice=notice)
+        return True
+    s["error"] = "the image kept changing elsewhere while saving; try again"
     return False
 
 
@@ -143,8 +213,12 @@ def handle_action(ws: Workspace, slug: str, action: dict[str, Any] | None) -> No
         return
     s = _state()
     s["ack"] = max(s["ack"], int(action.get("seq") or 0))
-    if action.get("image_id") != s["image_id"] or action.get("epoch") != s["epoch"]:
+    if action.get("image_id") != s["image_id"]:
         return  # from an image this tab has already left; its shapes were saved on leaving
+    epoch = action.get("epoch")
+    if epoch != s["epoch"] and epoch not in s["bases"]:
+        return
+    base = s["bases"][epoch] if epoch != s["epoch"] else None  # sent before the browser got the newest
     items = list(action.get("instances") or [])
     kind = action.get("kind")
     status = action.get("status") if kind == "status" else None
@@ -154,14 +228,28 @@ def handle_action(ws: Workspace, slug: str, action: dict[str, Any] | None) -> No
     if s["conflict"] is not None:
         s["conflict"].update(items=items, status=status or s["conflict"].get("status"))
         return
-    ok = save_items(ws, slug, items, status=status)
+    ok = save_items(ws, slug, items, status=status, base=base)
     if ok and kind == "navigate":
-        images = svc.list_images(ws, slug, **_filters())
-        ids = [im.id for im in images]
+        ids = [im.id for im in browse_list(ws, slug)]
         index = ids.index(s["image_id"]) if s["image_id"] in ids else s["index"]
         new_index = min(max(index + int(action.get("delta") or 0), 0), len(ids) - 1)
         if ids:
             load_into_state(ws, slug, ids[new_index], new_index)
+
+
+def browse_list(ws: Workspace, slug: str) -> list[ImageRecord]:
+    """The images the filters select, with the open image kept at its place even when it no longer
+    matches them (a save turns 'unlabeled' into 'in progress'): the image stays until the user moves."""
+    s = _state()
+    images = svc.list_images(ws, slug, **_filters())
+    if s["image_id"] is None or s["slug"] != slug or any(im.id == s["image_id"] for im in images):
+        return images
+    try:
+        rec = svc.load_image(ws, slug, s["image_id"]).image
+    except WorkbenchError:
+        return images
+    images.insert(min(s["index"], len(images)), rec)
+    return images
 
 
 def _on_action(ws: Workspace, slug: str) -> None:
@@ -189,28 +277,57 @@ def _media_url(path: Path, role: str) -> str:
     return runtime.get_instance().media_file_mgr.add(str(path), mime, f"{ANNOTATOR_KEY}.{role}")
 
 
+def _describe(inst: Any | None) -> str:
+    if inst is None:
+        return "deleted"
+    if inst.rle is not None:
+        what = "mask"
+    elif inst.polygons:
+        what = f"polygon of {sum(len(p) // 2 for p in inst.polygons)} points"
+    else:
+        what = "box" if inst.bbox_xywh is not None else "shape"
+    kp = f", {sum(1 for v in inst.keypoints[2::3] if v)} keypoints" if inst.keypoints else ""
+    return f"{inst.category}: {what}{kp}"
+
+
 def _conflict_box(ws: Workspace, slug: str) -> None:
+    """Shapes changed in this tab and elsewhere: both versions (the other one is drawn dashed on the
+    canvas), and the user's choice for all of them. Everything else was merged already."""
     s = _state()
     c = s["conflict"]
     if c is None:
         return
+    clashes: list[Clash] = c["clashes"]
+    lines = "\n".join(
+        f"- shape #{k.id}: yours {_describe(k.mine)}; theirs {_describe(k.theirs)}" for k in clashes
+    )
     st.error(
-        f"Not saved: {c['message']}. Your changes to this image are still in this tab. "
-        "Reload to take the saved version (your changes are dropped), or overwrite it with yours."
+        f"Not saved: {len(clashes)} shape{'s' if len(clashes) != 1 else ''} changed here and in another tab "
+        f"(theirs is drawn dashed). Your other edits are kept in this tab.\n{lines}"
     )
     col1, col2, _ = st.columns([1, 1, 3])
-    if col1.button("Reload the saved version", key="ann_conflict_reload"):
-        load_into_state(ws, slug, s["image_id"], s["index"])
-        st.rerun()
-    if col2.button("Overwrite with my version", key="ann_conflict_overwrite"):
-        fresh = svc.load_image(ws, slug, s["image_id"])
-        s["version"] = fresh.version
-        loaded = list(s["loaded"]) + [i for i in fresh.instances if i.id not in {x.id for x in s["loaded"]}]
-        s["loaded"] = loaded
+    choice = None
+    if col1.button("Keep mine", key="ann_conflict_mine"):
+        choice = "mine"
+    if col2.button("Take theirs", key="ann_conflict_theirs"):
+        choice = "theirs"
+    if choice is not None:
         s["conflict"] = None
-        s["canon"] = ""
-        if save_items(ws, slug, c["items"], status=c.get("status")):
-            load_into_state(ws, slug, s["image_id"], s["index"])
+        save_items(ws, slug, c["items"], status=c.get("status"), base=c["base"], prefer=choice)
+        st.rerun(scope="fragment")
+
+
+@st.fragment(run_every=WATCH_S)
+def _watch(ws: Workspace, slug: str) -> None:
+    """Notice a newer version of the open image (saved in another tab or by the CLI) and show it."""
+    s = _state()
+    if s["image_id"] is None or s["conflict"] is not None or s["slug"] != slug:
+        return
+    try:
+        version = svc.image_version(ws, slug, s["image_id"])
+    except WorkbenchError:
+        return
+    if version != s["version"]:
         st.rerun()
 
 
@@ -228,6 +345,7 @@ def _image_payload(
         "status": rec.status,
         "index": index,
         "count": count,
+        "tiles": tiles_payload(slug, rec) if role == "image" else None,
     }
 
 
@@ -242,6 +360,7 @@ def render() -> None:
     elif s["image_id"] is not None and s["conflict"] is None:
         _refresh_if_changed(ws, info.slug)
     _body(ws, info.slug, info.num_images)
+    _watch(ws, info.slug)
 
 
 def _refresh_if_changed(ws: Workspace, slug: str) -> None:
@@ -255,7 +374,9 @@ def _refresh_if_changed(ws: Workspace, slug: str) -> None:
         s.update(image_id=None, error=None)  # the image is gone: the body picks another
         return
     if version != s["version"]:
-        load_into_state(ws, slug, s["image_id"], s["index"])
+        load_into_state(
+            ws, slug, s["image_id"], s["index"], notice=f"Updated to version {version}, saved elsewhere"
+        )
 
 
 @st.fragment
@@ -266,7 +387,7 @@ def _body(ws: Workspace, slug: str, num_images: int) -> None:
     c1, c2, c3 = st.columns([1, 1, 3])
     c1.selectbox("Status", [ALL, *IMAGE_STATUSES], key="ann_status_filter")
     c2.selectbox("Split", [ALL, *SPLITS, "unassigned"], key="ann_split_filter")
-    images = svc.list_images(ws, slug, **_filters())
+    images = browse_list(ws, slug)
     if not images:
         if num_images == 0:
             st.info("This project has no images yet. Add some on the **Import** page.")
@@ -290,15 +411,12 @@ def _body(ws: Workspace, slug: str, num_images: int) -> None:
         range(len(ids)),
         index=index,
         format_func=lambda i: f"{i + 1}. {names[i]}",
-        key=f"ann_pick_{s['epoch']}",
+        # a new widget whenever the list changes (a filter): a kept value would be an index into the old list
+        key=f"ann_pick_{s['epoch']}_{hash(tuple(ids))}",
     )
     if picked != index:
         load_into_state(ws, slug, ids[picked], picked)
         st.rerun(scope="fragment")
-
-    _conflict_box(ws, slug)
-    if s["error"]:
-        st.error(f"Not saved: {s['error']}")
 
     rec = images[index]
     # the browser decodes the neighbours ahead and shows one the moment the user moves to it
@@ -317,10 +435,22 @@ def _body(ws: Workspace, slug: str, num_images: int) -> None:
         "ack_seq": s["ack"],
         "version": s["version"],
         "conflict": s["conflict"] is not None,
+        "ghosts": [instance_to_payload(k.theirs) for k in s["conflict"]["clashes"] if k.theirs is not None]
+        if s["conflict"] is not None
+        else [],
+        "notice": s["notice"],
         "error": s["error"],
         "height": STAGE_HEIGHT_PX,
     }
-    annotator(data, on_action=lambda: _on_action(ws, slug))
+    annotator(
+        data,
+        on_action=lambda: _on_action(ws, slug),
+        on_tiles=lambda: request_tiles(ws, slug, _state()["image_id"]),
+    )
+    # below the canvas: a message never pushes the stage down under the user's pointer
+    _conflict_box(ws, slug)
+    if s["error"]:
+        st.error(f"Not saved: {s['error']}")
     if st.query_params.get(IMAGE_PARAM) != str(rec.id):
         st.query_params[IMAGE_PARAM] = str(rec.id)
     st.caption(

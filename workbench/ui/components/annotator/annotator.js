@@ -48,7 +48,7 @@ function createState(root) {
     seq: 0, ackSeq: 0, locked: false,
     kpNext: 0, kpVis: 2, notice: "",
     loadedUrl: null, prefetched: new Map(), pending: null,
-    windowListening: false, handlers: null, nextKey: 1,
+    windowListening: false, handlers: null, nextKey: 1, drafts: new Map(),
     uidBase: Math.random().toString(36).slice(2, 10), ids: {},
   };
 }
@@ -60,18 +60,31 @@ function applyData(S, data) {
   const img = data.image || null;
   S.ids = data.ids || {};
   if (data.epoch !== S.epoch) {
+    const sameImage = S.epoch != null && !S.pending && img && img.id === S.imageId;
+    const selId = sameImage && S.instances[S.selected] ? S.instances[S.selected].id : null;
     S.pending = null;
     S.epoch = data.epoch;
     S.seq = Math.max(S.seq, S.ackSeq); // a remounted tab goes on from the acknowledged sequence
+    if (!sameImage && S.draft && S.imageId != null) S.drafts.set(S.imageId, S.draft);
     S.imageId = img ? img.id : null;
     S.W = img ? img.width : 1;
     S.H = img ? img.height : 1;
     S.instances = (data.instances || []).map((inst) => fromPython(S, inst));
-    S.selected = -1; S.hover = -1; S.draft = null; S.drag = null;
-    S.undo = []; S.redo = []; S.kpNext = 0;
+    S.hover = -1; S.drag = null;
+    S.undo = []; S.redo = [];
     S.locked = false;
     S.svg.setAttribute("data-image-id", S.imageId == null ? "" : String(S.imageId));
-    fit(S);
+    if (sameImage) {
+      // the same image saved elsewhere and merged: keep the view, the selection and an unfinished
+      // polygon; only the shapes change (undo steps would revert the other tab's edits: dropped)
+      S.selected = selId == null ? -1 : S.instances.findIndex((inst) => inst.id === selId);
+    } else {
+      S.selected = -1; S.kpNext = 0;
+      S.draft = S.imageId != null && S.drafts.has(S.imageId) ? S.drafts.get(S.imageId) : null;
+      if (S.draft) { S.drafts.delete(S.imageId); S.notice = "Your unfinished polygon on this image is back: Enter closes it, Esc drops it"; }
+      fit(S);
+    }
+    if (data.notice) S.notice = data.notice;
     loadImage(S, img);
   } else {
     mergeIds(S, S.instances);
@@ -92,7 +105,10 @@ function applyData(S, data) {
   fitStageHeight(S);
   showImageInfo(S, S.pending || img);
   updateSaveState(S);
+  if (data.mode === "review") reviewSync(S, data); // review.js: predictions over the ground truth
   render(S);
+  updateTiles(S); // tiles.js: tiles Python has just registered
+  refocus(S); // a rerun after a page control: the keys come back to the annotator
 }
 
 // The stage is as tall as asked, but never taller than the window leaves room for (toolbar and the
@@ -150,8 +166,10 @@ function fromPython(S, inst) {
     keypoints: inst.keypoints ? inst.keypoints.slice() : null,
     bbox: inst.bbox || null,
     rle: !!inst.rle,
+    mask: inst.mask || null, // mask.js: the crop the brush and eraser paint
     source: inst.source || "manual",
     score: inst.score ?? null,
+    attributes: Object.assign({}, inst.attributes || {}), // attributes.js edits them
     hidden: false,
   };
 }
@@ -165,8 +183,10 @@ function toPython(inst) {
     polygons: inst.rle ? [] : inst.polygons.map((p) => p.map(r2)),
     keypoints: inst.keypoints ? inst.keypoints.map((v, i) => (i % 3 === 2 ? v : r2(v))) : null,
     rle: inst.rle,
+    mask: maskPayload(inst), // mask.js: a painted mask's crop, else null (Python keeps the stored one)
     source: inst.source,
     score: inst.score,
+    attributes: inst.attributes || {},
   };
 }
 
@@ -246,6 +266,7 @@ function fit(S) {
 function applyViewBox(S) {
   const { x, y, w, h } = S.vb;
   S.svg.setAttribute("viewBox", `${x} ${y} ${w} ${h}`);
+  updateTiles(S); // tiles.js: native pixels past the display copy's scale
 }
 
 function unitsPerPx(S) {
@@ -313,6 +334,7 @@ function isBoxOnly(inst) {
 }
 
 function render(S) {
+  if (S.data.mode === "review") { renderReview(S); return; }
   S.root.setAttribute("data-tool", S.tool);
   S.root.querySelectorAll(".wb-tool").forEach((b) => b.classList.toggle("wb-active", b.dataset.tool === S.tool));
   S.root.querySelector('[data-cmd="undo"]').disabled = !S.undo.length;
@@ -326,6 +348,7 @@ function render(S) {
     const sel = i === S.selected;
     const hov = i === S.hover;
     let labelAt = null;
+    if (inst.rle) renderMask(S, inst, i, color, g); // mask.js: the pixels, under the dashed box
     if (inst.rle && inst.bbox) {
       const [x, y, w, h] = inst.bbox;
       el("rect", { x, y, width: w, height: h, class: "wb-rle wb-shape" + (sel ? " wb-sel" : "") + (hov ? " wb-hover" : ""),
@@ -366,9 +389,20 @@ function render(S) {
       t.textContent = inst.category + (inst.source === "predicted" && inst.score != null ? ` ${inst.score.toFixed(2)}` : "");
     }
   });
+  for (const ghost of S.data.ghosts || []) {
+    for (const poly of ghost.polygons || []) {
+      const pts = [];
+      for (let k = 0; k < poly.length; k += 2) pts.push(`${poly[k]},${poly[k + 1]}`);
+      el("polygon", { points: pts.join(" "), stroke: colorOf(S, ghost.category), class: "wb-ghost",
+        "data-ghost-id": ghost.id ?? "" }, g);
+    }
+  }
   renderDraft(S, u);
+  renderBrushCursor(S, u); // mask.js
+  syncMaskControls(S); // mask.js: brush size field, part mode button
   renderList(S);
   renderKpPanel(S);
+  renderAttrPanel(S); // attributes.js
   renderHint(S);
 }
 
@@ -487,18 +521,19 @@ function renderHint(S) {
     if (!schema) h = "This class has no keypoints: define them on the Classes page";
     else if (S.kpNext < schema.names.length) h = `Click to place "${schema.names[S.kpNext]}" (O: occluded, X: skip)`;
     else h = "All keypoints placed: drag to adjust";
-  }
+  } else if (isMaskTool(S)) h = maskHint(S); // mask.js
   S.hint.textContent = h;
 }
 
 function updateSaveState(S) {
   const d = S.data;
   let text = "", state = "";
-  if (d.conflict) { text = "Not saved: another tab saved first (see above)"; state = "conflict"; }
-  else if (d.error) { text = `Not saved: ${d.error}`; state = "error"; }
+  if (d.conflict) { text = "Not saved: a shape was changed in another tab too (see below)"; state = "conflict"; }
+  else if (d.error) { text = `Not saved: ${d.error} (see below)`; state = "error"; }
   else if (S.seq > S.ackSeq) { text = "Saving…"; state = "saving"; }
   else if (S.seq > 0 || d.version) { text = d.version ? `Saved (v${d.version})` : "Saved"; state = "saved"; }
   S.savestate.textContent = text;
+  S.savestate.title = text; // the badge is width-capped: the whole message on hover
   S.savestate.setAttribute("data-state", state);
 }
 
@@ -530,10 +565,11 @@ function closeDraft(S) {
   snapshot(S);
   const flat = [];
   for (const p of S.draft) flat.push(p[0], p[1]);
+  if (addPartToSelected(S, flat)) { S.draft = null; commit(S); return true; } // mask.js: part mode
   const inst = { key: newUid(S), id: null, category: S.curClass, polygons: [flat], keypoints: null,
     bbox: null, rle: false, source: "manual", score: null, hidden: false };
   S.instances.push(inst);
-  S.selected = S.instances.length - 1;
+  S.selected = -1; // deselected: the class keys that follow choose the next shape's class, not this one's
   S.draft = null;
   commit(S);
   return true;
@@ -547,21 +583,36 @@ function deleteSelected(S) {
   commit(S);
 }
 
+// The class of the next shape (keys 1-9): never changes a shape that exists.
 function setClass(S, name) {
   if (!S.catByName.has(name)) return;
   S.curClass = name;
   S.classSel.value = name;
+  render(S);
+}
+
+// An explicit relabel of the selected shape (the class picker, or Shift + 1-9). A change that would
+// drop keypoints (the new class has none, or another number of them) asks first.
+function relabelSelected(S, name) {
   const inst = S.instances[S.selected];
-  if (inst && inst.category !== name) {
-    snapshot(S);
-    inst.category = name;
-    const schema = schemaOf(S, name);
-    if (inst.keypoints && (!schema || inst.keypoints.length !== 3 * schema.names.length)) inst.keypoints = null;
-    markEdited(inst);
-    commit(S);
-  } else {
+  if (!inst || !S.catByName.has(name)) { setClass(S, name); return; }
+  if (inst.category === name) { setClass(S, name); return; }
+  const schema = schemaOf(S, name);
+  const kpLost = inst.keypoints && inst.keypoints.some((v, k) => k % 3 === 2 && v > 0)
+    && (!schema || inst.keypoints.length !== 3 * schema.names.length);
+  if (kpLost && !window.confirm(`Change this ${inst.category} to ${name}? Its keypoints do not fit ${name} and will be dropped.`)) {
+    S.classSel.value = S.curClass;
+    S.notice = "Class not changed: the keypoints are kept";
     render(S);
+    return;
   }
+  S.curClass = name;
+  S.classSel.value = name;
+  snapshot(S);
+  inst.category = name;
+  if (inst.keypoints && (!schema || inst.keypoints.length !== 3 * schema.names.length)) inst.keypoints = null;
+  markEdited(inst);
+  commit(S);
 }
 
 // Undo and redo are one move between two stacks: take a snapshot from one, keep the present on the other.
@@ -584,7 +635,7 @@ function navigate(S, delta) {
   if (S.locked || S.imageId == null) return;
   const img = S.data.image;
   if (!img || img.index + delta < 0 || img.index + delta >= img.count) return;
-  if (S.draft && S.draft.length >= 3) closeDraft(S);
+  if (S.draft) S.drafts.set(S.imageId, S.draft); // kept for this image, never saved by moving
   S.draft = null;
   S.locked = true;
   perfMark("navigate");
@@ -596,8 +647,7 @@ function navigate(S, delta) {
 
 function setStatus(S, status) {
   if (S.imageId == null) return;
-  if (S.draft && S.draft.length >= 3) closeDraft(S);
-  send(S, "status", { status });
+  send(S, "status", { status }); // an unfinished polygon stays a draft: Enter closes it, Esc drops it
   render(S);
 }
 
@@ -665,14 +715,16 @@ function attachListeners(S) {
     else if (cmd === "undo") undo(S);
     else if (cmd === "redo") redo(S);
     else if (cmd === "fit") { fit(S); render(S); }
+    else if (cmd === "part") togglePartMode(S); // mask.js
     else if (cmd === "zoomin") zoomAt(S, 1.25, S.vb.x + S.vb.w / 2, S.vb.y + S.vb.h / 2);
     else if (cmd === "zoomout") zoomAt(S, 0.8, S.vb.x + S.vb.w / 2, S.vb.y + S.vb.h / 2);
     else if (cmd === "done" || cmd === "needs_review") setStatus(S, cmd);
     root.focus({ preventScroll: true });
   });
-  S.classSel.addEventListener("change", () => { setClass(S, S.classSel.value); root.focus({ preventScroll: true }); });
+  S.classSel.addEventListener("change", () => { relabelSelected(S, S.classSel.value); root.focus({ preventScroll: true }); });
 
   S.list.addEventListener("click", (e) => {
+    if (S.data.mode === "review") { reviewListClick(S, e); return; }
     const li = e.target.closest("li[data-i]");
     if (!li) return;
     const i = Number(li.dataset.i);
@@ -715,12 +767,13 @@ function attachListeners(S) {
     if (S.tool === "polygon" && S.draft && !S.drag) {
       S.mouse = clampPt(S, toImage(S, e));
       renderDraft(S, unitsPerPx(S));
-    }
+    } else if (isMaskTool(S)) maskHover(S, e); // mask.js: the brush ring follows the mouse
   });
   svg.addEventListener("click", (e) => onClick(S, e));
 }
 
 function onMouseDown(S, e) {
+  if (S.data.mode === "review") { reviewMouseDown(S, e); return; }
   S.root.focus({ preventScroll: true });
   S.notice = "";
   if (S.locked) return;
@@ -731,6 +784,7 @@ function onMouseDown(S, e) {
     return;
   }
   if (e.button !== 0) return;
+  if (isMaskTool(S)) { maskDown(S, e, pt); return; } // mask.js: brush and eraser strokes
   const h = hitInfo(e);
   if (h.k != null && S.tool !== "polygon") {
     startDrag(S, e, { type: "kp", i: h.i, k: h.k, before: JSON.stringify(S.instances) });
@@ -771,6 +825,7 @@ function startDrag(S, e, drag) {
 function onDragMove(S, e) {
   const d = S.drag;
   if (!d) return;
+  if (d.type === "brush") { maskDragMove(S, e); return; } // mask.js
   if (!d.moved && Math.hypot(e.clientX - d.x0, e.clientY - d.y0) < 2) return;
   d.moved = true;
   if (d.type === "pan") {
@@ -825,6 +880,7 @@ function onDragEnd(S, e) {
   if (!d) return;
   S.drag = null;
   S.root.removeAttribute("data-panning");
+  if (d.type === "brush") { maskDragEnd(S, d); return; } // mask.js: the stroke becomes the mask, saved
   if (d.type === "pan") { if (d.moved) suppressNextClick(S, e); render(S); return; }
   if (d.moved || d.inserted) {
     suppressNextClick(S, e);
@@ -841,6 +897,7 @@ function onDragEnd(S, e) {
 
 function onClick(S, e) {
   if (isSuppressed(S, e)) return;
+  if (S.data.mode === "review") { reviewClick(S, e); return; }
   if (S.locked || e.button !== 0 || S.spaceDown) return;
   const pt = clampPt(S, toImage(S, e));
   if (S.tool === "polygon") {
@@ -908,6 +965,7 @@ function onKeyDown(S, e) {
   if (!S.root.isConnected || isTyping(e) || S.pending) return; // keys wait for the next image's shapes
   const key = e.key;
   if ((key === " " || key === "Enter") && isOutsideControl(S, e)) return;
+  if (S.data.mode === "review") { reviewKeyDown(S, e); return; }
   const ctrl = e.ctrlKey || e.metaKey;
   S.notice = "";
   let handled = true;
@@ -925,18 +983,57 @@ function onKeyDown(S, e) {
   else if (key === "v" || key === "V") setTool(S, "select");
   else if (key === "p" || key === "P") setTool(S, "polygon");
   else if (key === "k" || key === "K") setTool(S, "keypoint");
+  else if (key === "b" || key === "B") setTool(S, "brush"); // mask.js: brush, eraser, size, part mode
+  else if (key === "e" || key === "E") setTool(S, "eraser");
+  else if (key === "[" || key === "]") resizeBrush(S, key === "]" ? 1 : -1);
+  else if (key === "n" || key === "N") togglePartMode(S);
   else if (key === "o" || key === "O") { S.kpVis = S.kpVis === 2 ? 1 : 2; render(S); }
   else if ((key === "x" || key === "X") && S.tool === "keypoint") placeKeypoint(S, [0, 0], 0);
   else if (key === "+" || key === "=") zoomAt(S, 1.25, S.vb.x + S.vb.w / 2, S.vb.y + S.vb.h / 2);
   else if (key === "-") zoomAt(S, 0.8, S.vb.x + S.vb.w / 2, S.vb.y + S.vb.h / 2);
   else if (key === "f" || key === "F" || key === "0") { fit(S); render(S); }
-  else if (/^[1-9]$/.test(key)) { const c = S.categories[Number(key) - 1]; if (c) setClass(S, c.name); }
+  else if (/^(Digit|Numpad)[1-9]$/.test(e.code) && !e.altKey) {
+    // 1-9: the class of the next shape; Shift + 1-9: relabel the selected shape
+    const c = S.categories[Number(e.code.slice(-1)) - 1];
+    if (c && e.shiftKey) relabelSelected(S, c.name); else if (c) setClass(S, c.name);
+  }
   else handled = false;
   if (handled) { e.preventDefault(); e.stopPropagation(); }
 }
 
+// Focus goes back to the annotator once a page control (a filter, the image picker, a button) has
+// done its job, so the next key draws instead of typing "v" into a dropdown's search.
+function isPageControl(S, t) {
+  if (!t || !t.closest || S.root.contains(t)) return false;
+  return !!t.closest('[role="option"], [role="listbox"], button, [data-testid="stSelectbox"], [role="checkbox"], [role="radio"]');
+}
+
+function refocus(S) {
+  if (!S.root.isConnected) return;
+  const a = document.activeElement;
+  if (!a || a === document.body || S.root.contains(a) || a.shadowRoot) return;
+  if (a.getAttribute && a.getAttribute("aria-expanded") === "true") return; // a list still open
+  const tag = (a.tagName || "").toUpperCase();
+  if (tag === "TEXTAREA" || (tag === "INPUT" && a.getAttribute("role") !== "combobox")) return; // typing text
+  if (a.blur) a.blur();
+  S.root.focus({ preventScroll: true });
+}
+
+function refocusSoon(S) {
+  // the dropdown closes, then Streamlit reruns and may give the focus back to it: try again after
+  for (const ms of [60, 300, 800]) setTimeout(() => refocus(S), ms);
+}
+
+function hasDraft(S) { return !!(S.draft && S.draft.length) || S.drafts.size > 0; }
+
 function attachWindowListeners(S) {
   const h = {
+    click: (e) => { const t = e.composedPath ? e.composedPath()[0] : e.target; if (isPageControl(S, t)) refocusSoon(S); },
+    keyup2: (e) => {
+      const t = e.composedPath ? e.composedPath()[0] : e.target;
+      if ((e.key === "Enter" || e.key === "Escape") && isPageControl(S, t)) refocusSoon(S);
+    },
+    beforeunload: (e) => { if (hasDraft(S)) { e.preventDefault(); e.returnValue = ""; } },
     keydown: (e) => onKeyDown(S, e),
     keyup: (e) => { if (e.key === " ") S.spaceDown = false; },
     mousemove: (e) => onDragMove(S, e),
@@ -945,6 +1042,9 @@ function attachWindowListeners(S) {
   };
   window.addEventListener("keydown", h.keydown, true);
   window.addEventListener("keyup", h.keyup, true);
+  window.addEventListener("click", h.click, true);
+  window.addEventListener("keyup", h.keyup2, true);
+  window.addEventListener("beforeunload", h.beforeunload);
   window.addEventListener("mousemove", h.mousemove);
   window.addEventListener("mouseup", h.mouseup);
   window.addEventListener("resize", h.resize);
@@ -957,6 +1057,9 @@ function detachWindowListeners(S) {
   if (!h) return;
   window.removeEventListener("keydown", h.keydown, true);
   window.removeEventListener("keyup", h.keyup, true);
+  window.removeEventListener("click", h.click, true);
+  window.removeEventListener("keyup", h.keyup2, true);
+  window.removeEventListener("beforeunload", h.beforeunload);
   window.removeEventListener("mousemove", h.mousemove);
   window.removeEventListener("mouseup", h.mouseup);
   window.removeEventListener("resize", h.resize);

@@ -15,15 +15,16 @@ from typing import Any
 import streamlit as st
 
 from workbench.domain import Category, Instance, ValidationError
+from workbench.services.mask_crops import crop_to_rle, rle_to_crop
 
 ANNOTATOR_KEY = "wb_annotator"
 """Fixed widget key: changing ``data`` under a fixed key updates the component instead of remounting."""
 
 _HERE = Path(__file__).resolve().parent
-JS_PARTS = ("annotator.js",)
+JS_PARTS = ("annotator.js", "review.js", "tiles.js", "mask.js", "attributes.js")
 """The browser code, one ES module cut into files by concern and joined in this order: only
 annotator.js exports (the component's entry point); the other files define functions it calls."""
-CSS_PARTS = ("annotator.css",)
+CSS_PARTS = ("annotator.css", "review.css", "mask.css", "attributes.css")
 
 
 def _joined(names: Sequence[str]) -> str:
@@ -42,7 +43,8 @@ def category_to_payload(cat: Category) -> dict[str, Any]:
     kp = None
     if cat.keypoints is not None:
         kp = {"names": list(cat.keypoints.names), "skeleton": [list(p) for p in cat.keypoints.skeleton]}
-    return {"id": cat.id, "name": cat.name, "color": cat.color, "keypoints": kp}
+    attributes = [{"name": a.name, "kind": a.kind, "options": list(a.options)} for a in cat.all_attributes]
+    return {"id": cat.id, "name": cat.name, "color": cat.color, "keypoints": kp, "attributes": attributes}
 
 
 def instance_to_payload(inst: Instance) -> dict[str, Any]:
@@ -53,8 +55,10 @@ def instance_to_payload(inst: Instance) -> dict[str, Any]:
         "keypoints": list(inst.keypoints) if inst.keypoints is not None else None,
         "bbox": list(inst.bbox_xywh) if inst.bbox_xywh is not None else None,
         "rle": inst.rle is not None,
+        "mask": rle_to_crop(inst.rle) if inst.rle is not None else None,  # brush and eraser edit it
         "source": inst.source,
         "score": inst.score,
+        "attributes": dict(inst.attributes),
     }
 
 
@@ -102,6 +106,16 @@ def payload_to_indexed_instances(
         keypoints = _keypoints(item.get("keypoints"))
         source = item.get("source") or "manual"
         score = item.get("score")
+        if item.get("mask") is not None:  # painted in the browser (brush, eraser): the mask it sent
+            rle = crop_to_rle(item["mask"], where=f"annotator mask (id {item.get('id')})")
+            if rle is None:
+                continue  # every pixel erased
+            shape: dict[str, Any] = dict(
+                category=category, polygons=(), rle=rle, keypoints=keypoints, source=source, score=score
+            )
+            new = Instance(**shape) if old is None else replace(old, **shape, bbox_xywh=None, area=None)
+            out.append((n, new))
+            continue
         if item.get("rle"):
             if old is None or old.rle is None:
                 raise ValidationError(
@@ -111,7 +125,7 @@ def payload_to_indexed_instances(
             continue
         polygons = tuple(_floats(p, "polygon") for p in item.get("polygons") or [] if len(p))
         fields: dict[str, Any] = dict(
-            category=category, polygons=polygons, keypoints=keypoints, source=source, score=score
+            category=category, polygons=polygons, rle=None, keypoints=keypoints, source=source, score=score
         )
         if not polygons and old is not None and _has_own_box(old):
             # A box without a shape (COCO 'segmentation: []' from CVAT or datumaro): the browser does not
@@ -127,7 +141,20 @@ def payload_to_indexed_instances(
             out.append((n, replace(old, **fields)))  # an untouched box-only instance keeps its box
         else:
             out.append((n, replace(old, **fields, bbox_xywh=None, area=None)))
-    return out
+    return [(n, _with_attributes(inst, items[n])) for n, inst in out]
+
+
+def _with_attributes(inst: Instance, item: Mapping[str, Any]) -> Instance:
+    """The attribute values the browser sent (its panel edits them; keys it does not know, an import's,
+    come back as they went). Their types are checked against the class's definitions on save."""
+    if "attributes" not in item:
+        return inst
+    attrs = item["attributes"]
+    if attrs is None:
+        attrs = {}
+    if not isinstance(attrs, Mapping):
+        raise ValidationError(f"annotator sent attributes that are not an object: {attrs!r}")
+    return replace(inst, attributes={str(k): v for k, v in attrs.items() if v is not None})
 
 
 def _keypoint_box(keypoints: Sequence[float] | None) -> tuple[float, float, float, float] | None:
@@ -154,10 +181,13 @@ def annotator(
     data: Mapping[str, Any],
     *,
     on_action: Callable[[], None],
+    on_tiles: Callable[[], None] | None = None,
     key: str = ANNOTATOR_KEY,
 ) -> Any:
     """Mount the annotator. ``data`` is built by the Annotate page; actions arrive through ``on_action``.
 
-    Read the action inside the callback with ``st.session_state[key]["action"]``.
+    Read the action inside the callback with ``st.session_state[key]["action"]``; ``on_tiles`` gets the
+    browser's asks for native-pixel tiles (``st.session_state[key]["tiles"]``, see tiles.py).
     """
-    return _COMPONENT(key=key, data=dict(data), on_action_change=on_action, height="content")
+    extra = {"on_tiles_change": on_tiles} if on_tiles is not None else {}
+    return _COMPONENT(key=key, data=dict(data), on_action_change=on_action, height="content", **extra)
