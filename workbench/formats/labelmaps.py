@@ -81,9 +81,11 @@ def _channel_of(item: AnnotatedImage, categories: Sequence[Category]) -> dict[st
 
 
 def _instance_masks(item: AnnotatedImage) -> list[tuple[Instance, np.ndarray]]:
+    """Each shaped instance's mask, in drawing order: lower ``z_order`` first, ties in the item's order
+    (what the annotator shows on top is painted last, so it wins where shapes overlap)."""
     size_wh = item.image.size_wh
     out = []
-    for inst in item.instances:
+    for inst in sorted(item.instances, key=lambda i: i.z_order):  # sorted() is stable
         if not inst.has_shape:
             continue
         try:
@@ -111,7 +113,8 @@ def binary_label_maps(item: AnnotatedImage, categories: Sequence[Category]) -> n
 
 
 def semantic_index_map(item: AnnotatedImage, categories: Sequence[Category]) -> np.ndarray:
-    """H x W uint8: 0 background, class c -> c + 1, later instances over earlier, ignore 255 on top."""
+    """H x W uint8: 0 background, class c -> c + 1, higher ``z_order`` over lower (then later over
+    earlier), ignore 255 on top."""
     channels = _channel_of(item, categories)
     if len(channels) > MAX_CLASSES:
         raise ValidationError(
