@@ -7,8 +7,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
+
 from workbench.domain import ImageRecord, Instance, ValidationError
-from workbench.geometry import clip_polygon, validate_polygon, with_bbox_area
+from workbench.geometry import clip_polygon, mask_to_rle, rle_to_mask, validate_polygon, with_bbox_area
 from workbench.images import storage
 from workbench.services.workspace import Workspace
 from workbench.store import annotations as annotation_repo
@@ -46,7 +48,9 @@ def list_images(
 def load_image(ws: Workspace, slug: str, image_id: int) -> ImageAnnotations:
     with ws.store.transaction() as s:
         rec, version = image_repo.get_image(s, project_repo.project_id(s, slug), image_id)
-        return ImageAnnotations(image=rec, instances=annotation_repo.load_instances(s, image_id), version=version)
+        return ImageAnnotations(
+            image=rec, instances=annotation_repo.load_instances(s, image_id), version=version
+        )
 
 
 def image_version(ws: Workspace, slug: str, image_id: int) -> int:
@@ -120,6 +124,53 @@ def save_image(
             s, pid, image_id, done, expected_version=expected_version, status=status
         )
         return SavedImage(version=version, ids=ids, instances=annotation_repo.load_instances(s, image_id))
+
+
+def _fitted_copy(inst: Instance, size_wh: tuple[int, int]) -> Instance | None:
+    """A new-row copy of a shape from another image, cut to this image's size; None where nothing of
+    it is left (polygons outside, a mask whose pixels all fall off, no visible keypoint)."""
+    w, h = size_wh
+    polygons = tuple(p for p in (clip_polygon(q, size_wh) for q in inst.polygons) if p is not None)
+    rle = inst.rle
+    if rle is not None and tuple(rle.size_hw) != (h, w):
+        src = rle_to_mask(rle)
+        out = np.zeros((h, w), dtype=np.uint8)
+        ch, cw = min(h, src.shape[0]), min(w, src.shape[1])
+        out[:ch, :cw] = src[:ch, :cw]
+        rle = mask_to_rle(out) if out.any() else None
+    keypoints = inst.keypoints
+    if keypoints is not None:
+        kp: list[float] = []
+        for n in range(0, len(keypoints), 3):
+            x, y, v = keypoints[n : n + 3]
+            kp.extend((x, y, v) if v > 0 and 0 <= x <= w and 0 <= y <= h else (0.0, 0.0, 0))
+        keypoints = tuple(kp)
+    if not polygons and rle is None and not (keypoints and any(keypoints[2::3])):
+        return None
+    return replace(
+        inst, id=None, version=1, polygons=polygons, rle=rle, keypoints=keypoints, bbox_xywh=None, area=None
+    )
+
+
+def copy_instances_to(ws: Workspace, slug: str, image_id: int, instances: Sequence[Instance]) -> SavedImage:
+    """Add copies of shapes (from another image: the annotator's "propagate") to an image, as new rows
+    after its own, in one transaction. Each copy is cut to this image (polygons clipped, a mask of
+    another size cropped or padded, keypoints outside it dropped); a copy with nothing left is skipped.
+    ``ids`` holds the copies' row ids only.
+    """
+    with ws.store.transaction() as s:
+        pid = project_repo.project_id(s, slug)
+        rec, version = image_repo.get_image(s, pid, image_id)
+        own = annotation_repo.load_instances(s, image_id)
+        copies = [c for c in (_fitted_copy(i, rec.size_wh) for i in instances) if c is not None]
+        done = [complete_instance(c, rec.size_wh, where=f"image {rec.file_name}") for c in copies]
+        status = "in_progress" if rec.status == "unlabeled" and done else None
+        new_version, ids = annotation_repo.save_image_instances(
+            s, pid, image_id, [*own, *done], expected_version=version, status=status
+        )
+        return SavedImage(
+            version=new_version, ids=ids[len(own) :], instances=annotation_repo.load_instances(s, image_id)
+        )
 
 
 def set_status(ws: Workspace, slug: str, image_id: int, status: str) -> None:
