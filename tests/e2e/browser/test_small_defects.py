@@ -133,7 +133,8 @@ def _x_axis(page: Any, caption: str) -> str:  # noqa: ANN401
     chart = page.locator('[data-testid="stElementContainer"]', has_text=caption).locator(
         "xpath=following-sibling::*[1]"
     )
-    return chart.locator('[aria-roledescription="axis"][aria-label^="X-axis"]').get_attribute("aria-label")
+    axis = chart.locator('[aria-roledescription="axis"][aria-label^="X-axis"]')
+    return (axis.first.get_attribute("aria-label") or "") if axis.count() else ""  # "" until drawn
 
 
 def test_the_validation_chart_counts_epochs_from_1_as_the_progress_does(
@@ -153,7 +154,9 @@ def test_the_validation_chart_counts_epochs_from_1_as_the_progress_does(
         page.goto(f"{ui_server.url}/train?project={slug}")
         page.get_by_text("epoch 3/3").wait_for(timeout=90_000)  # the first Train page imports torch
         page.get_by_text("Validation AP per epoch").wait_for()
-        label = wait_for(lambda: _x_axis(page, "Validation AP per epoch"), bool, what="the chart's x axis")
+        label = wait_for(
+            lambda: _x_axis(page, "Validation AP per epoch"), bool, what="the chart's x axis", timeout_s=60
+        )
         assert "epoch" in label and "from 1" in label and "to 3" in label, label
     finally:
         page.context.close()
