@@ -279,6 +279,12 @@ def test_a_stored_mask_with_a_hole_is_shown_and_painted_on(pt: Painter) -> None:
     canvas = pt.page.locator(".wb-maskcv")
     canvas.wait_for()
     assert canvas.evaluate("c => [c.width, c.height]") == [100, 100]
+    # drawn where the mask is: its box on screen is the natural box mapped by the view
+    to_client, _ = view_mapping(pt.page)
+    box = pt.page.locator(".wb-maskfo").bounding_box()
+    (x0, y0), (x1, y1) = to_client(100, 100), to_client(200, 200)
+    assert max(abs(box["x"] - x0), abs(box["y"] - y0), abs(box["x"] + box["width"] - x1)) <= 1.5
+    assert abs(box["y"] + box["height"] - y1) <= 1.5
     pt.page.keyboard.press("b")
     pt.set_radius(6)
     pt.stroke([(20.0, 20.0), (30.0, 20.0)])  # nothing selected: a new shape of the current class
