@@ -1,0 +1,239 @@
+"""Shape tools in Chromium with the real mouse and keys, checked against the store: copy / paste across
+images, duplicate, propagate to the next image, hide all, lock (kept across images and a reload) and
+the drawing order (z_order), down to the exported index map.
+
+One server, one browser and one page for the module; each test moves to an image of its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.support.browser import (
+    annotator,
+    nav,
+    needs_chromium,
+    new_page,
+    open_project,
+    wait_for,
+    wait_image_drawn,
+)
+from tests.support.editor import Editor
+from tests.support.images import png_bytes
+
+pytestmark = [pytest.mark.browser, needs_chromium]
+
+SIZE = (400, 300)
+N_IMAGES = 14
+TRIANGLE = [(100.0, 80.0), (220.0, 90.0), (150.0, 200.0)]
+SQUARE = [(250.0, 150.0), (350.0, 150.0), (350.0, 250.0), (250.0, 250.0)]
+IN_TRIANGLE = (155.0, 120.0)
+IN_SQUARE = (300.0, 200.0)
+
+
+@pytest.fixture(scope="module")
+def ed(browser: Any, ui_server: Any, ui_workspace: Path) -> Iterator[Editor]:
+    from workbench.domain import Category
+    from workbench.images.decode import ImageSource
+    from workbench.services import annotate, classes, imports, projects
+    from workbench.services.workspace import open_workspace
+
+    ws = open_workspace(ui_workspace)
+    slug = projects.create_project(ws, "Shape tools").slug
+    srcs = [
+        ImageSource(name=f"s{i:02d}.png", data=png_bytes(SIZE, (15 * i, 90, 130))) for i in range(N_IMAGES)
+    ]
+    imports.import_images(ws, slug, srcs)
+    classes.add_category(ws, slug, Category(name="red", color="#e53e3e"))
+    classes.add_category(ws, slug, Category(name="blue", color="#3182ce"))
+    ids = [im.id for im in annotate.list_images(ws, slug)]
+    page = new_page(browser, ui_server.url)
+    open_project(page, "Shape tools")
+    nav(page, "Annotate")
+    wait_image_drawn(page, ids[0])
+    yield Editor(page=page, ws=ws, slug=slug, ids=ids)
+    page.context.close()
+
+
+def _rows(ed: Editor) -> Any:
+    return annotator(ed.page).locator(".wb-list li[data-i]")
+
+
+def _shown_polygons(ed: Editor) -> int:
+    return annotator(ed.page).locator("svg polygon.wb-shape").count()
+
+
+def _select(ed: Editor, pt: tuple[float, float]) -> None:
+    ed.page.keyboard.press("v")
+    ed.click([pt])
+
+
+def _two_shapes(ed: Editor) -> int:
+    image_id = ed.fresh_image()
+    ed.draw(TRIANGLE)
+    ed.wait(image_id, lambda v: len(v) == 1, "triangle")
+    ed.page.keyboard.press("2")
+    ed.draw(SQUARE)
+    ed.wait(image_id, lambda v: len(v) == 2, "triangle and square")
+    return image_id
+
+
+def test_copy_all_or_the_selected_shape_and_paste_on_other_images(ed: Editor) -> None:
+    first = _two_shapes(ed)
+    src = ed.instances(first)
+    ed.page.keyboard.press("Control+c")  # nothing selected: every shape
+    second = ed.fresh_image()
+    ed.page.keyboard.press("Control+v")
+    pasted = ed.wait(second, lambda v: len(v) == 2, "both shapes pasted on the next image")
+    assert [(i.category, i.polygons) for i in pasted] == [(i.category, i.polygons) for i in src]
+    assert not {i.id for i in pasted} & {i.id for i in src}  # new rows
+    assert len(ed.instances(first)) == 2
+
+    _select(ed, IN_SQUARE)
+    ed.page.keyboard.press("Control+c")  # the selected shape alone
+    third = ed.fresh_image()
+    ed.page.keyboard.press("Control+v")
+    (square,) = ed.wait(third, lambda v: len(v) == 1, "the square pasted")
+    assert square.category == "blue" and square.polygons == src[1].polygons
+    ed.page.keyboard.press("Control+v")  # the clipboard stays: a second paste
+    ed.wait(third, lambda v: len(v) == 2, "pasted again")
+
+
+def test_duplicate_is_the_selected_shape_ten_pixels_aside_and_selected(ed: Editor) -> None:
+    image_id = ed.fresh_image()
+    ed.draw(TRIANGLE)
+    (orig,) = ed.wait(image_id, lambda v: len(v) == 1, "triangle")
+    _select(ed, IN_TRIANGLE)
+    ed.page.keyboard.press("Control+d")
+    insts = ed.wait(image_id, lambda v: len(v) == 2, "the duplicate")
+    assert insts[0].polygons == orig.polygons
+    assert insts[1].polygons[0] == pytest.approx([v + 10.0 for v in orig.polygons[0]], abs=0.02)
+    assert insts[1].id != orig.id
+    selected = annotator(ed.page).locator(".wb-list li.wb-selected")
+    assert selected.count() == 1 and selected.get_attribute("data-i") == "1"
+
+
+def test_propagate_saves_copies_on_the_next_image_and_stays(ed: Editor) -> None:
+    image_id = _two_shapes(ed)
+    nxt = ed.ids[ed.at + 1]
+    _select(ed, IN_TRIANGLE)
+    ed.page.keyboard.press("Control+Shift+v")  # the selected shape
+    (copy,) = ed.wait(nxt, lambda v: len(v) == 1, "the triangle on the next image")
+    assert copy.category == "red" and copy.polygons == ed.instances(image_id)[0].polygons
+    assert annotator(ed.page).get_attribute("data-loaded-image") == str(image_id)  # still here
+    ed.page.keyboard.press("Escape")
+    ed.click([(30.0, 30.0)])  # a click on the image deselects
+    annotator(ed.page).locator('[data-cmd="propagate"]').click()  # nothing selected: every shape
+    insts = ed.wait(nxt, lambda v: len(v) == 3, "both shapes added after the triangle")
+    assert [i.category for i in insts] == ["red", "red", "blue"]
+    assert len(ed.instances(image_id)) == 2
+    ed.page.keyboard.press("d")  # the next image shows them
+    wait_image_drawn(ed.page, nxt)
+    ed.at += 1
+    wait_for(lambda: _rows(ed).count(), lambda n: n == 3, what="three rows on the next image")
+
+
+def test_hide_all_and_one_hidden_shape_kept_across_images_and_a_reload(ed: Editor) -> None:
+    image_id = _two_shapes(ed)
+    ed.page.keyboard.press("h")
+    assert _shown_polygons(ed) == 0 and annotator(ed.page).locator(".wb-list li.wb-hidden").count() == 2
+    ed.page.keyboard.press("h")
+    assert _shown_polygons(ed) == 2
+    _rows(ed).nth(0).locator('[data-act="toggle"]').click()  # hide the triangle alone
+    assert _shown_polygons(ed) == 1
+    ed.page.keyboard.press("d")
+    wait_image_drawn(ed.page, ed.ids[ed.at + 1])
+    ed.page.keyboard.press("a")
+    wait_image_drawn(ed.page, image_id)
+    assert _shown_polygons(ed) == 1 and "wb-hidden" in (_rows(ed).nth(0).get_attribute("class") or "")
+    ed.page.reload()
+    wait_image_drawn(ed.page, image_id)
+    wait_for(lambda: _rows(ed).count(), lambda n: n == 2, what="rows after the reload")
+    assert _shown_polygons(ed) == 1 and "wb-hidden" in (_rows(ed).nth(0).get_attribute("class") or "")
+    assert len(ed.instances(image_id)) == 2  # hiding is a view: nothing deleted
+    _rows(ed).nth(0).locator('[data-act="toggle"]').click()
+    assert _shown_polygons(ed) == 2
+
+
+def _drag(ed: Editor, a: tuple[float, float], b: tuple[float, float]) -> None:
+    from tests.support.browser import view_mapping
+
+    to_client, _ = view_mapping(ed.page)
+    ed.page.mouse.move(*to_client(*a))
+    ed.page.mouse.down()
+    for k in range(1, 6):
+        ed.page.mouse.move(*to_client(a[0] + (b[0] - a[0]) * k / 5, a[1] + (b[1] - a[1]) * k / 5))
+    ed.page.mouse.up()
+
+
+def test_a_locked_shape_cannot_be_moved_edited_or_deleted_on_the_canvas(ed: Editor) -> None:
+    image_id = ed.fresh_image()
+    ed.draw(TRIANGLE)
+    (orig,) = ed.wait(image_id, lambda v: len(v) == 1, "triangle")
+    _select(ed, IN_TRIANGLE)
+    ed.page.keyboard.press("l")
+    assert _rows(ed).nth(0).locator('[data-act="lock"]').inner_text() == "unlock"
+    ed.page.keyboard.press("Delete")
+    _drag(ed, TRIANGLE[0], (40.0, 40.0))  # a vertex of the selected shape
+    ed.page.keyboard.press("f")
+    _drag(ed, IN_TRIANGLE, (300.0, 250.0))  # the shape itself: the view pans instead
+    ed.page.keyboard.press("f")
+    ed.page.wait_for_timeout(800)
+    assert [i.polygons for i in ed.instances(image_id)] == [orig.polygons]
+    assert _rows(ed).nth(0).locator('[data-act="delete"]').is_disabled()
+
+    ed.page.reload()  # the lock is kept by the browser
+    wait_image_drawn(ed.page, image_id)
+    wait_for(lambda: _rows(ed).count(), lambda n: n == 1, what="the row after the reload")
+    assert _rows(ed).nth(0).locator('[data-act="lock"]').inner_text() == "unlock"
+    ed.page.keyboard.press("v")
+    _drag(ed, IN_TRIANGLE, (165.0, 130.0))
+    ed.page.keyboard.press("f")
+    ed.page.wait_for_timeout(800)
+    assert [i.polygons for i in ed.instances(image_id)] == [orig.polygons]
+
+    _rows(ed).nth(0).locator('[data-act="lock"]').click()  # unlocked: the same drag moves it
+    _drag(ed, IN_TRIANGLE, (165.0, 130.0))
+    (moved,) = ed.wait(image_id, lambda v: v[0].polygons != orig.polygons, "moved once unlocked")
+    assert moved.polygons[0][0] == pytest.approx(orig.polygons[0][0] + 10.0, abs=1.5)
+
+
+def _index_map_pixel(ed: Editor, image_id: int, xy: tuple[int, int], tmp: Path) -> int:
+    from workbench.services import annotate, export
+
+    out = export.export_labelmaps(ed.ws, ed.slug, tmp / f"maps{image_id}")
+    stem = Path(annotate.load_image(ed.ws, ed.slug, image_id).image.file_name).stem
+    return int(np.asarray(Image.open(out / "index" / f"{stem}.png"))[xy[1], xy[0]])
+
+
+def test_bring_to_front_draws_on_top_and_wins_the_index_map(ed: Editor, tmp_path: Path) -> None:
+    image_id = ed.fresh_image()
+    ed.draw([(60.0, 60.0), (220.0, 60.0), (220.0, 220.0), (60.0, 220.0)])  # red, under
+    ed.wait(image_id, lambda v: len(v) == 1, "red square")
+    ed.page.keyboard.press("2")
+    ed.draw([(150.0, 150.0), (300.0, 150.0), (300.0, 280.0), (150.0, 280.0)])  # blue, drawn later: on top
+    red, blue = ed.wait(image_id, lambda v: len(v) == 2, "blue square")
+    overlap = (180, 180)
+    assert _index_map_pixel(ed, image_id, overlap, tmp_path) == 2  # blue (class 2) over red
+
+    _select(ed, (80.0, 80.0))  # where the red square is alone
+    ed.page.keyboard.press("PageUp")
+    ed.wait(image_id, lambda v: v[0].z_order > v[1].z_order, "red brought to the front")
+    top = annotator(ed.page).locator("svg polygon.wb-shape").last
+    assert top.get_attribute("data-row-id") == str(red.id)  # drawn last: on top on the canvas
+    assert _index_map_pixel(ed, image_id, overlap, tmp_path) == 1
+    ed.click([overlap])  # the overlap now picks the red square
+    assert annotator(ed.page).locator(".wb-list li.wb-selected").get_attribute("data-i") == "0"
+
+    ed.page.keyboard.press("Control+BracketLeft")  # and back under
+    ed.wait(image_id, lambda v: v[0].z_order < v[1].z_order, "red sent to the back")
+    assert annotator(ed.page).locator("svg polygon.wb-shape").last.get_attribute("data-row-id") == str(
+        blue.id
+    )
+    assert _index_map_pixel(ed, image_id, overlap, tmp_path) == 2
