@@ -73,7 +73,7 @@ def test_no_page_fetches_anything_from_outside_127_0_0_1(browser, ui_server, ui_
     requested: list[str] = []
     ctx.on("request", lambda r: requested.append(r.url))
     page = ctx.new_page()
-    page.set_default_timeout(30_000)
+    page.set_default_timeout(60_000)  # the first Train page imports torch; a loaded machine is slow
     try:
         for path, title in PAGES.items():  # a full load of every page (a reload, a bookmark)
             page.goto(f"{ui_server.url}/{path}?project={slug}")
