@@ -237,3 +237,27 @@ def test_bring_to_front_draws_on_top_and_wins_the_index_map(ed: Editor, tmp_path
         blue.id
     )
     assert _index_map_pixel(ed, image_id, overlap, tmp_path) == 2
+
+
+def _mask(inst: Any) -> np.ndarray:
+    from workbench.geometry import rle_to_mask
+
+    assert inst.rle is not None and not inst.polygons
+    return rle_to_mask(inst.rle).astype(bool)
+
+
+def test_a_painted_mask_is_duplicated_moved_and_pasted_pixel_for_pixel(ed: Editor) -> None:
+    image_id = ed.fresh_image()
+    ed.page.keyboard.press("b")
+    _drag(ed, (100.0, 100.0), (200.0, 120.0))
+    (orig,) = ed.wait(image_id, lambda v: len(v) == 1 and v[0].rle is not None, "the painted mask")
+    src = _mask(orig)
+    assert src.sum() > 500
+    ed.page.keyboard.press("Control+d")  # the stroke's shape is selected
+    _, dup = ed.wait(image_id, lambda v: len(v) == 2, "the duplicate mask")
+    assert np.array_equal(_mask(dup), np.roll(src, (10, 10), axis=(0, 1)))
+    ed.page.keyboard.press("Control+c")  # the duplicate is selected now
+    other = ed.fresh_image()
+    ed.page.keyboard.press("Control+v")
+    (pasted,) = ed.wait(other, lambda v: len(v) == 1, "the mask pasted on the next image")
+    assert np.array_equal(_mask(pasted), _mask(dup)) and pasted.area == dup.area
