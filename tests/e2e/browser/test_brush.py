@@ -245,7 +245,7 @@ def test_part_mode_adds_a_polygon_part_to_the_selected_shape(pt: Painter) -> Non
     to_client, _ = view_mapping(pt.page)
     pt.page.mouse.click(*to_client(80.0, 65.0))  # select it
     pt.page.keyboard.press("p")
-    pt.page.keyboard.press("n")  # part mode
+    pt.page.keyboard.press("Shift+N")  # part mode
     second = [(250.0, 150.0), (330.0, 150.0), (290.0, 230.0)]
     pt.polygon(second)
     [both] = pt.wait(image_id, lambda v: len(v) == 1 and len(v[0].polygons) == 2, "two parts")
@@ -253,7 +253,7 @@ def test_part_mode_adds_a_polygon_part_to_the_selected_shape(pt: Painter) -> Non
     for got, want in zip(both.polygons, (first, second), strict=True):
         assert len(got) == 2 * len(want)
         assert all(abs(g - w) <= 1.0 for g, w in zip(got, [c for q in want for c in q], strict=True))
-    pt.page.keyboard.press("n")  # part mode off: the next polygon is a shape of its own
+    pt.page.keyboard.press("Shift+N")  # part mode off: the next polygon is a shape of its own
     pt.polygon([(250.0, 40.0), (330.0, 40.0), (290.0, 100.0)])
     pt.wait(image_id, lambda v: len(v) == 2, "a separate triangle")
 

@@ -8,7 +8,7 @@
 // while a stroke goes on). A stroke's end encodes the buffer back into `mask` and saves.
 //
 // Holes: the eraser clears pixels (of a polygon too, which becomes a mask). Parts: Shift+brush paints
-// into the selected shape wherever the stroke starts; in part mode (N) a closed polygon is added to
+// into the selected shape wherever the stroke starts; in part mode (Shift+N) a closed polygon is added to
 // the selected shape as a further part instead of becoming a shape of its own.
 
 const MASK_TOUCHED = new Set(); // uids whose mask was painted on this page: their mask is always sent
