@@ -43,7 +43,9 @@ def ed(browser: Any, ui_server: Any, ui_workspace: Path) -> Iterator[Editor]:
 
     ws = open_workspace(ui_workspace)
     slug = projects.create_project(ws, "Traps").slug
-    srcs = [ImageSource(name=f"t{i:02d}.png", data=png_bytes(SIZE, (15 * i, 80, 140))) for i in range(N_IMAGES)]
+    srcs = [
+        ImageSource(name=f"t{i:02d}.png", data=png_bytes(SIZE, (15 * i, 80, 140))) for i in range(N_IMAGES)
+    ]
     imports.import_images(ws, slug, srcs)
     classes.add_category(ws, slug, Category(name="plain"))
     classes.add_category(ws, slug, Category(name="pin", keypoints=KeypointSchema(names=("tip", "base"))))
@@ -182,7 +184,9 @@ def test_edits_to_other_shapes_merge_without_a_question(ed: Editor) -> None:
     annotate.save_image(ed.ws, ed.slug, image_id, [*theirs.instances, other], expected_version=theirs.version)
     ed.draw(SQUARE)  # saved against the older version: merged shape by shape
     ed.wait(image_id, lambda v: len(v) == 3, "merged: triangle, theirs and the square")
-    wait_for(lambda: annotator(ed.page).locator(".wb-list li[data-i]").count(), lambda n: n == 3, what="3 rows")
+    wait_for(
+        lambda: annotator(ed.page).locator(".wb-list li[data-i]").count(), lambda n: n == 3, what="3 rows"
+    )
     assert ed.page.get_by_text("changed here and in another tab").count() == 0
 
 
@@ -205,7 +209,9 @@ def test_the_same_shape_changed_in_two_places_asks_and_shows_both(ed: Editor) ->
     (stored,) = ed.instances(image_id)
     assert stored.category == "plain" and stored.polygons[0][0] == 10.0
     ed.page.get_by_role("button", name="Take theirs").click()
-    wait_for(lambda: annotator(ed.page).locator("polygon.wb-ghost").count(), lambda n: n == 0, what="resolved")
+    wait_for(
+        lambda: annotator(ed.page).locator("polygon.wb-ghost").count(), lambda n: n == 0, what="resolved"
+    )
     (stored,) = ed.instances(image_id)
     assert stored.category == "plain" and stored.polygons[0][0] == 10.0
     ed.page.keyboard.press("Escape")

@@ -30,6 +30,7 @@ from workbench.ui.components.annotator import (
     payload_to_indexed_instances,
 )
 from workbench.ui.components.annotator.tiles import request_tiles, tiles_payload
+from workbench.ui.components.image_picker import image_picker
 
 STATE = "wb_ann"
 """Session key of the page's state dict (image id, loaded version, epoch, ack, conflict)."""
@@ -63,7 +64,19 @@ def _state() -> dict[str, Any]:
 
 def canonical(items: list[dict[str, Any]]) -> str:
     """Comparable form of a shape list, so that unchanged lists are not saved again."""
-    keep = ("id", "category", "polygons", "keypoints", "rle", "mask", "source", "score", "attributes")
+    keep = (
+        "id",
+        "category",
+        "polygons",
+        "keypoints",
+        "rle",
+        "mask",
+        "source",
+        "score",
+        "attributes",
+        "z_order",
+        "box",
+    )
     return json.dumps([{k: it.get(k) for k in keep} for it in items], sort_keys=True)
 
 
@@ -221,7 +234,7 @@ def handle_action(ws: Workspace, slug: str, action: dict[str, Any] | None) -> No
     base = s["bases"][epoch] if epoch != s["epoch"] else None  # sent before the browser got the newest
     items = list(action.get("instances") or [])
     kind = action.get("kind")
-    status = action.get("status") if kind == "status" else None
+    status = action.get("status") if kind in ("status", "navigate") else None  # "Done and next"
     if status is not None and status not in IMAGE_STATUSES:
         s["error"] = f"unknown image status {status!r}"
         return
@@ -229,12 +242,29 @@ def handle_action(ws: Workspace, slug: str, action: dict[str, Any] | None) -> No
         s["conflict"].update(items=items, status=status or s["conflict"].get("status"))
         return
     ok = save_items(ws, slug, items, status=status, base=base)
+    if ok and kind == "propagate":
+        propagate(ws, slug, list(action.get("shapes") or []))
     if ok and kind == "navigate":
         ids = [im.id for im in browse_list(ws, slug)]
         index = ids.index(s["image_id"]) if s["image_id"] in ids else s["index"]
         new_index = min(max(index + int(action.get("delta") or 0), 0), len(ids) - 1)
         if ids:
             load_into_state(ws, slug, ids[new_index], new_index)
+
+
+def propagate(ws: Workspace, slug: str, shapes: list[dict[str, Any]]) -> None:
+    """Copies of the browser's chosen shapes (just saved) go to the next image of the browse list."""
+    s = _state()
+    ids = [im.id for im in browse_list(ws, slug)]
+    at = ids.index(s["image_id"]) + 1 if s["image_id"] in ids else len(ids)
+    if at >= len(ids):
+        s["error"] = "no next image to copy the shapes to"
+        return
+    try:
+        chosen = payload_to_indexed_instances(with_known_ids(shapes, s["ids"]), s["loaded"])
+        svc.copy_instances_to(ws, slug, ids[at], [inst for _, inst in chosen])
+    except (WorkbenchError, ValueError) as exc:
+        s["error"] = f"shapes not copied to the next image: {exc}"
 
 
 def browse_list(ws: Workspace, slug: str) -> list[ImageRecord]:
@@ -441,6 +471,7 @@ def _body(ws: Workspace, slug: str, num_images: int) -> None:
         "notice": s["notice"],
         "error": s["error"],
         "height": STAGE_HEIGHT_PX,
+        "project": slug,  # shape_tools.js: per-shape hide and lock kept in the browser per project
     }
     annotator(
         data,
@@ -451,6 +482,10 @@ def _body(ws: Workspace, slug: str, num_images: int) -> None:
     _conflict_box(ws, slug)
     if s["error"]:
         st.error(f"Not saved: {s['error']}")
+    picked = image_picker(images, index, lambda image_id: svc.image_file(ws, slug, image_id, "thumb"))
+    if picked is not None and picked != index:
+        load_into_state(ws, slug, ids[picked], picked)
+        st.rerun(scope="fragment")
     if st.query_params.get(IMAGE_PARAM) != str(rec.id):
         st.query_params[IMAGE_PARAM] = str(rec.id)
     st.caption(

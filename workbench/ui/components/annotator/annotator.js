@@ -66,10 +66,12 @@ function applyData(S, data) {
     S.epoch = data.epoch;
     S.seq = Math.max(S.seq, S.ackSeq); // a remounted tab goes on from the acknowledged sequence
     if (!sameImage && S.draft && S.imageId != null) S.drafts.set(S.imageId, S.draft);
+    rememberView(S); // shape_tools.js: hide and lock of the image being left
     S.imageId = img ? img.id : null;
     S.W = img ? img.width : 1;
     S.H = img ? img.height : 1;
     S.instances = (data.instances || []).map((inst) => fromPython(S, inst));
+    restoreView(S); // shape_tools.js
     S.hover = -1; S.drag = null;
     S.undo = []; S.redo = [];
     S.locked = false;
@@ -88,6 +90,7 @@ function applyData(S, data) {
     loadImage(S, img);
   } else {
     mergeIds(S, S.instances);
+    rememberView(S); // shape_tools.js: shapes hidden or locked before their row id came
     if (S.seq <= S.ackSeq) {
       S.locked = false;
       if (S.pending) { // the move was refused (conflict, error): back to this image and its shapes
@@ -170,6 +173,7 @@ function fromPython(S, inst) {
     source: inst.source || "manual",
     score: inst.score ?? null,
     attributes: Object.assign({}, inst.attributes || {}), // attributes.js edits them
+    z_order: inst.z_order || 0, // shape_tools.js: drawing order
     hidden: false,
   };
 }
@@ -184,9 +188,11 @@ function toPython(inst) {
     keypoints: inst.keypoints ? inst.keypoints.map((v, i) => (i % 3 === 2 ? v : r2(v))) : null,
     rle: inst.rle,
     mask: maskPayload(inst), // mask.js: a painted mask's crop, else null (Python keeps the stored one)
+    box: isBoxOnly(inst) ? inst.bbox.map(r2) : null, // box.js: a box-only instance's box
     source: inst.source,
     score: inst.score,
     attributes: inst.attributes || {},
+    z_order: inst.z_order || 0,
   };
 }
 
@@ -340,13 +346,14 @@ function render(S) {
   S.root.querySelector('[data-cmd="undo"]').disabled = !S.undo.length;
   S.root.querySelector('[data-cmd="redo"]').disabled = !S.redo.length;
   const u = unitsPerPx(S);
-  const g = S.shapesG;
-  g.replaceChildren();
-  S.instances.forEach((inst, i) => {
+  const groups = startShapeGroups(S, u); // render_cache.js: one <g> per shape, kept while it looks the same
+  zOrdered(S).forEach(({ inst, i }) => { // shape_tools.js: higher z_order on top
     if (inst.hidden || S.pending) return;
     const color = colorOf(S, inst.category);
     const sel = i === S.selected;
     const hov = i === S.hover;
+    const g = shapeGroup(S, groups, inst, i, color, sel, hov); // render_cache.js: null: drawn already
+    if (!g) return;
     let labelAt = null;
     if (inst.rle) renderMask(S, inst, i, color, g); // mask.js: the pixels, under the dashed box
     if (inst.rle && inst.bbox) {
@@ -355,11 +362,8 @@ function render(S) {
         fill: color, stroke: color, "data-i": i }, g);
       labelAt = [x, y];
     } else if (isBoxOnly(inst)) {
-      // a box without a shape (COCO segmentation []): shown so it is not an invisible row; not editable
-      const [x, y, w, h] = inst.bbox;
-      el("rect", { x, y, width: w, height: h, class: "wb-rle wb-box" + (sel ? " wb-sel" : "") + (hov ? " wb-hover" : ""),
-        fill: color, stroke: color }, g);
-      labelAt = [x, y];
+      renderBoxShape(S, inst, i, color, u, g, sel, hov); // box.js: a box without a shape (COCO segmentation [])
+      labelAt = [inst.bbox[0], inst.bbox[1]];
     }
     inst.polygons.forEach((poly, p) => {
       const pts = [];
@@ -384,11 +388,13 @@ function render(S) {
       });
     }
     renderKeypoints(S, inst, i, color, u, g);
-    if (labelAt) {
+    if (labelAt && showLabel(S, sel, hov)) {
       const t = el("text", { x: labelAt[0], y: labelAt[1] - 4 * u, class: "wb-label", "font-size": 13 * u }, g);
       t.textContent = inst.category + (inst.source === "predicted" && inst.score != null ? ` ${inst.score.toFixed(2)}` : "");
     }
   });
+  const g = placeShapeGroups(S, groups); // render_cache.js: the groups into the shapes layer, in order
+  passLockedThrough(S, g); // shape_tools.js
   for (const ghost of S.data.ghosts || []) {
     for (const poly of ghost.polygons || []) {
       const pts = [];
@@ -431,6 +437,7 @@ function renderKeypoints(S, inst, i, color, u, g) {
 function renderDraft(S, u) {
   const g = S.draftG;
   g.replaceChildren();
+  renderBoxDraft(S, g); // box.js: the rectangle being dragged
   if (!S.draft || !S.draft.length) return;
   const pts = S.draft.map((p) => `${p[0]},${p[1]}`);
   if (S.mouse) pts.push(`${S.mouse[0]},${S.mouse[1]}`);
@@ -441,8 +448,7 @@ function renderDraft(S, u) {
   });
 }
 
-function renderList(S) {
-  const ul = S.list;
+function buildList(S, ul) { // render_cache.js: renderList builds into a detached list, swaps changed rows
   ul.replaceChildren();
   if (S.pending) return;
   if (!S.instances.length) {
@@ -454,6 +460,7 @@ function renderList(S) {
     return;
   }
   S.instances.forEach((inst, i) => {
+    if (keptRow(S, ul, inst, i)) return; // render_cache.js: the row on the page is still right
     const li = document.createElement("li");
     li.dataset.i = String(i);
     li.className = (i === S.selected ? "wb-selected " : "") + (i === S.hover ? "wb-hover " : "") + (inst.hidden ? "wb-hidden" : "");
@@ -479,6 +486,13 @@ function renderList(S) {
     const del = document.createElement("button");
     del.className = "wb-mini"; del.dataset.act = "delete"; del.title = "Delete shape"; del.textContent = "✕";
     li.append(sw, name, tag, eye, del);
+    addRowTools(S, inst, li, del); // shape_tools.js: lock
+    if (isBoxOnly(inst)) { // box.js: a box becomes the polygon of its four corners
+      const conv = document.createElement("button");
+      conv.className = "wb-mini"; conv.dataset.act = "topoly"; conv.title = "Convert the box to a polygon";
+      conv.textContent = "to polygon";
+      li.insertBefore(conv, eye);
+    }
     ul.appendChild(li);
   });
 }
@@ -631,7 +645,7 @@ function undo(S) { restore(S, S.undo, S.redo); }
 
 function redo(S) { restore(S, S.redo, S.undo); }
 
-function navigate(S, delta) {
+function navigate(S, delta, status) {
   if (S.locked || S.imageId == null) return;
   const img = S.data.image;
   if (!img || img.index + delta < 0 || img.index + delta >= img.count) return;
@@ -639,7 +653,7 @@ function navigate(S, delta) {
   S.draft = null;
   S.locked = true;
   perfMark("navigate");
-  send(S, "navigate", { delta });
+  send(S, "navigate", status ? { delta, status } : { delta }); // status: "Done and next"
   const nb = (S.data.neighbours || {})[String(delta)];
   if (nb && nb.url) showPending(S, nb);
   render(S);
@@ -654,6 +668,7 @@ function setStatus(S, status) {
 function setTool(S, tool) {
   if (S.tool === "polygon" && tool !== "polygon") S.draft = null;
   S.tool = tool;
+  rememberTool(S, tool); // view_tools.js: N starts a new shape with it
   if (tool === "keypoint") startKeypoints(S);
   render(S);
 }
@@ -700,11 +715,12 @@ function hitInfo(e) {
   if (!t || !t.getAttribute) return {};
   const num = (k) => (t.hasAttribute(k) ? Number(t.getAttribute(k)) : null);
   return { i: num("data-i"), p: num("data-p"), v: num("data-v"), e: num("data-e"), k: num("data-k"),
-    draft: num("data-draft") };
+    draft: num("data-draft"), corner: num("data-corner") };
 }
 
 function attachListeners(S) {
   const { root, svg } = S;
+  attachAdjustListeners(S); // view_tools.js
   root.addEventListener("click", (e) => {
     const b = e.target.closest ? e.target.closest("button") : null;
     if (!b || !root.contains(b)) return;
@@ -719,6 +735,10 @@ function attachListeners(S) {
     else if (cmd === "zoomin") zoomAt(S, 1.25, S.vb.x + S.vb.w / 2, S.vb.y + S.vb.h / 2);
     else if (cmd === "zoomout") zoomAt(S, 0.8, S.vb.x + S.vb.w / 2, S.vb.y + S.vb.h / 2);
     else if (cmd === "done" || cmd === "needs_review") setStatus(S, cmd);
+    else if (cmd === "donenext") doneAndNext(S); // view_tools.js
+    else if (cmd === "keys") toggleKeysOverlay(S);
+    else if (cmd === "adjust") toggleAdjustPanel(S);
+    else if (cmd) shapeCmd(S, cmd); // shape_tools.js
     root.focus({ preventScroll: true });
   });
   S.classSel.addEventListener("change", () => { relabelSelected(S, S.classSel.value); root.focus({ preventScroll: true }); });
@@ -729,8 +749,10 @@ function attachListeners(S) {
     if (!li) return;
     const i = Number(li.dataset.i);
     const act = e.target.dataset ? e.target.dataset.act : null;
-    if (act === "toggle") { S.instances[i].hidden = !S.instances[i].hidden; if (S.selected === i) S.selected = -1; }
+    if (act === "toggle") { S.instances[i].hidden = !S.instances[i].hidden; if (S.selected === i) S.selected = -1; rememberView(S); }
+    else if (act === "lock") { toggleLock(S, i); return; } // shape_tools.js
     else if (act === "delete") { S.selected = i; deleteSelected(S); return; }
+    else if (act === "topoly") { boxToPolygon(S, i); return; }
     else { S.selected = i; S.curClass = S.instances[i].category; S.classSel.value = S.curClass; if (S.tool === "keypoint") startKeypoints(S); }
     render(S);
   });
@@ -785,12 +807,14 @@ function onMouseDown(S, e) {
   }
   if (e.button !== 0) return;
   if (isMaskTool(S)) { maskDown(S, e, pt); return; } // mask.js: brush and eraser strokes
+  if (S.tool === "box") { boxDown(S, e, pt); return; } // box.js: drag a rectangle
   const h = hitInfo(e);
   if (h.k != null && S.tool !== "polygon") {
     startDrag(S, e, { type: "kp", i: h.i, k: h.k, before: JSON.stringify(S.instances) });
     return;
   }
   if (S.tool !== "select") return;
+  if (h.corner != null) { startCornerDrag(S, e, h.i, h.corner); return; } // box.js
   if (h.v != null) {
     if (e.altKey) { deleteVertex(S, h.i, h.p, h.v); suppressNextClick(S, e); return; }
     startDrag(S, e, { type: "vertex", i: h.i, p: h.p, v: h.v, before: JSON.stringify(S.instances) });
@@ -835,6 +859,7 @@ function onDragMove(S, e) {
     return;
   }
   const pt = clampPt(S, toImage(S, e));
+  if (boxDragMove(S, d, pt)) return; // box.js: a new rectangle
   const inst = S.instances[d.i];
   if (!inst) return;
   if (d.type === "vertex") {
@@ -842,6 +867,8 @@ function onDragMove(S, e) {
     poly[2 * d.v] = pt[0]; poly[2 * d.v + 1] = pt[1];
   } else if (d.type === "kp") {
     inst.keypoints[3 * d.k] = pt[0]; inst.keypoints[3 * d.k + 1] = pt[1];
+  } else if (d.type === "corner") {
+    boxDragMove(S, d, pt);
   } else if (d.type === "shape") {
     const orig = JSON.parse(d.orig);
     let dx = pt[0] - d.start[0], dy = pt[1] - d.start[1];
@@ -850,6 +877,7 @@ function onDragMove(S, e) {
     const each = (fn) => {
       orig.polygons.forEach((p) => { for (let k = 0; k < p.length; k += 2) fn(p[k], p[k + 1]); });
       if (orig.keypoints) for (let k = 0; k < orig.keypoints.length; k += 3) if (orig.keypoints[k + 2]) fn(orig.keypoints[k], orig.keypoints[k + 1]);
+      if (!orig.polygons.length && orig.bbox && !orig.rle) { fn(orig.bbox[0], orig.bbox[1]); fn(orig.bbox[0] + orig.bbox[2], orig.bbox[1] + orig.bbox[3]); }
     };
     each((x, y) => { minx = Math.min(minx, x); miny = Math.min(miny, y); maxx = Math.max(maxx, x); maxy = Math.max(maxy, y); });
     if (minx !== Infinity) {
@@ -857,6 +885,7 @@ function onDragMove(S, e) {
       dy = Math.min(Math.max(dy, -miny), S.H - maxy);
     }
     inst.polygons = orig.polygons.map((p) => p.map((v, k) => v + (k % 2 ? dy : dx)));
+    moveBox(inst, orig, dx, dy); // box.js
     if (orig.keypoints) inst.keypoints = orig.keypoints.map((v, k) => (k % 3 === 2 || !orig.keypoints[k - (k % 3) + 2] ? v : v + (k % 3 ? dy : dx)));
   }
   render(S);
@@ -881,6 +910,7 @@ function onDragEnd(S, e) {
   S.drag = null;
   S.root.removeAttribute("data-panning");
   if (d.type === "brush") { maskDragEnd(S, d); return; } // mask.js: the stroke becomes the mask, saved
+  if (boxDragEnd(S, d, e)) return; // box.js: a new rectangle, saved
   if (d.type === "pan") { if (d.moved) suppressNextClick(S, e); render(S); return; }
   if (d.moved || d.inserted) {
     suppressNextClick(S, e);
@@ -970,23 +1000,29 @@ function onKeyDown(S, e) {
   S.notice = "";
   let handled = true;
   if (key === " ") S.spaceDown = true;
+  else if (key === "?") toggleKeysOverlay(S); // view_tools.js
+  else if (key === "Escape" && keysOverlayOpen(S)) toggleKeysOverlay(S, false);
+  else if (ctrl && key === "Enter") doneAndNext(S);
   else if (ctrl && (key === "z" || key === "Z")) { if (e.shiftKey) redo(S); else undo(S); }
   else if (ctrl && (key === "y" || key === "Y")) redo(S);
+  else if (ctrl && shapeCtrlKey(S, e)) { /* shape_tools.js: C, V, Shift+V, D, ], [ */ }
   else if (ctrl) handled = false;
   else if (S.locked) handled = false;
   else if (key === "Escape") { S.draft = null; S.drag = null; render(S); }
   else if (key === "Enter") { if (!closeDraft(S)) handled = false; }
   else if (key === "Backspace" && S.draft) { S.draft.pop(); if (!S.draft.length) S.draft = null; render(S); }
-  else if (key === "Delete" || key === "Backspace") deleteSelected(S);
+  else if (key === "Delete" || key === "Backspace") { if (!refuseLocked(S)) deleteSelected(S); }
   else if (key === "a" || key === "A" || key === "ArrowLeft") navigate(S, -1);
   else if (key === "d" || key === "D" || key === "ArrowRight") navigate(S, 1);
   else if (key === "v" || key === "V") setTool(S, "select");
   else if (key === "p" || key === "P") setTool(S, "polygon");
+  else if (key === "r" || key === "R") setTool(S, "box");
   else if (key === "k" || key === "K") setTool(S, "keypoint");
   else if (key === "b" || key === "B") setTool(S, "brush"); // mask.js: brush, eraser, size, part mode
   else if (key === "e" || key === "E") setTool(S, "eraser");
   else if (key === "[" || key === "]") resizeBrush(S, key === "]" ? 1 : -1);
-  else if (key === "n" || key === "N") togglePartMode(S);
+  else if (key === "N" && e.shiftKey) togglePartMode(S); // mask.js: Shift+N part mode
+  else if (key === "n") newShape(S); // view_tools.js: a new shape of the current class, last tool
   else if (key === "o" || key === "O") { S.kpVis = S.kpVis === 2 ? 1 : 2; render(S); }
   else if ((key === "x" || key === "X") && S.tool === "keypoint") placeKeypoint(S, [0, 0], 0);
   else if (key === "+" || key === "=") zoomAt(S, 1.25, S.vb.x + S.vb.w / 2, S.vb.y + S.vb.h / 2);
@@ -997,6 +1033,7 @@ function onKeyDown(S, e) {
     const c = S.categories[Number(e.code.slice(-1)) - 1];
     if (c && e.shiftKey) relabelSelected(S, c.name); else if (c) setClass(S, c.name);
   }
+  else if (shapeKey(S, e)) { /* shape_tools.js: H, L, PageUp, PageDown */ }
   else handled = false;
   if (handled) { e.preventDefault(); e.stopPropagation(); }
 }
@@ -1028,17 +1065,23 @@ function hasDraft(S) { return !!(S.draft && S.draft.length) || S.drafts.size > 0
 
 function attachWindowListeners(S) {
   const h = {
-    click: (e) => { const t = e.composedPath ? e.composedPath()[0] : e.target; if (isPageControl(S, t)) refocusSoon(S); },
-    keyup2: (e) => {
+    click: (e) => {
       const t = e.composedPath ? e.composedPath()[0] : e.target;
-      if ((e.key === "Enter" || e.key === "Escape") && isPageControl(S, t)) refocusSoon(S);
+      if (!isPageControl(S, t)) return;
+      if (e.detail === 0 && t.closest("button")) return; // a button pressed with the keyboard keeps its focus
+      refocusSoon(S);
+    },
+    keyup2: (e) => { // Enter or Esc in a dropdown: it has closed
+      const t = e.composedPath ? e.composedPath()[0] : e.target;
+      const inSelect = t && t.closest && t.closest('[data-testid="stSelectbox"], [role="listbox"], [role="option"]');
+      if ((e.key === "Enter" || e.key === "Escape") && inSelect) refocusSoon(S);
     },
     beforeunload: (e) => { if (hasDraft(S)) { e.preventDefault(); e.returnValue = ""; } },
     keydown: (e) => onKeyDown(S, e),
     keyup: (e) => { if (e.key === " ") S.spaceDown = false; },
     mousemove: (e) => onDragMove(S, e),
     mouseup: (e) => onDragEnd(S, e),
-    resize: () => { fitStageHeight(S); render(S); },
+    resize: () => { fitStageHeight(S); render(S); updateTiles(S); },
   };
   window.addEventListener("keydown", h.keydown, true);
   window.addEventListener("keyup", h.keyup, true);

@@ -1,8 +1,9 @@
 """Python side of the annotator: registers the component and converts shapes both ways.
 
 The browser speaks plain JSON (``instance_to_payload``); the store speaks domain Instances. RLE masks
-cannot be edited as polygons, so the browser only gets their box and id and hands the id back; the
-mask itself is taken from the loaded instance (``payload_to_instances``).
+go to the browser as a crop of runs (``services.mask_crops``); a mask painted there (brush, eraser)
+comes back as a crop and becomes the instance's Rle, and an unpainted one keeps the loaded
+instance's mask (``payload_to_instances``).
 """
 
 from __future__ import annotations
@@ -21,10 +22,20 @@ ANNOTATOR_KEY = "wb_annotator"
 """Fixed widget key: changing ``data`` under a fixed key updates the component instead of remounting."""
 
 _HERE = Path(__file__).resolve().parent
-JS_PARTS = ("annotator.js", "review.js", "tiles.js", "mask.js", "attributes.js")
+JS_PARTS = (
+    "annotator.js",
+    "box.js",
+    "view_tools.js",
+    "review.js",
+    "tiles.js",
+    "mask.js",
+    "attributes.js",
+    "shape_tools.js",
+    "render_cache.js",
+)
 """The browser code, one ES module cut into files by concern and joined in this order: only
 annotator.js exports (the component's entry point); the other files define functions it calls."""
-CSS_PARTS = ("annotator.css", "review.css", "mask.css", "attributes.css")
+CSS_PARTS = ("annotator.css", "review.css", "mask.css", "attributes.css", "shape_tools.css")
 
 
 def _joined(names: Sequence[str]) -> str:
@@ -59,6 +70,7 @@ def instance_to_payload(inst: Instance) -> dict[str, Any]:
         "source": inst.source,
         "score": inst.score,
         "attributes": dict(inst.attributes),
+        "z_order": inst.z_order,  # shape_tools.js: bring to front / send to back
     }
 
 
@@ -127,6 +139,10 @@ def payload_to_indexed_instances(
         fields: dict[str, Any] = dict(
             category=category, polygons=polygons, rle=None, keypoints=keypoints, source=source, score=score
         )
+        box = item.get("box")
+        if box is not None and not polygons:  # drawn or edited with the rectangle tool
+            out.append((n, _box_instance(_floats(box, "box"), fields, old)))
+            continue
         if not polygons and old is not None and _has_own_box(old):
             # A box without a shape (COCO 'segmentation: []' from CVAT or datumaro): the browser does not
             # edit boxes, so the box stays, with or without keypoints. Dropping it here deleted an
@@ -141,7 +157,32 @@ def payload_to_indexed_instances(
             out.append((n, replace(old, **fields)))  # an untouched box-only instance keeps its box
         else:
             out.append((n, replace(old, **fields, bbox_xywh=None, area=None)))
-    return [(n, _with_attributes(inst, items[n])) for n, inst in out]
+    return [(n, _with_z_order(_with_attributes(inst, items[n]), items[n])) for n, inst in out]
+
+
+def _box_instance(box: tuple[float, ...], fields: dict[str, Any], old: Instance | None) -> Instance:
+    """A box-only instance from the browser's box; an unchanged stored box keeps its row as it is."""
+    if len(box) != 4 or box[2] <= 0 or box[3] <= 0:
+        raise ValidationError(f"annotator sent a box that is not [x, y, w, h] with w, h > 0: {list(box)}")
+    if (
+        old is not None
+        and old.bbox_xywh is not None
+        and all(abs(a - b) <= 0.006 for a, b in zip(old.bbox_xywh, box, strict=True))
+    ):
+        return replace(old, **fields)
+    if old is None:
+        return Instance(**fields, bbox_xywh=box)
+    return replace(old, **fields, bbox_xywh=box, area=None)
+
+
+def _with_z_order(inst: Instance, item: Mapping[str, Any]) -> Instance:
+    """The drawing order the browser sent (shape_tools.js changes it); kept where it sent none."""
+    z = item.get("z_order")
+    if z is None:
+        return inst
+    if isinstance(z, bool) or not isinstance(z, int | float) or z != int(z):
+        raise ValidationError(f"annotator sent a z_order that is not an integer: {z!r}")
+    return replace(inst, z_order=int(z))
 
 
 def _with_attributes(inst: Instance, item: Mapping[str, Any]) -> Instance:
