@@ -157,6 +157,9 @@ def delete_image_files(project_dir: Path, rel_path: str) -> None:
         src.parent.rmdir()  # the shard folder, only when empty
     except OSError:
         pass
+    from workbench.images import tiles  # tiles builds on this module
+
+    tiles.delete_tiles(project_dir, rel_path)
 
 
 def load_image_rgb(project_dir: Path, rel_path: str) -> np.ndarray:
@@ -211,6 +214,9 @@ def sweep_orphans(project_dir: Path, known_rel_paths: set[str]) -> list[Path]:
             if path.name.endswith(TMP_SUFFIX) or path.stem not in known_shas:
                 path.unlink(missing_ok=True)
                 removed.append(path)
+    from workbench.images import tiles  # tiles builds on this module
+
+    removed.extend(tiles.sweep_tiles(project_dir, known_shas))
     return sorted(removed)
 
 

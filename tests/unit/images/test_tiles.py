@@ -129,3 +129,17 @@ def test_a_missing_original_is_one_clear_error(tmp_path: Path) -> None:
     rel = "images/ab/" + "ab" * 32 + ".png"
     with pytest.raises(ValidationError, match="stored image file is missing"):
         tiles.ensure_tiles(tmp_path, rel)
+
+
+def test_deleting_or_sweeping_an_image_takes_its_tiles_with_it(tmp_path: Path) -> None:
+    from workbench.images.storage import delete_image_files, sweep_orphans
+
+    gone, kept = _store(tmp_path, _random(700, 300, seed=6)), _store(tmp_path, _random(600, 300, seed=7))
+    orphan = _store(tmp_path, _random(650, 300, seed=8))
+    for rel in (gone, kept, orphan):
+        tiles.ensure_tiles(tmp_path, rel, side=256)
+    delete_image_files(tmp_path, gone)
+    assert not tiles.tiles_folder(tmp_path, gone).exists()
+    removed = sweep_orphans(tmp_path, {kept})  # the orphan's row was rolled back
+    assert tiles.tiles_folder(tmp_path, orphan) in removed and not tiles.tiles_folder(tmp_path, orphan).exists()
+    assert tiles.tiles_folder(tmp_path, kept).is_dir()
