@@ -46,8 +46,6 @@ function reviewShown(inst) {
 
 function renderReview(S) {
   S.root.setAttribute("data-mode", "review");
-  const title = S.root.querySelector(".wb-side-title");
-  if (title) title.textContent = "Predictions";
   const u = unitsPerPx(S);
   const g = S.shapesG;
   g.replaceChildren();
@@ -110,6 +108,10 @@ function reviewList(S) {
   const preds = S.instances.map((inst, i) => [inst, i]).filter(([inst]) => inst.role === "prediction");
   const truth = S.instances.filter((inst) => inst.role === "truth");
   const missed = truth.filter((inst) => inst.missed).length;
+  const title = document.createElement("li");
+  title.className = "wb-rv-title";
+  title.textContent = "Predictions";
+  ul.appendChild(title);
   const head = document.createElement("li");
   head.className = "wb-empty";
   head.textContent = `${truth.length} ground truth shape${truth.length === 1 ? "" : "s"}`
@@ -127,13 +129,17 @@ function reviewList(S) {
     sw.style.background = colorOf(S, inst.category);
     const name = document.createElement("span");
     name.className = "wb-name";
-    name.textContent = `${inst.category} ${inst.score != null ? inst.score.toFixed(2) : ""}`;
+    name.textContent = inst.category;
     name.title = [inst.category, reviewVerdict(inst)].filter(Boolean).join(" · ");
+    const score = document.createElement("span");
+    score.className = "wb-rv-score";
+    score.textContent = inst.score != null ? inst.score.toFixed(2) : "";
     const tag = document.createElement("span");
     tag.className = "wb-tag";
     const status = inst.status === "accepting" || inst.status === "rejecting" ? "saving…" : inst.status;
     tag.textContent = [inst.verdict ? inst.verdict.replace(/_/g, " ") : "", status].filter(Boolean).join(" · ");
-    li.append(sw, name, tag);
+    tag.title = [reviewVerdict(inst), status].filter(Boolean).join(" · ");
+    li.append(sw, name, score, tag);
     if (inst.status === "pending") li.append(...reviewButtons());
     ul.appendChild(li);
   }
