@@ -94,7 +94,9 @@ def _predict_box(ws: Workspace, slug: str, run: RunInfo) -> None:
         except WorkbenchError as exc:
             st.caption(str(exc))
             return
-        thr = st.slider("Keep predictions with score ≥", 0.0, 1.0, 0.5, 0.05, key="review_predict_thr")
+        # where Min score starts (best F1 of the evaluation, else 0.05): 0.5 kept nothing of a young model
+        start = math.floor(review.default_threshold(run)[0] * 100) / 100
+        thr = st.slider("Keep predictions with score ≥", 0.0, 1.0, start, 0.01, key="review_predict_thr")
         c1, c2 = st.columns(2)
         which = None
         if c1.button("Predict the val split", key="review_predict_val"):
