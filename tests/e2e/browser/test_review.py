@@ -62,7 +62,9 @@ def test_accept_prediction_then_find_it_in_the_annotator(browser, ui_server, ui_
     page.get_by_text(re.compile(r"^Accepted as annotation #\d+")).wait_for()
 
     (pred,) = wait_for(
-        lambda: review.list_predictions(ws, slug, run_id=run), lambda ps: ps[0].status == "accepted", what="accept"
+        lambda: review.list_predictions(ws, slug, run_id=run),
+        lambda ps: ps[0].status == "accepted",
+        what="accept",
     )
     assert pred.id == pred_id and pred.annotation_id is not None
     saved = {i.id: i for i in annotate.load_image(ws, slug, image_id).instances}
@@ -95,7 +97,11 @@ def test_review_picker_counts_follow_an_accept_and_buttons_fit(browser, ui_serve
     for x, score in ((20, 0.9), (120, 0.8)):
         mask = np.zeros((image.height, image.width), dtype=np.uint8)
         mask[20:60, x : x + 40] = 1
-        preds.append(Instance("square", rle=mask_to_rle(mask), bbox_xywh=(x, 20, 40, 40), score=score, source="predicted"))
+        preds.append(
+            Instance(
+                "square", rle=mask_to_rle(mask), bbox_xywh=(x, 20, 40, 40), score=score, source="predicted"
+            )
+        )
     run = make_run(ws, slug, "two preds")
     review.store_run_predictions(ws, slug, run, {image.id: preds})
     ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
@@ -109,7 +115,9 @@ def test_review_picker_counts_follow_an_accept_and_buttons_fit(browser, ui_serve
         wait_idle(page)
         assert "2 pending" in picker.input_value()
         accept = rows.first.locator('button[data-act="accept"]')
-        fits = accept.evaluate("b => b.scrollWidth <= b.clientWidth + 1 && b.getBoundingClientRect().width > 0")
+        fits = accept.evaluate(
+            "b => b.scrollWidth <= b.clientWidth + 1 && b.getBoundingClientRect().width > 0"
+        )
         assert fits, "the Accept button's label is cut off"
         accept.click()
         page.get_by_text("Accepted as annotation").wait_for()
