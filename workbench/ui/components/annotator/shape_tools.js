@@ -204,6 +204,7 @@ function refuseLocked(S) {
 
 // Locked shapes let the mouse through (to the image or a shape below): no select, drag or vertex edit.
 function passLockedThrough(S, g) {
+  if (!S.instances.some((inst) => inst.locked)) return; // the common case: no walk over every shape
   for (const n of g.querySelectorAll("[data-i]")) {
     const inst = S.instances[Number(n.getAttribute("data-i"))];
     if (inst && inst.locked) { n.style.pointerEvents = "none"; n.classList.add("wb-locked"); }
