@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -236,33 +236,59 @@ def saved_elsewhere(ws: Workspace, slug: str, at: AppTest) -> int:
     return image_id
 
 
-def test_conflict_is_reported_and_overwrite_keeps_mine(ws: Workspace) -> None:
+def test_new_shapes_of_two_tabs_merge_without_a_question(ws: Workspace) -> None:
     slug = make_project(ws)
     at = app("annotate", slug)
     image_id = saved_elsewhere(ws, slug, at)
-    mine = polygon_item(SQUARE)
-    send_action(at, action(at, "save", [mine]))
+    epoch = at.session_state["wb_ann"]["epoch"]
+    send_action(at, action(at, "save", [polygon_item(SQUARE)]))
+    s = at.session_state["wb_ann"]
+    assert s["conflict"] is None and s["epoch"] == epoch + 1  # the merged shapes go to the browser
+    stored = sorted(i.polygons[0] for i in annotate.load_image(ws, slug, image_id).instances)
+    assert stored == sorted([(1, 1, 5, 1, 5, 5), tuple(SQUARE)])
+
+
+def _changed_on_both_sides(ws: Workspace) -> tuple[str, AppTest, int]:
+    """A shape this tab loaded is moved in another tab, and relabelled here."""
+    slug = make_project(ws)
+    at = app("annotate", slug)
+    image_id = at.session_state["wb_ann"]["image_id"]
+    base = annotate.load_image(ws, slug, image_id)
+    annotate.save_image(
+        ws, slug, image_id, [Instance(category="bird", polygons=(tuple(SQUARE),))], expected_version=base.version
+    )
+    at.run()  # the page notices the save (a full run) and loads it
+    (loaded,) = at.session_state["wb_ann"]["loaded"]
+    theirs = annotate.load_image(ws, slug, image_id)
+    moved = replace(loaded, polygons=((1, 1, 5, 1, 5, 5),))
+    annotate.save_image(ws, slug, image_id, [moved], expected_version=theirs.version)
+    mine = {**polygon_item(SQUARE), "id": loaded.id, "category": "bird", "polygons": [SQUARE]}
+    mine["source"] = "manual"
+    send_action(at, action(at, "save", [{**mine, "polygons": [[2.0, 2.0, 6.0, 2.0, 6.0, 6.0]]}]))
+    at.session_state["mine"] = {**mine, "polygons": [[2.0, 2.0, 6.0, 2.0, 6.0, 6.0]]}
+    return slug, at, image_id
+
+
+def test_the_same_shape_changed_in_two_tabs_asks_and_keep_mine_saves_mine(ws: Workspace) -> None:
+    slug, at, image_id = _changed_on_both_sides(ws)
     assert at.session_state["wb_ann"]["conflict"] is not None
-    assert any("saved elsewhere" in e.value for e in at.error)
+    assert any("changed here and in another tab" in e.value for e in at.error)
     assert [i.polygons[0] for i in annotate.load_image(ws, slug, image_id).instances] == [(1, 1, 5, 1, 5, 5)]
-    # navigation is refused while the conflict stands
-    send_action(at, action(at, "navigate", [mine], delta=1))
+    mine = at.session_state["mine"]
+    send_action(at, action(at, "navigate", [mine], delta=1))  # refused while the question stands
     assert at.session_state["wb_ann"]["image_id"] == image_id
-    next(b for b in at.button if b.label == "Overwrite with my version").click().run()
-    assert [i.polygons[0] for i in annotate.load_image(ws, slug, image_id).instances] == [tuple(SQUARE)]
+    next(b for b in at.button if b.label == "Keep mine").click().run()
+    assert [i.polygons[0] for i in annotate.load_image(ws, slug, image_id).instances] == [(2, 2, 6, 2, 6, 6)]
     assert at.session_state["wb_ann"]["conflict"] is None
 
 
-def test_conflict_reload_takes_theirs(ws: Workspace) -> None:
-    slug = make_project(ws)
-    at = app("annotate", slug)
-    saved_elsewhere(ws, slug, at)
-    send_action(at, action(at, "save", [polygon_item(SQUARE)]))
-    epoch = at.session_state["wb_ann"]["epoch"]
-    next(b for b in at.button if b.label == "Reload the saved version").click().run()
+def test_the_same_shape_changed_in_two_tabs_take_theirs(ws: Workspace) -> None:
+    slug, at, image_id = _changed_on_both_sides(ws)
+    next(b for b in at.button if b.label == "Take theirs").click().run()
     s = at.session_state["wb_ann"]
-    assert s["conflict"] is None and s["epoch"] == epoch + 1
+    assert s["conflict"] is None
     assert [i.polygons[0] for i in s["loaded"]] == [(1, 1, 5, 1, 5, 5)]
+    assert [i.polygons[0] for i in annotate.load_image(ws, slug, image_id).instances] == [(1, 1, 5, 1, 5, 5)]
 
 
 def test_bad_shape_from_browser_is_an_error_not_a_crash(ws: Workspace) -> None:
@@ -280,6 +306,7 @@ def test_payload_round_trip_keeps_rle_and_normalises_keypoints() -> None:
     poly = Instance(category="bird", polygons=(tuple(SQUARE),), id=8, source="predicted", score=0.9)
     items = [instance_to_payload(rle), instance_to_payload(poly)]
     assert items[0]["rle"] is True and items[0]["polygons"] == []
+    items[0].pop("mask", None)  # the browser sends a mask back only once it painted it
     items[0]["category"] = "bird"
     items[1]["keypoints"] = [3.0, 4.0, 2, 9.0, 9.0, 0]
     items.append(polygon_item([], keypoints=[0, 0, 0, 0, 0, 0]))  # nothing to save: dropped

@@ -127,8 +127,10 @@ def test_annotate_flow_exports_clicked_coordinates(browser, ui_server, ui_worksp
     assert insts[0].category == "<b>part</b>"
     assert annotator(page).locator(".wb-label").first.text_content() == "<b>part</b>"
 
-    # drag vertex 2 with the edit tool
+    # select the polygon (a finished shape is not selected) and drag vertex 2 with the edit tool
     page.keyboard.press("v")
+    page.mouse.click(cx0, cy0)
+    annotator(page).locator("circle.wb-vertex").first.wait_for()
     target = (clicks[2][0] + 25, clicks[2][1] + 30)
     page.mouse.move(*clicks[2])
     page.mouse.down()
@@ -157,14 +159,15 @@ def test_annotate_flow_exports_clicked_coordinates(browser, ui_server, ui_worksp
     assert _close(kp[0:2], kp_nat[0]) and _close(kp[3:5], kp_nat[1])
     assert annotator(page).locator(".wb-skel").count() == 1
 
-    # start a second polygon and leave with D: the open draft is closed and autosaved
+    # a second polygon, closed with Enter, then D: the next image
     page.keyboard.press("p")
     tri = [(cx0 + 150, cy0 + 150), (cx0 + 200, cy0 + 150), (cx0 + 175, cy0 + 200)]
     _click_points(page, SIZE_A, tri)
+    page.keyboard.press("Enter")
+    insts = wait_for(lambda: _instances(ws, "flow", a_id), lambda v: len(v) == 2, what="second polygon")
+    assert sorted(len(i.polygons[0]) for i in insts) == [6, 10]
     page.keyboard.press("d")
     assert wait_image_drawn(page, b_id) == b_id
-    insts = wait_for(lambda: _instances(ws, "flow", a_id), lambda v: len(v) == 2, what="autosave on next")
-    assert sorted(len(i.polygons[0]) for i in insts) == [6, 10]
 
     # export COCO and compare with the clicks
     nav(page, "Export")
