@@ -215,3 +215,20 @@ def test_the_same_shape_changed_in_two_places_asks_and_shows_both(ed: Editor) ->
     (stored,) = ed.instances(image_id)
     assert stored.category == "plain" and stored.polygons[0][0] == 10.0
     ed.page.keyboard.press("Escape")
+
+
+def test_a_deleted_shapes_id_is_never_given_to_a_new_one(ed: Editor) -> None:
+    image_id = ed.fresh_image()
+    ed.draw(TRIANGLE)
+    ed.wait(image_id, lambda v: len(v) == 1, "triangle")
+    ed.draw(SQUARE)
+    (newest,) = [i for i in ed.wait(image_id, lambda v: len(v) == 2, "square") if len(i.polygons[0]) == 8]
+    ed.page.keyboard.press("v")
+    ed.click([(300.0, 200.0)])
+    ed.page.keyboard.press("Delete")  # the newest row of the whole store
+    ed.wait(image_id, lambda v: len(v) == 1, "square deleted")
+    ed.page.keyboard.press("p")
+    ed.draw(SQUARE)
+    insts = ed.wait(image_id, lambda v: len(v) == 2, "a new square")
+    (again,) = [i for i in insts if len(i.polygons[0]) == 8]
+    assert again.id > newest.id  # SQLite without AUTOINCREMENT gave the deleted row's id again
