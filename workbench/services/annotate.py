@@ -12,6 +12,7 @@ import numpy as np
 from workbench.domain import ImageRecord, Instance, ValidationError
 from workbench.geometry import clip_polygon, mask_to_rle, rle_to_mask, validate_polygon, with_bbox_area
 from workbench.images import storage
+from workbench.services.shape_merge import same_shape
 from workbench.services.workspace import Workspace
 from workbench.store import annotations as annotation_repo
 from workbench.store import images as image_repo
@@ -115,7 +116,8 @@ def save_image(
     with ws.store.transaction() as s:
         pid = project_repo.project_id(s, slug)
         rec, _ = image_repo.get_image(s, pid, image_id)
-        done = [complete_instance(i, rec.size_wh, where=f"image {rec.file_name}") for i in instances]
+        stored = {i.id: i for i in annotation_repo.load_instances(s, image_id)}
+        done = [_completed(i, stored.get(i.id), rec) for i in instances]
         if status is None and rec.status == "unlabeled" and done:
             status = "in_progress"
         elif status is None and rec.status == "in_progress" and not done:
@@ -171,6 +173,14 @@ def copy_instances_to(ws: Workspace, slug: str, image_id: int, instances: Sequen
         return SavedImage(
             version=new_version, ids=ids[len(own) :], instances=annotation_repo.load_instances(s, image_id)
         )
+
+
+def _completed(inst: Instance, stored: Instance | None, rec: ImageRecord) -> Instance:
+    """``inst`` validated, clipped and measured, unless it is its stored row unchanged: the browser
+    sends every shape on every save, and measuring (rasterising) 1,000 of them cost seconds."""
+    if stored is not None and same_shape(inst, stored) and inst.score == stored.score:
+        return stored
+    return complete_instance(inst, rec.size_wh, where=f"image {rec.file_name}")
 
 
 def set_status(ws: Workspace, slug: str, image_id: int, status: str) -> None:

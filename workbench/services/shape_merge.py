@@ -53,6 +53,7 @@ def same_shape(a: Instance, b: Instance) -> bool:
         and len(a.polygons) == len(b.polygons)
         and all(_close(p, q) for p, q in zip(a.polygons, b.polygons, strict=True))
         and a.rle == b.rle
+        and (a.has_shape or b.has_shape or _close(a.bbox_xywh, b.bbox_xywh))  # a box-only instance's box
         and _close(a.keypoints, b.keypoints)
         and a.iscrowd == b.iscrowd
         and a.source == b.source

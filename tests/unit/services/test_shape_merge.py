@@ -83,3 +83,9 @@ def test_coordinates_within_the_browsers_rounding_are_unchanged() -> None:
     a = Instance(category="a", polygons=((10.004, 10.0, 50.0, 10.0, 30.0, 40.0),), id=1)
     assert same_shape(a, Instance(category="a", polygons=(TRI,), id=1))
     assert not same_shape(a, _moved(a, 0.1))
+
+
+def test_a_box_only_instance_with_another_box_is_a_change() -> None:
+    a = Instance(category="a", bbox_xywh=(10.0, 10.0, 30.0, 20.0), id=1)
+    assert same_shape(a, replace(a))
+    assert not same_shape(a, replace(a, bbox_xywh=(10.0, 10.0, 60.0, 20.0)))
