@@ -152,13 +152,21 @@ def test_hide_all_and_one_hidden_shape_kept_across_images_and_a_reload(ed: Edito
     ed.page.keyboard.press("a")
     wait_image_drawn(ed.page, image_id)
     assert _shown_polygons(ed) == 1 and "wb-hidden" in (_rows(ed).nth(0).get_attribute("class") or "")
-    ed.page.reload()
-    wait_image_drawn(ed.page, image_id)
-    wait_for(lambda: _rows(ed).count(), lambda n: n == 2, what="rows after the reload")
-    assert _shown_polygons(ed) == 1 and "wb-hidden" in (_rows(ed).nth(0).get_attribute("class") or "")
+    again = _reopened(ed, image_id)  # a new tab of the same browser (a reload): the hide is kept
+    wait_for(lambda: _rows(again).count(), lambda n: n == 2, what="rows in the new tab")
+    assert _shown_polygons(again) == 1 and "wb-hidden" in (_rows(again).nth(0).get_attribute("class") or "")
     assert len(ed.instances(image_id)) == 2  # hiding is a view: nothing deleted
-    _rows(ed).nth(0).locator('[data-act="toggle"]').click()
-    assert _shown_polygons(ed) == 2
+    _rows(again).nth(0).locator('[data-act="toggle"]').click()
+    assert _shown_polygons(again) == 2
+    again.page.close()
+
+
+def _reopened(ed: Editor, image_id: int) -> Editor:
+    """The image opened from its address in a new tab of the module's browser context (its storage)."""
+    page = ed.page.context.new_page()
+    page.goto(ed.page.url)
+    wait_image_drawn(page, image_id)
+    return Editor(page=page, ws=ed.ws, slug=ed.slug, ids=ed.ids)
 
 
 def _drag(ed: Editor, a: tuple[float, float], b: tuple[float, float]) -> None:
@@ -188,20 +196,20 @@ def test_a_locked_shape_cannot_be_moved_edited_or_deleted_on_the_canvas(ed: Edit
     assert [i.polygons for i in ed.instances(image_id)] == [orig.polygons]
     assert _rows(ed).nth(0).locator('[data-act="delete"]').is_disabled()
 
-    ed.page.reload()  # the lock is kept by the browser
-    wait_image_drawn(ed.page, image_id)
-    wait_for(lambda: _rows(ed).count(), lambda n: n == 1, what="the row after the reload")
-    assert _rows(ed).nth(0).locator('[data-act="lock"]').inner_text() == "unlock"
-    ed.page.keyboard.press("v")
-    _drag(ed, IN_TRIANGLE, (165.0, 130.0))
-    ed.page.keyboard.press("f")
-    ed.page.wait_for_timeout(800)
+    again = _reopened(ed, image_id)  # the lock is kept by the browser (a new tab, as after a reload)
+    wait_for(lambda: _rows(again).count(), lambda n: n == 1, what="the row in the new tab")
+    assert _rows(again).nth(0).locator('[data-act="lock"]').inner_text() == "unlock"
+    again.page.keyboard.press("v")
+    _drag(again, IN_TRIANGLE, (165.0, 130.0))
+    again.page.keyboard.press("f")
+    again.page.wait_for_timeout(800)
     assert [i.polygons for i in ed.instances(image_id)] == [orig.polygons]
 
-    _rows(ed).nth(0).locator('[data-act="lock"]').click()  # unlocked: the same drag moves it
-    _drag(ed, IN_TRIANGLE, (165.0, 130.0))
+    _rows(again).nth(0).locator('[data-act="lock"]').click()  # unlocked: the same drag moves it
+    _drag(again, IN_TRIANGLE, (165.0, 130.0))
     (moved,) = ed.wait(image_id, lambda v: v[0].polygons != orig.polygons, "moved once unlocked")
     assert moved.polygons[0][0] == pytest.approx(orig.polygons[0][0] + 10.0, abs=1.5)
+    again.page.close()
 
 
 def _index_map_pixel(ed: Editor, image_id: int, xy: tuple[int, int], tmp: Path) -> int:
@@ -218,7 +226,7 @@ def test_bring_to_front_draws_on_top_and_wins_the_index_map(ed: Editor, tmp_path
     ed.wait(image_id, lambda v: len(v) == 1, "red square")
     ed.page.keyboard.press("2")
     ed.draw([(150.0, 150.0), (300.0, 150.0), (300.0, 280.0), (150.0, 280.0)])  # blue, drawn later: on top
-    red, blue = ed.wait(image_id, lambda v: len(v) == 2, "blue square")
+    red, _ = ed.wait(image_id, lambda v: len(v) == 2, "blue square")
     overlap = (180, 180)
     assert _index_map_pixel(ed, image_id, overlap, tmp_path) == 2  # blue (class 2) over red
 
@@ -231,10 +239,21 @@ def test_bring_to_front_draws_on_top_and_wins_the_index_map(ed: Editor, tmp_path
     ed.click([overlap])  # the overlap now picks the red square
     assert annotator(ed.page).locator(".wb-list li.wb-selected").get_attribute("data-i") == "0"
 
-    ed.page.keyboard.press("Control+BracketLeft")  # and back under
-    ed.wait(image_id, lambda v: v[0].z_order < v[1].z_order, "red sent to the back")
+    ed.page.keyboard.press("p")  # a shape drawn now goes on top of the one brought forward
+    ed.page.keyboard.press("2")  # selecting the red square made red the class of the next shape
+    ed.draw([(110.0, 70.0), (200.0, 70.0), (200.0, 130.0), (110.0, 130.0)])  # blue, over the red square
+    *_, third = ed.wait(image_id, lambda v: len(v) == 3, "a third square")
+    assert third.category == "blue"
+    assert third.z_order == 1 and _index_map_pixel(ed, image_id, (150, 100), tmp_path) == 2
     assert annotator(ed.page).locator("svg polygon.wb-shape").last.get_attribute("data-row-id") == str(
-        blue.id
+        third.id
+    )
+
+    _select(ed, (80.0, 80.0))
+    ed.page.keyboard.press("Control+BracketLeft")  # the red square under everything
+    ed.wait(image_id, lambda v: v[0].z_order < min(v[1].z_order, v[2].z_order), "red sent to the back")
+    assert annotator(ed.page).locator("svg polygon.wb-shape").first.get_attribute("data-row-id") == str(
+        red.id
     )
     assert _index_map_pixel(ed, image_id, overlap, tmp_path) == 2
 

@@ -17,6 +17,16 @@ function zOrdered(S) {
   return S.instances.map((inst, i) => ({ inst, i })).sort((a, b) => (a.inst.z_order || 0) - (b.inst.z_order || 0) || a.i - b.i);
 }
 
+// Shapes drawn here come without a z_order: each gets the highest on its image, so (later in the list,
+// ties going by list order) it lies on top, where it was drawn, also after another was brought forward.
+function stackNewShapes(S) {
+  const fresh = S.instances.filter((inst) => inst.z_order == null);
+  if (!fresh.length) return;
+  const zs = S.instances.filter((inst) => inst.z_order != null).map((inst) => inst.z_order);
+  const top = zs.length ? Math.max(...zs) : 0;
+  for (const inst of fresh) inst.z_order = top;
+}
+
 function restack(S, front) {
   const inst = S.instances[S.selected];
   if (!inst) { S.notice = "Select a shape first (click it, or its row in the list)"; render(S); return; }
