@@ -164,7 +164,8 @@ def test_hide_all_and_one_hidden_shape_kept_across_images_and_a_reload(ed: Edito
 def _reopened(ed: Editor, image_id: int) -> Editor:
     """The image opened from its address in a new tab of the module's browser context (its storage)."""
     page = ed.page.context.new_page()
-    page.goto(ed.page.url)
+    base = ed.page.url.split("?")[0]  # .../annotate
+    page.goto(f"{base}?project={ed.slug}&image={image_id}")
     wait_image_drawn(page, image_id)
     return Editor(page=page, ws=ed.ws, slug=ed.slug, ids=ed.ids)
 
