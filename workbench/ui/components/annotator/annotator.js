@@ -561,6 +561,7 @@ function snapshot(S) {
 
 function send(S, kind, extra) {
   if (S.imageId == null) return;
+  stackNewShapes(S); // shape_tools.js: a shape drawn here goes on top
   S.seq += 1;
   const payload = Object.assign({ kind, seq: S.seq, epoch: S.epoch, image_id: S.imageId,
     instances: S.instances.map(toPython) }, extra || {});

@@ -306,7 +306,9 @@ function discTouches(S, inst, pt, r) {
 }
 
 function topmostTouched(S, pt, r) {
-  for (let i = S.instances.length - 1; i >= 0; i--) if (discTouches(S, S.instances[i], pt, r)) return i;
+  for (let i = S.instances.length - 1; i >= 0; i--) {
+    if (!S.instances[i].locked && discTouches(S, S.instances[i], pt, r)) return i; // a locked shape is kept
+  }
   return -1;
 }
 
@@ -314,7 +316,8 @@ function topmostTouched(S, pt, r) {
 function maskDown(S, e, pt) {
   const r = brushRadius(S);
   const erase = S.tool === "eraser";
-  const sel = S.selected >= 0 && !S.instances[S.selected].hidden ? S.selected : -1;
+  const selInst = S.instances[S.selected];
+  const sel = selInst && !selInst.hidden && !selInst.locked ? S.selected : -1; // locked: neither painted nor erased
   let target = -1;
   if (erase) target = sel >= 0 && discTouches(S, S.instances[sel], pt, r) ? sel : topmostTouched(S, pt, r);
   else if (sel >= 0 && (e.shiftKey || S.addPart || discTouches(S, S.instances[sel], pt, r))) target = sel;
