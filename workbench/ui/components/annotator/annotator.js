@@ -111,7 +111,7 @@ function applyData(S, data) {
   if (data.mode === "review") reviewSync(S, data); // review.js: predictions over the ground truth
   render(S);
   updateTiles(S); // tiles.js: tiles Python has just registered
-  refocus(S); // a rerun after a page control: the keys come back to the annotator
+  refocus(S, null); // a rerun after a page control: the keys come back to the annotator
 }
 
 // The stage is as tall as asked, but never taller than the window leaves room for (toolbar and the
@@ -1046,20 +1046,22 @@ function isPageControl(S, t) {
   return !!t.closest('[role="option"], [role="listbox"], button, [data-testid="stSelectbox"], [role="checkbox"], [role="radio"]');
 }
 
-function refocus(S) {
+// Only the control that was used (or a dropdown's input, which Streamlit focuses again after a
+// rerun) gives the focus back: an element the user has moved to since keeps it.
+function refocus(S, trigger) {
   if (!S.root.isConnected) return;
   const a = document.activeElement;
   if (!a || a === document.body || S.root.contains(a) || a.shadowRoot) return;
   if (a.getAttribute && a.getAttribute("aria-expanded") === "true") return; // a list still open
-  const tag = (a.tagName || "").toUpperCase();
-  if (tag === "TEXTAREA" || (tag === "INPUT" && a.getAttribute("role") !== "combobox")) return; // typing text
+  const combobox = a.getAttribute && a.getAttribute("role") === "combobox";
+  if (!combobox && a !== trigger) return;
   if (a.blur) a.blur();
   S.root.focus({ preventScroll: true });
 }
 
-function refocusSoon(S) {
+function refocusSoon(S, trigger) {
   // the dropdown closes, then Streamlit reruns and may give the focus back to it: try again after
-  for (const ms of [60, 300, 800]) setTimeout(() => refocus(S), ms);
+  for (const ms of [60, 300, 800]) setTimeout(() => refocus(S, trigger), ms);
 }
 
 function hasDraft(S) { return !!(S.draft && S.draft.length) || S.drafts.size > 0; }
@@ -1070,12 +1072,12 @@ function attachWindowListeners(S) {
       const t = e.composedPath ? e.composedPath()[0] : e.target;
       if (!isPageControl(S, t)) return;
       if (e.detail === 0 && t.closest("button")) return; // a button pressed with the keyboard keeps its focus
-      refocusSoon(S);
+      refocusSoon(S, t.closest("button, [role=checkbox], [role=radio]"));
     },
     keyup2: (e) => { // Enter or Esc in a dropdown: it has closed
       const t = e.composedPath ? e.composedPath()[0] : e.target;
       const inSelect = t && t.closest && t.closest('[data-testid="stSelectbox"], [role="listbox"], [role="option"]');
-      if ((e.key === "Enter" || e.key === "Escape") && inSelect) refocusSoon(S);
+      if ((e.key === "Enter" || e.key === "Escape") && inSelect) refocusSoon(S, null);
     },
     beforeunload: (e) => { if (hasDraft(S)) { e.preventDefault(); e.returnValue = ""; } },
     keydown: (e) => onKeyDown(S, e),
