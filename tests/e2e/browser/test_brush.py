@@ -25,9 +25,9 @@ from tests.support.browser import (
     new_page,
     open_project,
     view_mapping,
-    wait_for,
     wait_image_drawn,
 )
+from tests.support.editor import Editor
 from tests.support.images import png_bytes
 
 pytestmark = [pytest.mark.browser, needs_chromium]
@@ -39,29 +39,8 @@ Point = tuple[float, float]
 
 
 @dataclass
-class Painter:
-    page: Any
-    ws: Any
-    slug: str
-    ids: list[int]
-    at: int = 0
-
-    def fresh_image(self) -> int:
-        for key in ("Escape", "f", "p"):
-            self.page.keyboard.press(key)
-        self.at += 1
-        self.page.keyboard.press("d")
-        wait_image_drawn(self.page, self.ids[self.at])
-        self.page.keyboard.press("1")
-        return self.ids[self.at]
-
-    def instances(self, image_id: int) -> list[Any]:
-        from workbench.services import annotate
-
-        return annotate.load_image(self.ws, self.slug, image_id).instances
-
-    def wait(self, image_id: int, pred: Any, what: str) -> list[Any]:
-        return wait_for(lambda: self.instances(image_id), pred, what=what)
+class Painter(Editor):
+    """The editor of the annotator tests, with the brush's own moves."""
 
     def set_radius(self, r: int) -> None:
         field = self.page.locator('[data-role="brushsize"]')
@@ -84,10 +63,7 @@ class Painter:
             self.page.keyboard.up("Shift")
 
     def polygon(self, pts: list[Point]) -> None:
-        to_client, _ = view_mapping(self.page)
-        for p in pts:
-            self.page.mouse.click(*to_client(*p))
-        self.page.keyboard.press("Enter")
+        self.draw(pts)
 
 
 @pytest.fixture(scope="module")
