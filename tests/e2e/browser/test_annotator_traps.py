@@ -199,9 +199,11 @@ def test_the_same_shape_changed_in_two_places_asks_and_shows_both(ed: Editor) ->
     top = ed.page.locator(".wb-svg").bounding_box()["y"]
     theirs = annotate.load_image(ed.ws, ed.slug, image_id)
     moved = replace(theirs.instances[0], polygons=((10.0, 10.0, 60.0, 10.0, 30.0, 60.0),))
-    annotate.save_image(ed.ws, ed.slug, image_id, [moved], expected_version=theirs.version)
     ed.page.keyboard.press("v")
     ed.click([(155.0, 120.0)])
+    # the other save lands just before the relabel, well inside the 2 s in which this tab's watcher
+    # would otherwise load it first (and there would be nothing to clash with)
+    annotate.save_image(ed.ws, ed.slug, image_id, [moved], expected_version=theirs.version)
     ed.page.keyboard.press("Shift+2")  # mine: a relabel of the same shape
     ed.page.get_by_text("changed here and in another tab").first.wait_for()
     assert annotator(ed.page).locator("polygon.wb-ghost").count() == 1  # theirs, dashed

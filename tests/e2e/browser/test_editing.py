@@ -289,9 +289,11 @@ def test_refused_move_stays_on_the_image_with_its_shapes(ed: Editor) -> None:
     ed.wait(image_id, lambda v: len(v) == 1, "triangle")
     theirs = annotate.load_image(ed.ws, ed.slug, image_id)
     moved = replace(theirs.instances[0], polygons=((10.0, 10.0, 60.0, 10.0, 30.0, 60.0),))
-    annotate.save_image(ed.ws, ed.slug, image_id, [moved], expected_version=theirs.version)
     ed.page.keyboard.press("v")
     ed.click([(155.0, 120.0)])  # select, then relabel: a change to the same shape
+    # the other save lands just before the relabel, well inside the 2 s in which this tab's watcher
+    # would otherwise load it first (and there would be nothing to clash with)
+    annotate.save_image(ed.ws, ed.slug, image_id, [moved], expected_version=theirs.version)
     ed.page.keyboard.press("Shift+2")
     ed.page.get_by_text("changed here and in another tab").first.wait_for()
     ed.page.keyboard.press("d")
