@@ -1,7 +1,8 @@
 """Native-pixel tiles of an image for the annotator (see :mod:`workbench.images.tiles`).
 
-The page asks for the grid of the image it shows (cheap: no pixel is read) and, when the browser
-zooms past the display copy, for the files of the tiles in view (written at the first ask).
+The page asks for the grid of the image it shows (cheap: no pixel is read), has the grids of that
+image and the next ones cut in the background (:func:`prefetch`), and when the browser zooms past
+the display copy, it fetches the files of the tiles in view (written then if not yet there).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from workbench.store import images as image_repo
 from workbench.store import projects as project_repo
 
 TILE_SIDE = tiles.TILE_SIDE
+TILE_MIMETYPE = tiles.TILE_MIMETYPE
 
 
 def _record(ws: Workspace, slug: str, image_id: int) -> ImageRecord:
@@ -57,4 +59,13 @@ def tile_files(
     return tiles.tile_paths(ws.project_dir(slug), rec.path, rec.size_wh, indices, side=side)
 
 
-__all__ = ["TILE_SIDE", "tile_files", "tile_grid", "tiles_info"]
+def prefetch(ws: Workspace, slug: str, recs: list[ImageRecord], *, side: int = TILE_SIDE) -> None:
+    """Cut these images' grids in the background, in this order (the one on screen first), so the
+    first zoom finds its tiles on disk; images without tiles or already tiled cost nothing."""
+    project_dir = ws.project_dir(slug)
+    for rec in reversed(recs):  # each goes to the front: the queue ends up in this order, older asks last
+        if rec.path is not None and tiles.needs_tiles(rec.size_wh):
+            tiles.prefetch_tiles(project_dir, rec.path, rec.size_wh, side=side, first=True)
+
+
+__all__ = ["TILE_MIMETYPE", "TILE_SIDE", "prefetch", "tile_files", "tile_grid", "tiles_info"]

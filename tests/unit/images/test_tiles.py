@@ -95,7 +95,7 @@ def test_asked_tiles_come_first_and_the_rest_follows_in_the_background(tmp_path:
     np.testing.assert_array_equal(np.asarray(Image.open(path).convert("RGB")), arr[0:256, 256:512])
     tiles.wait_for_tiles()
     names = sorted(p.name for p in folder.iterdir())
-    assert names == ["256.json"] + sorted(f"256_{c}_{r}.png" for c in range(3) for r in range(2))
+    assert names == ["256.json"] + sorted(f"256_{c}_{r}.bmp" for c in range(3) for r in range(2))
     assert tiles.ensure_tiles(tmp_path, rel, side=256) == tiles.tile_grid((700, 300), side=256)
     with pytest.raises(ValidationError, match="outside"):
         tiles.tile_paths(tmp_path, rel, (700, 300), [6], side=256)
@@ -106,7 +106,7 @@ def test_a_lost_tile_is_written_again_and_sweep_and_delete(tmp_path: Path) -> No
     rel = _store(tmp_path, arr)
     tiles.ensure_tiles(tmp_path, rel, side=256)
     folder = tiles.tiles_folder(tmp_path, rel)
-    (folder / "256_1_0.png").unlink()
+    (folder / "256_1_0.bmp").unlink()
     (again,) = tiles.tile_paths(tmp_path, rel, (700, 300), [1], side=256, background=False)
     np.testing.assert_array_equal(np.asarray(Image.open(again).convert("RGB")), arr[0:256, 256:512])
     (folder / ".x.png.abcd1234.tmp").write_bytes(b"half")

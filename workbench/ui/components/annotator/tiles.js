@@ -3,9 +3,12 @@
 // the original that are in view are laid over it, each an <image> at its natural box, drawn with
 // `image-rendering: pixelated` so 1:1 and beyond shows the original's pixels crisp.
 //
-// Python registers tiles only when asked (the "tiles" event: a registration reads the file into
-// Streamlit's memory), so updateTiles asks for the visible ones it has no URL for, then places them
-// when `data.image.tiles.urls` brings them. Called after every view change and every data update.
+// Fast path: `data.image.tiles.direct` names the UI process's tile server (tile_server.py), and the
+// tiles in view are fetched from it at once, no rerun between the zoom and the pixels. When one of
+// those fails (the server cannot be reached from here), the tab falls back for good to asking
+// Python, which registers tiles only when asked (the "tiles" event: a registration reads the file
+// into Streamlit's memory): updateTiles asks for the visible ones it has no URL for, then places
+// them when `data.image.tiles.urls` brings them. Called after every view change and data update.
 // data-native-image on the root: the image's id once every tile in view is loaded and painted.
 
 const TILE_ASK_MS = 80; // ask once the view has rested this long (a pan or a wheel zoom asks once)
@@ -14,7 +17,7 @@ const TILE_REASK_MS = 3000; // an ask with no answer (a dropped rerun) is repeat
 function tileState(S) {
   if (!S.tiles) {
     S.tiles = { key: null, shown: new Map(), asked: new Map(), failed: new Set(), timer: null,
-      g: S.root.querySelector('[data-role="tiles"]') };
+      noDirect: false, g: S.root.querySelector('[data-role="tiles"]') };
     // the 1:1 button: one screen pixel per natural pixel, about the view's centre
     S.root.addEventListener("click", (e) => {
       const b = e.target.closest ? e.target.closest('[data-cmd="actual"]') : null;
@@ -58,6 +61,11 @@ function visibleTiles(S, info) {
   return out;
 }
 
+function directTileUrl(d, idx) {
+  // a wildcard bind (host null) is reached under the name the page itself was loaded from
+  return `http://${d.host || window.location.hostname}:${d.port}${d.path}${idx}${d.suffix}`;
+}
+
 function updateTiles(S) {
   const T = tileState(S);
   const img = S.data && S.data.image;
@@ -72,7 +80,12 @@ function updateTiles(S) {
   if (!r.width || !r.height) return;
   const devicePxPerNatural = (window.devicePixelRatio || 1) / unitsPerPx(S);
   const wanted = devicePxPerNatural > info.display_scale * 1.05 ? visibleTiles(S, info) : [];
-  const urls = info.urls || {};
+  const direct = info.direct && !T.noDirect ? info.direct : null;
+  const urls = {};
+  for (const idx of wanted) {
+    const u = direct ? directTileUrl(direct, idx) : (info.urls || {})[idx];
+    if (u) urls[idx] = u;
+  }
   const want = new Set(wanted);
   for (const [idx, e] of T.shown) {
     if (!want.has(idx) || e.getAttribute("href") !== urls[idx]) { e.remove(); T.shown.delete(idx); }
@@ -89,8 +102,12 @@ function updateTiles(S) {
     const e = el("image", { x, y, width: Math.min(info.side, S.W - x), height: Math.min(info.side, S.H - y),
       preserveAspectRatio: "none", "data-tile": idx, style: "image-rendering: pixelated" }, null);
     e.addEventListener("load", () => { e.setAttribute("data-loaded", "1"); markNative(S, T, key); });
-    // a tile that fails to load is dropped (the display copy shows there) and not placed again
-    e.addEventListener("error", () => { e.remove(); if (T.shown.get(idx) === e) T.shown.delete(idx); T.failed.add(url); });
+    // a tile that fails to load is dropped (the display copy shows there) and not placed again; a
+    // direct one sends this tab to the Streamlit path instead
+    e.addEventListener("error", () => {
+      e.remove(); if (T.shown.get(idx) === e) T.shown.delete(idx); T.failed.add(url);
+      if (direct && !T.noDirect) { T.noDirect = true; updateTiles(S); }
+    });
     e.setAttribute("href", url);
     T.g.appendChild(e);
     T.shown.set(idx, e);

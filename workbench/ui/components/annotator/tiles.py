@@ -1,4 +1,8 @@
-"""Python side of tiles.js: native-pixel tiles of the shown image, registered only when asked for.
+"""Python side of tiles.js: native-pixel tiles of the shown image.
+
+The fast path is :mod:`tile_server`: the payload carries a URL pattern and the browser fetches the
+tiles in view directly, with no rerun. When the browser cannot reach that server it falls back to
+asking here, and the tiles are registered as Streamlit media, only when asked for:
 
 Streamlit's media file manager reads a file into memory and hashes it on every ``add``; a 50-MP
 image has 54 tiles of 1024 px, so registering them all on every rerun (every save) would cost far
@@ -19,6 +23,7 @@ from workbench.domain import ImageRecord, WorkbenchError
 from workbench.services import tiles as tile_svc
 from workbench.services.workspace import Workspace
 from workbench.ui.components.annotator.annotator import ANNOTATOR_KEY
+from workbench.ui.components.annotator.tile_server import tile_server
 
 TILES_STATE = "wb_ann_tiles"
 """Session key: which image the registered tiles belong to, their URLs, paths and media slots."""
@@ -53,12 +58,23 @@ def _register(path: str, slot: int, key: str) -> str:
 
     if not runtime.exists():
         return ""
-    return runtime.get_instance().media_file_mgr.add(path, "image/png", f"{key}.tile{slot}")
+    return runtime.get_instance().media_file_mgr.add(path, tile_svc.TILE_MIMETYPE, f"{key}.tile{slot}")
 
 
-def tiles_payload(slug: str, rec: ImageRecord, key: str = ANNOTATOR_KEY) -> dict[str, Any] | None:
-    """``image.tiles`` for the browser: the grid, the display copy's scale and the URLs of the tiles
-    registered so far ({index: url}); None for images whose display copy is full size."""
+def _direct(ws: Workspace, slug: str, image_id: int, side: int) -> dict[str, Any] | None:
+    """Where the browser fetches this image's tiles itself (tile_server), or None."""
+    srv = tile_server(ws, st.get_option("server.address"))
+    if srv is None:
+        return None
+    return {"host": srv.host, "port": srv.port, "path": srv.base(slug, image_id, side), "suffix": ".bmp"}
+
+
+def tiles_payload(
+    slug: str, rec: ImageRecord, ws: Workspace | None = None, key: str = ANNOTATOR_KEY
+) -> dict[str, Any] | None:
+    """``image.tiles`` for the browser: the grid, the display copy's scale, where to fetch tiles
+    directly (``direct``, given ``ws``) and the URLs of the tiles registered so far ({index: url});
+    None for images whose display copy is full size."""
     info = tile_svc.tiles_info(rec)
     if info is None or rec.id is None:
         return None
@@ -66,7 +82,17 @@ def tiles_payload(slug: str, rec: ImageRecord, key: str = ANNOTATOR_KEY) -> dict
     if t["tiles"] and _full_run():
         for entry in t["tiles"].values():
             entry["url"] = _register(entry["path"], entry["slot"], key)
-    return {**info, "urls": {str(i): e["url"] for i, e in t["tiles"].items()}}
+    direct = _direct(ws, slug, rec.id, int(info["side"])) if ws is not None else None
+    return {**info, "direct": direct, "urls": {str(i): e["url"] for i, e in t["tiles"].items()}}
+
+
+def prefetch_tiles(ws: Workspace, slug: str, recs: list[ImageRecord]) -> None:
+    """Have these images' tiles cut in the background (the one on screen first, then the next ones
+    in the picker's order), so that the first zoom finds them on disk."""
+    try:
+        tile_svc.prefetch(ws, slug, recs)
+    except WorkbenchError:
+        pass  # best effort: the zoom's own ask reports a problem
 
 
 def request_tiles(ws: Workspace, slug: str, image_id: int | None, key: str = ANNOTATOR_KEY) -> None:
@@ -102,4 +128,4 @@ def request_tiles(ws: Workspace, slug: str, image_id: int | None, key: str = ANN
         order.append(index)
 
 
-__all__ = ["MAX_TILES", "TILES_EVENT", "request_tiles", "tiles_payload"]
+__all__ = ["MAX_TILES", "TILES_EVENT", "prefetch_tiles", "request_tiles", "tiles_payload"]
