@@ -48,8 +48,10 @@ def parse_xml(data: bytes | str, source: str, *, error: type[Exception] = Valida
     except _Refused as exc:
         raise error(f"{source}: not read: the XML holds {exc}, which annotation files never need") from None
     except expat.ExpatError as exc:
-        raise error(f"{source}: not valid XML ({expat.errors.messages.get(exc.code, exc)} "
-                    f"at line {exc.lineno}, column {exc.offset + 1})") from None
+        raise error(
+            f"{source}: not valid XML ({expat.errors.messages.get(exc.code, exc)} "
+            f"at line {exc.lineno}, column {exc.offset + 1})"
+        ) from None
     except AssertionError:  # TreeBuilder: tags out of order (expat refuses that first)
         raise error(f"{source}: not valid XML (unbalanced tags)") from None
 
