@@ -104,7 +104,8 @@ def load_masks(
         classes, folder, layout = meta, folder / "index", "index"  # our own label-map export
     root = DatasetRoot(folder)
     if layout == "auto":
-        layout = "index" if _pngs_here(folder) else "binary"
+        listed = classes is not None or _find_class_list(folder) is not None
+        layout = "index" if listed or _pngs_here(folder) else "binary"
     images = images_by_stem(Path(images_dir), DatasetRoot(Path(images_dir)))
     warnings: list[str] = []
     skipped: list[tuple[str, str]] = []
