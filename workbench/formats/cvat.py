@@ -463,10 +463,27 @@ def parse_cvat(root: ET.Element, *, source: str) -> Dataset:
     return Dataset(categories=list(cats.values()), items=items, warnings=warnings)
 
 
+def _annotation_file(path: Path) -> Path:
+    """The XML of a file or folder: CVAT's ``annotations.xml``, else the folder's only ``*.xml``
+    (datumaro writes ``<subset>.xml``)."""
+    if not path.is_dir():
+        if not os.path.lexists(path):
+            raise CvatFormatError(f"{path}: no such file or folder")
+        return path
+    if os.path.lexists(path / "annotations.xml"):
+        return path / "annotations.xml"
+    found = sorted(p.name for p in path.glob("*.xml"))
+    if len(found) == 1:
+        return path / found[0]
+    if not found:
+        raise CvatFormatError(f"{path}: no annotations.xml (nor any other .xml) in this folder")
+    raise CvatFormatError(f"{path}: several XML files ({', '.join(found)}); import them one at a time")
+
+
 def load_cvat(
     path: Path, *, images_dir: Path | None = None, known_names: Collection[str] = (), root: Path | None = None
 ) -> Dataset:
-    """Read a CVAT XML file (or the ``annotations.xml`` of a CVAT export folder) and find its images.
+    """Read a CVAT XML file (or the XML of an export folder, see ``_annotation_file``) and find its images.
 
     Images are looked for in ``images_dir`` when given, else ``images/`` beside the XML (also
     ``images/<subset>/``), else beside it, inside ``root`` (default: ``images_dir``, else the XML's
@@ -474,11 +491,7 @@ def load_cvat(
     image missing everywhere whose name is in ``known_names`` is matched by name by the importer;
     other missing images are one error listing them.
     """
-    path = Path(path)
-    if path.is_dir():
-        path = path / "annotations.xml"
-    if not os.path.lexists(path):
-        raise CvatFormatError(f"{path}: no such file (a CVAT export holds annotations.xml)")
+    path = _annotation_file(Path(path))
     ds = parse_cvat(read_xml_file(path, error=CvatFormatError), source=str(path))
     base = path.parent
     inside = DatasetRoot(

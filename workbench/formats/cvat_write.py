@@ -134,6 +134,24 @@ def _write_attributes(w: _Writer, inst: Instance, declared: list[AttributeDef]) 
             w.leaf("attribute", text, {"name": key})
 
 
+def _writes_box(inst: Instance, kp: tuple[float, ...] | None) -> bool:
+    """Whether the instance's box is a shape of its own: box-only, and not just what its keypoints
+    span (a skeleton alone reads back to that box, and CVAT draws no box for it)."""
+    if inst.has_shape or inst.bbox_xywh is None or inst.bbox_xywh[2] <= 0 or inst.bbox_xywh[3] <= 0:
+        return False
+    if kp is None:
+        return True
+    vis = [(kp[i], kp[i + 1]) for i in range(0, len(kp), 3) if kp[i + 2] > 0]
+    if len(vis) == 1:
+        spanned = (vis[0][0] - 0.5, vis[0][1] - 0.5, 1.0, 1.0)
+    elif vis:
+        xs, ys = [p[0] for p in vis], [p[1] for p in vis]
+        spanned = (min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys))
+    else:
+        return True
+    return any(abs(a - b) > 1e-6 for a, b in zip(inst.bbox_xywh, spanned, strict=True))
+
+
 def _write_instance(
     w: _Writer, inst: Instance, cat: Category | None, size_wh: tuple[int, int], group: int,
     declared: list[AttributeDef], notes: dict[str, int],
@@ -160,16 +178,7 @@ def _write_instance(
             _write_attributes(w, inst, declared)
             w.close("mask")
             wrote = True
-    box_only = (
-        not inst.has_shape and inst.bbox_xywh is not None and inst.bbox_xywh[2] > 0 and inst.bbox_xywh[3] > 0
-    )
-    single_point = (
-        kp is not None
-        and inst.area == 1.0
-        and inst.bbox_xywh is not None
-        and inst.bbox_xywh[2:] == (1.0, 1.0)
-    )
-    if box_only and not single_point:
+    if _writes_box(inst, kp):
         x, y, bw, bh = inst.bbox_xywh  # type: ignore[misc]
         w.open("box", {**base, "xtl": _num(x), "ytl": _num(y), "xbr": _num(x + bw), "ybr": _num(y + bh)})
         _write_attributes(w, inst, declared)
@@ -227,8 +236,8 @@ def dataset_to_cvat(
         group = 0
         for inst in item.instances:
             cat = cats.get(inst.category)
-            shapes = len(inst.polygons) + (inst.rle is not None) + (inst.keypoints is not None)
-            shapes += not inst.has_shape and inst.bbox_xywh is not None
+            kp = inst.keypoints if cat is not None and cat.keypoints is not None else None
+            shapes = len(inst.polygons) + (inst.rle is not None) + (kp is not None) + _writes_box(inst, kp)
             gid = 0
             if shapes > 1:
                 group += 1
