@@ -50,7 +50,13 @@ from workbench.domain import (
     ValidationError,
     palette_color,
 )
-from workbench.formats.cvat_parts import cvat_rle_to_mask, parse_skeleton_svg
+from workbench.formats.cvat_parts import (
+    attribute_value,
+    cvat_rle_to_mask,
+    ellipse,
+    parse_skeleton_svg,
+    rotated,
+)
 from workbench.formats.paths import DatasetRoot
 from workbench.formats.xmlsafe import read_xml_file
 from workbench.geometry import (
@@ -65,7 +71,6 @@ from workbench.geometry import (
 
 __all__ = ["CvatFormatError", "load_cvat", "parse_cvat"]
 
-ELLIPSE_POINTS = 32
 _SKIPPED = ("polyline", "cuboid", "tag")
 _SHAPES = ("box", "polygon", "points", "ellipse", "mask", "skeleton")
 _MAX_LISTED = 5
@@ -198,45 +203,6 @@ def _points(el: ET.Element, where: str) -> list[float]:
     return out
 
 
-def _rotated(cx: float, cy: float, pts: list[tuple[float, float]], degrees: float) -> list[float]:
-    """Points turned clockwise (on screen, y down) by ``degrees`` about (cx, cy), flat."""
-    t = math.radians(degrees)
-    c, s = math.cos(t), math.sin(t)
-    out: list[float] = []
-    for x, y in pts:
-        dx, dy = x - cx, y - cy
-        out += [cx + dx * c - dy * s, cy + dx * s + dy * c]
-    return out
-
-
-def _ellipse(cx: float, cy: float, rx: float, ry: float, rotation: float) -> list[float]:
-    pts = [
-        (
-            cx + rx * math.cos(2 * math.pi * i / ELLIPSE_POINTS),
-            cy + ry * math.sin(2 * math.pi * i / ELLIPSE_POINTS),
-        )
-        for i in range(ELLIPSE_POINTS)
-    ]
-    return _rotated(cx, cy, pts, rotation)
-
-
-def _attr_value(d: AttributeDef | None, raw: str) -> Any:
-    """The value typed by its definition; ValueError when it does not fit."""
-    if d is None:
-        return raw
-    if d.kind == "checkbox":
-        low = raw.strip().lower()
-        if low not in ("true", "false", "1", "0", ""):
-            raise ValueError(raw)
-        return low in ("true", "1")
-    if d.kind == "number":
-        v = float(raw)
-        if not math.isfinite(v):
-            raise ValueError(raw)
-        return int(v) if v.is_integer() and "." not in raw and "e" not in raw.lower() else v
-    return d.check(raw)
-
-
 @dataclass
 class _Object:
     """The shapes of one instance: one shape, or the shapes of one label and group."""
@@ -288,7 +254,7 @@ class _ImageReader:
         for a in el.findall("attribute"):
             name = a.get("name") or ""
             try:
-                obj.attributes.setdefault(name, _attr_value(defs.get(name), a.text or ""))
+                obj.attributes.setdefault(name, attribute_value(defs.get(name), a.text or ""))
             except (ValueError, ValidationError):
                 self.warnings.append(
                     f"{where}: attribute {name!r} value {a.text!r} does not fit its definition; left out"
@@ -312,10 +278,10 @@ class _ImageReader:
             if kind == "box":
                 x0, y0, x1, y1 = (_float(el, k, where) for k in ("xtl", "ytl", "xbr", "ybr"))
                 corners = [(x0, y0), (x1, y0), (x1, y1), (x0, y1)]
-                flat = _rotated((x0 + x1) / 2, (y0 + y1) / 2, corners, _float_or0(el, "rotation"))
+                flat = rotated((x0 + x1) / 2, (y0 + y1) / 2, corners, _float_or0(el, "rotation"))
             elif kind == "ellipse":
                 cx, cy, rx, ry = (_float(el, k, where) for k in ("cx", "cy", "rx", "ry"))
-                flat = _ellipse(cx, cy, abs(rx), abs(ry), _float_or0(el, "rotation"))
+                flat = ellipse(cx, cy, abs(rx), abs(ry), _float_or0(el, "rotation"))
             else:
                 flat = _points(el, where)
             try:

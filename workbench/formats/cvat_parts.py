@@ -1,4 +1,5 @@
-"""CVAT's two encodings inside its XML, both ways: the mask RLE and the skeleton label's SVG.
+"""CVAT's encodings inside its XML: the mask RLE and the skeleton label's SVG (both ways), rotated
+shapes and ellipses as points, and attribute values typed by their definitions.
 
 A ``<mask rle left top width height>`` holds run lengths over its box, row by row (C order),
 starting with a background run that may be 0: what CVAT's server and UI write (datumaro reads it
@@ -12,12 +13,21 @@ from __future__ import annotations
 import html
 import math
 import re
+from typing import Any
 
 import numpy as np
 
-from workbench.domain import KeypointSchema, ValidationError
+from workbench.domain import AttributeDef, KeypointSchema, ValidationError
 
-__all__ = ["cvat_rle_to_mask", "mask_to_cvat_rle", "parse_skeleton_svg", "skeleton_svg"]
+__all__ = [
+    "attribute_value",
+    "cvat_rle_to_mask",
+    "ellipse",
+    "mask_to_cvat_rle",
+    "parse_skeleton_svg",
+    "rotated",
+    "skeleton_svg",
+]
 
 
 def cvat_rle_to_mask(
@@ -98,3 +108,45 @@ def skeleton_svg(names: tuple[str, ...], edges: tuple[tuple[int, int], ...]) -> 
         for i, (n, (x, y)) in enumerate(zip(names, xy, strict=True))
     ]
     return "".join(lines + circles)
+
+
+ELLIPSE_POINTS = 32
+
+
+def rotated(cx: float, cy: float, pts: list[tuple[float, float]], degrees: float) -> list[float]:
+    """Points turned clockwise (on screen, y down) by ``degrees`` about (cx, cy), flat."""
+    t = math.radians(degrees)
+    c, s = math.cos(t), math.sin(t)
+    out: list[float] = []
+    for x, y in pts:
+        dx, dy = x - cx, y - cy
+        out += [cx + dx * c - dy * s, cy + dx * s + dy * c]
+    return out
+
+
+def ellipse(cx: float, cy: float, rx: float, ry: float, rotation: float) -> list[float]:
+    pts = [
+        (
+            cx + rx * math.cos(2 * math.pi * i / ELLIPSE_POINTS),
+            cy + ry * math.sin(2 * math.pi * i / ELLIPSE_POINTS),
+        )
+        for i in range(ELLIPSE_POINTS)
+    ]
+    return rotated(cx, cy, pts, rotation)
+
+
+def attribute_value(d: AttributeDef | None, raw: str) -> Any:
+    """The value typed by its definition; ValueError when it does not fit."""
+    if d is None:
+        return raw
+    if d.kind == "checkbox":
+        low = raw.strip().lower()
+        if low not in ("true", "false", "1", "0", ""):
+            raise ValueError(raw)
+        return low in ("true", "1")
+    if d.kind == "number":
+        v = float(raw)
+        if not math.isfinite(v):
+            raise ValueError(raw)
+        return int(v) if v.is_integer() and "." not in raw and "e" not in raw.lower() else v
+    return d.check(raw)
