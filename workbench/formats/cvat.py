@@ -50,6 +50,7 @@ from workbench.domain import (
     ValidationError,
     palette_color,
 )
+from workbench.formats.coco.layouts import normalize_split
 from workbench.formats.cvat_parts import (
     attribute_value,
     cvat_rle_to_mask,
@@ -69,7 +70,10 @@ from workbench.geometry import (
     with_bbox_area,
 )
 
-__all__ = ["CvatFormatError", "load_cvat", "parse_cvat"]
+__all__ = ["DEFAULT_SUBSET", "CvatFormatError", "load_cvat", "parse_cvat"]
+
+DEFAULT_SUBSET = "default"
+"""The subset of images without a split (datumaro's name for it; CVAT's project export too)."""
 
 _SKIPPED = ("polyline", "cuboid", "tag")
 _SHAPES = ("box", "polygon", "points", "ellipse", "mask", "skeleton")
@@ -408,6 +412,7 @@ def parse_cvat(root: ET.Element, *, source: str) -> Dataset:
         warnings.append(f"{source}: labels {unknown} are not in <meta>; added as classes without attributes")
     cats = _categories(labels, points_k, seen, used)
     items: list[AnnotatedImage] = []
+    odd_subsets: list[str] = []
     for image, reader in readers:
         instances = []
         for obj in reader.objects.values():
@@ -416,8 +421,12 @@ def parse_cvat(root: ET.Element, *, source: str) -> Dataset:
                 warnings.append(f"{reader.where}: an object of {obj.label!r} has no shape left; skipped")
             else:
                 instances.append(inst)
-        subset = (image.get("subset") or "").strip().lower()
-        split = subset if subset in SPLITS else None
+        subset = (image.get("subset") or "").strip()
+        split = normalize_split(subset) if subset else None
+        if split not in SPLITS:
+            if split not in (None, DEFAULT_SUBSET) and subset not in odd_subsets:
+                odd_subsets.append(subset)
+            split = None
         try:
             record = ImageRecord(file_name=image.get("name") or "", width=reader.size_wh[0],
                                  height=reader.size_wh[1], split=split)  # fmt: skip
@@ -426,6 +435,10 @@ def parse_cvat(root: ET.Element, *, source: str) -> Dataset:
         if not record.file_name:
             raise CvatFormatError(f"{reader.where}: the <image> has no name")
         items.append(AnnotatedImage(image=record, instances=tuple(instances)))
+    if odd_subsets:
+        warnings.append(
+            f"{source}: subsets {odd_subsets} are no split ({', '.join(SPLITS)}); their images have none"
+        )
     return Dataset(categories=list(cats.values()), items=items, warnings=warnings)
 
 
@@ -458,16 +471,18 @@ def load_cvat(
     other missing images are one error listing them.
     """
     path = _annotation_file(Path(path))
-    ds = parse_cvat(read_xml_file(path, error=CvatFormatError), source=str(path))
+    tree = read_xml_file(path, error=CvatFormatError)
+    ds = parse_cvat(tree, source=str(path))
+    subsets = [(image.get("subset") or "").strip() for image in tree.iter("image")]  # one per item
     base = path.parent
     inside = DatasetRoot(
         Path(root) if root is not None else Path(images_dir) if images_dir is not None else base
     )
     known = set(known_names)
     items, missing = [], []
-    for item in ds.items:
+    for item, subset_name in zip(ds.items, subsets, strict=True):
         name = item.image.file_name
-        subset = [base / "images" / item.image.split] if item.image.split else []
+        subset = [base / "images" / subset_name] if subset_name and "/" not in subset_name else []
         folders = [Path(images_dir)] if images_dir is not None else [base / "images", *subset, base]
         escapes = None
         for folder in folders:

@@ -17,13 +17,11 @@ from typing import Any
 from xml.sax.saxutils import XMLGenerator
 
 from workbench.domain import BUILTIN_ATTRIBUTES, AttributeDef, Category, Dataset, Instance
+from workbench.formats.cvat import DEFAULT_SUBSET
 from workbench.formats.cvat_parts import mask_to_cvat_rle, skeleton_svg
 from workbench.geometry import rle_to_mask
 
 __all__ = ["dataset_to_cvat"]
-
-DEFAULT_SUBSET = "default"
-"""The subset of images without a split (datumaro's name for it)."""
 
 
 def _num(v: float) -> str:

@@ -316,3 +316,21 @@ def test_written_file_is_what_cvat_writes(tmp_path: Path) -> None:
     # keys the class does not define are declared (text; checkbox for a boolean), so that CVAT takes them
     shape_attrs = {a.findtext("name"): a.findtext("input_type") for a in labels["shape"].iter("attribute")}
     assert shape_attrs == {"kind": "select", "n": "number", "truncated": "checkbox", "note": "text"}
+
+
+def test_project_export_subsets_become_splits_and_image_folders(tmp_path: Path) -> None:
+    """CVAT's project export: images/<subset>/<name>, <image subset=...> with CVAT's subset names."""
+    from tests.support.images import write_image
+
+    for subset in ("Train", "Validation", "extra"):
+        write_image(tmp_path / "images" / subset / f"{subset}.png", 40, 30)
+    body = "".join(
+        f'<image id="{i}" name="{s}.png" subset="{s}" task_id="3" width="40" height="30"></image>'
+        for i, s in enumerate(("Train", "Validation", "extra"))
+    )
+    (tmp_path / "annotations.xml").write_bytes(cvat_xml(body))
+    ds = load_cvat(tmp_path)
+    assert [(it.image.split, Path(it.image.path).parent.name) for it in ds.items] == [
+        ("train", "Train"), ("val", "Validation"), (None, "extra"),
+    ]  # fmt: skip
+    assert any("subsets ['extra'] are no split" in w for w in ds.warnings)
