@@ -161,6 +161,8 @@ def _write_instance(
     base = _shape_attrs(inst, group)
     if inst.iscrowd:
         notes["crowd"] = notes.get("crowd", 0) + 1
+    if any(_value_text(v) is None for v in inst.attributes.values()):
+        notes["nested"] = notes.get("nested", 0) + 1
     for poly in inst.polygons:
         pts = ";".join(f"{_num(poly[i])},{_num(poly[i + 1])}" for i in range(0, len(poly), 2))
         w.open("polygon", {**base, "points": pts})
@@ -247,6 +249,11 @@ def dataset_to_cvat(
     w.gen.endDocument()
     if notes.get("crowd"):
         warns.append(f"{notes['crowd']} crowd region(s) written as ordinary shapes (CVAT has no crowd flag)")
+    if notes.get("nested"):
+        warns.append(
+            f"{notes['nested']} instance(s) hold attribute values that are no text, number or checkbox "
+            "(LabelMe's flags); those values were left out"
+        )
     if left_out:
         warns.append(f"{left_out} instance(s) without a shape or keypoints left out")
     return out.getvalue() + b"\n"

@@ -334,3 +334,15 @@ def test_project_export_subsets_become_splits_and_image_folders(tmp_path: Path) 
         ("train", "Train"), ("val", "Validation"), (None, "extra"),
     ]  # fmt: skip
     assert any("subsets ['extra'] are no split" in w for w in ds.warnings)
+
+
+def test_export_says_what_cvat_cannot_hold() -> None:
+    insts = (
+        Instance("a", bbox_xywh=(1.0, 1.0, 2.0, 2.0), area=4.0, attributes={"flags": {"x": True}}, iscrowd=True),
+        Instance("a", keypoints=(0.0, 0.0, 0)),  # no shape, no visible keypoint: nothing to draw
+    )
+    ds = Dataset(categories=[Category("a")], items=[AnnotatedImage(ImageRecord("x.png", 10, 10), insts)])
+    notes: list[str] = []
+    back = parse(dataset_to_cvat(ds, warnings=notes))
+    assert len(notes) == 3 and "1 crowd region" in notes[0] and "flags" in notes[1] and "1 instance(s) without" in notes[2]
+    assert len(back.items[0].instances) == 1 and back.items[0].instances[0].attributes == {}
