@@ -1,20 +1,28 @@
 """Native pixels in Chromium: a 50-MP photo beside a 1-MP one, in the same run.
 
 native: from the click on 1:1 to every tile in view loaded and painted (the annotator's
-data-native-image attribute). Three cases for the 50-MP image: first zoom ever (the tiles are
-written: one decode of the original, 1024-px PNG tiles), first zoom after coming back to the image
-(tiles on disk, registered again), and zooming to 1:1 again while they are registered. The 1-MP
-image has no tiles (its display copy is full size): its figure is the 1:1 view drawn.
+data-native-image attribute). Cases for the 50-MP image:
+- opened then zoomed at once: the first zoom of an image just opened (its tiles are being cut in
+  the background since it, or the image before it, was opened: whatever is not on disk yet is cut
+  on the tile's request);
+- cold: a new tab, no tile on disk and none being cut (the tile folders are removed first): one
+  decode of the original, then the tiles in view;
+- new tab: a new page load, browser cache off, tiles on the server's disk;
+- again: zooming to 1:1 again in the same tab.
+Each beside the Streamlit path (the browser's tile server blocked, so the tab asks Python for the
+tiles: the fallback, and what every zoom did before the tile server) in the same run.
+The 1-MP image has no tiles (its display copy is full size): its figure is the 1:1 view drawn.
 open: from pressing D/A to the image drawn with its shapes, editable (data-loaded-image), p50 over
 visits after the first; first: the first visit (display copy written then).
 
-Run from the repository root: .venv/bin/python bench/ui_native_pixels.py [--rounds 8]
+Run from the repository root: .venv/bin/python bench/ui_native_pixels.py [--rounds 8] [--cold 3]
 """
 
 from __future__ import annotations
 
 import argparse
 import io
+import shutil
 import statistics
 import sys
 import tempfile
@@ -64,6 +72,17 @@ def p50(values: list[float]) -> str:
     return f"{statistics.median(values):.0f}" if values else "-"
 
 
+def p95(values: list[float]) -> str:
+    if not values:
+        return "-"
+    ordered = sorted(values)
+    return f"{ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]:.0f}"
+
+
+def both(values: list[float]) -> str:
+    return f"{p50(values)} / {p95(values)} (n={len(values)})"
+
+
 def one_to_one(page: Any, image_id: int, tiled: bool) -> float:
     """ms from the click on 1:1 to native pixels on screen."""
     page.evaluate("() => { window.__wbPerf = []; }")
@@ -88,9 +107,108 @@ def visit(page: Any, key: str, image_id: int) -> float:
     return (time.perf_counter() - t0) * 1000
 
 
+def tile_folders(root: Path) -> list[Path]:
+    return [p for p in root.glob("*/tiles/*") if p.is_dir()]
+
+
+def grid_done(root: Path, timeout_s: float = 120.0) -> None:
+    """Wait until every 50-MP image's grid is on disk (nothing cut in the background meanwhile)."""
+    deadline = time.monotonic() + timeout_s
+    while len(list(root.glob("*/tiles/*/1024.json"))) < len(tile_folders(root)):
+        if time.monotonic() > deadline:
+            return
+        time.sleep(0.05)
+
+
+def tile_fetch_ms(page: Any) -> float:
+    """From the first tile request's start to the last tile's last byte (resource timing)."""
+    return page.evaluate(
+        """() => {
+          const t = performance.getEntriesByType("resource").filter((e) => e.name.endsWith(".bmp"));
+          return t.length ? Math.max(...t.map((e) => e.responseEnd)) - Math.min(...t.map((e) => e.startTime)) : -1;
+        }"""
+    )
+
+
+def tab(browser: Any, url: str, streamlit_path: bool) -> Any:
+    """A page with the browser cache off; ``streamlit_path``: the tile server blocked (fallback)."""
+    page = new_page(browser, url)
+    page.context.new_cdp_session(page).send("Network.setCacheDisabled", {"cacheDisabled": True})
+    if streamlit_path:
+        port = url.rsplit(":", 1)[1]
+        page.route(lambda u: u.endswith(".bmp") and f":{port}/" not in u, lambda r: r.abort())
+    return page
+
+
+def run_path(
+    browser: Any,
+    server: UiServer,
+    root: Path,
+    ids: dict[str, int],
+    rounds: int,
+    cold: int,
+    streamlit_path: bool,
+) -> dict[str, list[float]]:
+    small_id, big_ids = ids["small"], [ids["big"], ids["big2"]]
+    res: dict[str, list[float]] = {
+        k: []
+        for k in (
+            "opened",
+            "cold",
+            "new tab",
+            "again",
+            "small",
+            "open big",
+            "open small",
+            "cold fetch",
+            "new tab fetch",
+        )
+    }
+    page = tab(browser, server.url, streamlit_path)
+    open_project(page, "Native")
+    nav(page, "Annotate")
+    wait_image_drawn(page, small_id)
+    # opened then zoomed at once: the first 50-MP image was cut in the background since the 1-MP
+    # one before it was opened (its neighbour), the second since itself was opened
+    for k, big_id in enumerate(big_ids):
+        if k:
+            fit(page)
+        res["open big"].append(visit(page, "d", big_id))
+        res["opened"].append(one_to_one(page, big_id, True))
+    fit(page)
+    grid_done(root)
+    big_id = big_ids[0]
+    visit(page, "a", big_id)
+    fit(page)
+    grid_done(root)
+    for _ in range(rounds):
+        res["again"].append(one_to_one(page, big_id, True))
+        fit(page)
+        res["open small"].append(visit(page, "a", small_id))
+        res["small"].append(one_to_one(page, small_id, False))
+        page.keyboard.press("f")
+        res["open big"].append(visit(page, "d", big_id))
+    page.context.close()
+    for key, n in (("new tab", max(2, rounds // 2)), ("cold", cold)):
+        for _ in range(n):
+            grid_done(root)
+            if key == "cold":  # the process remembers the grids it cut: it does not cut them again
+                for folder in tile_folders(root):
+                    shutil.rmtree(folder)
+            page = tab(browser, server.url, streamlit_path)
+            page.goto(f"{server.url}/annotate?project=native&image={big_id}")
+            wait_image_drawn(page, big_id)
+            res[key].append(one_to_one(page, big_id, True))
+            if not streamlit_path:
+                res[f"{key} fetch"].append(tile_fetch_ms(page))
+            page.context.close()
+    return res
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=8)
+    ap.add_argument("--cold", type=int, default=3)
     args = ap.parse_args()
     if not CHROMIUM.exists():
         print("needs /usr/bin/chromium (apt-get install chromium)")
@@ -106,72 +224,56 @@ def main() -> int:
         t = time.perf_counter()
         big, small = photo_jpeg(BIG_WH, 1), photo_jpeg(SMALL_WH, 2)
         imports.import_images(
-            ws, slug, [ImageSource(name="a_small.jpg", data=small), ImageSource(name="b_big.jpg", data=big)]
+            ws,
+            slug,
+            [
+                ImageSource(name="a_small.jpg", data=small),
+                ImageSource(name="b_big.jpg", data=big),
+                ImageSource(name="c_big.jpg", data=photo_jpeg(BIG_WH, 3)),
+            ],
         )
         print(
-            f"imported {BIG_WH[0]}x{BIG_WH[1]} ({len(big) / 1e6:.0f} MB) and {SMALL_WH[0]}x{SMALL_WH[1]} JPEGs"
+            f"imported 2 x {BIG_WH[0]}x{BIG_WH[1]} ({len(big) / 1e6:.0f} MB) and {SMALL_WH[0]}x{SMALL_WH[1]} JPEGs"
             f" in {time.perf_counter() - t:.1f} s"
         )
         classes.add_category(ws, slug, Category(name="thing"))
-        small_id, big_id = [im.id for im in annotate.list_images(ws, slug)]
+        small_id, big_id, big2_id = [im.id for im in annotate.list_images(ws, slug)]
+        ids = {"small": small_id, "big": big_id, "big2": big2_id}
+        results: dict[str, dict[str, list[float]]] = {}
+        for name, streamlit_path in (("tile server", False), ("Streamlit path", True)):
+            for folder in tile_folders(root):
+                shutil.rmtree(folder)
+            server = UiServer(root)  # a fresh process: nothing cut, nothing remembered
+            try:
+                with sync_playwright() as pw:
+                    browser = pw.chromium.launch(
+                        executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS, headless=True
+                    )
+                    results[name] = run_path(
+                        browser, server, root, ids, args.rounds, args.cold, streamlit_path
+                    )
+                    browser.close()
+            finally:
+                server.stop()
 
-        server = UiServer(root)
-        native: dict[str, list[float]] = {"small": [], "new tab": [], "again": []}
-        opened: dict[str, list[float]] = {"small": [], "big": []}
-        first: dict[str, float] = {}
-        inside: list[float] = []
-        try:
-            with sync_playwright() as pw:
-                browser = pw.chromium.launch(
-                    executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS, headless=True
-                )
-                page = new_page(browser, server.url)
-                open_project(page, "Native")
-                nav(page, "Annotate")
-                wait_image_drawn(page, small_id)
-                first["big"] = visit(page, "d", big_id)
-                t0 = time.perf_counter()
-                first["zoom"] = one_to_one(page, big_id, True)
-                while not list(root.glob("**/tiles/*/1024.json")):
-                    time.sleep(0.05)
-                first["grid"] = time.perf_counter() - t0
-                fit(page)
-                first["small"] = visit(page, "a", small_id)
-                for _ in range(args.rounds):
-                    opened["big"].append(visit(page, "d", big_id))
-                    native["again"].append(one_to_one(page, big_id, True))
-                    fit(page)
-                    opened["small"].append(visit(page, "a", small_id))
-                    native["small"].append(one_to_one(page, small_id, False))
-                    page.keyboard.press("f")
-                for _ in range(max(2, args.rounds // 2)):
-                    page.goto(f"{server.url}/annotate?project=native&image={big_id}")
-                    wait_image_drawn(page, big_id)
-                    native["new tab"].append(one_to_one(page, big_id, True))
-                    marks = dict(page.evaluate("() => window.__wbPerf.splice(0)"))
-                    if "tiles-asked" in marks and "native" in marks:
-                        inside.append(marks["native"] - marks["tiles-asked"])
-                browser.close()
-        finally:
-            server.stop()
-
-    print(f"\nChromium, {args.rounds} rounds, p50 in ms")
-    print("| image | open -> editable, first | open -> editable | 1:1 -> native pixels on screen |")
+    d, r = results["tile server"], results["Streamlit path"]
+    print(f"\nChromium, {args.rounds} rounds, {args.cold} cold zooms; ms, p50 / p95 (n)")
+    print("| 50 MP 1:1 -> native pixels on screen | tile server | Streamlit path (reference) | ratio p50 |")
     print("|---|---|---|---|")
+    for key, label in (
+        ("opened", "first zoom, right after opening the image"),
+        ("cold", "cold: no tile on disk (one decode of the original)"),
+        ("new tab", "new tab, browser cache off (tiles on disk)"),
+        ("again", "again in the same tab"),
+    ):
+        ratio = statistics.median(r[key]) / statistics.median(d[key]) if d[key] and r[key] else float("nan")
+        print(f"| {label} | {both(d[key])} | {both(r[key])} | {ratio:.1f}x |")
     print(
-        f"| 1 MP {SMALL_WH[0]}x{SMALL_WH[1]} | {first['small']:.0f} | {p50(opened['small'])} | {p50(native['small'])} |"
+        f"| 1 MP {SMALL_WH[0]}x{SMALL_WH[1]}, no tiles: 1:1 drawn | {both(d['small'])} | {both(r['small'])} | |"
     )
     print(
-        f"| 50 MP {BIG_WH[0]}x{BIG_WH[1]} | {first['big']:.0f} | {p50(opened['big'])} | "
-        f"first zoom ever {first['zoom']:.0f}; first zoom in a new tab {p50(native['new tab'])}; "
-        f"again {p50(native['again'])} |"
+        f"open -> editable p50: 50 MP {p50(d['open big'])} ms, 1 MP {p50(d['open small'])} ms (tile server run)"
     )
-    print(
-        f"50 MP: whole grid ({-(-BIG_WH[0] // 1024)} x {-(-BIG_WH[1] // 1024)} tiles) on disk "
-        f"{first['grid']:.1f} s after the first zoom; new tab, inside the browser: tiles asked -> "
-        f"painted p50 {p50(inside)} ms"
-    )
-    print("1 MP: no tiles (its display copy is full size): the 1:1 view drawn")
     return 0
 
 

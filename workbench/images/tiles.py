@@ -180,14 +180,24 @@ def _decode(project_dir: Path, rel_path: str, grid: TileGrid) -> Image.Image:
     return rgb
 
 
-def _job(project_dir: Path, rel_path: str, grid: TileGrid, folder: Path) -> _Job:
+def _reserve(folder: Path) -> tuple[_Job, bool]:
+    """The folder's job, made now if there is none (then True: the caller decodes). Under _LOCK."""
+    job = _JOBS.get(folder)
+    if job is not None:
+        return job, False
+    job = _JOBS[folder] = _Job()
+    return job, True
+
+
+def _job(
+    project_dir: Path, rel_path: str, grid: TileGrid, folder: Path, reserved: tuple[_Job, bool] | None = None
+) -> _Job:
     """The folder's job with its original decoded: the first caller decodes (outside the global
     lock, so asks for other images are not held up), later ones wait for that decode."""
-    with _LOCK:
-        job = _JOBS.get(folder)
-        mine = job is None
-        if job is None:
-            job = _JOBS[folder] = _Job()
+    if reserved is None:
+        with _LOCK:
+            reserved = _reserve(folder)
+    job, mine = reserved
     if mine:
         try:
             job.rgb = _decode(project_dir, rel_path, grid)
@@ -344,6 +354,16 @@ def prefetch_tiles(
         _QUEUE_CHANGED.notify()
 
 
+def _drop(folder: Path, reserved: tuple[_Job, bool]) -> None:
+    """Let go of a job reserved but not needed (the grid was on disk already)."""
+    job, mine = reserved
+    if mine:
+        job.decoded.set()
+        with _LOCK:
+            if _JOBS.get(folder) is job:
+                del _JOBS[folder]
+
+
 def _prefetch_loop() -> None:
     _low_priority()
     while True:
@@ -354,11 +374,16 @@ def _prefetch_loop() -> None:
             project_dir, rel_path, size_wh, side = _QUEUE.pop(0)
             folder = tiles_folder(project_dir, rel_path)
             _PREFETCHING.append(folder)
+            # the job exists from now on, so that a delete from here on finds it and cancels it
+            reserved = _reserve(folder) if folder not in _COMPLETE else None
         try:
-            if folder in _COMPLETE or _complete(folder, side) is not None:
+            if reserved is None:
+                continue
+            if _complete(folder, side) is not None:
+                _drop(folder, reserved)
                 continue
             grid = tile_grid(size_wh, side=side)
-            job = _job(project_dir, rel_path, grid, folder)
+            job = _job(project_dir, rel_path, grid, folder, reserved)
             _start_finish(folder, grid, job).join()
         except Exception:  # noqa: BLE001 - a prefetch is best effort: the zoom's ask reports the problem
             continue

@@ -98,10 +98,18 @@ def _stage_shot(page: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return shot, rows, cols
 
 
-def test_one_to_one_shows_the_originals_pixels(native: Native) -> None:
+def _tile_hrefs(page: Any) -> list[str]:
+    return page.locator('[data-role="tiles"] image').evaluate_all(
+        "es => es.map((e) => e.getAttribute('href'))"
+    )
+
+
+def test_one_to_one_shows_the_originals_pixels(native: Native, ui_server: Any) -> None:
     page = native.page
     page.get_by_role("button", name="1:1").click()
     page.locator(f'.wb-annot[data-native-image="{native.ids[0]}"]').wait_for(timeout=60_000)
+    hrefs = _tile_hrefs(page)  # fetched from the tile server, not through a Streamlit rerun
+    assert hrefs and all(h.startswith("http://127.0.0.1:") and f":{ui_server.port}/" not in h for h in hrefs)
     box = page.locator(".wb-svg").bounding_box()
     _, _, vw, vh = view_box(page)
     assert abs(min(box["width"] / vw, box["height"] / vh) - 1.0) < 1e-6  # one screen px per natural px
@@ -167,3 +175,23 @@ def test_tiles_still_show_after_leaving_the_page_and_coming_back(native: Native)
     expected = native.original[np.ix_(rows, cols)].astype(np.int16)
     assert np.abs(shot - expected).mean() < 2
     cdp.send("Network.setCacheDisabled", {"cacheDisabled": False})
+
+
+def test_without_the_tile_server_the_tiles_come_through_streamlit(
+    native: Native, browser: Any, ui_server: Any
+) -> None:
+    """A browser that cannot reach the tile server (a proxy that forwards the UI's port only) asks
+    Python for the tiles instead: still the original's pixels at 1:1."""
+    page = new_page(browser, ui_server.url)
+    port = f":{ui_server.port}/"
+    page.route(lambda url: url.endswith(".bmp") and port not in url, lambda route: route.abort())
+    page.goto(f"{ui_server.url}/annotate?project=native&image={native.ids[0]}")
+    wait_image_drawn(page, native.ids[0])
+    page.get_by_role("button", name="1:1").click()
+    page.locator(f'.wb-annot[data-native-image="{native.ids[0]}"]').wait_for(timeout=60_000)
+    hrefs = _tile_hrefs(page)
+    assert hrefs and all("/media/" in h for h in hrefs), hrefs  # Streamlit media, not the tile server
+    shot, rows, cols = _stage_shot(page)
+    expected = native.original[np.ix_(rows, cols)].astype(np.int16)
+    assert np.abs(shot - expected).mean() < 2
+    page.context.close()
