@@ -48,9 +48,6 @@ TILE_SUFFIX = ".bmp"
 TILE_MIMETYPE = "image/bmp"
 BACKGROUND_NICE = 10
 """Niceness of the threads that write tiles nobody waits for (prefetch, the rest of a grid)."""
-PREFETCH_QUEUE = 4
-"""Images queued for prefetching at most; older asks are dropped (the user has moved on)."""
-PREFETCH_IDLE_S = 30.0
 
 _LOCK = threading.Lock()
 """Guards the jobs below: two sessions asking for the same image share one decode."""
@@ -322,74 +319,11 @@ def ensure_tiles(project_dir: Path, rel_path: str, *, side: int = TILE_SIDE) -> 
 
 
 _QUEUE: list[tuple[Path, str, tuple[int, int], int]] = []
+"""Images waiting for tile_prefetch (project folder, stored path, size, side); here because a
+delete takes its image off it."""
 _QUEUE_CHANGED = threading.Condition(_LOCK)
-_PREFETCHER: threading.Thread | None = None
 _PREFETCHING: list[Path] = []
 """The folder the prefetcher has taken off the queue and is working on (for wait_for_tiles)."""
-
-
-def prefetch_tiles(
-    project_dir: Path, rel_path: str, size_wh: tuple[int, int], *, side: int = TILE_SIDE, first: bool = False
-) -> None:
-    """Cut the image's whole grid in the background, one image at a time at low priority, so that
-    the first zoom finds its tiles on disk. Returns at once; an image already tiled costs a set
-    lookup. ``first`` puts it ahead of the others (the newest ask first); the queue keeps the first
-    :data:`PREFETCH_QUEUE` entries (the user has moved on from the images dropped at its end)."""
-    global _PREFETCHER
-    folder = tiles_folder(project_dir, rel_path)
-    if folder in _COMPLETE or not needs_tiles(size_wh):
-        return
-    entry = (Path(project_dir), rel_path, (int(size_wh[0]), int(size_wh[1])), side)
-    with _LOCK:
-        if any(e[0] == entry[0] and e[1] == rel_path for e in _QUEUE):
-            _QUEUE[:] = [e for e in _QUEUE if not (e[0] == entry[0] and e[1] == rel_path)]
-        if first:
-            _QUEUE.insert(0, entry)
-        else:
-            _QUEUE.append(entry)
-        del _QUEUE[PREFETCH_QUEUE:]
-        if _PREFETCHER is None or not _PREFETCHER.is_alive():
-            _PREFETCHER = threading.Thread(target=_prefetch_loop, name="wb-tiles-prefetch", daemon=True)
-            _PREFETCHER.start()
-        _QUEUE_CHANGED.notify()
-
-
-def _drop(folder: Path, reserved: tuple[_Job, bool]) -> None:
-    """Let go of a job reserved but not needed (the grid was on disk already)."""
-    job, mine = reserved
-    if mine:
-        job.decoded.set()
-        with _LOCK:
-            if _JOBS.get(folder) is job:
-                del _JOBS[folder]
-
-
-def _prefetch_loop() -> None:
-    _low_priority()
-    while True:
-        with _LOCK:
-            while not _QUEUE:
-                if not _QUEUE_CHANGED.wait(timeout=PREFETCH_IDLE_S):
-                    return  # idle: the thread ends, the next ask starts another
-            project_dir, rel_path, size_wh, side = _QUEUE.pop(0)
-            folder = tiles_folder(project_dir, rel_path)
-            _PREFETCHING.append(folder)
-            # the job exists from now on, so that a delete from here on finds it and cancels it
-            reserved = _reserve(folder) if folder not in _COMPLETE else None
-        try:
-            if reserved is None:
-                continue
-            if _complete(folder, side) is not None:
-                _drop(folder, reserved)
-                continue
-            grid = tile_grid(size_wh, side=side)
-            job = _job(project_dir, rel_path, grid, folder, reserved)
-            _start_finish(folder, grid, job).join()
-        except Exception:  # noqa: BLE001 - a prefetch is best effort: the zoom's ask reports the problem
-            continue
-        finally:
-            with _LOCK:
-                _PREFETCHING.remove(folder)
 
 
 def wait_for_tiles(timeout_s: float = 60.0) -> None:
@@ -409,7 +343,10 @@ def wait_for_tiles(timeout_s: float = 60.0) -> None:
 def delete_tiles(project_dir: Path, rel_path: str) -> None:
     """Remove an image's tiles (with the image); none there is fine. A job writing them is
     cancelled first and its tile in progress waited for, so nothing is written after this."""
-    folder = tiles_folder(project_dir, rel_path)
+    _delete_folder(tiles_folder(project_dir, rel_path))
+
+
+def _delete_folder(folder: Path) -> None:
     with _LOCK:
         _QUEUE[:] = [e for e in _QUEUE if tiles_folder(e[0], e[1]) != folder]
         _COMPLETE.discard(folder)
@@ -450,7 +387,6 @@ __all__ = [
     "delete_tiles",
     "ensure_tiles",
     "needs_tiles",
-    "prefetch_tiles",
     "sweep_tiles",
     "tile_grid",
     "tile_paths",

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from workbench.domain import ImageRecord
-from workbench.images import storage, tiles
+from workbench.images import storage, tile_prefetch, tiles
 from workbench.services.workspace import Workspace
 from workbench.store import images as image_repo
 from workbench.store import projects as project_repo
@@ -65,7 +65,7 @@ def prefetch(ws: Workspace, slug: str, recs: list[ImageRecord], *, side: int = T
     project_dir = ws.project_dir(slug)
     for rec in reversed(recs):  # each goes to the front: the queue ends up in this order, older asks last
         if rec.path is not None and tiles.needs_tiles(rec.size_wh):
-            tiles.prefetch_tiles(project_dir, rec.path, rec.size_wh, side=side, first=True)
+            tile_prefetch.prefetch_tiles(project_dir, rec.path, rec.size_wh, side=side, first=True)
 
 
 __all__ = ["TILE_MIMETYPE", "TILE_SIDE", "prefetch", "tile_files", "tile_grid", "tiles_info"]

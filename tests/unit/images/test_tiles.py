@@ -143,3 +143,22 @@ def test_deleting_or_sweeping_an_image_takes_its_tiles_with_it(tmp_path: Path) -
     removed = sweep_orphans(tmp_path, {kept})  # the orphan's row was rolled back
     assert tiles.tiles_folder(tmp_path, orphan) in removed and not tiles.tiles_folder(tmp_path, orphan).exists()
     assert tiles.tiles_folder(tmp_path, kept).is_dir()
+
+
+def test_the_cache_keeps_the_most_recently_used_grids_within_its_budget(tmp_path: Path) -> None:
+    import os
+
+    from workbench.images.tile_prefetch import prune_tiles
+
+    rels = [_store(tmp_path, _random(700, 300, seed=s)) for s in (10, 11, 12, 13)]
+    folders = [tiles.tiles_folder(tmp_path, rel) for rel in rels]
+    for k, rel in enumerate(rels):
+        tiles.ensure_tiles(tmp_path, rel, side=256)
+        os.utime(folders[k], ns=(k * 10**9, k * 10**9))  # used in this order: 0 the longest ago
+    one = sum(p.stat().st_size for p in folders[0].iterdir())
+    assert prune_tiles(tmp_path, keep_bytes=10 * one) == []
+    removed = prune_tiles(tmp_path, keep_bytes=2 * one, keep={folders[1]})
+    assert removed == [folders[0], folders[2]]  # the oldest, skipping the one kept
+    assert [f.is_dir() for f in folders] == [False, True, False, True]
+    (again,) = tiles.tile_paths(tmp_path, rels[0], (700, 300), [0], side=256)  # cut again when asked
+    assert again.is_file()

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from workbench.images import tiles
+from workbench.images import tile_prefetch, tiles
 from workbench.images.decode import ImageSource
 from workbench.services import annotate, imports, projects
 from workbench.services.workspace import Workspace, open_workspace
@@ -100,20 +100,20 @@ def test_prefetch_cuts_the_grid_ahead_and_a_delete_cancels_it(served: Served) ->
     folder = tiles.tiles_folder(project_dir, served.rel_path)
     tiles.wait_for_tiles()
     tiles.delete_tiles(project_dir, served.rel_path)
-    tiles.prefetch_tiles(project_dir, served.rel_path, SIZE, first=True)
+    tile_prefetch.prefetch_tiles(project_dir, served.rel_path, SIZE, first=True)
     tiles.wait_for_tiles()
     assert sorted(p.name for p in folder.iterdir()) == ["1024.json"] + sorted(
         f"1024_{c}_{r}.bmp" for c in range(3) for r in range(2)
     )
-    tiles.prefetch_tiles(project_dir, served.rel_path, SIZE)  # already cut: nothing is queued
+    tile_prefetch.prefetch_tiles(project_dir, served.rel_path, SIZE)  # already cut: nothing is queued
     tiles.wait_for_tiles(timeout_s=0.5)
     tiles.delete_tiles(project_dir, served.rel_path)
     for _ in range(3):  # deleted before the job starts: nothing is left behind
-        tiles.prefetch_tiles(project_dir, served.rel_path, SIZE, first=True)
+        tile_prefetch.prefetch_tiles(project_dir, served.rel_path, SIZE, first=True)
         tiles.delete_tiles(project_dir, served.rel_path)
         tiles.wait_for_tiles()
         assert not folder.exists()
-    tiles.prefetch_tiles(project_dir, served.rel_path, SIZE, first=True)
+    tile_prefetch.prefetch_tiles(project_dir, served.rel_path, SIZE, first=True)
     deadline = time.monotonic() + 60
     while not (folder.is_dir() and any(p.suffix == ".bmp" for p in folder.iterdir())):
         assert time.monotonic() < deadline

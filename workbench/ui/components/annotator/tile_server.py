@@ -58,10 +58,17 @@ class _Handler(BaseHTTPRequestHandler):
         if m is None or not hmac.compare_digest(m[1], self.server.token) or int(m[4]) != tile_svc.TILE_SIDE:
             self._send(404, b"not found", "text/plain")
             return
-        try:
-            (path,) = tile_svc.tile_files(self.server.ws, m[2], int(m[3]), [int(m[5])], side=int(m[4]))
-            data = path.read_bytes()
-        except (WorkbenchError, OSError):
+        data = None
+        for _attempt in range(2):  # a tile pruned from the cache between the two lines is cut again
+            try:
+                (path,) = tile_svc.tile_files(self.server.ws, m[2], int(m[3]), [int(m[5])], side=int(m[4]))
+                data = path.read_bytes()
+                break
+            except OSError:
+                continue
+            except WorkbenchError:
+                break
+        if data is None:
             self._send(404, b"not found", "text/plain")
             return
         self._send(200, data, tile_svc.TILE_MIMETYPE)
