@@ -2,22 +2,23 @@
 and the annotation records exports read.
 
 Saves compare the image version in one conditional UPDATE, so two annotators cannot overwrite each
-other; imports bypass the ORM because a 200k-annotation file would otherwise spend most of its time
-in SQLAlchemy's per-value processing.
+other, and write only the rows named (changed, new or deleted shapes: one moved vertex on an image
+of 1,000 shapes writes one row); imports bypass the ORM because a 200k-annotation file would
+otherwise spend most of its time in SQLAlchemy's per-value processing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
-from sqlalchemy import Text, case, cast, delete, insert, select, update
+from sqlalchemy import Text, case, cast, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from workbench.domain import AnnotationRecord, ConflictError, ImageRecord, Instance, Rle, ValidationError
-from workbench.store.categories import category_ids_by_name, list_categories
+from workbench.store.categories import list_categories
 from workbench.store.images import image_row
 from workbench.store.models import AnnotationRow, CategoryRow, ImageRow, utcnow
 
@@ -108,26 +109,53 @@ def load_instances(s: Session, image_id: int) -> list[Instance]:
     return [instance_from_values(*r[1:]) for r in rows]
 
 
-_ATTRIBUTES_AT = 8
-"""Where ``attributes`` is among the columns a save compares (``compared`` in save_image_instances)."""
+def load_instances_by_id(s: Session, image_id: int, ids: Sequence[int]) -> dict[int, Instance]:
+    """The image's rows with these ids (a save's changed shapes), by id; ids not on it are absent."""
+    if not ids:
+        return {}
+    rows = s.execute(
+        select(*INSTANCE_COLUMNS)
+        .join(CategoryRow, CategoryRow.id == AnnotationRow.category_id)
+        .where(AnnotationRow.image_id == image_id, AnnotationRow.id.in_(sorted(set(ids))))
+    )
+    return {int(r[9]): instance_from_values(*r[1:]) for r in rows}
 
 
-def save_image_instances(
+def count_instances(s: Session, image_id: int, *, without: Sequence[int] = ()) -> int:
+    """How many annotations the image has, not counting the rows in ``without``."""
+    q = select(func.count(AnnotationRow.id)).where(AnnotationRow.image_id == image_id)
+    if without:
+        q = q.where(AnnotationRow.id.not_in(sorted(set(without))))
+    return int(s.scalar(q) or 0)
+
+
+@dataclass(frozen=True)
+class WrittenRows:
+    """What a save wrote: the image's new version, and for each instance written (in the order given)
+    its row id and row version, and the instance as stored (attributes as checked)."""
+
+    version: int
+    ids: list[int]
+    instances: list[Instance]
+
+
+def save_image_changes(
     s: Session,
     pid: int,
     image_id: int,
-    instances: Sequence[Instance],
+    writes: Sequence[Instance],
+    deleted: Sequence[int] = (),
     *,
     expected_version: int,
     status: str | None = None,
-) -> tuple[int, list[int]]:
-    """Replace an image's annotations if nobody saved since ``expected_version``.
+) -> WrittenRows:
+    """Write some of an image's annotations if nobody saved since ``expected_version``.
 
-    Returns the new image version and the row id of each instance, in the order given, so that a
-    caller (the browser) can give new shapes their ids and later saves update those rows in place.
-    The version check and bump is one conditional UPDATE, so two concurrent saves cannot both pass.
-    Instances that keep their id keep their row, rewritten (and its version bumped) only when
-    something in it changed, so a row's version counts its edits; the rest are inserted.
+    ``writes`` are the instances that changed or are new: each is written as it is (the caller has
+    compared them with their rows: the one comparison of a save), an instance whose id is a row of this
+    image rewrites that row and bumps its version, any other is inserted as a new row. ``deleted`` are
+    row ids to remove. Rows not named keep their version and timestamp. The version check and bump is
+    one conditional UPDATE, so two concurrent saves cannot both pass.
     """
     image_row(s, pid, image_id)
     values: dict[str, Any] = {"version": ImageRow.version + 1, "updated_at": utcnow()}
@@ -146,82 +174,73 @@ def save_image_instances(
             f"image {image_id} was saved elsewhere (version {current}, you had {expected_version}); "
             "reload it to see the other changes; nothing was overwritten"
         )
-    cat_ids = category_ids_by_name(s, pid)
-    num_kp = dict(
-        s.execute(select(CategoryRow.name, CategoryRow.keypoint_names).where(CategoryRow.project_id == pid)).all()
-    )
     cats = {c.name: c for c in list_categories(s, pid)}
-    compared = (
-        AnnotationRow.category_id, AnnotationRow.segmentation, AnnotationRow.keypoints, AnnotationRow.bbox,
-        AnnotationRow.area, AnnotationRow.iscrowd, AnnotationRow.source, AnnotationRow.score,
-        AnnotationRow.attributes, AnnotationRow.z_order,
-    )
-    existing: dict[int, int] = {}
-    stored: dict[int, tuple[Any, ...]] = {}
-    for row in s.execute(
-        select(AnnotationRow.id, AnnotationRow.version, *compared).where(AnnotationRow.image_id == image_id)
-    ):
-        existing[row[0]] = row[1]
-        stored[row[0]] = tuple(row[2:])
-    keep: set[int] = set()
-    ids: list[int | None] = []
+    named = sorted({i.id for i in writes if i.id is not None})
+    before: dict[int, Any] = {}
+    if named:
+        before = dict(
+            s.execute(
+                select(AnnotationRow.id, AnnotationRow.attributes).where(
+                    AnnotationRow.image_id == image_id, AnnotationRow.id.in_(named)
+                )
+            ).all()
+        )
+    kept: set[int] = set()
+    out: list[Instance | None] = []
     new_rows: list[dict[str, Any]] = []
     new_at: list[int] = []
-    for inst in instances:
-        if inst.category not in cat_ids:
-            raise ValidationError(f"unknown class {inst.category!r}; classes: {sorted(cat_ids)}")
-        if inst.keypoints:
-            k = len(num_kp.get(inst.category) or [])
-            got = len(inst.keypoints) // 3
-            if not k:
-                raise ValidationError(
-                    f"class {inst.category!r} has no keypoints, but an instance brings {got}; "
-                    "define its keypoints first"
-                )
-            if got != k:
-                raise ValidationError(f"class {inst.category!r} has {k} keypoints, an instance brings {got}")
+    now = utcnow()
+    for inst in writes:
+        cat = cats.get(inst.category)
+        if cat is None:
+            raise ValidationError(f"unknown class {inst.category!r}; classes: {sorted(cats)}")
+        _check_keypoints(inst, cat.keypoints.names if cat.keypoints is not None else ())
         # attribute values checked against the class's definitions (what an import left is kept)
-        before = stored[inst.id][_ATTRIBUTES_AT] if inst.id in stored else None
+        row_id = inst.id if inst.id in before and inst.id not in kept else None
         try:
-            checked = cats[inst.category].check_attributes(inst.attributes, before)
+            checked = cat.check_attributes(inst.attributes, before.get(row_id) if row_id else None)
         except ValidationError as exc:
             raise ValidationError(f"class {inst.category!r}: {exc}") from None
         if checked != inst.attributes:
             inst = replace(inst, attributes=checked)
-        vals = instance_to_values(inst, cat_ids[inst.category], image_id)
-        if inst.id is not None and inst.id in existing and inst.id not in keep:
-            keep.add(inst.id)
-            ids.append(inst.id)
-            as_stored = tuple(_json_norm(vals[c.key]) for c in compared)
-            if as_stored == stored[inst.id]:
-                continue  # unchanged: keeps its version and timestamp
-            s.execute(
+        vals = instance_to_values(inst, int(cat.id or 0), image_id)
+        if row_id is not None:
+            kept.add(row_id)
+            version = s.scalar(
                 update(AnnotationRow)
-                .where(AnnotationRow.id == inst.id)
-                .values(**vals, version=existing[inst.id] + 1, updated_at=utcnow())
+                .where(AnnotationRow.id == row_id)
+                .values(**vals, version=AnnotationRow.version + 1, updated_at=now)
+                .returning(AnnotationRow.version)
                 .execution_options(synchronize_session=False)
             )
+            out.append(replace(inst, id=row_id, version=int(version or 1)))
         else:
-            new_at.append(len(ids))
-            ids.append(None)
+            new_at.append(len(out))
+            out.append(replace(inst, id=None, version=1))
             new_rows.append(vals)
-    gone = set(existing) - keep
+    gone = sorted(set(deleted) - kept)
     if gone:
-        s.execute(delete(AnnotationRow).where(AnnotationRow.id.in_(gone)))
+        s.execute(delete(AnnotationRow).where(AnnotationRow.image_id == image_id, AnnotationRow.id.in_(gone)))
     if new_rows:
         created = s.scalars(
             insert(AnnotationRow).returning(AnnotationRow.id, sort_by_parameter_order=True), new_rows
         ).all()
         for at, new_id in zip(new_at, created, strict=True):
-            ids[at] = new_id
-    return expected_version + 1, [i for i in ids if i is not None]
+            out[at] = replace(out[at], id=int(new_id))  # type: ignore[arg-type]
+    written = [i for i in out if i is not None]
+    return WrittenRows(version=expected_version + 1, ids=[int(i.id or 0) for i in written], instances=written)
 
 
-def _json_norm(value: Any) -> Any:
-    """A value as it reads back from a JSON column (tuples become lists), to compare with a row."""
-    if isinstance(value, tuple | list | dict):
-        return orjson.loads(orjson.dumps(value))
-    return value
+def _check_keypoints(inst: Instance, names: Sequence[str]) -> None:
+    if not inst.keypoints:
+        return
+    k, got = len(names), len(inst.keypoints) // 3
+    if not k:
+        raise ValidationError(
+            f"class {inst.category!r} has no keypoints, but an instance brings {got}; define its keypoints first"
+        )
+    if got != k:
+        raise ValidationError(f"class {inst.category!r} has {k} keypoints, an instance brings {got}")
 
 
 def mark_annotations_imported(s: Session, image_id: int) -> None:
@@ -237,6 +256,23 @@ def mark_annotations_imported(s: Session, image_id: int) -> None:
         )
         .execution_options(synchronize_session=False)
     )
+
+
+def mark_images_imported(s: Session, image_ids: Sequence[int]) -> None:
+    """``mark_annotations_imported`` of many images in one statement per chunk (a bulk import used to
+    spend most of its time on one UPDATE per image)."""
+    ids = sorted(set(image_ids))
+    for at in range(0, len(ids), 900):  # SQLite's bound-parameter limit is 999 on old builds
+        s.execute(
+            update(ImageRow)
+            .where(ImageRow.id.in_(ids[at : at + 900]))
+            .values(
+                version=ImageRow.version + 1,
+                status=case((ImageRow.status == "unlabeled", "done"), else_=ImageRow.status),
+                updated_at=utcnow(),
+            )
+            .execution_options(synchronize_session=False)
+        )
 
 
 def annotations_without_keypoints(s: Session, image_id: int) -> list[tuple[int, int, list[float] | None]]:
