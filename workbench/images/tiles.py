@@ -25,6 +25,7 @@ writes what is missing. Deleting the image cancels its job (no tile is written a
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -155,12 +156,30 @@ _COMPLETE: set[Path] = set()
 """Folders whose manifest this process has seen or written (a prefetch of them costs nothing)."""
 
 
-def _write_tile(folder: Path, grid: TileGrid, job: _Job, index: int) -> None:
-    """Write one tile unless it is there; the caller holds ``job.lock`` (so a delete waits for it)."""
+def _write_tile(folder: Path, grid: TileGrid, job: _Job, index: int) -> bool:
+    """Write one tile unless it is there; False when the job is over (its original let go).
+
+    The crop is taken under ``job.lock``; the write (and its fsync, the slow part) is not, so that
+    the tiles of one view are written side by side. A delete sets ``cancelled`` before removing
+    the folder, so a write that lands after the removal sees it and takes its file back."""
     path = folder / _tile_name(grid, index)
-    if job.cancelled or path.is_file() or job.rgb is None:
-        return
-    atomic_write(path, _encode(job.rgb.crop(grid.box(index))), fsync=True)
+    with job.lock:
+        if job.cancelled or path.is_file():
+            return True
+        if job.rgb is None:
+            return False
+        data = _encode(job.rgb.crop(grid.box(index)))
+    try:
+        atomic_write(path, data, fsync=True)
+    except OSError:
+        if job.cancelled:  # the folder went while writing: the delete's removal took the temp file
+            return True
+        raise
+    if job.cancelled:
+        path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            folder.rmdir()
+    return True
 
 
 def _decode(project_dir: Path, rel_path: str, grid: TileGrid) -> Image.Image:
@@ -229,8 +248,7 @@ def _finish(folder: Path, grid: TileGrid, job: _Job) -> None:
     _low_priority()
     try:
         for index in _centre_out(grid):
-            with job.lock:
-                _write_tile(folder, grid, job, index)
+            _write_tile(folder, grid, job, index)
             if job.cancelled:
                 return
         with job.lock:
@@ -288,11 +306,8 @@ def tile_paths(
         return paths
     for _attempt in range(3):
         job = _job(project_dir, rel_path, grid, folder)
-        with job.lock:
-            if job.rgb is not None or job.cancelled:
-                for index in indices:
-                    _write_tile(folder, grid, job, index)
-                break
+        if all(_write_tile(folder, grid, job, index) for index in indices):
+            break
     else:
         raise ValidationError(f"{rel_path}: its tiles could not be written")
     if job.cancelled:
