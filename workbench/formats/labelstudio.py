@@ -45,7 +45,14 @@ from workbench.domain import (
     palette_color,
 )
 from workbench.formats.paths import DatasetRoot
-from workbench.geometry import clip_polygon, covers_no_pixel, mask_to_rle, validate_polygon, with_bbox_area
+from workbench.geometry import (
+    clip_polygon,
+    covers_no_pixel,
+    mask_to_rle,
+    polygons_may_cover_no_pixel,
+    validate_polygon,
+    with_bbox_area,
+)
 from workbench.utils.jsonfile import read_json_file
 
 __all__ = ["LabelStudioFormatError", "decode_ls_rle", "load_labelstudio"]
@@ -193,7 +200,10 @@ def _region(
     except ValidationError as exc:
         raise LabelStudioFormatError(str(exc)) from None
     clipped = clip_polygon(poly, size_wh)
-    if clipped is None or covers_no_pixel(Instance("-", polygons=(clipped,)), size_wh):
+    if clipped is None or (
+        polygons_may_cover_no_pixel([clipped])[0]
+        and covers_no_pixel(Instance("-", polygons=(clipped,)), size_wh)
+    ):
         warnings.append(f"{where}: {kind[:-6]} covers no pixel of the image; skipped")
         return None
     region.polygons.append(clipped)
