@@ -70,6 +70,8 @@ VOC_CLASSES = (
 """VOC2012's classes by class-map index, for datasets that ship no labelmap.txt."""
 _FLAGS = ("truncated", "difficult", "occluded")
 _MAX_OBJECTS = 254
+_VOID_NAMES = ("ignored", "void", IGNORE_LABEL)
+"""Label-map names of the void colour (255): datumaro's 'ignored', VOC's 'void', ours."""
 
 
 class VocFormatError(ValidationError):
@@ -229,9 +231,9 @@ def load_voc(path: Path) -> Dataset:
     warnings: list[str] = []
     skipped: list[tuple[str, str]] = []
     labelmap = read_labelmap(folder / "labelmap.txt") if (folder / "labelmap.txt").is_file() else None
-    names = [n for n, _ in labelmap] if labelmap else list(VOC_CLASSES)
+    names = [n if n not in _VOID_NAMES else IGNORE_LABEL for n, _ in labelmap] if labelmap else list(VOC_CLASSES)
     pal = palette()
-    colors = {c: i for i, (_, c) in enumerate(labelmap) if c is not None} if labelmap else {
+    colors = {c: IGNORE_INDEX if n in _VOID_NAMES else i for i, (n, c) in enumerate(labelmap) if c is not None} if labelmap else {
         (pal[3 * i], pal[3 * i + 1], pal[3 * i + 2]): i for i in range(len(VOC_CLASSES))
     }
     colors.setdefault((pal[3 * IGNORE_INDEX], pal[3 * IGNORE_INDEX + 1], pal[3 * IGNORE_INDEX + 2]), IGNORE_INDEX)
@@ -407,6 +409,8 @@ def dataset_to_voc(ds: Dataset) -> VocExport:
     pal = palette()
     lines = ["# label:color_rgb:parts:actions", "background:0,0,0::"]
     lines += [f"{c.name}:{pal[3 * (i + 1)]},{pal[3 * (i + 1) + 1]},{pal[3 * (i + 1) + 2]}::" for i, c in enumerate(classes)]
+    v = 3 * IGNORE_INDEX  # the void colour, declared as datumaro's own VOC label map declares it
+    lines.append(f"{_VOID_NAMES[0]}:{pal[v]},{pal[v + 1]},{pal[v + 2]}::")
     left: Counter[str] = Counter()
     ignore_names = {c.name for c in ds.categories if c.is_ignore}
     stems = unique_stems([Path(it.image.file_name.replace("\\", "/")).name for it in ds.items], [it.image.id for it in ds.items])

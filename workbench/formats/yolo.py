@@ -513,7 +513,7 @@ def dataset_to_yolo(ds: Dataset, *, task: str = "segment") -> YoloExport:
     for what, n in left.items():
         notes.append(f"{plural(n, 'instance')}: {what}")
     splits = sorted({f.split for f in files}, key=lambda s: (*_SPLIT_KEYS, "unassigned").index(s))
-    data: dict[str, Any] = {"path": "."}
+    data: dict[str, Any] = {}  # no 'path': Ultralytics then reads the splits relative to the yaml's folder
     for s in splits:
         if s != "unassigned":
             data[s] = f"images/{s}"
