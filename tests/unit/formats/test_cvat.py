@@ -346,3 +346,16 @@ def test_export_says_what_cvat_cannot_hold() -> None:
     back = parse(dataset_to_cvat(ds, warnings=notes))
     assert len(notes) == 3 and "1 crowd region" in notes[0] and "flags" in notes[1] and "1 instance(s) without" in notes[2]
     assert len(back.items[0].instances) == 1 and back.items[0].instances[0].attributes == {}
+
+
+@pytest.mark.parametrize(
+    ("points", "warning"),
+    [("3.1,3.1;3.4,3.1;3.4,3.4", "polygon covers no pixel of the image"), ("50,50;60,50;60,60", "lies outside the image")],
+)
+def test_invisible_polygons_are_skipped_with_a_warning(points: str, warning: str) -> None:
+    body = f"""<image id="0" name="a.jpg" width="40" height="30">
+      <polygon label="c" occluded="0" points="{points}" z_order="0"></polygon>
+      <polygon label="c" occluded="0" points="1,1;9,1;9,6" z_order="0"></polygon></image>"""
+    ds = parse(cvat_xml(body))
+    assert len(ds.items[0].instances) == 1
+    assert any(warning in w for w in ds.warnings) and any("has no shape left" in w for w in ds.warnings)
