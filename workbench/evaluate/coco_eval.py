@@ -78,6 +78,7 @@ __all__ = [
     "TypeResult",
     "evaluate_coco",
     "keypoint_sigmas",
+    "loadres_branch",
     "stat_names",
 ]
 
@@ -334,11 +335,51 @@ def _prepare_gt(
     return _Side(img, cat, area, ids, crowd, ignore, np.zeros(n), geom, bbox)
 
 
+def loadres_branch(dt: Sequence[dict[str, Any]]) -> str | None:
+    """The field ``loadRes`` reads a whole result list by, from its first entry (None: an empty list)."""
+    if not dt:
+        return None
+    first = dt[0]
+    if "bbox" in first and first["bbox"] != []:
+        return "bbox"
+    if "segmentation" in first:
+        return "segmentation"
+    if "keypoints" in first:
+        return "keypoints"
+    raise ValidationError("detection 0: has no bbox, segmentation or keypoints (loadRes reads the list by it)")
+
+
+def _box_polygon(bb: Sequence[float]) -> list[list[float]]:
+    """``loadRes``' segmentation for a box result without one: the box as a polygon."""
+    x1, x2, y1, y2 = bb[0], bb[0] + bb[2], bb[1], bb[1] + bb[3]
+    return [[x1, y1, x1, y2, x2, y2, x2, y1]]
+
+
+def _loadres_area(d: dict[str, Any], branch: str, i: int, rle: Rle | None, size_wh: tuple[int, int]) -> float:
+    """A detection's area as ``loadRes`` sets it for the whole list's ``branch``, whatever the IoU type."""
+    if branch == "bbox":
+        bb = d.get("bbox")
+        if not bb or len(bb) != 4:
+            raise ValidationError(f"detection {i}: no bbox, while the first result has one (loadRes needs it on all)")
+        return float(bb[2]) * float(bb[3])
+    if branch == "segmentation":
+        if "segmentation" not in d:
+            raise ValidationError(f"detection {i}: no segmentation, while the first result has one")
+        return float(rle_area(rle if rle is not None else _rle_of(d["segmentation"], size_wh, f"detection {i}")))
+    kp = d.get("keypoints")
+    if not kp:
+        raise ValidationError(f"detection {i}: no keypoints, while the first result has them")
+    x, y = np.asarray(kp[0::3], dtype=np.float64), np.asarray(kp[1::3], dtype=np.float64)
+    return float((np.max(x) - np.min(x)) * (np.max(y) - np.min(y)))
+
+
 def _prepare_dt(
     dt: Sequence[dict[str, Any]], iou_type: str, img_index: dict[int, int], cat_index: dict[int, int],
-    sizes_wh: list[tuple[int, int]],
+    sizes_wh: list[tuple[int, int]], branch: str | None = None,
 ) -> _Side:
-    """What ``loadRes`` would make of a result list that holds only this type's field."""
+    """What ``loadRes`` would make of a result list that holds only this type's field, or with
+    ``branch`` (see :func:`loadres_branch`) of the whole list as given: areas all from that field,
+    and box results without a segmentation evaluated as segm by their box polygon."""
     rows = [(i, d) for i, d in enumerate(dt) if d["category_id"] in cat_index]
     n = len(rows)
     img = np.array([img_index[d["image_id"]] for _, d in rows], dtype=np.int64)
@@ -360,7 +401,10 @@ def _prepare_dt(
     elif iou_type == "segm":
         geom = []
         for j, (i, d) in enumerate(rows):
-            rle = _rle_of(d["segmentation"], sizes_wh[img_index[d["image_id"]]], f"detection {i}")
+            seg = d.get("segmentation")
+            if seg is None and branch == "bbox":
+                seg = _box_polygon(d["bbox"])
+            rle = _rle_of(seg, sizes_wh[img_index[d["image_id"]]], f"detection {i}")
             geom.append(rle)
             area[j] = rle_area(rle)
     else:
@@ -370,6 +414,10 @@ def _prepare_dt(
             x, y = kp[0::3], kp[1::3]
             area[j] = (np.max(x) - np.min(x)) * (np.max(y) - np.min(y))
             geom.append(kp)
+    if branch is not None and branch != {"bbox": "bbox", "segm": "segmentation"}.get(iou_type, "keypoints"):
+        for j, (i, d) in enumerate(rows):
+            rle = geom[j] if iou_type == "segm" else None
+            area[j] = _loadres_area(d, branch, i, rle, sizes_wh[img_index[d["image_id"]]])
     return _Side(img, cat, area, ids, np.zeros(n, bool), np.zeros(n, bool), score, geom)
 
 
@@ -727,8 +775,15 @@ def evaluate_coco(
     max_dets: int = 100,
     max_dets_keypoints: int = MAX_DETS_KEYPOINTS,
     score_threshold: float = 0.5,
+    as_loadres: bool = False,
 ) -> EvalResult:
     """Evaluate COCO results ``dt`` against ground truth ``gt`` with COCOeval's numbers.
+
+    By default each IoU type reads the results as ``loadRes`` reads a list holding only that type's
+    field (see the module notes). ``as_loadres`` reads the list as ``loadRes`` reads it whole, for a
+    results file that both evaluators are given as it is (``workbench eval-coco``): every area from
+    the field of the first result (with boxes: ``w*h``, for masks too), and box results without a
+    segmentation evaluated as segm by their box polygon.
 
     A requested type is skipped (with a note) when it cannot apply: ``segm`` without ground-truth
     segmentations, ``keypoints`` without a keypoint category, or a type whose field no detection has
@@ -754,11 +809,14 @@ def evaluate_coco(
     if not dt:
         notes.append("no detections: AP and AR are 0 for classes with ground truth (-1 without)")
 
+    branch = loadres_branch(dt) if as_loadres else None
     types: dict[str, TypeResult] = {}
     sides: dict[str, tuple[_Side, _Side, list[str], _ImageIous | None]] = {}
     for iou_type in iou_types:
         field_name = {"bbox": "bbox", "segm": "segmentation", "keypoints": "keypoints"}[iou_type]
         n_with = _has(dt, field_name)
+        if iou_type == "segm" and branch == "bbox":
+            n_with = len(dt)  # loadRes gives box results without a segmentation their box polygon
         if iou_type == "bbox" and n_with < len(dt) and _has(dt, "segmentation") < len(dt):
             raise ValidationError("bbox evaluation: every detection needs a bbox or a segmentation")
         if iou_type != "bbox" and dt and n_with == 0:
@@ -780,7 +838,7 @@ def evaluate_coco(
         cat_names = [str(c.get("name", c["id"])) for c in type_cats]
         cat_index = {cid: i for i, cid in enumerate(cat_ids)}
         g = _prepare_gt(gt, iou_type, img_index, cat_index, sizes_wh)
-        d = _prepare_dt(dt, iou_type, img_index, cat_index, sizes_wh)
+        d = _prepare_dt(dt, iou_type, img_index, cat_index, sizes_wh, branch)
         sigmas = None
         if iou_type == "keypoints":
             sigmas = []

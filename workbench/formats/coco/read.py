@@ -8,8 +8,12 @@ that gives them their file and entry.
 
 from __future__ import annotations
 
+import math
+import operator
+import os
+import stat
 from collections.abc import Callable, Collection, Iterable
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from functools import partial
 from itertools import chain
 from operator import attrgetter
@@ -186,22 +190,77 @@ def _parse_image(raw: dict[str, Any], images_dir: Path | None, split: str | None
     return ImageRecord(file_name=file_name, width=width, height=height, id=raw["id"], path=path, split=split)
 
 
+@dataclass
+class _Tally:
+    """What the annotation pass changed on the way in, reported once per file (ids for the messages)."""
+
+    clipped: list[int] = field(default_factory=list)
+    """Annotations whose polygons were clipped to their image."""
+    flat_parts: list[int] = field(default_factory=list)
+    """Annotations that lost a zero-area polygon part (FiftyOne writes them)."""
+    flat_only: list[int] = field(default_factory=list)
+    """Annotations whose every polygon part had zero area: left out."""
+    unlabelled_keypoints: int = 0
+    """Annotations of a category without keypoints that carried only ``v = 0`` keypoints."""
+    crowd_masks: int = 0
+    """RLE masks marked ``iscrowd = 1``."""
+    plain_shapes: int = 0
+    """Shapes (polygons or RLE) not marked crowd."""
+
+
+_PLAIN = {int, float}
+_ZERO_AREA = "has zero area"  # validate_polygon's wording for a part whose points lie on one line
+
+
+def _polygon_parts(seg: list[Any], aid: int, tally: _Tally) -> list[tuple[float, ...]]:
+    """The parts of a polygon segmentation, checked; zero-area parts are dropped into ``tally``."""
+    parts = []
+    flat = False
+    for part in seg:
+        if type(part) is list and len(part) >= 6 and not len(part) % 2 and set(map(type, part)) <= _PLAIN:
+            # the common case, as validate_polygon's own fast path (plain finite numbers, area > 0)
+            poly = tuple(map(float, part))
+            if math.isfinite(sum(poly)):
+                xs, ys = poly[0::2], poly[1::2]
+                twice_area = sum(map(operator.mul, xs, ys[1:] + ys[:1])) - sum(map(operator.mul, ys, xs[1:] + xs[:1]))
+                span = max(max(xs) - min(xs), max(ys) - min(ys), 1.0)
+                if abs(twice_area) > 1e-6 * span * span:
+                    parts.append(poly)
+                    continue
+        if not isinstance(part, list):
+            raise CocoFormatError(f"segmentation must be a list of polygons (lists of numbers), got part {part!r}")
+        try:
+            parts.append(tuple(validate_polygon(part)))
+        except ValidationError as exc:
+            if _ZERO_AREA not in str(exc):
+                raise
+            flat = True
+    if flat:
+        (tally.flat_parts if parts else tally.flat_only).append(aid)
+    return parts
+
+
 def _parse_annotation(
     raw: dict[str, Any],
     images: dict[int, ImageRecord],
     categories: dict[int, Category],
-    clipped: list[int],
-) -> tuple[int, Instance]:
-    """The annotation's image id and instance; ids of annotations whose polygons were clipped go to ``clipped``."""
+    tally: _Tally,
+    crowd_as_instances: bool = False,
+) -> tuple[int, Instance | None]:
+    """The annotation's image id and instance (None: every polygon part had zero area, left out).
+
+    Runs once per annotation of files with hundreds of thousands: the common case (plain numbers,
+    no optional fields) takes the short branches; anything else gets the full checks.
+    """
     aid = raw["id"]
     image_id = raw.get("image_id")
-    if not is_int(image_id) or image_id not in images:
+    image = images.get(image_id) if is_int(image_id) else None
+    if image is None:
         raise CocoFormatError(f"unknown image id {image_id!r} (no such entry in 'images')")
-    image = images[image_id]
     category_id = raw.get("category_id")
-    if not is_int(category_id) or category_id not in categories:
+    category = categories.get(category_id) if is_int(category_id) else None
+    if category is None:
         raise CocoFormatError(f"unknown category id {category_id!r}; known ids are {sorted(categories)}")
-    category = categories[category_id]
 
     iscrowd = raw.get("iscrowd", 0)
     if not (is_number(iscrowd) or isinstance(iscrowd, bool)) or iscrowd not in (0, 1):
@@ -209,25 +268,21 @@ def _parse_annotation(
 
     polygons: tuple[tuple[float, ...], ...] = ()
     rle: Rle | None = None
-    seg = raw.get("segmentation", [])
+    seg = raw.get("segmentation")
     if seg is None:
         seg = []
     if isinstance(seg, list):
-        parts = []
-        for part in seg:
-            if not isinstance(part, list):
-                raise CocoFormatError(
-                    f"segmentation must be a list of polygons (lists of numbers), got part {part!r}"
-                )
-            parts.append(tuple(validate_polygon(part)))
-        if any(outside(part, image.width, image.height) for part in parts):
+        parts = _polygon_parts(seg, aid, tally) if seg else []
+        if seg and not parts:
+            return image_id, None
+        if parts and any(outside(part, image.width, image.height) for part in parts):
             # clipped to the image as every other way in does; the file's box and area described
             # the unclipped shape, so they are recomputed from what is kept
             kept = [c for c in (clip_polygon(part, image.size_wh) for part in parts) if c is not None]
             if not kept:
                 raise CocoFormatError(f"polygon lies entirely outside image {image_id} ({image.file_name})")
             parts = kept
-            clipped.append(aid)
+            tally.clipped.append(aid)
             raw = {**raw, "bbox": None, "area": None}
         polygons = tuple(parts)
     elif isinstance(seg, dict):
@@ -237,20 +292,32 @@ def _parse_annotation(
                 f"RLE size [h, w] = {list(rle.size_hw)} does not match image {image_id} "
                 f"({image.file_name}) of height {image.height} and width {image.width}"
             )
+        if iscrowd:
+            tally.crowd_masks += 1
+            if crowd_as_instances:
+                iscrowd = 0
     else:
         raise CocoFormatError(
             f"segmentation must be a list of polygons or an RLE object, got {type(seg).__name__}"
         )
+    if (polygons or rle is not None) and not iscrowd:
+        tally.plain_shapes += 1
 
     keypoints = None
-    if raw.get("keypoints") not in (None, []):  # some tools write [] on plain categories
-        keypoints = parse_keypoints(raw["keypoints"], category.keypoints, category.name)
+    kps = raw.get("keypoints")
+    if kps is not None and kps != []:  # some tools write [] on plain categories
+        if category.keypoints is None and _all_unlabelled(kps):
+            tally.unlabelled_keypoints += 1  # FiftyOne: zeros on a category that declares no keypoints
+        else:
+            keypoints = parse_keypoints(kps, category.keypoints, category.name)
 
-    bbox = parse_bbox(raw["bbox"]) if raw.get("bbox") is not None else None
+    box = raw.get("bbox")
+    bbox = parse_bbox(box) if box is not None else None
     area = raw.get("area")
-    if area is not None and (not is_finite_number(area) or area < 0):
-        raise CocoFormatError(f"area must be a finite number >= 0, got {area!r}")
-    area = float(area) if area is not None else None
+    if area is not None:
+        if not is_finite_number(area) or area < 0:
+            raise CocoFormatError(f"area must be a finite number >= 0, got {area!r}")
+        area = float(area)
     if bbox is not None:
         x, y, w, h = bbox
         if x >= image.width or y >= image.height or x + w <= 0 or y + h <= 0:
@@ -260,14 +327,19 @@ def _parse_annotation(
     if score is not None and not is_finite_number(score):
         raise CocoFormatError(f"score must be a finite number, got {score!r}")
     attributes = raw.get("attributes")
-    attributes = dict(attributes) if isinstance(attributes, dict) else {}
-    if nested_too_deeply(attributes):
-        raise CocoFormatError(f"attributes nested too deeply (over {MAX_STORED_DEPTH} levels)")
+    if attributes:
+        attributes = dict(attributes) if isinstance(attributes, dict) else {}
+        if nested_too_deeply(attributes):
+            raise CocoFormatError(f"attributes nested too deeply (over {MAX_STORED_DEPTH} levels)")
+    else:
+        attributes = {}
 
     if not polygons and rle is None and bbox is None and not any(v > 0 for v in (keypoints or ())[2::3]):
         raise CocoFormatError("has no segmentation, no bbox and no labelled keypoints")
     z_order = raw.get("z_order", 0)
-    if isinstance(z_order, bool) or not isinstance(z_order, int | float) or z_order != int(z_order):
+    if type(z_order) is not int and (
+        isinstance(z_order, bool) or not isinstance(z_order, int | float) or z_order != int(z_order)
+    ):
         raise CocoFormatError(f"z_order must be an integer, got {z_order!r}")
 
     inst = Instance(
@@ -284,13 +356,70 @@ def _parse_annotation(
         attributes=attributes,
         z_order=int(z_order),
     )
+    if bbox is not None and area is not None:
+        return image_id, inst
     return image_id, with_bbox_area(inst, image.size_wh)  # only what the file leaves out
 
 
+def _all_unlabelled(kps: Any) -> bool:
+    """``[x, y, v] * K`` of plain numbers with every ``v = 0``: keypoints that say nothing."""
+    return (
+        isinstance(kps, list)
+        and len(kps) % 3 == 0
+        and all(is_finite_number(c) for c in kps)
+        and not any(kps[2::3])
+    )
+
+
+def _listed(ids: list[int]) -> str:
+    return ", ".join(map(str, ids[:_MAX_LISTED])) + (" ..." if len(ids) > _MAX_LISTED else "")
+
+
+def _tally_notes(tally: _Tally, source: str, crowd_as_instances: bool) -> list[str]:
+    notes = []
+    if tally.clipped:
+        notes.append(
+            f"{source}: {len(tally.clipped)} annotation(s) had polygons beyond their image, clipped to it "
+            f"(bbox and area recomputed): {_listed(tally.clipped)}"
+        )
+    if tally.flat_parts:
+        notes.append(
+            f"{source}: {len(tally.flat_parts)} annotation(s) had a polygon part of zero area (its points "
+            f"on one line), left out of the shape; the other parts were kept: {_listed(tally.flat_parts)}"
+        )
+    if tally.flat_only:
+        notes.append(
+            f"{source}: {len(tally.flat_only)} annotation(s) had only polygon parts of zero area (their points "
+            f"on one line) and were skipped: {_listed(tally.flat_only)}"
+        )
+    if tally.unlabelled_keypoints:
+        notes.append(
+            f"{source}: {tally.unlabelled_keypoints} annotation(s) of classes that declare no keypoints carried "
+            "keypoints all marked v=0 (not labelled); read as no keypoints"
+        )
+    if tally.crowd_masks and crowd_as_instances:
+        notes.append(f"{source}: {tally.crowd_masks} RLE mask(s) marked iscrowd=1 imported as ordinary instances")
+    elif tally.crowd_masks and not tally.plain_shapes:
+        notes.append(
+            f"{source}: every mask ({tally.crowd_masks}) is an RLE marked iscrowd=1 (CVAT and supervision write "
+            "masks with holes so); training and COCO evaluation ignore crowd regions as objects. If they are "
+            "objects, import again with --crowd-as-instances"
+        )
+    return notes
+
+
 def coco_to_dataset(
-    obj: dict[str, Any], *, source: str, images_dir: Path | None = None, split: str | None = None
+    obj: dict[str, Any],
+    *,
+    source: str,
+    images_dir: Path | None = None,
+    split: str | None = None,
+    crowd_as_instances: bool = False,
 ) -> Dataset:
-    """Read a COCO dict (already parsed JSON) into a Dataset; ``source`` names the file in messages."""
+    """Read a COCO dict (already parsed JSON) into a Dataset; ``source`` names the file in messages.
+
+    ``crowd_as_instances`` imports RLE masks marked ``iscrowd = 1`` as ordinary instances (CVAT and
+    supervision mark every mask with holes crowd)."""
     if not isinstance(obj, dict):
         kind = "a list (a results file?)" if isinstance(obj, list) else type(obj).__name__
         raise CocoFormatError(f"{source}: the top level must be a COCO object with 'images', got {kind}")
@@ -340,23 +469,40 @@ def coco_to_dataset(
         file_names[record.file_name] = record.id
 
     instances: dict[int, list[Instance]] = {iid: [] for iid in images}
+    tally = _Tally()
+    parse_annotation = partial(
+        _parse_annotation, images=images, categories=categories, tally=tally, crowd_as_instances=crowd_as_instances
+    )
     seen_ids: set[int] = set()
-    clipped: list[int] = []
-    parse_annotation = partial(_parse_annotation, images=images, categories=categories, clipped=clipped)
+    repeated: list[tuple[int, int]] = []  # (image id, index there; -1 if left out) of reused ids
     for index, raw in enumerate(raw_annotations):
-        if isinstance(raw, dict) and is_int(raw.get("id")):
-            if raw["id"] in seen_ids:
-                raise CocoFormatError(f"{source}: duplicate annotation id {raw['id']}")
-            seen_ids.add(raw["id"])
-        _, (image_id, inst) = _parse_entry(raw, index, "annotation", source, parse_annotation)
-        instances[image_id].append(inst)
+        if type(raw) is not dict or not is_int(raw.get("id")):
+            _where(raw, index, "annotation", source)  # refuses it, naming it by its position
+        try:
+            image_id, inst = parse_annotation(raw)
+        except ValidationError as exc:
+            raise CocoFormatError(f"{_where(raw, index, 'annotation', source)}: {exc}") from None
+        aid = raw["id"]
+        if aid in seen_ids:
+            repeated.append((image_id, len(instances[image_id]) if inst is not None else -1))
+        seen_ids.add(aid)
+        if inst is not None:
+            instances[image_id].append(inst)
 
-    if clipped:
-        shown = ", ".join(map(str, clipped[:_MAX_LISTED])) + (" ..." if len(clipped) > _MAX_LISTED else "")
+    if repeated:
+        # datumaro writes ids restarting on every image; the store gives its own ids anyway, and
+        # these are renumbered after the largest id so that messages name one annotation each
+        next_id = max(seen_ids) + 1
+        for image_id, at in repeated:
+            if at >= 0:
+                instances[image_id][at] = replace(instances[image_id][at], id=next_id)
+                next_id += 1
         warnings.append(
-            f"{source}: {len(clipped)} annotation(s) had polygons beyond their image, clipped to it "
-            f"(bbox and area recomputed): {shown}"
+            f"{source}: {len(repeated)} annotation(s) reuse an id an earlier annotation has (datumaro writes "
+            f"ids that restart on every image); all were imported, the repeats renumbered from "
+            f"{max(seen_ids) + 1}"
         )
+    warnings.extend(_tally_notes(tally, source, crowd_as_instances))
     invisible = _drop_shapes_without_pixels(instances, images)
     if invisible:
         shown = ", ".join(f"{aid} ({name})" for aid, name in invisible[:_MAX_LISTED])
@@ -421,6 +567,7 @@ def load_coco(
     split: str | None = None,
     known_names: Collection[str] = (),
     root: Path | None = None,
+    crowd_as_instances: bool = False,
 ) -> Dataset:
     """Read a COCO JSON file and find its images.
 
@@ -431,7 +578,10 @@ def load_coco(
     item keeps ``path=None`` and the importer matches it by name. File names resolve inside the
     dataset folder (``root`` when given, else ``images_dir``, else the layout's root) only: one that
     is absolute or climbs out of it (also as ``..\\`` or URL-encoded) is left out, its image named
-    in ``Dataset.skipped`` with the reason.
+    in ``Dataset.skipped`` with the reason. Two habits of real tools are met, each with a note: a
+    Label Studio upload path (``../../label-studio/media/upload/1/x.jpg``) that is not found falls
+    back to its base name in the images folder, and an image that is a symbolic link to a regular
+    file (FiftyOne's symlink exports) is read from its target.
     """
     path = Path(path)
     obj = _read_json(path)
@@ -442,7 +592,9 @@ def load_coco(
         warnings.append(f"{source}: split {split!r} is not one of {SPLITS}; images were left without a split")
         norm_split = None
 
-    probe = coco_to_dataset(obj, source=source, images_dir=None, split=norm_split)
+    probe = coco_to_dataset(
+        obj, source=source, images_dir=None, split=norm_split, crowd_as_instances=crowd_as_instances
+    )
     known = set(known_names)
     file_names = list(dict.fromkeys(item.image.file_name for item in probe.items))
     candidates = [Path(images_dir)] if images_dir is not None else image_dir_candidates(path)
@@ -451,24 +603,84 @@ def load_coco(
     inside = DatasetRoot(Path(root))
     best: dict[str, Resolved] = {}
     best_missing: list[str] | None = None
+    fell_back: list[str] = []
     for cand in candidates:
         found = {f: inside.resolve(cand, f) for f in file_names}
-        missing = [f for f, r in found.items() if r.path is None and r.escapes is None and f not in known]
+        by_basename = _upload_path_fallback(found, inside, cand)
+        # not found: missing inside the folder, or an upload path whose base name is not here either
+        missing = [
+            f for f, r in found.items()
+            if r.path is None and f not in known and (r.escapes is None or _is_upload_path(f))
+        ]
         if best_missing is None or len(missing) < len(best_missing):
-            best, best_missing = found, missing
+            best, best_missing, fell_back = found, missing, by_basename
         if not missing:
             break
+    best_missing = [f for f in best_missing or () if best[f].escapes is None]
     if best_missing:
         raise CocoFormatError(_missing_message(source, best_missing, candidates))
+    if fell_back:
+        warnings.append(
+            f"{source}: {len(fell_back)} file_name(s) are Label Studio upload paths (e.g. {fell_back[0]!r}); "
+            "each was found by its base name in the images folder"
+        )
 
     items = []
+    followed = 0
     for item in probe.items:
         where = best[item.image.file_name]
-        if where.escapes is not None and item.image.file_name not in known:
+        if where.escapes is not None and where.path is None and item.image.file_name not in known:
             probe.skipped.append((item.image.file_name, f"{where.escapes} (file_name in {source})"))
             continue
         found_path = str(where.path) if where.path is not None else None
+        if found_path is not None and os.path.islink(found_path):
+            target = _link_target(found_path)
+            if target is not None:
+                found_path, followed = target, followed + 1
         items.append(AnnotatedImage(image=replace(item.image, path=found_path), instances=item.instances))
+    if followed:
+        warnings.append(
+            f"{source}: {followed} image(s) are symbolic links (as FiftyOne exports with symlinks); each was "
+            "read from the regular file it points to"
+        )
     probe.items = items
     probe.warnings = warnings + probe.warnings
     return probe
+
+
+_UPLOAD_PARTS = ("/media/upload/", "/data/upload/")
+"""Where Label Studio keeps uploaded files; its COCO export writes paths there relative to itself."""
+
+
+def _is_upload_path(name: str) -> bool:
+    slashed = "/" + name.replace("\\", "/")
+    return any(part in slashed for part in _UPLOAD_PARTS)
+
+
+def _last_part(name: str) -> str:
+    return name.replace("\\", "/").rsplit("/", 1)[-1]
+
+
+def _upload_path_fallback(found: dict[str, Resolved], inside: DatasetRoot, base: Path) -> list[str]:
+    """Label Studio upload paths not found as written, looked for by base name in ``base`` (in place).
+
+    Only names of that shape: any other name that climbs out of the folder stays refused.
+    """
+    out = []
+    for name, where in found.items():
+        if where.path is not None or not _is_upload_path(name):
+            continue
+        by_name = inside.resolve(base, _last_part(name))
+        if by_name.path is not None:
+            found[name] = Resolved(path=by_name.path, escapes=where.escapes)
+            out.append(name)
+    return out
+
+
+def _link_target(path: str) -> str | None:
+    """The file a symbolic link points to, when that is a regular file (else None: the decoder says why)."""
+    try:
+        target = os.path.realpath(path, strict=True)
+        return target if stat.S_ISREG(os.stat(target).st_mode) else None
+    except (OSError, RuntimeError):
+        return None

@@ -71,8 +71,14 @@ def records_to_coco(
     category_ids: CategoryIds,
     info: dict[str, Any] | None = None,
     box_only_as_polygon: bool = False,
+    keypoint_categories_only: bool = False,
 ) -> dict[str, Any]:
     """A COCO dict that pycocotools and torchvision's CocoDetection load.
+
+    Where some category has keypoints, every other annotation carries ``num_keypoints: 0`` (COCOeval's
+    keypoint evaluation reads it on every annotation). ``keypoint_categories_only`` writes only the
+    keypoint categories and their annotations, numbered as in the full file: COCO's
+    ``person_keypoints_<split>.json``.
 
     Image and annotation ids are written as given (stable across exports). Records of images not
     in ``images`` or of ignore classes (IGNORE_LABEL: COCO has no such notion and training skips
@@ -84,8 +90,12 @@ def records_to_coco(
     """
     cats = [c for c in categories if not c.is_ignore]
     coco_ids = _coco_category_ids(cats, category_ids)
+    if keypoint_categories_only:
+        kept = [(c, cid) for c, cid in zip(cats, coco_ids, strict=True) if c.keypoints is not None]
+        cats, coco_ids = [c for c, _ in kept], [cid for _, cid in kept]
     export_ids = {c.id: cid for c, cid in zip(cats, coco_ids, strict=True)}
     schema_k = {c.id: (c.keypoints.num_keypoints if c.keypoints is not None else None) for c in cats}
+    any_keypoints = any(k is not None for k in schema_k.values())
     by_id = {im.id: im for im in images}
     annotations: list[dict[str, Any]] = []
     for rec in records:
@@ -127,6 +137,8 @@ def records_to_coco(
                     flat[i - 2] = flat[i - 1] = 0.0
             ann["keypoints"] = flat
             ann["num_keypoints"] = sum(1 for v in flat[2::3] if v > 0)
+        elif any_keypoints:
+            ann["num_keypoints"] = 0
         if rec.score is not None:
             ann["score"] = float(rec.score)
         if rec.attributes:
