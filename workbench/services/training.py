@@ -7,6 +7,7 @@ outlives the browser and reports through ``status.json``, ``metrics.jsonl`` and 
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Sequence
@@ -28,6 +29,7 @@ from workbench.train.config import BACKBONES, DEVICES, WEIGHTS, TrainConfig
 from workbench.train.hooks import read_metrics
 
 AUGMENTATION_PRESETS = ("none", "light", "medium", "heavy")
+log = logging.getLogger(__name__)
 
 
 def labelled_dataset(ws: Workspace, slug: str, splits: list[str] | None) -> Dataset:
@@ -51,6 +53,22 @@ def training_splits(ws: Workspace, slug: str) -> tuple[Dataset, Dataset | None]:
             "(and assign train/val splits: `workbench split`, or the Dataset page)"
         )
     return train, (val if val.items else None)
+
+
+def crowd_only_warnings(train: Dataset, val: Dataset | None) -> list[str]:
+    """One line per split whose annotations are all crowd regions: the model gets no target there.
+
+    CVAT and supervision export masks with holes as RLE marked ``iscrowd=1``; imported as they are,
+    training (like COCOeval) ignores every one of them (``import coco --crowd-as-instances``)."""
+    out = []
+    for split, ds in (("train", train), ("val", val)):
+        insts = [inst for it in (ds.items if ds is not None else []) for inst in it.instances]
+        if insts and all(inst.iscrowd for inst in insts):
+            out.append(
+                f"the {split} split has {len(insts)} annotations and all are crowd regions (iscrowd=1), which "
+                "training ignores as targets; if they are objects, re-import with --crowd-as-instances"
+            )
+    return out
 
 
 def default_config(
@@ -116,6 +134,8 @@ def start_training(
     if name is not None:
         check_name_length("run name", name)
     train, val = training_splits(ws, slug)
+    for warning in crowd_only_warnings(train, val):
+        log.warning("%s: %s", slug, warning)
     if config is None:
         config = default_config(len(train.items), ws=ws, slug=slug)
     devices.check_train_device(config)

@@ -157,10 +157,14 @@ def test_cvat_masks_all_rle_crowd_warn_and_import_as_instances_when_asked(ws, pr
            "categories": [{"id": 1, "name": "donut", "supercategory": ""}], "images": [_image(1)],
            "annotations": anns}
     path = _write(tmp_path / "cvat", obj)
-    report = import_coco(ws, project, path)
+    report = import_coco(ws, project, path, split="train")
     assert all(i.iscrowd for i in _instances(ws, project))
     note = [w for w in report.warnings if "iscrowd=1" in w]
     assert len(note) == 1 and "every mask (2)" in note[0] and "--crowd-as-instances" in note[0]
+    from workbench.services.training import crowd_only_warnings, training_splits
+
+    (warning,) = crowd_only_warnings(*training_splits(ws, project))
+    assert "train split has 2 annotations and all are crowd regions" in warning
 
     from workbench.services.projects import create_project
 
@@ -168,6 +172,7 @@ def test_cvat_masks_all_rle_crowd_warn_and_import_as_instances_when_asked(ws, pr
     report = import_coco(ws, other, path, crowd_as_instances=True)
     insts = _instances(ws, other)
     assert len(insts) == 2 and not any(i.iscrowd for i in insts)
+    assert crowd_only_warnings(*training_splits(ws, other)) == []
     assert np.array_equal(rle_to_mask(insts[0].rle), mask)  # the hole kept
     assert any("2 RLE mask(s) marked iscrowd=1 imported as ordinary instances" in w for w in report.warnings)
 
