@@ -47,6 +47,7 @@ from workbench.domain import (
     Instance,
     KeypointSchema,
     Polygon,
+    Rle,
     ValidationError,
     palette_color,
 )
@@ -73,6 +74,9 @@ from workbench.geometry import (
 
 __all__ = ["DEFAULT_SUBSET", "CvatFormatError", "load_cvat", "parse_cvat"]
 
+MAX_MASK_PIXELS = 1 << 28
+"""The largest image a mask is decoded for (the import refuses images over 179 million pixels anyway):
+width and height are numbers in the file, and a mask is a byte per pixel of the image."""
 DEFAULT_SUBSET = "default"
 """The subset of images without a split (datumaro's name for it; CVAT's project export too)."""
 
@@ -222,7 +226,7 @@ class _Object:
 
     label: str
     polygons: list[Polygon] = field(default_factory=list)
-    masks: list[np.ndarray] = field(default_factory=list)
+    masks: list[Rle] = field(default_factory=list)
     box: tuple[float, float, float, float] | None = None
     keypoints: dict[str, tuple[float, float, int]] = field(default_factory=dict)
     points: list[float] = field(default_factory=list)
@@ -344,8 +348,12 @@ class _ImageReader:
             raise CvatFormatError(f"{where}: rle must be comma-separated integers") from None
         left, top = _int(el, "left", where), _int(el, "top", where)
         width, height = _int(el, "width", where), _int(el, "height", where)
-        crop = cvat_rle_to_mask(counts, width, height, where=where, error=CvatFormatError)
         w, h = self.size_wh
+        if width * height > max(w * h, 1) * 4 or w * h > MAX_MASK_PIXELS:
+            raise CvatFormatError(
+                f"{where}: a {width}x{height} mask on a {w}x{h} image is more than this reader decodes"
+            )
+        crop = cvat_rle_to_mask(counts, width, height, where=where, error=CvatFormatError)
         full = np.zeros((h, w), dtype=np.uint8)
         x0, y0, x1, y1 = max(left, 0), max(top, 0), min(left + width, w), min(top + height, h)
         if x1 > x0 and y1 > y0:
@@ -355,7 +363,7 @@ class _ImageReader:
         if not full.any():
             self.warnings.append(f"{where}: mask covers no pixel of the image; skipped")
             return
-        obj.masks.append(full)
+        obj.masks.append(mask_to_rle(full))  # compressed at once: many full-size masks would not fit memory
 
 
 def _float_or0(el: ET.Element, key: str) -> float:
@@ -382,9 +390,8 @@ def _instance(obj: _Object, cat: Category, size_wh: tuple[int, int]) -> Instance
         "attributes": obj.attributes, "z_order": obj.z_order,
     }  # fmt: skip
     if obj.masks:
-        rle = mask_to_rle(np.logical_or.reduce(obj.masks).astype(np.uint8))
-        if obj.polygons:
-            rle = merge_rles([rle, polygons_to_rle(obj.polygons, size_wh)])
+        parts = obj.masks + ([polygons_to_rle(obj.polygons, size_wh)] if obj.polygons else [])
+        rle = merge_rles(parts) if len(parts) > 1 else parts[0]
         return with_bbox_area(Instance(rle=rle, **common), size_wh)
     if obj.polygons:
         return with_bbox_area(Instance(polygons=tuple(obj.polygons), **common), size_wh)

@@ -41,9 +41,11 @@ from workbench.domain import (
     Instance,
     KeypointSchema,
     Polygon,
+    Rle,
     ValidationError,
     palette_color,
 )
+from workbench.formats.cvat import MAX_MASK_PIXELS
 from workbench.formats.paths import DatasetRoot
 from workbench.geometry import (
     clip_polygon,
@@ -82,7 +84,7 @@ class _Bits:
         return (self.value >> self.left) & ((1 << n) - 1)
 
 
-def decode_ls_rle(rle: list[int] | bytes, *, where: str = "") -> np.ndarray:
+def decode_ls_rle(rle: list[int] | bytes, *, where: str = "", expected: int | None = None) -> np.ndarray:
     """Label Studio's brush RLE (thi.ng rle-pack, as label-studio-converter's ``brush.decode_rle``)
     decoded to its flat uint8 array: a 32-bit count, a 5-bit word size - 1, four 4-bit run-length
     sizes - 1, then runs: a bit (1: one repeated word, 0: literal words), a 2-bit size index and
@@ -96,6 +98,8 @@ def decode_ls_rle(rle: list[int] | bytes, *, where: str = "") -> np.ndarray:
         num = bits.read(32)
         word = bits.read(5) + 1
         sizes = [bits.read(4) + 1 for _ in range(4)]
+        if expected is not None and num != expected:  # checked before anything is allocated
+            raise ValueError(f"it holds {num} values, the image's RGBA canvas {expected}")
         if num > len(data) * 8 * (1 << 16):  # more values than any stream of this length could hold
             raise ValueError(f"it claims {num} values")
         out = np.zeros(num, dtype=np.uint8)
@@ -119,7 +123,7 @@ def decode_ls_rle(rle: list[int] | bytes, *, where: str = "") -> np.ndarray:
 class _Region:
     label: str
     polygons: list[Polygon] = field(default_factory=list)
-    mask: np.ndarray | None = None
+    mask: Rle | None = None
     box: tuple[float, float, float, float] | None = None
     point: tuple[float, float] | None = None
     keypoints: dict[str, tuple[float, float]] = field(default_factory=dict)
@@ -155,15 +159,16 @@ def _region(
     w, h = size_wh
     region = _Region(label)
     if kind == "brushlabels":
-        flat = decode_ls_rle(value.get("rle") or [], where=where)
-        if flat.size != w * h * 4:
+        if w * h > MAX_MASK_PIXELS:
             raise LabelStudioFormatError(
-                f"{where}: brush rle holds {flat.size} values, a {w}x{h} RGBA canvas has {w * h * 4}"
+                f"{where}: a brush on a {w}x{h} image is more than this reader decodes"
             )
-        region.mask = (flat.reshape(h, w, 4)[:, :, 3] > 0).astype(np.uint8)
-        if not region.mask.any():
+        flat = decode_ls_rle(value.get("rle") or [], where=where, expected=w * h * 4)
+        mask = (flat.reshape(h, w, 4)[:, :, 3] > 0).astype(np.uint8)
+        if not mask.any():
             warnings.append(f"{where}: brush covers no pixel; skipped")
             return None
+        region.mask = mask_to_rle(mask)  # compressed at once: many full-size masks would not fit memory
         return region
     x = _num(value.get("x"), "x", where) / 100 * w if kind != "polygonlabels" else 0.0
     y = _num(value.get("y"), "y", where) / 100 * h if kind != "polygonlabels" else 0.0
@@ -375,7 +380,7 @@ def _categories_and_items(
                 "attributes": r.attributes,
             }
             if r.mask is not None:
-                inst = with_bbox_area(Instance(rle=mask_to_rle(r.mask), **common), record.size_wh)
+                inst = with_bbox_area(Instance(rle=r.mask, **common), record.size_wh)
             elif r.polygons:
                 inst = with_bbox_area(Instance(polygons=tuple(r.polygons), **common), record.size_wh)
             elif r.box is not None:

@@ -359,3 +359,8 @@ def test_invisible_polygons_are_skipped_with_a_warning(points: str, warning: str
     ds = parse(cvat_xml(body))
     assert len(ds.items[0].instances) == 1
     assert any(warning in w for w in ds.warnings) and any("has no shape left" in w for w in ds.warnings)
+
+
+def test_a_mask_box_far_larger_than_its_image_is_refused_before_decoding() -> None:
+    with pytest.raises(CvatFormatError, match="a 100000x100000 mask on a 40x30 image is more than this reader decodes"):
+        one('<mask label="c" occluded="0" rle="0, 10000000000" left="0" top="0" width="100000" height="100000"></mask>')

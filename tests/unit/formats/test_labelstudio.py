@@ -211,7 +211,9 @@ def test_missing_image_is_one_error_unless_the_project_has_it(folder: Path) -> N
         ([task([{**result("polygonlabels", {"points": [[1, 1], [2, 2]], "polygonlabels": ["c"]}), "original_width": 0}])],
          "original_width must be a positive integer"),
         ([task([result("brushlabels", {"format": "rle", "rle": encode_ls_rle(np.zeros(12, np.uint8)), "brushlabels": ["c"]})])],
-         "brush rle holds 12 values, a 40x30 RGBA canvas has 4800"),
+         "it holds 12 values, the image's RGBA canvas 4800"),
+        ([task([result("brushlabels", {"format": "rle", "rle": [0, 0, 0, 200], "brushlabels": ["c"]},
+                       original_width=100000, original_height=100000)])], "more than this reader decodes"),
     ],
 )  # fmt: skip
 def test_bad_exports_are_one_line(folder: Path, obj: Any, message: str) -> None:
