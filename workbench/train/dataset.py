@@ -7,12 +7,17 @@ boxes float32 [N, 4] xyxy, labels int64 [N], masks uint8 [N, H, W], keypoints fl
 
 Randomness is per sample: the batch sampler yields ``(index, seed)`` pairs, the seed derived from
 (run seed, epoch, index), so augmentations do not depend on worker count or on resuming mid-epoch.
+Mosaic and copy-paste (``workbench.augment_mix``) draw their extra samples from the same seed; the
+trainer tells the dataset the epoch (:meth:`MaskRCNNDataset.set_epoch`) so that they stop for the
+last epochs, through a shared value that persistent loader workers read too.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import multiprocessing
+import multiprocessing.context
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -24,9 +29,11 @@ import torch
 from PIL import Image
 
 from workbench.augment import Augmenter, Sample, mask_areas, masks_to_boxes_xyxy
+from workbench.augment_mix import MixPolicy, copy_paste, mosaic
 from workbench.domain import AnnotatedImage, Category, Dataset, KeypointSchema, ValidationError
 from workbench.geometry.masks import instance_to_rle
 from workbench.geometry.rle import rles_to_masks
+from workbench.train.config import TrainConfig
 
 
 class DatasetError(ValidationError):
@@ -91,6 +98,13 @@ class TrainingSchema:
             for name, d in dict(data.get("keypoints", {})).items()
         )
         return cls(tuple(data["class_names"]), kps)
+
+
+def mix_policy(config: TrainConfig) -> MixPolicy:
+    """The run's mosaic / copy-paste settings (off unless the config sets them)."""
+    return MixPolicy.from_settings(
+        mosaic=config.mosaic, copy_paste=config.copy_paste, close_mosaic=config.close_mosaic, epochs=config.epochs
+    )
 
 
 def schema_from_categories(categories: Sequence[Category]) -> TrainingSchema:
@@ -290,21 +304,46 @@ class MaskRCNNDataset(torch.utils.data.Dataset):
         *,
         seed: int = 0,
         cache_bytes: int | None = None,
+        mix: MixPolicy | None = None,
     ) -> None:
         self.items = list(items)
         self.schema = schema
         self.augmenter = augmenter
         self.seed = seed
+        self.mix = mix if mix is not None and mix.enabled else None
+        # Shared memory: forked and spawned loader workers (persistent ones too) see set_epoch's value.
+        self._epoch = multiprocessing.RawValue("i", 0)
         self.cache_bytes = default_cache_bytes() if cache_bytes is None else int(cache_bytes)
         self._flip = schema.flip_permutations()
         self._cache: dict[int, _CachedSample] = {}
         self._cache_used = 0
 
     def __getstate__(self) -> dict[str, Any]:
-        """Workers started by spawn get an empty cache, not a pickled copy of this one."""
+        """Workers started by spawn get an empty cache, not a pickled copy of this one.
+
+        They share the epoch value; any other pickle (a copy) carries the epoch as a number.
+        """
         state = self.__dict__.copy()
         state["_cache"], state["_cache_used"] = {}, 0
+        if multiprocessing.context.get_spawning_popen() is None:
+            state["_epoch"] = int(self._epoch.value)
         return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        if isinstance(state["_epoch"], int):
+            state["_epoch"] = multiprocessing.RawValue("i", state["_epoch"])
+        self.__dict__.update(state)
+
+    def set_epoch(self, epoch: int) -> None:
+        """The epoch the next items belong to (mosaic and copy-paste stop at ``mix.close_at_epoch``).
+
+        Call it before iterating the loader: persistent workers read it from shared memory.
+        """
+        self._epoch.value = int(epoch)
+
+    @property
+    def epoch(self) -> int:
+        return int(self._epoch.value)
 
     def __len__(self) -> int:
         return len(self.items)
@@ -344,10 +383,31 @@ class MaskRCNNDataset(torch.utils.data.Dataset):
         """The item's image and rasterised, unaugmented targets (from the cache when it is there)."""
         return self._load(index)[0]
 
+    def _mixed(self, index: int, sample: Sample, sample_seed: int) -> Sample | None:
+        """Mosaic and/or copy-paste of ``sample`` with others drawn by its seed; None: neither applied."""
+        mix = self.mix
+        if mix is None or not mix.active(self.epoch):
+            return None
+        rng = np.random.default_rng([int(sample_seed) % (2**32), 0x6D1F])  # apart from the pipeline's stream
+        min_area = self.augmenter.min_area_px if self.augmenter is not None else 1.0
+        mixed = False
+        if mix.mosaic > 0 and rng.random() < mix.mosaic:
+            others = [self.load_sample(int(j)) for j in rng.integers(0, len(self.items), size=3)]
+            sample = mosaic([sample, *others], sample.image.shape[:2], rng, center_range=mix.center_range, min_area_px=min_area)
+            mixed = True
+        if mix.copy_paste > 0 and rng.random() < mix.copy_paste:
+            src = self.load_sample(int(rng.integers(0, len(self.items))))
+            sample = copy_paste(sample, src, rng, flip_permutations=self._flip, min_area_px=min_area)
+            mixed = True
+        return sample if mixed else None
+
     def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         index, sample_seed = key if isinstance(key, tuple) else (key, self.seed * 1_000_003 + key)
         aug = self.augmenter
         sample, boxes, areas = self._load(index)
+        mixed = self._mixed(index, sample, sample_seed)
+        if mixed is not None:
+            sample, boxes, areas = mixed, None, None
         if aug is not None and aug.is_identity:
             # What Augmenter.apply does for an empty pipeline (drop below min area), without recounting.
             areas = mask_areas(sample.masks) if areas is None else areas
