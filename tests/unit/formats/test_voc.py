@@ -10,7 +10,15 @@ import pytest
 from PIL import Image
 
 from tests.support.images import write_image
-from workbench.domain import IGNORE_LABEL, AnnotatedImage, AttributeDef, Category, Dataset, ImageRecord, Instance
+from workbench.domain import (
+    IGNORE_LABEL,
+    AnnotatedImage,
+    AttributeDef,
+    Category,
+    Dataset,
+    ImageRecord,
+    Instance,
+)
 from workbench.formats.labelmaps import palette
 from workbench.formats.voc import VocFormatError, dataset_to_voc, load_voc, save_index_png
 from workbench.geometry import instance_to_mask, mask_to_rle
