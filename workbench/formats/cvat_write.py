@@ -115,7 +115,7 @@ def _write_labels(w: _Writer, ds: Dataset, attrs: dict[str, list[AttributeDef]])
 def _shape_attrs(inst: Instance, group: int) -> dict[str, str]:
     out = {
         "label": inst.category,
-        "source": "manual",
+        "source": "auto" if inst.source == "predicted" else "manual",  # CVAT's word for a model's shapes
         "occluded": "1" if inst.attributes.get("occluded") else "0",
     }
     out["z_order"] = str(int(inst.z_order))
