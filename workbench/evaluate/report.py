@@ -20,7 +20,7 @@ from workbench.evaluate.coco_eval import RECALL_THRESHOLDS, EvalResult
 from workbench.utils.atomic import atomic_write
 from workbench.utils.staged import staged_folder
 
-__all__ = ["write_report"]
+__all__ = ["model_selection", "write_report"]
 
 MAX_PR_PANELS = 24
 MAX_ERROR_ROWS = 300
@@ -196,6 +196,35 @@ def _errors_table(errors: list[dict[str, Any]]) -> str:
     return "\n".join(rows)
 
 
+def model_selection(split: str | None, selected_on: str | None, test: EvalResult | None) -> dict[str, Any]:
+    """How far the numbers can be trusted: ``held_out`` when the split took no part in training or in
+    choosing the checkpoint (``selected_on``, the split whose AP picked best.pt); ``test``: the test
+    split's summary, given with a report on another split so that the unbiased figure is stated."""
+    out: dict[str, Any] = {"split": split, "selected_on": selected_on}
+    if split is not None and selected_on is not None:
+        out["held_out"] = split not in (selected_on, "train")
+    if test is not None:
+        out["test"] = {t: {k: float(v) for k, v in tr.stats.items()} for t, tr in test.types.items()}
+    return out
+
+
+def _selection_html(sel: dict[str, Any], test: EvalResult | None) -> str:
+    split, chosen = sel.get("split"), sel.get("selected_on")
+    parts = []
+    if split == "train":
+        parts.append("These are the training images: the model has seen them, the numbers flatter it.")
+    elif sel.get("held_out") is False:
+        parts.append(f"The checkpoint was chosen on this split ({html.escape(str(chosen))}): its numbers are "
+                     "optimistic. The test split's numbers are the held-out figure.")
+    elif sel.get("held_out"):
+        parts.append(f"Held out: the {html.escape(str(split))} split took no part in training nor in choosing "
+                     f"the checkpoint (chosen on {html.escape(str(chosen))}).")
+    out = "".join(f"<p class='note'>{p}</p>" for p in parts)
+    if test is not None:
+        out += "<h2>Test split (held out)</h2>" + _stats_table(test, None)
+    return out
+
+
 def write_report(
     result: EvalResult,
     out_dir: Path,
@@ -204,15 +233,25 @@ def write_report(
     semantic: dict[str, Any] | None = None,
     compare: EvalResult | None = None,
     extra: dict[str, bytes] | None = None,
+    split: str | None = None,
+    selected_on: str | None = None,
+    test: EvalResult | None = None,
 ) -> Path:
     """Write ``out_dir/metrics.json``, ``out_dir/report.html`` and the ``extra`` files (name ->
     bytes) together: staged and moved in when all are written (``utils.staged``), so a failure
     leaves the previous report whole and the files never come from two evaluations. Other files
-    in ``out_dir`` (compare reports) stay. Returns the HTML path."""
+    in ``out_dir`` (compare reports) stay. Returns the HTML path.
+
+    ``split`` (the split evaluated), ``selected_on`` (the split that chose the checkpoint: val) and
+    ``test`` (the test split's result, when one exists and ``split`` is another) go into
+    metrics.json's ``model_selection`` and the report's first lines (:func:`model_selection`)."""
     out_dir = Path(out_dir)
     metrics = result.to_dict()
     if semantic is not None:
         metrics["semantic"] = semantic
+    selection = model_selection(split, selected_on, test)
+    if split is not None or selected_on is not None or test is not None:
+        metrics["model_selection"] = selection
     files = dict(extra or {})
     files["metrics.json"] = json.dumps(metrics, indent=1, default=_json_default).encode("utf-8")
 
@@ -222,6 +261,8 @@ def write_report(
              f"{result.max_dets}. Numbers are COCOeval's (pycocotools) on the same inputs.</p>"]
     if result.notes:
         parts.append("<ul>" + "".join(f"<li class='note'>{html.escape(n)}</li>" for n in result.notes) + "</ul>")
+    if "model_selection" in metrics:
+        parts.append(_selection_html(selection, test))
     parts.append("<h2>Summary</h2>" + _stats_table(result, compare))
     parts.append("<h2>Per-class AP</h2>" + _per_class_table(result, compare))
     parts.append("<h2>Precision-recall curves</h2>")

@@ -2,6 +2,9 @@
 
 Nothing is downloaded. Circles and squares are plain instance classes; triangles carry a keypoint
 schema (apex, left, right; left/right swap on a horizontal flip), so every feature has data.
+
+The demo of 40 images is split 32 train / 8 val, and 8 more images form a test split that training
+never sees (nor model selection, which uses val): its numbers are the held-out figure to quote.
 """
 
 from __future__ import annotations
@@ -38,6 +41,9 @@ CATEGORIES = [
     Category(name="triangle", color="#4363d8", keypoints=TRIANGLE_SCHEMA),
 ]
 FILL = {"circle": (220, 40, 60), "square": (50, 170, 70), "triangle": (60, 90, 210)}
+TEST_SPLIT_FROM = 40
+"""Demos of at least this many images get ``num_images // 5`` more as a test split (the small demos
+that tests make stay train/val only, as they were)."""
 
 
 def _shape(
@@ -98,19 +104,38 @@ def make_demo_dataset(num_images: int = 40, *, seed: int = 0) -> Dataset:
 
 
 def create_demo_project(
-    ws: Workspace, *, name: str = DEMO_NAME, num_images: int = 40, seed: int = 0, progress: Progress = None
+    ws: Workspace,
+    *,
+    name: str = DEMO_NAME,
+    num_images: int = 40,
+    seed: int = 0,
+    progress: Progress = None,
+    test_images: int | None = None,
 ) -> ProjectInfo:
-    """A project of synthetic shapes; refused for fewer than one image (``--images 0`` or ``-5`` made an
-    empty 'demo'), and removed again if filling it fails, so no half-made demo stays behind."""
+    """A project of synthetic shapes: ``num_images`` split 80/20 into train and val, plus
+    ``test_images`` more in the test split (None: ``num_images // 5`` from 40 images on, else none).
+    The train and val images and their splits are the same as without a test split.
+
+    Refused for fewer than one image (``--images 0`` or ``-5`` made an empty 'demo'), and removed
+    again if filling it fails, so no half-made demo stays behind."""
     from workbench.services.projects import delete_project, get_project
 
     if num_images < 1:
         raise ValidationError(f"a demo project needs at least 1 image, got {num_images}")
-    ds = make_demo_dataset(num_images, seed=seed)
+    if test_images is None:
+        test_images = num_images // 5 if num_images >= TEST_SPLIT_FROM else 0
+    if test_images < 0:
+        raise ValidationError(f"a demo's test split cannot have {test_images} images")
+    ds = make_demo_dataset(num_images + test_images, seed=seed)
+    train_val = Dataset(categories=ds.categories, items=ds.items[:num_images])
+    test = Dataset(categories=ds.categories, items=ds.items[num_images:])
     info = create_project(ws, name, description="Synthetic shapes with polygons and triangle keypoints")
     try:
-        import_dataset(ws, info.slug, ds, progress=progress)
+        import_dataset(ws, info.slug, train_val, progress=progress)
         split_project(ws, info.slug, ratios=(0.8, 0.2, 0.0), seed=seed)
+        if test.items:
+            import_dataset(ws, info.slug, test, progress=progress)
+            split_project(ws, info.slug, ratios=(0.0, 0.0, 1.0), seed=seed, only_unassigned=True)
     except BaseException:
         delete_project(ws, info.slug)
         raise

@@ -27,6 +27,7 @@ from workbench.train import ddp
 from workbench.train.checkpoint import load_checkpoint, save_atomic
 from workbench.train.config import TrainConfig, load_config
 from workbench.train.dataset import MaskRCNNDataset, load_coco_split, make_loader, schema_from_categories
+from workbench.train.ema import ModelEMA
 from workbench.train.hooks import (
     BestCheckpoint,
     CancelOnRequest,
@@ -76,10 +77,12 @@ def resolve_device(name: str) -> torch.device:
 
 
 def lr_factor(step: int, total: int, config: TrainConfig) -> float:
-    """Linear warmup from ``warmup_factor``, then cosine to zero or step decay at milestones."""
+    """Linear warmup from ``warmup_factor`` (over :meth:`TrainConfig.warmup_steps`), then cosine to
+    zero or step decay at milestones."""
     warm = 1.0
-    if step < config.warmup_iters:
-        alpha = step / max(config.warmup_iters, 1)
+    warmup = config.warmup_steps(total)
+    if step < warmup:
+        alpha = step / max(warmup, 1)
         warm = config.warmup_factor * (1 - alpha) + alpha
     total = max(total, 1)
     if config.scheduler == "cosine":
@@ -175,7 +178,11 @@ class Trainer:
             min_size=cfg.min_size,
             max_size=cfg.max_size,
             trainable_backbone_layers=cfg.trainable_backbone_layers,
+            head_norm=cfg.head_norm,
+            detector_kwargs=cfg.detector_kwargs(),
         ).to(self.device)
+        # the weights' average validates and is saved (rank 0 does both; the ranks hold the same weights)
+        self.ema = ModelEMA(model, cfg.ema_decay, cfg.ema_tau) if cfg.ema and self.rank == 0 else None
         params = [p for p in model.parameters() if p.requires_grad]
         if cfg.optimizer == "sgd":
             self.optimizer: torch.optim.Optimizer = torch.optim.SGD(
@@ -197,7 +204,8 @@ class Trainer:
         return self.run_dir / "checkpoints"
 
     def checkpoint_payload(self) -> dict[str, Any]:
-        return {
+        """What last.pt and best.pt hold; ``ema`` (its weights and update count) when EMA is on."""
+        payload = {
             "model": {k: v.detach().cpu() for k, v in unwrap(self.model).state_dict().items()},
             "optimizer": self.optimizer.state_dict(),
             "scaler": self.scaler.state_dict() if self.use_amp else {},
@@ -207,6 +215,9 @@ class Trainer:
             "schema": self.schema.to_dict(),
             "model_args": self.model_args,
         }
+        if self.ema is not None:
+            payload["ema"] = self.ema.state_dict()
+        return payload
 
     def save_checkpoint(self, name: str) -> None:
         """``checkpoints/<name>`` (atomic); rank 0 only, the ranks hold the same weights."""
@@ -226,6 +237,11 @@ class Trainer:
         self.state = TrainState(**state)
         self.state.resumed_from_step = self.state.global_step
         torch.set_rng_state(ckpt["torch_rng"])
+        if self.ema is not None:
+            if ckpt.get("ema"):
+                self.ema.load_state_dict(ckpt["ema"])
+            else:  # a run resumed with EMA switched on: the average starts from the loaded weights
+                self.ema = ModelEMA(unwrap(self.model), self.config.ema_decay, self.config.ema_tau)
 
     # ------------------------------------------------------------------------------------ run
     def _call(self, name: str, *args: Any) -> None:
@@ -257,13 +273,20 @@ class Trainer:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip_norm)
         self.scaler.step(self.optimizer)
         self.scaler.update()
+        if self.ema is not None:
+            self.ema.update(unwrap(self.model))
         parts["loss"] = float(loss.detach())
         return parts
 
     def _validate(self) -> dict[str, float] | None:
         if self.rank != 0:
             return None
-        val = evaluate_model(unwrap(self.model), self.val_loader, self.val_gt, self.schema, self.device)
+        cfg = self.config
+        model = self.ema.module if self.ema is not None else unwrap(self.model)
+        val = evaluate_model(
+            model, self.val_loader, self.val_gt, self.schema, self.device,
+            score_thresh=cfg.eval_score_thresh, detections_per_img=cfg.eval_detections_per_img,
+        )
         val["on"] = self.val_on  # type: ignore[assignment]
         return val
 
@@ -301,9 +324,11 @@ class Trainer:
         if self.rank != 0:
             return
         best = self.checkpoint_dir / "best.pt"
-        state = load_checkpoint(best)["model"] if best.exists() else None
-        if state is not None:
-            unwrap(self.model).load_state_dict(state)
+        if best.exists():  # the weights that validated best: the average's when EMA was on
+            ckpt = load_checkpoint(best)
+            unwrap(self.model).load_state_dict(ckpt["ema"]["state_dict"] if ckpt.get("ema") else ckpt["model"])
+        elif self.ema is not None:
+            unwrap(self.model).load_state_dict(self.ema.module.state_dict())
         payload = model_file_payload(self.model, self.model_args, self.config.to_dict(), self.schema.to_dict())
         save_atomic(payload, self.run_dir / "model.pt")
 

@@ -9,7 +9,8 @@ instances of classes without keypoints carry v=0 and add nothing to its loss.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -101,9 +102,17 @@ def _feature_names(model: MaskRCNN) -> list[str]:
     return list(model.roi_heads.mask_roi_pool.featmap_names)
 
 
-def _build_tiny(num_classes: int, **kwargs: Any) -> MaskRCNN:
-    """ResNet-18 with GroupNorm (batch-size independent, trains from scratch) and a 64-channel FPN."""
-    body = resnet18(weights=None, norm_layer=lambda c: nn.GroupNorm(8, c))
+def _group_norm(channels: int) -> nn.GroupNorm:
+    return nn.GroupNorm(8, channels)
+
+
+def _build_tiny(num_classes: int, *, head_norm: str = "none", **kwargs: Any) -> MaskRCNN:
+    """ResNet-18 with GroupNorm (batch-size independent, trains from scratch) and a 64-channel FPN.
+
+    ``head_norm="gn"``: a 4-conv box head and a mask head with GroupNorm (Detectron2's GN recipe for
+    Mask R-CNN from scratch); the default keeps the 2-layer MLP box head and plain mask convs.
+    """
+    body = resnet18(weights=None, norm_layer=_group_norm)
     backbone = BackboneWithFPN(
         body,
         return_layers={"layer2": "0", "layer3": "1", "layer4": "2"},
@@ -121,27 +130,41 @@ def _build_tiny(num_classes: int, **kwargs: Any) -> MaskRCNN:
         "box_batch_size_per_image": 128,
     }
     defaults.update(kwargs)
+    if head_norm == "gn":
+        box_head: nn.Module = FastRCNNConvFCHead((64, 7, 7), [64] * 4, [256], norm_layer=_group_norm)
+        mask_head = MaskRCNNHeads(64, [64, 64], 1, norm_layer=_group_norm)
+    else:
+        box_head, mask_head = TwoMLPHead(64 * 7 * 7, 256), MaskRCNNHeads(64, [64, 64], 1)
     return MaskRCNN(
         backbone,
         num_classes=None,
         rpn_anchor_generator=anchors,
         rpn_head=RPNHead(64, 3),
         box_roi_pool=MultiScaleRoIAlign(names, 7, 2),
-        box_head=TwoMLPHead(64 * 7 * 7, 256),
+        box_head=box_head,
         box_predictor=FastRCNNPredictor(256, num_classes),
         mask_roi_pool=MultiScaleRoIAlign(names, 14, 2),
-        mask_head=MaskRCNNHeads(64, [64, 64], 1),
+        mask_head=mask_head,
         mask_predictor=MaskRCNNPredictor(64, 64, num_classes),
         **defaults,
     )
 
 
 def _build_arch(
-    backbone: str, num_classes: int, *, pretrained: bool, trainable_layers: int | None, imagenet: bool, **kwargs: Any
+    backbone: str,
+    num_classes: int,
+    *,
+    pretrained: bool,
+    trainable_layers: int | None,
+    imagenet: bool,
+    head_norm: str = "none",
+    **kwargs: Any,
 ) -> MaskRCNN:
     """The architecture as torchvision builds it, loading ImageNet backbone weights when asked."""
     if backbone == "tiny":
-        return _build_tiny(num_classes, **kwargs)
+        return _build_tiny(num_classes, head_norm=head_norm, **kwargs)
+    if head_norm != "none":
+        raise ValidationError(f"head_norm {head_norm!r} is for the tiny backbone; {backbone} has its own heads")
     layers_max = 6 if backbone == "mobilenet_v3_large_fpn" else 5
     trainable = trainable_layers if trainable_layers is not None else (3 if pretrained else layers_max)
     trainable = max(0, min(trainable, layers_max))
@@ -231,11 +254,17 @@ def build_model(
     min_size: int | None = None,
     max_size: int | None = None,
     trainable_backbone_layers: int | None = None,
+    head_norm: str = "none",
+    detector_kwargs: Mapping[str, Any] | None = None,
 ) -> MaskRCNN:
-    """A Mask R-CNN for ``num_classes`` (background included), with a keypoint head when K > 0."""
+    """A Mask R-CNN for ``num_classes`` (background included), with a keypoint head when K > 0.
+
+    ``detector_kwargs``: torchvision MaskRCNN settings over the backbone's defaults (the RPN and RoI
+    sampling of :meth:`TrainConfig.detector_kwargs`).
+    """
     if num_classes < 2:
         raise ValidationError(f"num_classes counts background, so it must be at least 2, got {num_classes}")
-    kwargs: dict[str, Any] = {}
+    kwargs: dict[str, Any] = dict(detector_kwargs or {})
     default_min, default_max = DEFAULT_SIZES.get(backbone, (800, 1333))
     kwargs["min_size"] = min_size or default_min
     kwargs["max_size"] = max_size or max(default_max, kwargs["min_size"])
@@ -251,6 +280,7 @@ def build_model(
         pretrained=pretrained,
         trainable_layers=trainable_backbone_layers,
         imagenet=weights == "imagenet",
+        head_norm=head_norm,
         **kwargs,
     )
     if coco:
@@ -274,7 +304,22 @@ def model_args(config: TrainConfig, num_classes: int, num_keypoints: int) -> dic
         "num_keypoints": num_keypoints,
         "min_size": config.min_size,
         "max_size": config.max_size,
+        "head_norm": config.head_norm,
     }
+
+
+@contextmanager
+def detection_limits(model: nn.Module, *, score_thresh: float, detections_per_img: int) -> Iterator[nn.Module]:
+    """The model keeps detections down to ``score_thresh``, at most ``detections_per_img`` per image,
+    inside the block (COCO AP: 0.001 and 100; torchvision's 0.05 drops low-score detections that
+    still add recall), and its own settings again after it."""
+    heads = unwrap(model).roi_heads
+    saved = heads.score_thresh, heads.detections_per_img
+    heads.score_thresh, heads.detections_per_img = float(score_thresh), int(detections_per_img)
+    try:
+        yield model
+    finally:
+        heads.score_thresh, heads.detections_per_img = saved
 
 
 def unwrap(model: nn.Module) -> nn.Module:
@@ -310,6 +355,7 @@ def load_trained_model(path: Path, device: str | torch.device = "cpu") -> tuple[
             weights="none",
             min_size=args.get("min_size"),
             max_size=args.get("max_size"),
+            head_norm=args.get("head_norm", "none"),
         )
         model.load_state_dict(payload["state_dict"])
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:

@@ -17,8 +17,9 @@ import torch
 
 from workbench.domain import ImageRecord, Instance, ValidationError
 from workbench.geometry import mask_to_rle
+from workbench.train.config import EVAL_DETECTIONS_PER_IMG, EVAL_SCORE_THRESH
 from workbench.train.dataset import TrainingSchema
-from workbench.train.model import load_trained_model
+from workbench.train.model import detection_limits, load_trained_model
 
 MASK_THRESHOLD = 0.5
 
@@ -115,13 +116,21 @@ class Predictor:
         score_threshold: float = 0.0,
         batch_size: int = 2,
     ) -> list[list[Instance]]:
-        """Instances per image, in the order given."""
+        """Instances per image, in the order given, with a score of at least ``score_threshold``.
+
+        The model itself keeps detections down to that score (never below COCO's 0.001), at most 100
+        per image: an evaluation that asks for 0.001 gets the low-score detections AP counts, which
+        torchvision's own 0.05 would drop; a display threshold (Review's slider) drops the rest before
+        their masks are pasted. Asked for 0, the floor is 0.001.
+        """
+        floor = max(float(score_threshold), EVAL_SCORE_THRESH)
         results: list[list[Instance]] = []
         batch: list[np.ndarray] = []
 
         def flush() -> None:
             tensors = [torch.from_numpy(_writable(a)).permute(2, 0, 1).float().div(255) for a in batch]
-            outputs = self.model([t.to(self.device) for t in tensors])
+            with detection_limits(self.model, score_thresh=floor, detections_per_img=EVAL_DETECTIONS_PER_IMG):
+                outputs = self.model([t.to(self.device) for t in tensors])
             for arr, output in zip(batch, outputs, strict=True):
                 results.append(
                     output_to_instances(

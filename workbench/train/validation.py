@@ -7,7 +7,9 @@ from typing import Any
 
 import torch
 
+from workbench.train.config import EVAL_DETECTIONS_PER_IMG, EVAL_SCORE_THRESH
 from workbench.train.dataset import TrainingSchema
+from workbench.train.model import detection_limits
 
 
 def _masks_to_results(output: dict[str, torch.Tensor], image_id: int, label_to_cat: dict[int, int]) -> list[dict[str, Any]]:
@@ -39,8 +41,15 @@ def evaluate_model(
     gt: dict[str, Any],
     schema: TrainingSchema,
     device: torch.device,
+    *,
+    score_thresh: float = EVAL_SCORE_THRESH,
+    detections_per_img: int = EVAL_DETECTIONS_PER_IMG,
 ) -> dict[str, float]:
-    """Box and mask AP of the model on a COCO ground-truth dict (our evaluate_coco, COCOeval's numbers)."""
+    """Box and mask AP of the model on a COCO ground-truth dict (our evaluate_coco, COCOeval's numbers).
+
+    The model keeps detections down to ``score_thresh``, ``detections_per_img`` per image, while it
+    predicts here (COCO practice; see :func:`workbench.train.model.detection_limits`).
+    """
     from workbench.evaluate.coco_eval import evaluate_coco
 
     cat_by_name = {c["name"]: int(c["id"]) for c in gt.get("categories", [])}
@@ -49,12 +58,13 @@ def evaluate_model(
     model.eval()
     results: list[dict[str, Any]] = []
     try:
-        for images, targets in loader:
-            outputs = model([im.to(device) for im in images])
-            for out, tgt in zip(outputs, targets, strict=True):
-                keep = torch.tensor([int(lbl) in label_to_cat for lbl in out["labels"].tolist()], dtype=torch.bool)
-                out = {k: v[keep] for k, v in out.items()} if len(keep) else out
-                results.extend(_masks_to_results(out, int(tgt["image_id"]), label_to_cat))
+        with detection_limits(model, score_thresh=score_thresh, detections_per_img=detections_per_img):
+            for images, targets in loader:
+                outputs = model([im.to(device) for im in images])
+                for out, tgt in zip(outputs, targets, strict=True):
+                    keep = torch.tensor([int(lbl) in label_to_cat for lbl in out["labels"].tolist()], dtype=torch.bool)
+                    out = {k: v[keep] for k, v in out.items()} if len(keep) else out
+                    results.extend(_masks_to_results(out, int(tgt["image_id"]), label_to_cat))
     finally:
         model.train(was_training)
     if not gt.get("annotations"):
