@@ -10,14 +10,8 @@ import pytest
 
 from tests.support.images import write_image
 from workbench.domain import AnnotatedImage, Category, Dataset, ImageRecord, Instance, KeypointSchema
-from workbench.formats.yolo import (
-    YoloFormatError,
-    dataset_to_yolo,
-    dump_yaml,
-    join_parts,
-    load_yolo,
-    parse_label_file,
-)
+from workbench.formats.yolo import YoloFormatError, load_yolo, parse_label_file
+from workbench.formats.yolo_write import dataset_to_yolo, dump_yaml, join_parts
 from workbench.geometry import instance_to_mask, mask_to_rle, polygons_to_mask
 
 NAMES = ("cat", "dog")
