@@ -89,5 +89,5 @@ def test_installed_wheel_runs_outside_the_checkout(wheel: Path, tmp_path: Path) 
     assert f"current: {head}; head: {head}" in wb("db", "current")  # the wheel's migrations reach head
     wb("export", "coco", "demo-shapes", str(work / "out"))
     files = sorted((work / "out" / "annotations").glob("instances_*.json"))
-    assert [f.name for f in files] == ["instances_train.json", "instances_val.json"]
+    assert [f.name for f in files] == ["instances_test.json", "instances_train.json", "instances_val.json"]
     assert all(json.loads(f.read_text())["annotations"] for f in files)
