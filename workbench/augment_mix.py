@@ -23,7 +23,7 @@ evaluated on.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,23 +40,22 @@ class MixPolicy:
 
     mosaic: float = 0.0
     copy_paste: float = 0.0
-    close_at_epoch: int | None = None
-    """0-based epoch from which neither applies (``epochs - close_mosaic``); None: never closes."""
+    close_mosaic: int = 0
+    """The last this-many epochs of the run see neither (Ultralytics' ``close_mosaic``); 0: never."""
+    epochs: int | None = None
+    """The run's length in epochs, unless :meth:`active` is told a newer one (a time budget moves it)."""
     center_range: tuple[float, float] = (0.25, 0.75)
     """Where the four tiles meet, as a fraction of the output side (Ultralytics draws in 0..1)."""
-
-    @classmethod
-    def from_settings(cls, *, mosaic: float, copy_paste: float, close_mosaic: int, epochs: int) -> MixPolicy:
-        """From TrainConfig's fields: ``close_mosaic`` last epochs of ``epochs`` without mixing."""
-        close = max(int(epochs) - int(close_mosaic), 0) if close_mosaic > 0 else None
-        return cls(mosaic=float(mosaic), copy_paste=float(copy_paste), close_at_epoch=close)
 
     @property
     def enabled(self) -> bool:
         return self.mosaic > 0 or self.copy_paste > 0
 
-    def active(self, epoch: int) -> bool:
-        return self.enabled and (self.close_at_epoch is None or epoch < self.close_at_epoch)
+    def active(self, epoch: int, epochs: int | None = None) -> bool:
+        """Whether 0-based ``epoch`` of a run of ``epochs`` (default: :attr:`epochs`) mixes at all."""
+        total = self.epochs if epochs is None else epochs
+        closed = self.close_mosaic > 0 and total is not None and epoch >= total - self.close_mosaic
+        return self.enabled and not closed
 
 
 def fit_scale(size_hw: tuple[int, int], out_hw: tuple[int, int]) -> float:
@@ -235,3 +234,32 @@ def copy_paste(
         keypoints=np.concatenate([kp_below, pasted.keypoints]),
     )
     return drop_small_instances(out, min_area_px)
+
+
+def mix_sample(
+    sample: Sample,
+    load: Callable[[int], Sample],
+    count: int,
+    policy: MixPolicy,
+    seed: int,
+    *,
+    flip_permutations: Mapping[int, Sequence[int]] | None = None,
+    min_area_px: float = 1.0,
+) -> Sample | None:
+    """What the dataset does to one sample: a mosaic with 3 others (probability ``policy.mosaic``),
+    then a paste from another (``policy.copy_paste``), those drawn by ``load`` from ``count`` samples.
+
+    All draws come from ``seed`` (the sample's), on a stream apart from the single-image pipeline's;
+    None when neither applied. The epoch check (``policy.active``) is the caller's.
+    """
+    rng = np.random.default_rng([int(seed) % (2**32), 0x6D1F])
+    mixed = False
+    if policy.mosaic > 0 and rng.random() < policy.mosaic:
+        others = [load(int(j)) for j in rng.integers(0, count, size=3)]
+        sample = mosaic([sample, *others], sample.image.shape[:2], rng, center_range=policy.center_range, min_area_px=min_area_px)
+        mixed = True
+    if policy.copy_paste > 0 and rng.random() < policy.copy_paste:
+        src = load(int(rng.integers(0, count)))
+        sample = copy_paste(sample, src, rng, flip_permutations=flip_permutations, min_area_px=min_area_px)
+        mixed = True
+    return sample if mixed else None

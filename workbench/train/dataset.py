@@ -29,7 +29,7 @@ import torch
 from PIL import Image
 
 from workbench.augment import Augmenter, Sample, mask_areas, masks_to_boxes_xyxy
-from workbench.augment_mix import MixPolicy, copy_paste, mosaic
+from workbench.augment_mix import MixPolicy, mix_sample
 from workbench.domain import AnnotatedImage, Category, Dataset, KeypointSchema, ValidationError
 from workbench.geometry.masks import instance_to_rle
 from workbench.geometry.rle import rles_to_masks
@@ -102,7 +102,7 @@ class TrainingSchema:
 
 def mix_policy(config: TrainConfig) -> MixPolicy:
     """The run's mosaic / copy-paste settings (off unless the config sets them)."""
-    return MixPolicy.from_settings(
+    return MixPolicy(
         mosaic=config.mosaic, copy_paste=config.copy_paste, close_mosaic=config.close_mosaic, epochs=config.epochs
     )
 
@@ -311,8 +311,8 @@ class MaskRCNNDataset(torch.utils.data.Dataset):
         self.augmenter = augmenter
         self.seed = seed
         self.mix = mix if mix is not None and mix.enabled else None
-        # Shared memory: forked and spawned loader workers (persistent ones too) see set_epoch's value.
-        self._epoch = multiprocessing.RawValue("i", 0)
+        # Shared memory: forked and spawned loader workers (persistent ones too) see set_epoch's values.
+        self._epoch = multiprocessing.RawArray("i", [0, -1])  # epoch, run length (-1: the policy's)
         self.cache_bytes = default_cache_bytes() if cache_bytes is None else int(cache_bytes)
         self._flip = schema.flip_permutations()
         self._cache: dict[int, _CachedSample] = {}
@@ -321,29 +321,37 @@ class MaskRCNNDataset(torch.utils.data.Dataset):
     def __getstate__(self) -> dict[str, Any]:
         """Workers started by spawn get an empty cache, not a pickled copy of this one.
 
-        They share the epoch value; any other pickle (a copy) carries the epoch as a number.
+        They share the epoch values; any other pickle (a copy) carries them as numbers.
         """
         state = self.__dict__.copy()
         state["_cache"], state["_cache_used"] = {}, 0
         if multiprocessing.context.get_spawning_popen() is None:
-            state["_epoch"] = int(self._epoch.value)
+            state["_epoch"] = list(self._epoch)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        if isinstance(state["_epoch"], int):
-            state["_epoch"] = multiprocessing.RawValue("i", state["_epoch"])
+        if isinstance(state["_epoch"], list):
+            state["_epoch"] = multiprocessing.RawArray("i", state["_epoch"])
         self.__dict__.update(state)
 
-    def set_epoch(self, epoch: int) -> None:
-        """The epoch the next items belong to (mosaic and copy-paste stop at ``mix.close_at_epoch``).
+    def set_epoch(self, epoch: int, epochs: int | None = None) -> None:
+        """The epoch the next items belong to, and the run's length when it changed (a time budget).
 
-        Call it before iterating the loader: persistent workers read it from shared memory.
+        Mosaic and copy-paste stop for the last ``mix.close_mosaic`` epochs. Call it before iterating
+        the loader: persistent workers read it from shared memory.
         """
-        self._epoch.value = int(epoch)
+        self._epoch[0] = int(epoch)
+        if epochs is not None:
+            self._epoch[1] = int(epochs)
 
     @property
     def epoch(self) -> int:
-        return int(self._epoch.value)
+        return int(self._epoch[0])
+
+    def mixing(self) -> bool:
+        """Whether mosaic or copy-paste may apply to the current epoch's items."""
+        epochs = int(self._epoch[1])
+        return self.mix is not None and self.mix.active(self.epoch, epochs if epochs >= 0 else None)
 
     def __len__(self) -> int:
         return len(self.items)
@@ -383,29 +391,20 @@ class MaskRCNNDataset(torch.utils.data.Dataset):
         """The item's image and rasterised, unaugmented targets (from the cache when it is there)."""
         return self._load(index)[0]
 
-    def _mixed(self, index: int, sample: Sample, sample_seed: int) -> Sample | None:
+    def _mixed(self, sample: Sample, sample_seed: int) -> Sample | None:
         """Mosaic and/or copy-paste of ``sample`` with others drawn by its seed; None: neither applied."""
-        mix = self.mix
-        if mix is None or not mix.active(self.epoch):
+        if not self.mixing():
             return None
-        rng = np.random.default_rng([int(sample_seed) % (2**32), 0x6D1F])  # apart from the pipeline's stream
         min_area = self.augmenter.min_area_px if self.augmenter is not None else 1.0
-        mixed = False
-        if mix.mosaic > 0 and rng.random() < mix.mosaic:
-            others = [self.load_sample(int(j)) for j in rng.integers(0, len(self.items), size=3)]
-            sample = mosaic([sample, *others], sample.image.shape[:2], rng, center_range=mix.center_range, min_area_px=min_area)
-            mixed = True
-        if mix.copy_paste > 0 and rng.random() < mix.copy_paste:
-            src = self.load_sample(int(rng.integers(0, len(self.items))))
-            sample = copy_paste(sample, src, rng, flip_permutations=self._flip, min_area_px=min_area)
-            mixed = True
-        return sample if mixed else None
+        return mix_sample(
+            sample, self.load_sample, len(self.items), self.mix, sample_seed, flip_permutations=self._flip, min_area_px=min_area
+        )
 
     def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         index, sample_seed = key if isinstance(key, tuple) else (key, self.seed * 1_000_003 + key)
         aug = self.augmenter
         sample, boxes, areas = self._load(index)
-        mixed = self._mixed(index, sample, sample_seed)
+        mixed = self._mixed(sample, sample_seed)
         if mixed is not None:
             sample, boxes, areas = mixed, None, None
         if aug is not None and aug.is_identity:

@@ -280,10 +280,11 @@ def test_dataset_mosaic_then_pipeline_flip_keeps_left_keypoints_left(shapes):
 
 def test_close_mosaic_stops_mixing_for_the_last_epochs_also_in_persistent_workers(shapes):
     items, schema = shapes
-    policy = MixPolicy.from_settings(mosaic=1.0, copy_paste=0.5, close_mosaic=2, epochs=5)
+    policy = MixPolicy(mosaic=1.0, copy_paste=0.5, close_mosaic=2, epochs=5)
     assert [policy.active(e) for e in range(5)] == [True, True, True, False, False]
-    assert not MixPolicy.from_settings(mosaic=0, copy_paste=0, close_mosaic=2, epochs=5).active(0)
-    assert MixPolicy.from_settings(mosaic=0.5, copy_paste=0, close_mosaic=0, epochs=5).active(4)
+    assert [policy.active(e, 7) for e in range(7)] == [True] * 5 + [False] * 2  # a budget made the run longer
+    assert not MixPolicy(mosaic=0, copy_paste=0, close_mosaic=2, epochs=5).active(0)
+    assert MixPolicy(mosaic=0.5, copy_paste=0, close_mosaic=0, epochs=5).active(4)
 
     aug = Augmenter("none", min_area_px=4)
     mixed = MaskRCNNDataset(items, schema, aug, mix=policy, cache_bytes=0)
@@ -300,7 +301,9 @@ def test_close_mosaic_stops_mixing_for_the_last_epochs_also_in_persistent_worker
     assert all(differs())  # every image a mosaic (probability 1)
     mixed.set_epoch(3)
     assert not any(differs())  # the same persistent workers now give the plain images
-    assert mixed.epoch == 3
+    mixed.set_epoch(3, 6)
+    assert all(differs())  # the run got longer: epoch 3 of 6 mixes again
+    assert mixed.epoch == 3 and mixed.mixing()
 
 
 def test_default_config_leaves_mixing_off_and_bad_values_are_refused():
@@ -308,7 +311,7 @@ def test_default_config_leaves_mixing_off_and_bad_values_are_refused():
     assert (cfg.mosaic, cfg.copy_paste, cfg.close_mosaic) == (0.0, 0.0, 0)
     assert not mix_policy(cfg).enabled
     on = TrainConfig(mosaic=1.0, copy_paste=0.3, close_mosaic=3, epochs=10)
-    assert mix_policy(on) == MixPolicy(mosaic=1.0, copy_paste=0.3, close_at_epoch=7)
+    assert mix_policy(on) == MixPolicy(mosaic=1.0, copy_paste=0.3, close_mosaic=3, epochs=10)
     assert TrainConfig.from_dict(on.to_dict()) == on
     with pytest.raises(ConfigError, match="mosaic is a probability in"):
         TrainConfig(mosaic=1.5)
@@ -344,4 +347,4 @@ def test_the_trainer_tells_the_dataset_its_epoch(make_run):
     trainer = Trainer(run)
     assert trainer.train() == "succeeded"
     assert trainer.train_set.mix is not None and trainer.train_set.epoch == 1
-    assert not trainer.train_set.mix.active(trainer.train_set.epoch)
+    assert not trainer.train_set.mixing()  # the last epoch closed mosaic
