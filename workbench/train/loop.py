@@ -26,7 +26,13 @@ from workbench.domain import WorkbenchError
 from workbench.train import ddp
 from workbench.train.checkpoint import load_checkpoint, save_atomic
 from workbench.train.config import TrainConfig, load_config
-from workbench.train.dataset import MaskRCNNDataset, load_coco_split, make_loader, schema_from_categories
+from workbench.train.dataset import (
+    MaskRCNNDataset,
+    load_coco_split,
+    make_loader,
+    mix_policy,
+    schema_from_categories,
+)
 from workbench.train.ema import ModelEMA
 from workbench.train.hooks import (
     BestCheckpoint,
@@ -144,7 +150,7 @@ class Trainer:
         if not train_ds.items:
             raise WorkbenchError(f"{data_dir / 'coco_train.json'}: no training images")
         augmenter = Augmenter(cfg.augmentation, min_area_px=cfg.min_instance_area)
-        self.train_set = MaskRCNNDataset(train_ds.items, self.schema, augmenter, seed=cfg.seed)
+        self.train_set = MaskRCNNDataset(train_ds.items, self.schema, augmenter, seed=cfg.seed, mix=mix_policy(cfg))
         self.sampler = GroupedBatchSampler(
             self.train_set.aspect_ratios(),
             cfg.batch_size,
@@ -294,6 +300,7 @@ class Trainer:
         """The steps of one epoch (from where a resumed run stopped); a stop ends it early."""
         cfg, st = self.config, self.state
         self.sampler.set_epoch(st.epoch, start_batch=st.iter_in_epoch)
+        self.train_set.set_epoch(st.epoch, cfg.epochs)  # mosaic and copy-paste stop for the last close_mosaic
         for images, targets in self.train_loader:
             self._call("before_step")
             self._set_lr()
