@@ -354,15 +354,15 @@ class _ImageReader:
                 f"{where}: a {width}x{height} mask on a {w}x{h} image is more than this reader decodes"
             )
         crop = cvat_rle_to_mask(counts, width, height, where=where, error=CvatFormatError)
-        full = np.zeros((h, w), dtype=np.uint8)
         x0, y0, x1, y1 = max(left, 0), max(top, 0), min(left + width, w), min(top + height, h)
-        if x1 > x0 and y1 > y0:
-            full[y0:y1, x0:x1] = crop[y0 - top : y1 - top, x0 - left : x1 - left]
         if x0 != left or y0 != top or x1 != left + width or y1 != top + height:
             self.warnings.append(f"{where}: mask reaches outside the image; clipped to it")
-        if not full.any():
+        visible = crop[y0 - top : y1 - top, x0 - left : x1 - left] if x1 > x0 and y1 > y0 else crop[:0]
+        if not visible.any():
             self.warnings.append(f"{where}: mask covers no pixel of the image; skipped")
             return
+        full = np.zeros((h, w), dtype=np.uint8, order="F")  # what the RLE encoder reads: no transposing copy
+        full[y0:y1, x0:x1] = visible
         obj.masks.append(mask_to_rle(full))  # compressed at once: many full-size masks would not fit memory
 
 
@@ -394,7 +394,11 @@ def _instance(obj: _Object, cat: Category, size_wh: tuple[int, int]) -> Instance
         rle = merge_rles(parts) if len(parts) > 1 else parts[0]
         return with_bbox_area(Instance(rle=rle, **common), size_wh)
     if obj.polygons:
-        return with_bbox_area(Instance(polygons=tuple(obj.polygons), **common), size_wh)
+        xs = [v for p in obj.polygons for v in p[0::2]]
+        ys = [v for p in obj.polygons for v in p[1::2]]
+        x0, y0 = min(xs), min(ys)  # COCO's box of the points (as polygons_bbox_xywh), without numpy per shape
+        box = (x0, y0, max(xs) - x0, max(ys) - y0)
+        return with_bbox_area(Instance(polygons=tuple(obj.polygons), bbox_xywh=box, **common), size_wh)
     if obj.box is not None:
         return Instance(bbox_xywh=obj.box, area=obj.box[2] * obj.box[3], **common)
     if keypoints is not None and sum(1 for v in keypoints[2::3] if v) == 1 and not obj.box:
