@@ -229,6 +229,7 @@ class _Task:
     image: str
     size_wh: tuple[int, int] | None = None
     regions: list[_Region] = field(default_factory=list)
+    rotated: bool = False
 
 
 def _size(result: dict[str, Any], where: str) -> tuple[int, int] | None:
@@ -257,6 +258,12 @@ def _read_results(task: _Task, results: list[tuple[str, dict[str, Any], dict[str
         size = _size(result, here)
         if size is None:
             raise LabelStudioFormatError(f"{here}: {kind} without original_width/original_height")
+        if result.get("image_rotation") not in (None, 0) and not task.rotated:
+            task.rotated = True
+            warnings.append(
+                f"{where}: the image was rotated by {result['image_rotation']} degrees in Label Studio; "
+                "its coordinates were taken as they are; check the shapes"
+            )
         if task.size_wh is not None and size != task.size_wh:
             raise LabelStudioFormatError(
                 f"{here}: image size {size} differs from {task.size_wh} of another result"
