@@ -1,25 +1,36 @@
-"""COCO export and import through the store, beside json.dumps / json.loads of the same dict.
+"""COCO export and import through the store, beside the floors and the peers doing the same work.
 
 A project of N images x K polygons (default 10,000 x 20 = 200,000 annotations) is put in a fresh
 SQLite workspace; then we time
-  export: store -> COCO dict -> file (``services.export.export_coco``), against json.dumps of that dict
+  export: store -> COCO dict -> file (``services.export.export_coco``), against json.dumps and
+          orjson.dumps of that dict (+ write);
   import: file -> validation -> store (``services.imports.import_coco`` onto the project's images,
-          matched by file name), against json.loads of the same text.
-Run: python bench/coco_io.py [--images N] [--polygons K]
+          matched by file name), against json.loads and orjson.loads of the same file, the floor
+          orjson.loads + row insertion (the same annotation rows put in the store by the bulk insert,
+          no validation), pycocotools' ``COCO(file)`` (json.load + index, no validation, no store)
+          and datumaro's ``Dataset.import_from(folder, "coco_instances")`` (every item and annotation
+          read), where a Python with datumaro is given (``--datumaro-python``: run in its own venv,
+          never a product dependency).
+Run: python bench/coco_io.py [--images N] [--polygons K] [--datumaro-python /tmp/peer-venv-coco/bin/python]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import math
+import os
 import platform
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -96,11 +107,94 @@ def timed(fn, repeat: int = 1) -> float:  # noqa: ANN001
     return best
 
 
+_DATUMARO = """
+import sys, time
+from datumaro.components.dataset import Dataset
+t = time.perf_counter()
+ds = Dataset.import_from(sys.argv[1], "coco_instances")
+n = sum(len(item.annotations) for item in ds)
+print(time.perf_counter() - t, n)
+"""
+
+
+def datumaro_import(python: str, folder: Path, repeat: int) -> float | None:
+    """Best of ``repeat`` datumaro imports of the export folder, timed inside the child (its own
+    import of datumaro not counted); None where that Python has no datumaro."""
+    (folder / "images" / "train").mkdir(parents=True, exist_ok=True)  # datumaro wants the folder
+    best = math.inf
+    for _ in range(repeat):
+        proc = subprocess.run([python, "-c", _DATUMARO, str(folder)], capture_output=True, text=True)
+        if proc.returncode != 0:
+            print(f"(datumaro not run: {proc.stderr.strip().splitlines()[-1:]})")
+            return None
+        best = min(best, float(proc.stdout.split()[-2]))
+    return best
+
+
+def pycocotools_load(path: Path) -> None:
+    from pycocotools.coco import COCO
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        COCO(str(path))
+
+
+def add_target_images(ws, obj: dict, name: str) -> str:  # noqa: ANN001
+    """A fresh project holding the file's images (rows only), for an import to match by file name."""
+    target = projects.create_project(ws, name).slug
+    with ws.store.transaction() as s:
+        pid = project_repo.project_id(s, target)
+        for im in obj["images"]:
+            image_repo.add_image(
+                s,
+                pid,
+                ImageRecord(
+                    file_name=im["file_name"],
+                    width=im["width"],
+                    height=im["height"],
+                    sha256=f"{name[:8]}{im['id']:056x}",
+                    path="images/x.jpg",
+                ),
+            )
+    return target
+
+
+def insertion_floor(ws, obj: dict, path: Path, name: str) -> float:  # noqa: ANN001
+    """orjson.loads of the file + the bulk insert of its annotations as rows (no validation at all)."""
+    from workbench.domain import Category
+
+    target = add_target_images(ws, obj, name)
+    with ws.store.transaction() as s:
+        pid = project_repo.project_id(s, target)
+        ids = {im.file_name: im.id for im in image_repo.list_images(s, pid)}
+        cats = {c["id"]: category_repo.add_category(s, pid, Category(name=c["name"])).id for c in obj["categories"]}
+    t = time.perf_counter()
+    with paused_gc():
+        data = orjson.loads(path.read_bytes())
+        image_ids = {im["id"]: ids[im["file_name"]] for im in data["images"]}
+        rows = [
+            {
+                "image_id": image_ids[a["image_id"]], "category_id": cats[a["category_id"]],
+                "segmentation": a["segmentation"], "keypoints": a.get("keypoints"), "bbox": a["bbox"],
+                "area": a["area"], "iscrowd": bool(a["iscrowd"]), "source": "imported", "score": None,
+                "attributes": a.get("attributes"),
+            }
+            for a in data["annotations"]
+        ]
+        with ws.store.transaction() as s:
+            annotation_repo.insert_instances(s, rows)
+    return time.perf_counter() - t
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--images", type=int, default=10_000)
     ap.add_argument("--polygons", type=int, default=20)
     ap.add_argument("--repeat", type=int, default=3, help="best of N runs for each timing")
+    ap.add_argument(
+        "--datumaro-python",
+        default=os.environ.get("DATUMARO_PYTHON", "/tmp/peer-venv-coco/bin/python"),
+        help="a Python with datumaro installed (its own venv); skipped where absent",
+    )
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
@@ -121,56 +215,60 @@ def main() -> None:
         def load() -> None:
             json.loads(path.read_text())
 
+        def odump() -> None:
+            path.with_name("floor.json").write_bytes(orjson.dumps(obj))
+
+        def oload() -> None:
+            orjson.loads(path.read_bytes())
+
         dumps_s, loads_s = timed(dump, args.repeat), timed(load, args.repeat)
+        odumps_s, oloads_s = timed(odump, args.repeat), timed(oload, args.repeat)
+        path.with_name("floor.json").unlink()
         with paused_gc():
             dumps_nogc_s, loads_nogc_s = timed(dump, args.repeat), timed(load, args.repeat)
-        # import onto a fresh project holding the same images (matched by file name), each repeat
-        targets = iter(range(args.repeat))
+        floor_s = min(insertion_floor(ws, obj, path, f"floor {k}") for k in range(args.repeat))
+        pycoco_s = timed(lambda: pycocotools_load(path), args.repeat)
+        datumaro_s = None
+        if Path(args.datumaro_python).exists():
+            datumaro_s = datumaro_import(args.datumaro_python, out, args.repeat)
 
-        def import_once() -> None:
-            target = projects.create_project(ws, f"target {next(targets)}").slug
-            with ws.store.transaction() as s:
-                pid = project_repo.project_id(s, target)
-                for im in obj["images"]:
-                    image_repo.add_image(
-                        s,
-                        pid,
-                        ImageRecord(
-                            file_name=im["file_name"],
-                            width=im["width"],
-                            height=im["height"],
-                            sha256=f"t{im['id']:063x}",
-                            path="images/x.jpg",
-                        ),
-                    )
+        # import onto a fresh project holding the same images (matched by file name), each repeat
+        times: list[float] = []
+        for k in range(args.repeat):
+            target = add_target_images(ws, obj, f"target {k}")
             t0 = time.perf_counter()
             imports.import_coco(ws, target, path, split="train")
             times.append(time.perf_counter() - t0)
             n_ann = projects.get_project(ws, target).num_annotations
             assert n_ann == len(obj["annotations"]), (n_ann, len(obj["annotations"]))
-
-        times: list[float] = []
-        for _ in range(args.repeat):
-            import_once()
         import_s = min(times)
         ws.close()
     n = len(obj["annotations"])
     print(
         f"COCO I/O: {args.images} images x {args.polygons} polygons = {n} annotations "
-        f"({len(text) / 1e6:.0f} MB JSON); python {platform.python_version()}, {platform.machine()}"
+        f"({len(text) / 1e6:.0f} MB JSON); python {platform.python_version()}, {platform.machine()}, "
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
     )
-    print(f"(building the store took {build_s:.1f} s)")
-    print(
-        f"{'work':30} {'ours s':>7} {'json s':>7} {'ratio':>6} {'json, GC paused s':>18} {'ratio':>6}   (best of {args.repeat})"
-    )
-    print(
-        f"{'export: store -> COCO file':30} {export_s:7.2f} {dumps_s:7.2f} {export_s / dumps_s:6.2f} "
-        f"{dumps_nogc_s:18.2f} {export_s / dumps_nogc_s:6.2f}   json: json.dumps + write"
-    )
-    print(
-        f"{'import: COCO file -> store':30} {import_s:7.2f} {loads_s:7.2f} {import_s / loads_s:6.2f} "
-        f"{loads_nogc_s:18.2f} {import_s / loads_nogc_s:6.2f}   json: read + json.loads"
-    )
+    print(f"(building the store took {build_s:.1f} s; best of {args.repeat} for every figure)")
+    print(f"{'work':44} {'s':>7} {'ours / it':>10}")
+    rows = [
+        ("export: store -> COCO file (ours)", export_s, "export"),
+        ("  json.dumps + write", dumps_s, "export"),
+        ("  json.dumps + write, GC paused", dumps_nogc_s, "export"),
+        ("  orjson.dumps + write", odumps_s, "export"),
+        ("import: COCO file -> store (ours)", import_s, "import"),
+        ("  json.loads (read + parse)", loads_s, "import"),
+        ("  json.loads, GC paused", loads_nogc_s, "import"),
+        ("  orjson.loads (read + parse)", oloads_s, "import"),
+        ("  floor: orjson.loads + row insertion", floor_s, "import"),
+        ("  pycocotools COCO(file) (no validation)", pycoco_s, "import"),
+    ]
+    if datumaro_s is not None:
+        rows.append(("  datumaro import_from + read all", datumaro_s, "import"))
+    for label, secs, kind in rows:
+        ours = export_s if kind == "export" else import_s
+        ratio = "" if label.endswith("(ours)") else f"{ours / secs:10.2f}"
+        print(f"{label:44} {secs:7.2f} {ratio:>10}")
 
 
 if __name__ == "__main__":

@@ -11,11 +11,13 @@ ids are database keys and get 1..N, while a Dataset read from a COCO file keeps 
 
 from __future__ import annotations
 
-import json
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
+
+import orjson
 
 from workbench.domain import (
     IGNORE_LABEL,
@@ -255,12 +257,34 @@ def _instance_record(
     )
 
 
+def _non_finite(value: Any) -> bool:
+    """Whether a NaN or infinity sits anywhere in ``value`` (an iterative walk)."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        kind = type(v)
+        if kind is float:
+            if not math.isfinite(v):
+                return True
+        elif kind is dict:
+            stack.extend(v.values())
+        elif kind is list or kind is tuple:
+            stack.extend(v)
+    return False
+
+
 def save_coco(obj: dict[str, Any], path: Path) -> None:
-    """Write compact COCO JSON atomically: a temp file in the same folder, then ``os.replace``."""
+    """Write compact COCO JSON atomically: a temp file in the same folder, then ``os.replace``.
+
+    orjson is several times faster than json on a 200k-annotation file, but writes NaN and infinity
+    as ``null``: where the text holds a ``null`` at all, the dict is searched for them, and refused
+    as ``json.dumps(allow_nan=False)`` refused them."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    except ValueError as exc:
+        data = orjson.dumps(obj)
+    except (TypeError, orjson.JSONEncodeError) as exc:
         raise ValidationError(f"{path}: cannot write COCO JSON ({exc})") from None
-    atomic_write(path, text.encode("utf-8"), fsync=True)
+    if b"null" in data and _non_finite(obj):
+        raise ValidationError(f"{path}: cannot write COCO JSON (a number is NaN or infinite)")
+    atomic_write(path, data, fsync=True)
