@@ -197,3 +197,17 @@ def test_group_norm_heads_build_train_and_reload(make_run):
     assert any(isinstance(m, nn.GroupNorm) for m in loaded.roi_heads.box_head.modules())
     with pytest.raises(ConfigError, match="head_norm 'gn' is for the tiny backbone"):
         TrainConfig(backbone="resnet50_fpn", head_norm="gn")
+
+
+def test_a_model_file_written_before_these_settings_still_loads(tmp_path):
+    from workbench.train.checkpoint import save_atomic
+    from workbench.train.model import load_trained_model, model_file_payload
+
+    model = build_model("tiny", num_classes=3)
+    args = {"backbone": "tiny", "num_classes": 3, "num_keypoints": 0, "min_size": None, "max_size": None}
+    schema = {"class_names": ["a", "b"], "keypoints": {}}
+    save_atomic(model_file_payload(model, args, tiny_config().to_dict(), schema), tmp_path / "model.pt")
+    loaded, info = load_trained_model(tmp_path / "model.pt")
+    assert "head_norm" not in info["model_args"]
+    key = "roi_heads.box_head.fc6.weight"
+    assert torch.equal(loaded.state_dict()[key], model.state_dict()[key])
