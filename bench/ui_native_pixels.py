@@ -7,7 +7,8 @@ data-native-image attribute). Cases for the 50-MP image:
   on the tile's request);
 - cold: a new tab, no tile on disk and none being cut (the tile folders are removed first): one
   decode of the original, then the tiles in view;
-- new tab: a new page load, browser cache off, tiles on the server's disk;
+- new tab: a new page load, browser cache off, tiles on the server's disk; 1:1 clicked at once,
+  and one second after the image is drawn (by then the browser has preloaded the 1:1 view's tiles);
 - again: zooming to 1:1 again in the same tab.
 Each beside the Streamlit path (the browser's tile server blocked, so the tab asks Python for the
 tiles: the fallback, and what every zoom did before the tile server) in the same run.
@@ -162,6 +163,7 @@ def run_path(
             "open small",
             "cold fetch",
             "new tab fetch",
+            "new tab, 1 s",
         )
     }
     page = tab(browser, server.url, streamlit_path)
@@ -189,7 +191,7 @@ def run_path(
         page.keyboard.press("f")
         res["open big"].append(visit(page, "d", big_id))
     page.context.close()
-    for key, n in (("new tab", max(2, rounds // 2)), ("cold", cold)):
+    for key, n in (("new tab", max(2, rounds // 2)), ("new tab, 1 s", max(2, rounds // 2)), ("cold", cold)):
         for _ in range(n):
             grid_done(root)
             if key == "cold":  # the process remembers the grids it cut: it does not cut them again
@@ -198,8 +200,10 @@ def run_path(
             page = tab(browser, server.url, streamlit_path)
             page.goto(f"{server.url}/annotate?project=native&image={big_id}")
             wait_image_drawn(page, big_id)
+            if key == "new tab, 1 s":
+                page.wait_for_timeout(1000)  # a user looks before zooming: the 1:1 tiles are preloaded
             res[key].append(one_to_one(page, big_id, True))
-            if not streamlit_path:
+            if not streamlit_path and key != "new tab, 1 s":
                 res[f"{key} fetch"].append(tile_fetch_ms(page))
             page.context.close()
     return res
@@ -263,13 +267,18 @@ def main() -> int:
     for key, label in (
         ("opened", "first zoom, right after opening the image"),
         ("cold", "cold: no tile on disk (one decode of the original)"),
-        ("new tab", "new tab, browser cache off (tiles on disk)"),
+        ("new tab", "new tab, browser cache off (tiles on disk), 1:1 at once"),
+        ("new tab, 1 s", "new tab, browser cache off, 1:1 one second after the image is drawn"),
         ("again", "again in the same tab"),
     ):
         ratio = statistics.median(r[key]) / statistics.median(d[key]) if d[key] and r[key] else float("nan")
         print(f"| {label} | {both(d[key])} | {both(r[key])} | {ratio:.1f}x |")
     print(
         f"| 1 MP {SMALL_WH[0]}x{SMALL_WH[1]}, no tiles: 1:1 drawn | {both(d['small'])} | {both(r['small'])} | |"
+    )
+    print(
+        f"tile server, first tile request -> last tile's last byte, p50: new tab {p50(d['new tab fetch'])} ms,"
+        f" cold {p50(d['cold fetch'])} ms (the rest of each figure: the click, layout, decode and paint)"
     )
     print(
         f"open -> editable p50: 50 MP {p50(d['open big'])} ms, 1 MP {p50(d['open small'])} ms (tile server run)"

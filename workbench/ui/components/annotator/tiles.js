@@ -13,11 +13,12 @@
 
 const TILE_ASK_MS = 80; // ask once the view has rested this long (a pan or a wheel zoom asks once)
 const TILE_REASK_MS = 3000; // an ask with no answer (a dropped rerun) is repeated after this long
+const TILE_PRELOAD_MS = 400; // an image shown this long gets the tiles of its 1:1 view preloaded
 
 function tileState(S) {
   if (!S.tiles) {
     S.tiles = { key: null, shown: new Map(), asked: new Map(), failed: new Set(), timer: null,
-      noDirect: false, g: S.root.querySelector('[data-role="tiles"]') };
+      noDirect: false, pre: [], preTimer: null, g: S.root.querySelector('[data-role="tiles"]') };
     // the 1:1 button: one screen pixel per natural pixel, about the view's centre
     S.root.addEventListener("click", (e) => {
       const b = e.target.closest ? e.target.closest('[data-cmd="actual"]') : null;
@@ -42,11 +43,10 @@ function clearTiles(T) {
   T.shown.clear();
 }
 
-function visibleTiles(S, info) {
+function visibleTiles(S, info, u = unitsPerPx(S)) {
   // the SVG fits the viewBox inside the stage (xMidYMid meet): the region in view is the stage's
-  // size in natural units about the viewBox's centre, clipped to the image
+  // size in natural units (u per CSS pixel) about the viewBox's centre, clipped to the image
   const r = S.svg.getBoundingClientRect();
-  const u = unitsPerPx(S);
   const cx = S.vb.x + S.vb.w / 2, cy = S.vb.y + S.vb.h / 2;
   const x0 = Math.max(0, cx - (r.width * u) / 2), x1 = Math.min(S.W, cx + (r.width * u) / 2);
   const y0 = Math.max(0, cy - (r.height * u) / 2), y1 = Math.min(S.H, cy + (r.height * u) / 2);
@@ -66,6 +66,18 @@ function directTileUrl(d, idx) {
   return `http://${d.host || window.location.hostname}:${d.port}${d.path}${idx}${d.suffix}`;
 }
 
+function preloadOneToOne(S, T, key, info) {
+  // the user has stayed on this image: fetch, at low priority, the tiles a 1:1 zoom from here
+  // would show, so that the 1:1 button finds them in the browser's memory (held in T.pre)
+  if (T.key !== key || T.noDirect || !S.svg.getBoundingClientRect().width) return;
+  for (const idx of visibleTiles(S, info, 1 / (window.devicePixelRatio || 1))) {
+    const im = new Image();
+    im.fetchPriority = "low";
+    im.src = directTileUrl(info.direct, idx);
+    T.pre.push(im);
+  }
+}
+
 function updateTiles(S) {
   const T = tileState(S);
   const img = S.data && S.data.image;
@@ -74,6 +86,8 @@ function updateTiles(S) {
   if (key !== T.key) {
     clearTiles(T); T.asked.clear(); T.failed.clear(); T.key = key;
     S.root.removeAttribute("data-native-image");
+    clearTimeout(T.preTimer); T.pre = [];
+    if (key && info.direct && !T.noDirect) T.preTimer = setTimeout(() => preloadOneToOne(S, T, key, info), TILE_PRELOAD_MS);
   }
   if (!key || !T.g) return;
   const r = S.svg.getBoundingClientRect();
@@ -111,6 +125,7 @@ function updateTiles(S) {
     e.setAttribute("href", url);
     T.g.appendChild(e);
     T.shown.set(idx, e);
+    perfMark("tile-placed");
   }
   markNative(S, T, key, wanted);
   askTiles(S, T, key, missing);
