@@ -1,4 +1,4 @@
-"""`workbench export coco|labelmaps PROJECT OUT`."""
+"""`workbench export coco|labelmaps|cvat|yolo|voc PROJECT OUT`."""
 
 from __future__ import annotations
 
@@ -17,10 +17,26 @@ def cmd_export(args: argparse.Namespace) -> int:
     with progress_bar(f"export {args.kind}") as bar:
         if args.kind == "coco":
             paths = export.export_coco(
-                ws, args.project, Path(args.out), splits=splits, copy_images=args.copy_images, progress=bar
+                ws, args.project, Path(args.out), splits=splits, copy_images=args.copy_images, progress=bar,
+                box_only_as_polygon=args.box_only_as_polygon,
             )
             for p in paths:
                 print(p)
+        elif args.kind in ("yolo", "voc"):
+            if args.kind == "yolo":
+                done = export.export_yolo(ws, args.project, Path(args.out), task=args.task, splits=splits, progress=bar)
+            else:
+                done = export.export_voc(ws, args.project, Path(args.out), splits=splits, progress=bar)
+            print(done.path)
+            for note in done.notes:
+                print(f"  note: {note}")
+        elif args.kind == "cvat":
+            done = export.export_cvat(
+                ws, args.project, Path(args.out), splits=splits, copy_images=args.copy_images, progress=bar
+            )
+            print(done.path)
+            for note in done.notes:
+                print(f"  note: {note}")
         else:
             if args.sigma < 0:
                 raise ValidationError(f"--sigma is a number of pixels, or 0 for one pixel; got {args.sigma}")
@@ -40,13 +56,21 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    ex = sub.add_parser("export", help="export COCO or label maps", parents=[common])
-    ex.add_argument("kind", choices=["coco", "labelmaps"])
+    ex = sub.add_parser("export", help="export COCO, label maps, CVAT XML, YOLO or VOC", parents=[common])
+    ex.add_argument("kind", choices=["coco", "labelmaps", "cvat", "yolo", "voc"])
     ex.add_argument("project")
     ex.add_argument("out")
     ex.add_argument("--split", action="append", help="only these splits (repeatable; 'unassigned' too)")
     ex.add_argument(
-        "--copy-images", action="store_true", help="coco: copy images for a self-contained folder"
+        "--copy-images", action="store_true", help="coco, cvat: copy images for a self-contained folder"
+    )
+    ex.add_argument(
+        "--task", choices=["detect", "segment", "pose"], default="segment", help="yolo: what the label lines hold"
+    )
+    ex.add_argument(
+        "--box-only-as-polygon",
+        action="store_true",
+        help="coco: write box-only instances as their 4-corner polygon (pycocotools annToMask, torchvision v2 masks)",
     )
     ex.add_argument(
         "--layout", choices=["png", "npz"], default="png", help="labelmaps: one PNG per class or one .npz"

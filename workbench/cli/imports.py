@@ -1,4 +1,4 @@
-"""`workbench import images|coco|labelme PROJECT PATH...`."""
+"""`workbench import images|coco|labelme|cvat|labelstudio|yolo|voc|masks PROJECT PATH...`."""
 
 from __future__ import annotations
 
@@ -30,8 +30,16 @@ def cmd_import(args: argparse.Namespace) -> int:
         raise ValidationError(
             f"import {args.kind} takes one file or folder, got {len(args.paths)}: {', '.join(args.paths)}"
         )
-    if args.images_dir and args.kind != "coco":
-        raise ValidationError(f"--images-dir is for import coco; import {args.kind} finds the images itself")
+    if args.images_dir and args.kind not in ("coco", "cvat", "labelstudio", "masks"):
+        raise ValidationError(
+            f"--images-dir is for import coco|cvat|labelstudio|masks; import {args.kind} finds the images itself"
+        )
+    if args.kind == "masks" and not args.images_dir:
+        raise ValidationError("import masks needs --images-dir: the folder of the images the masks belong to")
+    if (args.classes or args.one_per_class) and args.kind != "masks":
+        raise ValidationError(f"--classes and --one-per-class are for import masks, not import {args.kind}")
+    if args.kind == "yolo" and args.split:
+        raise ValidationError("a YOLO data.yaml names its splits; --split is not for import yolo")
     if args.kind == "coco" and args.split and Path(args.paths[0]).is_dir():
         raise ValidationError(
             f"{args.paths[0]}: a COCO folder's files name their splits; --split is for a single COCO file"
@@ -57,23 +65,55 @@ def cmd_import(args: argparse.Namespace) -> int:
         elif args.kind == "coco":
             images_dir = Path(args.images_dir) if args.images_dir else None
             report = imports.import_coco(
+                ws, args.project, Path(args.paths[0]), images_dir=images_dir, split=args.split, progress=bar,
+                crowd_as_instances=args.crowd_as_instances,
+            )
+        elif args.kind in ("cvat", "labelstudio"):
+            read = imports.import_cvat if args.kind == "cvat" else imports.import_labelstudio
+            images_dir = Path(args.images_dir) if args.images_dir else None
+            report = read(
                 ws, args.project, Path(args.paths[0]), images_dir=images_dir, split=args.split, progress=bar
+            )
+        elif args.kind == "yolo":
+            report = imports.import_yolo(ws, args.project, Path(args.paths[0]), progress=bar)
+        elif args.kind == "voc":
+            report = imports.import_voc(ws, args.project, Path(args.paths[0]), split=args.split, progress=bar)
+        elif args.kind == "masks":
+            report = imports.import_masks(
+                ws, args.project, Path(args.paths[0]), images_dir=Path(args.images_dir), classes=args.classes,
+                one_per_class=args.one_per_class, split=args.split, progress=bar,
             )
         else:
             report = imports.import_labelme(ws, args.project, Path(args.paths[0]), split=args.split, progress=bar)
     _print_report(report)
+    if args.kind == "coco" and report.nothing_found():
+        why = "; ".join(dict.fromkeys(sk.reason for sk in report.skipped[:3]))
+        raise ValidationError(f"{args.paths[0]}: 0 of {report.considered} images imported ({why})")
     return 0
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    im = sub.add_parser("import", help="import images, COCO or LabelMe", parents=[common])
-    im.add_argument("kind", choices=["images", "coco", "labelme"])
+    im = sub.add_parser(
+        "import", help="import images, COCO, LabelMe, CVAT XML, Label Studio, YOLO, VOC or mask PNGs", parents=[common]
+    )
+    im.add_argument("kind", choices=["images", "coco", "labelme", "cvat", "labelstudio", "yolo", "voc", "masks"])
     im.add_argument("project")
     im.add_argument(
         "paths", nargs="+", help="files, folders or zip archives (one file or folder for coco/labelme)"
     )
     im.add_argument("--split", choices=["train", "val", "test"])
-    im.add_argument("--images-dir", help="coco: folder holding the images named by file_name")
+    im.add_argument(
+        "--images-dir", help="coco, cvat, labelstudio: folder holding the images the annotation file names"
+    )
+    im.add_argument(
+        "--crowd-as-instances",
+        action="store_true",
+        help="coco: import RLE masks marked iscrowd=1 as ordinary instances (CVAT, supervision mark masks with holes so)",
+    )
+    im.add_argument("--classes", help="masks: class list of the index PNGs (default: classes.txt beside them)")
+    im.add_argument(
+        "--one-per-class", action="store_true", help="masks: one instance per class per image, not per blob"
+    )
     im.add_argument(
         "--max-pixels", type=int, default=178_956_970, help="refuse larger images (decompression bombs)"
     )

@@ -7,7 +7,7 @@ import shutil
 import tempfile
 import zipfile
 from collections.abc import Iterable
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from workbench.domain import SPLITS, Dataset, ImageRecord, Progress, ValidationError, WorkbenchError
@@ -111,8 +111,13 @@ def export_coco(
     splits: Iterable[str] | None = None,
     copy_images: bool = False,
     progress: Progress = None,
+    box_only_as_polygon: bool = False,
 ) -> list[Path]:
-    """Write ``annotations/instances_<split>.json`` (and ``images/<split>/`` with ``copy_images``).
+    """Write ``annotations/instances_<split>.json`` (and ``images/<split>/`` with ``copy_images``);
+    where a class has keypoints, also ``annotations/person_keypoints_<split>.json`` with only the
+    keypoint classes, as COCO ships them (datumaro and pycocotools' keypoint evaluation read that).
+    ``box_only_as_polygon`` writes box-only instances as their 4-corner polygon (pycocotools'
+    ``annToMask`` and torchvision's v2 ``masks`` fail on their empty segmentation).
 
     All of it is staged and moved into place when complete (``utils.staged``): a failure (a full
     disk) leaves the previous export as it was; other files in ``out_dir`` are left alone.
@@ -121,11 +126,17 @@ def export_coco(
     wanted = _split_keys(splits)
     _require_images_in_splits(ws, slug, splits)
     with paused_gc():
-        return _export_coco(ws, slug, Path(out_dir), wanted, copy_images, progress)
+        return _export_coco(ws, slug, Path(out_dir), wanted, copy_images, progress, box_only_as_polygon)
 
 
 def _export_coco(
-    ws: Workspace, slug: str, out_dir: Path, wanted: set[str | None] | None, copy_images: bool, progress: Progress
+    ws: Workspace,
+    slug: str,
+    out_dir: Path,
+    wanted: set[str | None] | None,
+    copy_images: bool,
+    progress: Progress,
+    box_only_as_polygon: bool = False,
 ) -> list[Path]:
     from workbench.formats.coco.write import records_to_coco, save_coco
 
@@ -158,8 +169,14 @@ def _export_coco(
             rel = f"annotations/instances_{split}.json"
             info = {"description": f"workbench export of {slug}", "split": split}
             # store ids are database keys: the file numbers classes 1..N, as project_dataset does
-            save_coco(records_to_coco(categories, part, records, category_ids="renumbered", info=info), stage.put(rel))
+            opts = {"category_ids": "renumbered", "info": info, "box_only_as_polygon": box_only_as_polygon}
+            save_coco(records_to_coco(categories, part, records, **opts), stage.put(rel))  # type: ignore[arg-type]
             written.append(out_dir / rel)
+            if any(c.keypoints is not None and not c.is_ignore for c in categories):
+                kp_rel = f"annotations/person_keypoints_{split}.json"
+                kp = records_to_coco(categories, part, records, keypoint_categories_only=True, **opts)  # type: ignore[arg-type]
+                save_coco(kp, stage.put(kp_rel))
+                written.append(out_dir / kp_rel)
     return written
 
 
@@ -210,3 +227,127 @@ def export_labelmaps_zip(ws: Workspace, slug: str, *, layout: str = "png") -> by
     with tempfile.TemporaryDirectory() as tmp:
         out = export_labelmaps(ws, slug, Path(tmp) / "labelmaps", layout=layout)
         return _zip_folder(out)
+
+
+@dataclass(frozen=True)
+class FormatExport:
+    """Where an export in another tool's format went, and what that format could not carry."""
+
+    path: Path
+    notes: list[str] = field(default_factory=list)
+
+
+def export_cvat(
+    ws: Workspace,
+    slug: str,
+    out_dir: Path | str,
+    *,
+    splits: Iterable[str] | None = None,
+    copy_images: bool = False,
+    progress: Progress = None,
+) -> FormatExport:
+    """Write ``annotations.xml`` in CVAT for images 1.1 (and ``images/`` with ``copy_images``), what
+    CVAT's task/project import and datumaro's ``cvat`` format read. Staged and moved into place whole."""
+    from workbench.formats.cvat_write import dataset_to_cvat
+
+    splits = list(splits) if splits is not None else None
+    _require_images_in_splits(ws, slug, splits)
+    ds = project_dataset(ws, slug, splits=splits)
+    if not ds.items:
+        raise WorkbenchError(f"project {slug!r} has no images to export")
+    project_dir = ws.project_dir(slug)
+    out_dir = Path(out_dir)
+    names = _unique_names([it.image for it in ds.items], stored_suffix=copy_images)
+    stored = [it.image.path for it in ds.items]
+    ds.items = [replace(it, image=replace(it.image, file_name=n)) for it, n in zip(ds.items, names, strict=True)]
+    notes: list[str] = []
+    with staged_folder(out_dir, what="CVAT export") as stage:
+        if copy_images:
+            img_dir = stage.put("images", folder=True)
+            for n, (name, rel) in enumerate(zip(names, stored, strict=True), 1):
+                dst = img_dir / name
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(project_dir / (rel or ""), dst)
+                if progress:
+                    progress(n, len(names))
+        stage.put("annotations.xml").write_bytes(dataset_to_cvat(ds, name=slug, warnings=notes))
+    return FormatExport(out_dir / "annotations.xml", notes)
+
+
+def _format_images(ws: Workspace, slug: str, splits: Iterable[str] | None) -> Dataset:
+    """The project's dataset for a format that ships its images (YOLO, VOC); refused when empty."""
+    splits = list(splits) if splits is not None else None
+    _require_images_in_splits(ws, slug, splits)
+    ds = project_dataset(ws, slug, splits=splits)
+    if not ds.items:
+        raise WorkbenchError(f"project {slug!r} has no images to export")
+    return ds
+
+
+def export_yolo(
+    ws: Workspace,
+    slug: str,
+    out_dir: Path | str,
+    *,
+    task: str = "segment",
+    splits: Iterable[str] | None = None,
+    progress: Progress = None,
+) -> FormatExport:
+    """Write an Ultralytics dataset (``data.yaml``, ``images/<split>/``, ``labels/<split>/``) for
+    ``task`` detect, segment or pose; the notes count what YOLO could not carry. Staged, moved whole."""
+    from workbench.formats.yolo_write import dataset_to_yolo, dump_yaml
+
+    ds = _format_images(ws, slug, splits)
+    done = dataset_to_yolo(ds, task=task)
+    project_dir = ws.project_dir(slug)
+    out_dir = Path(out_dir)
+    with staged_folder(out_dir, what="YOLO export") as stage:
+        stage.put("data.yaml").write_text(dump_yaml(done.data_yaml), encoding="utf-8")
+        folders = {f.split for f in done.files}
+        for name in ("images", "labels"):
+            for split in sorted(folders):
+                stage.put(f"{name}/{split}", folder=True)
+        for n, f in enumerate(done.files, 1):
+            rel = f.image.path or ""
+            suffix = Path(rel).suffix or Path(f.image.file_name).suffix
+            shutil.copyfile(project_dir / rel, stage.path / "images" / f.split / f"{f.stem}{suffix}")
+            (stage.path / "labels" / f.split / f"{f.stem}.txt").write_text(f.text, encoding="utf-8")
+            if progress:
+                progress(n, len(done.files))
+    return FormatExport(out_dir / "data.yaml", done.notes)
+
+
+def export_voc(
+    ws: Workspace, slug: str, out_dir: Path | str, *, splits: Iterable[str] | None = None, progress: Progress = None
+) -> FormatExport:
+    """Write a Pascal VOC folder (Annotations, JPEGImages, SegmentationClass/Object palette PNGs,
+    ImageSets, labelmap.txt) that datumaro's ``voc`` format reads. Staged and moved whole."""
+    from workbench.formats.voc import dataset_to_voc, save_index_png
+
+    ds = _format_images(ws, slug, splits)
+    done = dataset_to_voc(ds)
+    project_dir = ws.project_dir(slug)
+    out_dir = Path(out_dir)
+    with staged_folder(out_dir, what="VOC export") as stage:
+        dirs = {d: stage.put(d, folder=True) for d in ("Annotations", "JPEGImages", "SegmentationClass", "SegmentationObject")}
+        sets: dict[str, list[str]] = {}
+        for n, f in enumerate(done.files, 1):
+            rel = f.image.path or ""
+            suffix = Path(rel).suffix or Path(f.image.file_name).suffix
+            shutil.copyfile(project_dir / rel, dirs["JPEGImages"] / f"{f.stem}{suffix}")
+            (dirs["Annotations"] / f"{f.stem}.xml").write_text(f.xml, encoding="utf-8")
+            save_index_png(f.class_map, dirs["SegmentationClass"] / f"{f.stem}.png")
+            save_index_png(f.object_map, dirs["SegmentationObject"] / f"{f.stem}.png")
+            sets.setdefault(f.image.split or "train", []).append(f.stem)
+            if progress:
+                progress(n, len(done.files))
+        lists = stage.put("ImageSets", folder=True)
+        for sub in ("Main", "Segmentation"):
+            (lists / sub).mkdir()
+            for name, stems in sets.items():
+                (lists / sub / f"{name}.txt").write_text("".join(f"{s}\n" for s in stems), encoding="utf-8")
+        stage.put("labelmap.txt").write_text(done.labelmap, encoding="utf-8")
+    notes = list(done.notes)
+    if any(it.image.split is None for it in ds.items):
+        notes.append("images without a split are listed in ImageSets as train")
+    return FormatExport(out_dir, notes)

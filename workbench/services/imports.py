@@ -54,6 +54,13 @@ class ImportReport:
     warnings: list[str] = field(default_factory=list)
     annotations: int = 0
     keypoints_attached: int = 0  # annotations already there that got keypoints from this import
+    considered: int = 0  # images the annotation files list (annotation imports)
+
+    def nothing_found(self) -> bool:
+        """An annotation import whose every listed image was skipped (0 of N)."""
+        return bool(self.considered) and not (
+            self.imported or self.duplicates or self.annotations or self.keypoints_attached
+        ) and len(self.skipped) >= self.considered
 
     def summary(self) -> str:
         parts = [f"{plural(len(self.imported), 'image')} imported"]
@@ -429,6 +436,7 @@ def import_datasets(
                     cat_ids_of.append(ids)
                     report.warnings.extend(n for n in notes if n not in report.warnings)
                 rows = []
+                marked: list[int] = []  # existing images that receive annotations: one bulk update
                 created: dict[int, int] = {}  # plan index -> id of the image that entry added
                 for n, (k, item, rec, image_id, ref) in enumerate(plan):
                     cat_ids = cat_ids_of[k]
@@ -465,9 +473,10 @@ def import_datasets(
                             vals["source"] = "imported"
                         rows.append(vals)
                     if rec is None and item.instances:
-                        annotation_repo.mark_annotations_imported(s, image_id)
+                        marked.append(image_id)
                     if item.instances:
                         annotated.add(image_id)
+                annotation_repo.mark_images_imported(s, marked)
                 annotation_repo.insert_instances(s, rows)
                 report.annotations = len(rows)
         except BaseException:
@@ -485,10 +494,12 @@ def import_coco(
     split: str | None = None,
     progress: Progress = None,
     root: Path | None = None,
+    crowd_as_instances: bool = False,
 ) -> ImportReport:
     """Import a COCO file, or a folder of per-split COCO files (datumaro or roboflow layout).
 
     Image paths resolve inside ``root`` only (default: ``images_dir``, else the dataset folder).
+    ``crowd_as_instances`` imports RLE masks marked ``iscrowd=1`` as ordinary instances.
 
     A folder imports all of its files or none: a file that is refused leaves the project unchanged.
     """
@@ -508,11 +519,44 @@ def import_coco(
         # rows of all of them are one transaction (a bad second file used to leave the first in)
         with paused_gc():
             ordered = sorted(files.items())
-            datasets = [load_coco(f, split=name, known_names=known, root=root) for name, f in ordered]
-            return import_datasets(ws, slug, datasets, progress=progress, sources=[str(f) for _, f in ordered])
-    with paused_gc():
-        ds = load_coco(path, images_dir=images_dir, split=split, known_names=known, root=root)
-        return import_dataset(ws, slug, ds, progress=progress, source=str(path))
+            datasets = [
+                load_coco(f, split=name, known_names=known, root=root, crowd_as_instances=crowd_as_instances)
+                for name, f in ordered
+            ]
+            ordered, datasets = _without_keypoint_twins(ordered, datasets)
+            report = import_datasets(ws, slug, datasets, progress=progress, sources=[str(f) for _, f in ordered])
+    else:
+        with paused_gc():
+            datasets = [
+                load_coco(
+                    path, images_dir=images_dir, split=split, known_names=known, root=root,
+                    crowd_as_instances=crowd_as_instances,
+                )
+            ]
+            report = import_dataset(ws, slug, datasets[0], progress=progress, source=str(path))
+    report.considered = sum(len(ds.items) + len(ds.skipped) for ds in datasets)
+    return report
+
+
+def _without_keypoint_twins(
+    ordered: list[tuple[str, Path]], datasets: list[Dataset]
+) -> tuple[list[tuple[str, Path]], list[Dataset]]:
+    """Leave out ``person_keypoints_<split>.json`` where ``instances_<split>.json`` already holds keypoints.
+
+    Our exports (and datumaro's) write keypoints in both; COCO's own instances files have none, and
+    then the keypoints file adds its keypoints to the instances' annotations as before.
+    """
+    by_key = dict(zip((k for k, _ in ordered), datasets, strict=True))
+    keep_o, keep_d = [], []
+    for (key, f), ds in zip(ordered, datasets, strict=True):
+        split, _, task = key.partition(".")
+        twin = by_key.get(split) if task == "person_keypoints" else None
+        if twin is not None and any(inst.keypoints for it in twin.items for inst in it.instances):
+            twin.warnings.append(f"{f}: its keypoints are in the instances file of split {split!r} too; not read twice")
+            continue
+        keep_o.append((key, f))
+        keep_d.append(ds)
+    return keep_o, keep_d
 
 
 def import_labelme(
@@ -529,3 +573,101 @@ def import_labelme(
 
 def source_names(items: Iterable[ImageSource]) -> list[str]:
     return [i.name for i in items]
+
+
+def _project_file_names(ws: Workspace, slug: str) -> set[str]:
+    """File names of the project's images: an import matches images it cannot find by these."""
+    with ws.store.transaction() as s:
+        return {im.file_name for im in image_repo.list_images(s, project_repo.project_id(s, slug))}
+
+
+def _in_split(ds: Dataset, split: str | None) -> Dataset:
+    if split is not None:
+        ds.items = [replace(it, image=replace(it.image, split=split)) for it in ds.items]
+    return ds
+
+
+def import_cvat(
+    ws: Workspace,
+    slug: str,
+    path: Path | str,
+    *,
+    images_dir: Path | None = None,
+    split: str | None = None,
+    progress: Progress = None,
+) -> ImportReport:
+    """Import a CVAT for images 1.1 XML file, or a CVAT export folder (``annotations.xml`` + ``images/``).
+
+    Images not found beside the file are matched by name to the project's images; ``split`` puts
+    the new images in that split (else a project export's subsets name their splits).
+    """
+    from workbench.formats.cvat import load_cvat
+
+    known = _project_file_names(ws, slug)
+    ds = load_cvat(Path(path), images_dir=images_dir, known_names=known)
+    return import_dataset(ws, slug, _in_split(ds, split), progress=progress, source=str(path))
+
+
+def import_labelstudio(
+    ws: Workspace,
+    slug: str,
+    path: Path | str,
+    *,
+    images_dir: Path | None = None,
+    split: str | None = None,
+    progress: Progress = None,
+) -> ImportReport:
+    """Import a Label Studio export (its "JSON" or "JSON-MIN" form); images are looked for in
+    ``images_dir`` (default: beside the file) by their stored path, else by basename."""
+    from workbench.formats.labelstudio import load_labelstudio
+
+    known = _project_file_names(ws, slug)
+    ds = load_labelstudio(Path(path), images_dir=images_dir, known_names=known)
+    return import_dataset(ws, slug, _in_split(ds, split), progress=progress, source=str(path))
+
+
+def import_yolo(ws: Workspace, slug: str, path: Path | str, *, progress: Progress = None) -> ImportReport:
+    """Import an Ultralytics YOLO dataset (a ``data.yaml`` or its folder): every split it names,
+    all or nothing; classes (and keypoint names, ``flip_idx``) from the yaml."""
+    from workbench.formats.yolo import load_yolo
+
+    datasets = load_yolo(Path(path))
+    sources = [str(path)] * len(datasets)
+    return import_datasets(ws, slug, datasets, progress=progress, sources=sources)
+
+
+def import_voc(
+    ws: Workspace, slug: str, path: Path | str, *, split: str | None = None, progress: Progress = None
+) -> ImportReport:
+    """Import a Pascal VOC folder; ``split`` is for the images its ImageSets lists do not name."""
+    from workbench.formats.voc import load_voc
+
+    ds = load_voc(Path(path))
+    if split is not None:
+        ds.items = [it if it.image.split else replace(it, image=replace(it.image, split=split)) for it in ds.items]
+    return import_dataset(ws, slug, ds, progress=progress, source=str(path))
+
+
+def import_masks(
+    ws: Workspace,
+    slug: str,
+    path: Path | str,
+    *,
+    images_dir: Path | str,
+    layout: str = "auto",
+    classes: Path | str | None = None,
+    one_per_class: bool = False,
+    split: str | None = None,
+    progress: Progress = None,
+) -> ImportReport:
+    """Import mask PNGs (an index PNG per image, or a folder of binary PNGs per class) for the images
+    of ``images_dir``: instances are connected components per class, or one per class per image."""
+    from workbench.formats.mask_pngs import load_masks
+
+    ds = load_masks(
+        Path(path), images_dir=Path(images_dir), layout=layout,
+        classes=Path(classes) if classes is not None else None, one_per_class=one_per_class,
+    )
+    if split is not None:
+        ds.items = [replace(it, image=replace(it.image, split=split)) for it in ds.items]
+    return import_dataset(ws, slug, ds, progress=progress, source=str(path))
