@@ -1,9 +1,11 @@
 """Brush latency in Chromium on a 24-megapixel image: mouseup of a stroke to the RLE in the store, p50/p95.
 
 brush, new shape: each stroke (radius 40 image px) starts away from the selected mask, so it is a new
-shape; the save carries every mask painted so far. brush, one growing shape: Shift-strokes add parts
-to one mask that grows to the whole run's strokes. polygon: in the same run and browser, from the
-Enter that closes a triangle to its row in the store (as bench/ui_latency.py measures it).
+shape; the save carries that mask only (saves send what changed, issue 11). brush, one growing
+shape: Shift-strokes add parts to one mask that grows to the whole run's strokes. polygon: in the same
+run and browser, from the Enter that closes a triangle to its row in the store (as
+bench/ui_latency.py measures it). "In the store" is polled as the image's version (one small query;
+the rows are written in the same transaction), then the rows are checked.
 
 Run from the repository root: .venv/bin/python bench/ui_brush.py [--rounds 20]
 """
@@ -87,7 +89,11 @@ def strokes(page: Any, ws: Any, slug: str, image_id: int, rounds: int, shift: bo
         for p in path[1:]:
             page.mouse.move(*to_client(*p), steps=6)
 
-        def saved(i: int = i, last: float = last_area) -> bool:
+        version = annotate.image_version(ws, slug, image_id)
+
+        def saved(i: int = i, last: float = last_area, version: int = version) -> bool:
+            if annotate.image_version(ws, slug, image_id) == version:
+                return False
             insts = annotate.load_image(ws, slug, image_id).instances
             if not shift:
                 return len(insts) == i + 1
@@ -145,12 +151,14 @@ def main() -> int:
                     x = SIZE_WH[0] * (0.1 + 0.04 * i)
                     for p in [(x, 1000.0), (x + 200, 1000.0), (x + 100, 1300.0)]:
                         page.mouse.click(*to_client(*p))
-                    poly_ms.append(
-                        timed_until(
-                            lambda: page.keyboard.press("Enter"),
-                            lambda i=i: len(annotate.load_image(ws, slug, ids[2]).instances) == i + 1,
-                        )
-                    )
+                    v = annotate.image_version(ws, slug, ids[2])
+
+                    def closed(i: int = i, v: int = v) -> bool:
+                        if annotate.image_version(ws, slug, ids[2]) == v:
+                            return False
+                        return len(annotate.load_image(ws, slug, ids[2]).instances) == i + 1
+
+                    poly_ms.append(timed_until(lambda: page.keyboard.press("Enter"), closed))
                     page.locator('.wb-savestate[data-state="saved"]').wait_for()
                 browser.close()
         finally:

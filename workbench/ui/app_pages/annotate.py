@@ -1,285 +1,47 @@
 """Annotate page: the browser annotator over one image at a time, saving after every finished action.
 
-The session (one browser tab) remembers which version of the image it loaded, and the shapes of
-that version (the base). A save that meets a newer version (another tab, the CLI, Review) is merged
-shape by shape (services.shape_merge): edits to different shapes go through, and only a shape both
-sides changed asks the user, with both versions shown. A watcher notices a newer version within
-``WATCH_S`` seconds and shows it. Messages go below the canvas, so they never move it mid-drawing.
+The tab's state and its saves (only what changed; merged shape by shape when the image was saved
+elsewhere) are in annotate_saves.py. A watcher notices a newer version within ``WATCH_S`` seconds and
+shows it. Messages go below the canvas, so they never move it mid-drawing.
 """
 
 from __future__ import annotations
 
-import json
 import mimetypes
 from pathlib import Path
 from typing import Any
 
 import streamlit as st
 
-from workbench.domain import IMAGE_STATUSES, SPLITS, ConflictError, ImageRecord, WorkbenchError
+from workbench.domain import IMAGE_STATUSES, SPLITS, ImageRecord, WorkbenchError
 from workbench.services import annotate as svc
 from workbench.services import classes as class_svc
-from workbench.services.shape_merge import Clash, merge_shapes
+from workbench.services.shape_merge import Clash
 from workbench.services.workspace import Workspace
 from workbench.ui import context
+from workbench.ui.app_pages.annotate_saves import (
+    ALL,
+    _state,
+    browse_list,
+    handle_action,
+    load_into_state,
+    save_items,
+)
+from workbench.ui.app_pages.annotate_saves import STATE as STATE  # review.py opens images here
 from workbench.ui.components.annotator import (
     ANNOTATOR_KEY,
     annotator,
     category_to_payload,
     instance_to_payload,
-    payload_to_indexed_instances,
 )
-from workbench.ui.components.annotator.tiles import request_tiles, tiles_payload
+from workbench.ui.components.annotator.tiles import prefetch_tiles, request_tiles, tiles_payload
 from workbench.ui.components.image_picker import image_picker
 
-STATE = "wb_ann"
-"""Session key of the page's state dict (image id, loaded version, epoch, ack, conflict)."""
-ALL = "all"
 STAGE_HEIGHT_PX = 620
 WATCH_S = 2.0
 """How often an open image checks whether it was saved elsewhere (one small query)."""
 IMAGE_PARAM = "image"
 """``?image=<id>`` in the address bar: a reload (a new session) or a copied link opens that image."""
-
-
-def _state() -> dict[str, Any]:
-    if STATE not in st.session_state:
-        st.session_state[STATE] = {
-            "slug": None,
-            "image_id": None,
-            "index": 0,
-            "epoch": 0,
-            "version": None,
-            "loaded": [],
-            "canon": "[]",
-            "ack": 0,
-            "conflict": None,
-            "error": None,
-            "ids": {},
-            "bases": {},
-            "notice": None,
-        }
-    return st.session_state[STATE]
-
-
-def canonical(items: list[dict[str, Any]]) -> str:
-    """Comparable form of a shape list, so that unchanged lists are not saved again."""
-    keep = (
-        "id",
-        "category",
-        "polygons",
-        "keypoints",
-        "rle",
-        "mask",
-        "source",
-        "score",
-        "attributes",
-        "z_order",
-        "box",
-    )
-    return json.dumps([{k: it.get(k) for k in keep} for it in items], sort_keys=True)
-
-
-def _filters() -> dict[str, Any]:
-    status = st.session_state.get("ann_status_filter", ALL)
-    split = st.session_state.get("ann_split_filter", ALL)
-    return {"status": None if status == ALL else status, "split": None if split == ALL else split}
-
-
-def load_into_state(ws: Workspace, slug: str, image_id: int, index: int, notice: str | None = None) -> None:
-    """Load an image and its shapes as the tab's base version; the browser takes them (new epoch).
-
-    Reloading the same image keeps the bases of its earlier epochs and the row ids given to the
-    browser's shapes: an action the browser sent before it got the new epoch is merged, not lost.
-    """
-    s = _state()
-    ann = svc.load_image(ws, slug, image_id)
-    payload = [instance_to_payload(i) for i in ann.instances]
-    same = s["image_id"] == image_id and s["slug"] == slug
-    s.update(
-        slug=slug,
-        image_id=image_id,
-        index=index,
-        version=ann.version,
-        loaded=ann.instances,
-        canon=canonical(payload),
-        conflict=None,
-        error=None,
-        ids=s["ids"] if same else {},
-        bases=s["bases"] if same else {},
-        notice=notice,
-    )
-    s["epoch"] += 1
-    s["bases"][s["epoch"]] = ann.instances
-
-
-def with_known_ids(items: list[dict[str, Any]], ids: dict[str, int]) -> list[dict[str, Any]]:
-    """Items with the row ids this tab already gave their uids (an action may leave the browser
-    before the ids of the previous save arrived there)."""
-    out = []
-    for it in items:
-        uid = it.get("uid")
-        if uid is not None and it.get("id") is None and uid in ids:
-            it = {**it, "id": ids[uid]}
-        out.append(it)
-    return out
-
-
-def save_items(
-    ws: Workspace,
-    slug: str,
-    items: list[dict[str, Any]],
-    status: str | None = None,
-    *,
-    base: list[Any] | None = None,
-    prefer: str | None = None,
-) -> bool:
-    """Save the browser's shape list; False (and a message) if refused or a shape clashes.
-
-    ``base`` is what the browser's list was edited from when that is not the loaded version (an
-    action sent before the browser got a newer epoch); such a list, and any save that meets a newer
-    version, is merged with the stored shapes. After a plain save the new rows' ids go back to the
-    browser by shape uid (``data["ids"]``), and the saved instances become the base of the next save.
-    """
-    s = _state()
-    items = with_known_ids(items, s["ids"])
-    canon = canonical(items)
-    try:
-        if base is None and prefer is None and canon == s["canon"] and s["conflict"] is None:
-            if status is not None:
-                svc.set_status(ws, slug, s["image_id"], status)
-            return True
-        pairs = payload_to_indexed_instances(items, s["loaded"] if base is None else base)
-        if base is None and prefer is None:
-            try:
-                saved = svc.save_image(
-                    ws,
-                    slug,
-                    s["image_id"],
-                    [inst for _, inst in pairs],
-                    expected_version=s["version"],
-                    status=status,
-                )
-            except ConflictError:
-                return _merge_and_save(ws, slug, s["loaded"], items, pairs, status, prefer)
-            s["version"] = saved.version
-            s["loaded"] = saved.instances
-            s["bases"][s["epoch"]] = saved.instances
-            for (n, _), row_id in zip(pairs, saved.ids, strict=True):
-                uid = items[n].get("uid")
-                if uid is not None:
-                    s["ids"][str(uid)] = row_id
-                items[n] = {**items[n], "id": row_id}
-            s["canon"] = canonical(items)
-            s["error"] = None
-            return True
-        return _merge_and_save(ws, slug, s["loaded"] if base is None else base, items, pairs, status, prefer)
-    except (WorkbenchError, ValueError) as exc:
-        s["error"] = str(exc)
-    return False
-
-
-def _merge_and_save(
-    ws: Workspace,
-    slug: str,
-    base: list[Any],
-    items: list[dict[str, Any]],
-    pairs: list[tuple[int, Any]],
-    status: str | None,
-    prefer: str | None,
-) -> bool:
-    """Merge the browser's shapes with the stored ones and save; a clash waits for the user's choice.
-
-    ``prefer`` ('mine' or 'theirs') is that choice. A success reloads the image (new epoch), so the
-    browser shows the merged shapes.
-    """
-    s = _state()
-    mine = [inst for _, inst in pairs]
-    for _ in range(3):  # another save may land between our read and our write: merge again
-        fresh = svc.load_image(ws, slug, s["image_id"])
-        merged = merge_shapes(base, mine, fresh.instances)
-        if merged.clashes and prefer is None:
-            s["conflict"] = {"clashes": merged.clashes, "base": base, "items": items, "status": status}
-            return False
-        chosen = merged.taking_theirs() if prefer == "theirs" else merged.instances
-        try:
-            saved = svc.save_image(
-                ws, slug, s["image_id"], chosen, expected_version=fresh.version, status=status
-            )
-        except ConflictError:
-            continue
-        at = {id(inst): n for n, inst in enumerate(chosen)}
-        for n, inst in pairs:  # later actions of the old epoch name these shapes by uid
-            uid = items[n].get("uid")
-            if uid is not None and id(inst) in at:
-                s["ids"][str(uid)] = saved.ids[at[id(inst)]]
-        notice = "Merged with changes saved elsewhere" if fresh.version != s["version"] else None
-        load_into_state(ws, slug, s["image_id"], s["index"], notice=notice)
-        return True
-    s["error"] = "the image kept changing elsewhere while saving; try again"
-    return False
-
-
-def handle_action(ws: Workspace, slug: str, action: dict[str, Any] | None) -> None:
-    """One finished action from the browser: save, change status, or save and move to another image."""
-    if not isinstance(action, dict):
-        return
-    s = _state()
-    s["ack"] = max(s["ack"], int(action.get("seq") or 0))
-    if action.get("image_id") != s["image_id"]:
-        return  # from an image this tab has already left; its shapes were saved on leaving
-    epoch = action.get("epoch")
-    if epoch != s["epoch"] and epoch not in s["bases"]:
-        return
-    base = s["bases"][epoch] if epoch != s["epoch"] else None  # sent before the browser got the newest
-    items = list(action.get("instances") or [])
-    kind = action.get("kind")
-    status = action.get("status") if kind in ("status", "navigate") else None  # "Done and next"
-    if status is not None and status not in IMAGE_STATUSES:
-        s["error"] = f"unknown image status {status!r}"
-        return
-    if s["conflict"] is not None:
-        s["conflict"].update(items=items, status=status or s["conflict"].get("status"))
-        return
-    ok = save_items(ws, slug, items, status=status, base=base)
-    if ok and kind == "propagate":
-        propagate(ws, slug, list(action.get("shapes") or []))
-    if ok and kind == "navigate":
-        ids = [im.id for im in browse_list(ws, slug)]
-        index = ids.index(s["image_id"]) if s["image_id"] in ids else s["index"]
-        new_index = min(max(index + int(action.get("delta") or 0), 0), len(ids) - 1)
-        if ids:
-            load_into_state(ws, slug, ids[new_index], new_index)
-
-
-def propagate(ws: Workspace, slug: str, shapes: list[dict[str, Any]]) -> None:
-    """Copies of the browser's chosen shapes (just saved) go to the next image of the browse list."""
-    s = _state()
-    ids = [im.id for im in browse_list(ws, slug)]
-    at = ids.index(s["image_id"]) + 1 if s["image_id"] in ids else len(ids)
-    if at >= len(ids):
-        s["error"] = "no next image to copy the shapes to"
-        return
-    try:
-        chosen = payload_to_indexed_instances(with_known_ids(shapes, s["ids"]), s["loaded"])
-        svc.copy_instances_to(ws, slug, ids[at], [inst for _, inst in chosen])
-    except (WorkbenchError, ValueError) as exc:
-        s["error"] = f"shapes not copied to the next image: {exc}"
-
-
-def browse_list(ws: Workspace, slug: str) -> list[ImageRecord]:
-    """The images the filters select, with the open image kept at its place even when it no longer
-    matches them (a save turns 'unlabeled' into 'in progress'): the image stays until the user moves."""
-    s = _state()
-    images = svc.list_images(ws, slug, **_filters())
-    if s["image_id"] is None or s["slug"] != slug or any(im.id == s["image_id"] for im in images):
-        return images
-    try:
-        rec = svc.load_image(ws, slug, s["image_id"]).image
-    except WorkbenchError:
-        return images
-    images.insert(min(s["index"], len(images)), rec)
-    return images
 
 
 def _on_action(ws: Workspace, slug: str) -> None:
@@ -375,7 +137,7 @@ def _image_payload(
         "status": rec.status,
         "index": index,
         "count": count,
-        "tiles": tiles_payload(slug, rec) if role == "image" else None,
+        "tiles": tiles_payload(slug, rec, ws) if role == "image" else None,
     }
 
 
@@ -399,7 +161,7 @@ def _refresh_if_changed(ws: Workspace, slug: str) -> None:
     the one this tab loaded before, which would hide the change and make the next save a conflict."""
     s = _state()
     try:
-        version = svc.load_image(ws, slug, s["image_id"]).version
+        version = svc.image_version(ws, slug, s["image_id"])
     except WorkbenchError:
         s.update(image_id=None, error=None)  # the image is gone: the body picks another
         return
@@ -449,6 +211,7 @@ def _body(ws: Workspace, slug: str, num_images: int) -> None:
         st.rerun(scope="fragment")
 
     rec = images[index]
+    prefetch_tiles(ws, slug, images[index : index + 2])  # native-pixel tiles cut before the first zoom
     # the browser decodes the neighbours ahead and shows one the moment the user moves to it
     neighbours = {
         str(d): _image_payload(ws, slug, images[index + d], index + d, len(ids), f"image{d:+d}")
@@ -460,8 +223,8 @@ def _body(ws: Workspace, slug: str, num_images: int) -> None:
         "image": _image_payload(ws, slug, rec, index, len(ids)),
         "neighbours": neighbours,
         "categories": [category_to_payload(c) for c in cats],
-        "instances": [instance_to_payload(i) for i in s["loaded"]],
         "ids": s["ids"],
+        "resync": s["resync"],
         "ack_seq": s["ack"],
         "version": s["version"],
         "conflict": s["conflict"] is not None,
@@ -473,6 +236,9 @@ def _body(ws: Workspace, slug: str, num_images: int) -> None:
         "height": STAGE_HEIGHT_PX,
         "project": slug,  # shape_tools.js: per-shape hide and lock kept in the browser per project
     }
+    if s["sent_epoch"] != s["epoch"]:  # the shapes go to the browser once per epoch, not on every save
+        data["instances"] = s["payload"]
+        s["sent_epoch"] = s["epoch"]
     annotator(
         data,
         on_action=lambda: _on_action(ws, slug),

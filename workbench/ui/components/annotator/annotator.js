@@ -6,9 +6,16 @@
 // taken from Python only on first mount or when Python bumps `data.epoch`. State goes back to Python
 // only when an action finishes (one `setTriggerValue('action', ...)` = one rerun).
 //
-// Every shape has a client uid (unique to this mount); shapes drawn here have no row id until Python
-// saves them and answers with `data.ids` ({uid: row id}), merged in without touching anything else,
-// so later saves update those rows instead of inserting new ones.
+// Every shape has a uid (Python names the shapes it loads, `py:<epoch>:<row id>`; shapes drawn here get
+// one unique to this mount); shapes drawn here have no row id until Python saves them and answers with
+// `data.ids` ({uid: row id}), merged in without touching anything else, so later saves update those
+// rows instead of inserting new ones.
+//
+// A save sends only what changed (deltas.py): the shapes whose content differs from the base, whole,
+// and the uids of the shapes gone. The base is the state of the newest action Python acknowledged
+// (or the epoch's shapes as loaded), so an action Streamlit replaced before Python read it is never
+// missing from the next one. Python sends the shapes once per epoch (`data.instances`); a new mount
+// that gets an epoch without them asks for a reload.
 
 const SVGNS = "http://www.w3.org/2000/svg";
 const CLOSE_PX = 9; // screen pixels within which a click on the first vertex closes the polygon
@@ -50,6 +57,7 @@ function createState(root) {
     loadedUrl: null, prefetched: new Map(), pending: null,
     windowListening: false, handlers: null, nextKey: 1, drafts: new Map(),
     uidBase: Math.random().toString(36).slice(2, 10), ids: {},
+    base: { seq: 0, sigs: new Map() }, sent: new Map(), resync: null, askedShapes: null,
   };
 }
 
@@ -59,7 +67,9 @@ function applyData(S, data) {
   setCategories(S, data.categories || []);
   const img = data.image || null;
   S.ids = data.ids || {};
-  if (data.epoch !== S.epoch) {
+  if (data.epoch !== S.epoch && data.mode !== "review" && !Array.isArray(data.instances)) {
+    askShapes(S, data, img); // a new mount: this epoch's shapes went to the one before
+  } else if (data.epoch !== S.epoch) {
     const sameImage = S.epoch != null && !S.pending && img && img.id === S.imageId;
     const selId = sameImage && S.instances[S.selected] ? S.instances[S.selected].id : null;
     S.pending = null;
@@ -71,6 +81,8 @@ function applyData(S, data) {
     S.W = img ? img.width : 1;
     S.H = img ? img.height : 1;
     S.instances = (data.instances || []).map((inst) => fromPython(S, inst));
+    S.base = { seq: 0, sigs: new Map(S.instances.map((inst) => [inst.key, shapeSig(inst, toPython(inst))])) };
+    S.sent = new Map();
     restoreView(S); // shape_tools.js
     S.hover = -1; S.drag = null;
     S.undo = []; S.redo = [];
@@ -90,6 +102,7 @@ function applyData(S, data) {
     loadImage(S, img);
   } else {
     mergeIds(S, S.instances);
+    ackBase(S);
     rememberView(S); // shape_tools.js: shapes hidden or locked before their row id came
     if (S.seq <= S.ackSeq) {
       S.locked = false;
@@ -102,6 +115,8 @@ function applyData(S, data) {
       }
     }
   }
+  if (S.resync == null) S.resync = data.resync || 0;
+  else if ((data.resync || 0) > S.resync) { S.resync = data.resync; send(S, "save", null, true); } // whole list
   const nbs = Object.values(data.neighbours || {});
   prefetch(S, [...nbs.map((n) => n.url), img && img.url].filter(Boolean));
   S.wantedHeight = data.height || 600;
@@ -162,7 +177,7 @@ function mergeIds(S, instances) {
 
 function fromPython(S, inst) {
   return {
-    key: newUid(S),
+    key: inst.uid || newUid(S),
     id: inst.id ?? null,
     category: inst.category,
     polygons: (inst.polygons || []).map((p) => p.slice()),
@@ -559,14 +574,53 @@ function snapshot(S) {
   S.redo = [];
 }
 
-function send(S, kind, extra) {
+function send(S, kind, extra, whole) {
   if (S.imageId == null) return;
   stackNewShapes(S); // shape_tools.js: a shape drawn here goes on top
   S.seq += 1;
-  const payload = Object.assign({ kind, seq: S.seq, epoch: S.epoch, image_id: S.imageId,
-    instances: S.instances.map(toPython) }, extra || {});
+  const items = S.instances.map(toPython);
+  const sigs = new Map(), changed = [];
+  items.forEach((it, n) => {
+    const sig = shapeSig(S.instances[n], it);
+    sigs.set(it.uid, sig);
+    if (S.base.sigs.get(it.uid) !== sig) changed.push(it);
+  });
+  const deleted = [...S.base.sigs.keys()].filter((uid) => !sigs.has(uid));
+  const shapes = whole ? { instances: items } : { base: S.base.seq, changed, deleted };
+  S.sent.set(S.seq, { seq: S.seq, sigs });
+  if (S.sent.size > 64) S.sent.delete(S.sent.keys().next().value);
+  const payload = Object.assign({ kind, seq: S.seq, epoch: S.epoch, image_id: S.imageId }, shapes, extra || {});
+  if (window.__wbActions) window.__wbActions.push(payload); // tests: what each action carried
   updateSaveState(S);
   S.setTriggerValue("action", payload);
+}
+
+// What a save compares to find a changed shape: its payload, a painted mask by its revision.
+function shapeSig(inst, item) {
+  if (!item.mask) return JSON.stringify(item);
+  const { mask } = item;
+  item.mask = null;
+  const sig = `${JSON.stringify(item)}|${(inst.mask && inst.mask.rev) || JSON.stringify(mask)}`;
+  item.mask = mask;
+  return sig;
+}
+
+// Python has read the actions up to data.ack_seq: the newest of them is the next delta's base.
+function ackBase(S) {
+  const snap = S.sent.get(S.ackSeq);
+  if (!snap || snap.seq <= S.base.seq) return;
+  S.base = snap;
+  for (const seq of [...S.sent.keys()]) if (seq <= snap.seq) S.sent.delete(seq);
+}
+
+// A new mount (the page was left and opened again) gets an epoch whose shapes went to the old one:
+// it asks Python to load the image again, and waits (locked) for that epoch.
+function askShapes(S, data, img) {
+  S.locked = true;
+  if (!img || S.askedShapes === data.epoch || !S.setTriggerValue) return;
+  S.askedShapes = data.epoch;
+  S.seq = Math.max(S.seq, S.ackSeq) + 1;
+  S.setTriggerValue("action", { kind: "reload", seq: S.seq, epoch: data.epoch, image_id: img.id });
 }
 
 function commit(S) { send(S, "save"); render(S); }
