@@ -158,7 +158,8 @@ def xml_to_item(
             if x1 < x0 or y1 < y0:
                 raise VocFormatError(f"{where}: bndbox max is below min ({x0:g}, {y0:g}, {x1:g}, {y1:g})")
             box = (x0 - 1, y0 - 1, x1 - x0 + 1, y1 - y0 + 1)
-        out.append(Instance(name, bbox_xywh=box, source="imported", attributes=attrs))
+        crowd = attrs.pop("is_crowd", False) is True  # datumaro writes COCO's iscrowd as this attribute
+        out.append(Instance(name, bbox_xywh=box, iscrowd=crowd, source="imported", attributes=attrs))
     return filename, size, out
 
 
@@ -233,7 +234,9 @@ def load_voc(path: Path) -> Dataset:
     labelmap = read_labelmap(folder / "labelmap.txt") if (folder / "labelmap.txt").is_file() else None
     names = [n if n not in _VOID_NAMES else IGNORE_LABEL for n, _ in labelmap] if labelmap else list(VOC_CLASSES)
     pal = palette()
-    colors = {c: IGNORE_INDEX if n in _VOID_NAMES else i for i, (n, c) in enumerate(labelmap) if c is not None} if labelmap else {
+    # a label without a colour has VOC's colour of its index (datumaro's generate_colormap)
+    colors = {c or (pal[3 * i], pal[3 * i + 1], pal[3 * i + 2]): IGNORE_INDEX if n in _VOID_NAMES else i
+              for i, (n, c) in enumerate(labelmap)} if labelmap else {
         (pal[3 * i], pal[3 * i + 1], pal[3 * i + 2]): i for i in range(len(VOC_CLASSES))
     }
     colors.setdefault((pal[3 * IGNORE_INDEX], pal[3 * IGNORE_INDEX + 1], pal[3 * IGNORE_INDEX + 2]), IGNORE_INDEX)
@@ -300,12 +303,15 @@ def _masks(
     void = None
     if obj_map is not None:
         ids = [int(v) for v in np.unique(obj_map) if 0 < v < IGNORE_INDEX]
+        taken: set[int] = set()
         for oid in ids:
             m = obj_map == oid
-            if oid <= len(out):
-                out[oid - 1] = replace(out[oid - 1], rle=mask_to_rle(m), bbox_xywh=None, area=None)
+            c = _class_of(cls_map[m]) if cls_map is not None else None
+            k = _owner(oid, m, out, taken, names[c] if c is not None and c < len(names) else None)
+            if k is not None:
+                taken.add(k)
+                out[k] = replace(out[k], rle=mask_to_rle(m), bbox_xywh=None, area=None)
             else:
-                c = _class_of(cls_map[m]) if cls_map is not None else None
                 if c is None or c >= len(names):
                     warnings.append(f"{obj_dir / (stem + '.png')}: object {oid} has no class in the class map; skipped")
                     continue
@@ -322,6 +328,33 @@ def _masks(
     if void is not None and void.any():
         ignore = Instance(IGNORE_LABEL, rle=mask_to_rle(void), source="imported")
     return out, ignore
+
+
+def _box_iou(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
+    ix = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = a[2] * a[3] + b[2] * b[3] - inter
+    return inter / union if union > 0 else 0.0
+
+
+def _owner(oid: int, mask: np.ndarray, objects: list[Instance], taken: set[int], cls: str | None) -> int | None:
+    """The XML object a mask of the object map belongs to: object ``oid`` as VOC numbers them, when
+    its box fits the mask; else the free object of the mask's class whose box fits best (datumaro
+    numbers its object maps in its own order)."""
+    ys, xs = np.nonzero(mask)
+    box = (float(xs.min()), float(ys.min()), float(xs.max() - xs.min() + 1), float(ys.max() - ys.min() + 1))
+
+    def fit(k: int) -> float:
+        b = objects[k].bbox_xywh
+        return _box_iou(box, b) if b is not None else 0.0
+
+    if oid <= len(objects) and oid - 1 not in taken and (objects[oid - 1].bbox_xywh is None or fit(oid - 1) >= 0.5):
+        return oid - 1
+    free = [k for k in range(len(objects)) if k not in taken and not objects[k].has_shape
+            and (cls is None or objects[k].category == cls)]
+    best = max(free, key=fit, default=None)
+    return best if best is not None and fit(best) >= 0.5 else None
 
 
 def _object_ids(rgb: np.ndarray) -> np.ndarray:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import textwrap
 from pathlib import Path
@@ -269,3 +270,84 @@ def test_datumaro_reads_our_voc_export(ws, source: str, tmp_path: Path) -> None:
         for inst in (i for i in want if i.has_shape):
             mine = set(np.flatnonzero(instance_to_mask(inst, (w, h))).tolist())
             assert mine in masks.values()
+
+
+# ------------------------------------------------------------------ what the peers write, read by us
+
+
+def _best_iou(inst: Instance, among: list[Instance], size_wh: tuple[int, int]) -> float:
+    return max((_iou(inst, o, size_wh) for o in among if o.category == inst.category and o.has_shape), default=0.0)
+
+
+CONVERT_COCO = """
+import shutil, sys
+from pathlib import Path
+from ultralytics.data.converter import convert_coco
+task = sys.argv[3]
+convert_coco(sys.argv[1], sys.argv[2], use_segments=task == "segment", use_keypoints=task == "pose", cls91to80=False)
+print("PEER-JSON {}")
+"""
+
+
+@pytest.mark.parametrize("task", ["segment", "pose"])
+def test_we_read_what_ultralytics_converter_writes(ws, source: str, tmp_path: Path, task: str) -> None:  # noqa: ANN001
+    python = _peer("ultralytics")
+    export.export_coco(ws, source, tmp_path / "coco", copy_images=True)
+    ann = tmp_path / "coco" / "annotations"
+    for f in ann.glob("*.json"):  # their converter needs faster-coco-eval for RLE masks: polygons only
+        coco = json.loads(f.read_text())
+        coco["annotations"] = [a for a in coco["annotations"] if isinstance(a["segmentation"], list)]
+        f.write_text(json.dumps(coco))
+    _run_peer(python, CONVERT_COCO, str(ann), str(tmp_path / "yolo"), task, tmp=tmp_path)
+    for split in ("train", "val"):
+        (tmp_path / "yolo" / "images").mkdir(exist_ok=True)
+        shutil.copytree(tmp_path / "coco" / "images" / split, tmp_path / "yolo" / "images" / split)
+    kpt = "kpt_shape: [3, 3]\nflip_idx: [0, 2, 1]\n" if task == "pose" else ""
+    (tmp_path / "yolo" / "data.yaml").write_text(
+        f"train: images/train\nval: images/val\nnames: {{0: shape, 1: person}}\n{kpt}")
+    back = _fresh(ws, "Back")
+    imports.import_yolo(ws, back, tmp_path / "yolo")
+    src, got = _instances(ws, source), _instances(ws, back)
+    for name, size in SIZES.items():
+        if task == "segment":
+            want = [i for i in src[name] if (i.polygons or not i.has_shape) and not i.iscrowd and i.category != IGNORE_LABEL]
+            assert len(got[name]) == len(want)
+            for inst in want:  # multi-part ones joined by their merge_multi_segment
+                if inst.polygons:
+                    assert _best_iou(inst, got[name], size) >= 0.999
+                else:  # their converter writes a box-only shape as its rectangle (with a warning)
+                    assert any(g.bbox_xywh == pytest.approx(inst.bbox_xywh, abs=1e-3) for g in got[name])
+        else:
+            want = [i.keypoints for i in src[name] if i.keypoints]
+            assert [i.keypoints for i in got[name]] == [pytest.approx(k, abs=1e-3) for k in want]
+
+
+DATUMARO_CONVERT = """
+import sys
+import datumaro as dm
+dm.Dataset.import_from(sys.argv[1], "coco_instances").export(sys.argv[2], "voc", save_media=True, label_map="source")
+print("PEER-JSON {}")
+"""
+
+
+def test_we_read_what_datumaro_writes_as_voc(ws, source: str, tmp_path: Path) -> None:  # noqa: ANN001
+    python = _peer("datumaro")
+    export.export_coco(ws, source, tmp_path / "coco", copy_images=True)
+    _run_peer(python, DATUMARO_CONVERT, str(tmp_path / "coco"), str(tmp_path / "voc"), tmp=tmp_path)
+    back = _fresh(ws, "Back")
+    report = imports.import_voc(ws, back, tmp_path / "voc")
+    assert report.skipped == []
+    src, got = _instances(ws, source), _instances(ws, back)
+    assert {im.file_name: im.split for im in annotate.list_images(ws, back)} == {"a.png": "train", "b.png": "val"}
+    # datumaro writes only mask annotations into the PNGs (polygons are left out of them), numbers the
+    # object map by its own order, and writes COCO's box corners without VOC's 1-pixel offset: so the
+    # objects come back with their classes, crowd flags and boxes within a pixel, and its masks exact
+    for name, size in SIZES.items():
+        want = [i for i in src[name] if i.category != IGNORE_LABEL]
+        assert sorted((i.category, i.iscrowd) for i in got[name]) == sorted((i.category, i.iscrowd) for i in want)
+        for inst in want:
+            x, y, w, h = inst.bbox_xywh
+            assert any(g.category == inst.category and g.bbox_xywh == pytest.approx((x - 1, y - 1, w + 1, h + 1), abs=1.0)
+                       for g in got[name])
+        for inst in (i for i in want if i.rle is not None):
+            assert _best_iou(inst, got[name], size) >= 0.999
