@@ -215,7 +215,10 @@ def test_export_writes_person_keypoints_and_box_only_polygons_that_pycocotools_r
     import_coco(ws, project, _write(tmp_path / "src", obj), split="train")
     out = tmp_path / "out"
     paths = export_coco(ws, project, out, box_only_as_polygon=True, copy_images=True)
-    assert sorted(p.name for p in paths) == ["instances_train.json", "person_keypoints_train.json"]
+    assert [p.name for p in paths] == ["instances_train.json"]  # the keypoints twin lies beside it
+    assert sorted(p.name for p in (out / "annotations").iterdir()) == [
+        "instances_train.json", "person_keypoints_train.json"
+    ]
 
     inst = json.loads((out / "annotations" / "instances_train.json").read_text())
     kp = json.loads((out / "annotations" / "person_keypoints_train.json").read_text())
