@@ -196,7 +196,7 @@ def run_path(
             grid_done(root)
             if key == "cold":  # the process remembers the grids it cut: it does not cut them again
                 for folder in tile_folders(root):
-                    shutil.rmtree(folder)
+                    shutil.rmtree(folder, ignore_errors=True)
             page = tab(browser, server.url, streamlit_path)
             page.goto(f"{server.url}/annotate?project=native&image={big_id}")
             wait_image_drawn(page, big_id)
@@ -221,7 +221,7 @@ def main() -> int:
 
     from workbench.services.workspace import open_workspace
 
-    with tempfile.TemporaryDirectory(prefix="wb-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="wb-bench-", ignore_cleanup_errors=True) as tmp:
         root = Path(tmp) / "ws"
         ws = open_workspace(root)
         slug = projects.create_project(ws, "Native").slug
@@ -246,7 +246,7 @@ def main() -> int:
         results: dict[str, dict[str, list[float]]] = {}
         for name, streamlit_path in (("tile server", False), ("Streamlit path", True)):
             for folder in tile_folders(root):
-                shutil.rmtree(folder)
+                shutil.rmtree(folder, ignore_errors=True)
             server = UiServer(root)  # a fresh process: nothing cut, nothing remembered
             try:
                 with sync_playwright() as pw:
