@@ -10,6 +10,7 @@ import sys
 
 from workbench.cli import (
     admin,
+    assist,
     augment,
     classes,
     dataset,
@@ -33,6 +34,7 @@ COMMANDS: tuple[Registrar, ...] = (
     evaluate.register,  # evaluate
     review.register,  # predict
     augment.register,  # augment
+    assist.register,  # assist, next
 )
 """Every command module, in the order `workbench --help` lists their commands."""
 
