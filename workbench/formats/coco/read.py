@@ -35,6 +35,7 @@ from workbench.domain import (
     check_flip_pairs,
     palette_color,
 )
+from workbench.formats.coco.bulk import suspect_polygons
 from workbench.formats.coco.fields import (
     is_finite_number,
     is_int,
@@ -209,7 +210,22 @@ class _Tally:
 
 
 _PLAIN = {int, float}
+_COMMON_KEYS = frozenset({"id", "image_id", "category_id", "segmentation", "area", "bbox", "iscrowd"})
+"""An annotation with only these keys has no optional field to look at."""
 _ZERO_AREA = "has zero area"  # validate_polygon's wording for a part whose points lie on one line
+
+
+def _plain_parts(seg: list[Any]) -> list[tuple[float, ...]] | None:
+    """Every part as floats when all are plain lists of ints/floats of even length >= 6, else None.
+
+    The finiteness, area and image-bounds checks of such parts are left to the bulk pass
+    (:mod:`workbench.formats.coco.bulk`)."""
+    parts = []
+    for part in seg:
+        if type(part) is not list or len(part) < 6 or len(part) % 2 or not set(map(type, part)) <= _PLAIN:
+            return None
+        parts.append(tuple(map(float, part)))
+    return parts
 
 
 def _polygon_parts(seg: list[Any], aid: int, tally: _Tally) -> list[tuple[float, ...]]:
@@ -246,36 +262,45 @@ def _parse_annotation(
     categories: dict[int, Category],
     tally: _Tally,
     crowd_as_instances: bool = False,
+    deferred: list[Instance] | None = None,
 ) -> tuple[int, Instance | None]:
     """The annotation's image id and instance (None: every polygon part had zero area, left out).
 
     Runs once per annotation of files with hundreds of thousands: the common case (plain numbers,
-    no optional fields) takes the short branches; anything else gets the full checks.
+    no optional fields) takes the short branches; anything else gets the full checks. With
+    ``deferred``, plain polygons are taken unchecked and their instance is appended there for the
+    bulk pass, which sends the suspect ones back here without ``deferred``.
     """
     aid = raw["id"]
-    image_id = raw.get("image_id")
-    image = images.get(image_id) if is_int(image_id) else None
+    get = raw.get
+    image_id = get("image_id")
+    image = images.get(image_id) if type(image_id) is int or is_int(image_id) else None
     if image is None:
         raise CocoFormatError(f"unknown image id {image_id!r} (no such entry in 'images')")
-    category_id = raw.get("category_id")
-    category = categories.get(category_id) if is_int(category_id) else None
+    category_id = get("category_id")
+    category = categories.get(category_id) if type(category_id) is int or is_int(category_id) else None
     if category is None:
         raise CocoFormatError(f"unknown category id {category_id!r}; known ids are {sorted(categories)}")
+    optional = not (raw.keys() <= _COMMON_KEYS)  # score, attributes, keypoints, z_order, ... to look at
 
-    iscrowd = raw.get("iscrowd", 0)
-    if not (is_number(iscrowd) or isinstance(iscrowd, bool)) or iscrowd not in (0, 1):
+    iscrowd = get("iscrowd", 0)
+    if not (type(iscrowd) is int and 0 <= iscrowd <= 1) and (
+        not (is_number(iscrowd) or isinstance(iscrowd, bool)) or iscrowd not in (0, 1)
+    ):
         raise CocoFormatError(f"iscrowd must be 0 or 1, got {iscrowd!r}")
 
     polygons: tuple[tuple[float, ...], ...] = ()
     rle: Rle | None = None
-    seg = raw.get("segmentation")
+    seg = get("segmentation")
     if seg is None:
         seg = []
+    plain = None
     if isinstance(seg, list):
-        parts = _polygon_parts(seg, aid, tally) if seg else []
+        plain = _plain_parts(seg) if seg and deferred is not None else None
+        parts = plain if plain is not None else _polygon_parts(seg, aid, tally) if seg else []
         if seg and not parts:
             return image_id, None
-        if parts and any(outside(part, image.width, image.height) for part in parts):
+        if plain is None and parts and any(outside(part, image.width, image.height) for part in parts):
             # clipped to the image as every other way in does; the file's box and area described
             # the unclipped shape, so they are recomputed from what is kept
             kept = [c for c in (clip_polygon(part, image.size_wh) for part in parts) if c is not None]
@@ -284,6 +309,7 @@ def _parse_annotation(
             parts = kept
             tally.clipped.append(aid)
             raw = {**raw, "bbox": None, "area": None}
+            get = raw.get
         polygons = tuple(parts)
     elif isinstance(seg, dict):
         rle = coco_rle_to_rle(seg)
@@ -304,29 +330,38 @@ def _parse_annotation(
         tally.plain_shapes += 1
 
     keypoints = None
-    kps = raw.get("keypoints")
+    kps = get("keypoints") if optional else None
     if kps is not None and kps != []:  # some tools write [] on plain categories
         if category.keypoints is None and _all_unlabelled(kps):
             tally.unlabelled_keypoints += 1  # FiftyOne: zeros on a category that declares no keypoints
         else:
             keypoints = parse_keypoints(kps, category.keypoints, category.name)
 
-    box = raw.get("bbox")
-    bbox = parse_bbox(box) if box is not None else None
-    area = raw.get("area")
+    box = get("bbox")
+    if type(box) is list and len(box) == 4 and set(map(type, box)) <= _PLAIN and math.isfinite(sum(box)):
+        bbox = (float(box[0]), float(box[1]), float(box[2]), float(box[3]))
+        if bbox[2] < 0 or bbox[3] < 0:
+            bbox = parse_bbox(box)  # refuses it
+    else:
+        bbox = parse_bbox(box) if box is not None else None
+    area = get("area")
     if area is not None:
-        if not is_finite_number(area) or area < 0:
+        if type(area) is not float and (not is_finite_number(area) or area < 0):
+            raise CocoFormatError(f"area must be a finite number >= 0, got {area!r}")
+        if not (area >= 0 and area != math.inf):  # a float: NaN and infinity fail this
             raise CocoFormatError(f"area must be a finite number >= 0, got {area!r}")
         area = float(area)
     if bbox is not None:
         x, y, w, h = bbox
         if x >= image.width or y >= image.height or x + w <= 0 or y + h <= 0:
+            if plain is not None:  # the polygons may need clipping, which drops the file's box: read carefully
+                return image_id, _careful(raw, images, categories, tally, crowd_as_instances)
             raise CocoFormatError(f"bbox {list(bbox)} lies outside image {image_id} ({image.width}x{image.height})")
 
-    score = raw.get("score")
+    score = get("score") if optional else None
     if score is not None and not is_finite_number(score):
         raise CocoFormatError(f"score must be a finite number, got {score!r}")
-    attributes = raw.get("attributes")
+    attributes = get("attributes") if optional else None
     if attributes:
         attributes = dict(attributes) if isinstance(attributes, dict) else {}
         if nested_too_deeply(attributes):
@@ -336,7 +371,7 @@ def _parse_annotation(
 
     if not polygons and rle is None and bbox is None and not any(v > 0 for v in (keypoints or ())[2::3]):
         raise CocoFormatError("has no segmentation, no bbox and no labelled keypoints")
-    z_order = raw.get("z_order", 0)
+    z_order = get("z_order", 0) if optional else 0
     if type(z_order) is not int and (
         isinstance(z_order, bool) or not isinstance(z_order, int | float) or z_order != int(z_order)
     ):
@@ -356,9 +391,28 @@ def _parse_annotation(
         attributes=attributes,
         z_order=int(z_order),
     )
+    if plain is not None:
+        deferred.append(inst)  # type: ignore[union-attr]  # box and area once the bulk pass has passed it
+        return image_id, inst
     if bbox is not None and area is not None:
         return image_id, inst
     return image_id, with_bbox_area(inst, image.size_wh)  # only what the file leaves out
+
+
+def _careful(
+    raw: dict[str, Any], images: dict[int, ImageRecord], categories: dict[int, Category], tally: _Tally,
+    crowd_as_instances: bool,
+) -> Instance | None:
+    """The annotation read again with every check; only what that reading adds joins ``tally``
+    (the counts the first reading took stand)."""
+    scratch = _Tally()
+    _, inst = _parse_annotation(raw, images, categories, scratch, crowd_as_instances)
+    tally.clipped += scratch.clipped
+    tally.flat_parts += scratch.flat_parts
+    tally.flat_only += scratch.flat_only
+    if inst is None:
+        tally.plain_shapes -= 1
+    return inst
 
 
 def _all_unlabelled(kps: Any) -> bool:
@@ -475,11 +529,14 @@ def coco_to_dataset(
     )
     seen_ids: set[int] = set()
     repeated: list[tuple[int, int]] = []  # (image id, index there; -1 if left out) of reused ids
+    deferred: list[Instance] = []
+    at_of: dict[int, tuple[int, int, int]] = {}  # id(deferred instance) -> (raw index, image id, index there)
     for index, raw in enumerate(raw_annotations):
         if type(raw) is not dict or not is_int(raw.get("id")):
             _where(raw, index, "annotation", source)  # refuses it, naming it by its position
+        n_deferred = len(deferred)
         try:
-            image_id, inst = parse_annotation(raw)
+            image_id, inst = parse_annotation(raw, deferred=deferred)
         except ValidationError as exc:
             raise CocoFormatError(f"{_where(raw, index, 'annotation', source)}: {exc}") from None
         aid = raw["id"]
@@ -487,14 +544,20 @@ def coco_to_dataset(
             repeated.append((image_id, len(instances[image_id]) if inst is not None else -1))
         seen_ids.add(aid)
         if inst is not None:
+            if len(deferred) > n_deferred:
+                at_of[id(inst)] = (index, image_id, len(instances[image_id]))
             instances[image_id].append(inst)
+    careful = partial(
+        _careful, images=images, categories=categories, tally=tally, crowd_as_instances=crowd_as_instances
+    )
+    _check_deferred(deferred, at_of, instances, images, raw_annotations, careful, source)
 
     if repeated:
         # datumaro writes ids restarting on every image; the store gives its own ids anyway, and
         # these are renumbered after the largest id so that messages name one annotation each
         next_id = max(seen_ids) + 1
         for image_id, at in repeated:
-            if at >= 0:
+            if at >= 0 and instances[image_id][at] is not None:
                 instances[image_id][at] = replace(instances[image_id][at], id=next_id)
                 next_id += 1
         warnings.append(
@@ -502,6 +565,9 @@ def coco_to_dataset(
             f"ids that restart on every image); all were imported, the repeats renumbered from "
             f"{max(seen_ids) + 1}"
         )
+    for image_id, insts in instances.items():
+        if None in insts:
+            instances[image_id] = [inst for inst in insts if inst is not None]
     warnings.extend(_tally_notes(tally, source, crowd_as_instances))
     invisible = _drop_shapes_without_pixels(instances, images)
     if invisible:
@@ -513,6 +579,37 @@ def coco_to_dataset(
         )
     items = [AnnotatedImage(image=rec, instances=tuple(instances[iid])) for iid, rec in images.items()]
     return Dataset(categories=list(categories.values()), items=items, warnings=warnings)
+
+
+def _check_deferred(
+    deferred: list[Instance],
+    at_of: dict[int, tuple[int, int, int]],
+    instances: dict[int, list[Instance]],
+    images: dict[int, ImageRecord],
+    raw_annotations: list[Any],
+    careful: Callable[[dict[str, Any]], Instance | None],
+    source: str,
+) -> None:
+    """The bulk pass over the polygons taken unchecked: suspects are read again with every check
+    (which clips, drops flat parts or refuses, naming the annotation); the rest get box and area."""
+    polys = [p for inst in deferred for p in inst.polygons]
+    owner = np.repeat(np.arange(len(deferred)), [len(inst.polygons) for inst in deferred])
+    sizes = np.array([images[at_of[id(inst)][1]].size_wh for inst in deferred], dtype=np.float64).reshape(-1, 2)
+    suspect = np.zeros(len(deferred), dtype=bool)
+    suspect[owner[suspect_polygons(polys, sizes[owner])]] = True
+    for k, inst in enumerate(deferred):
+        index, image_id, at = at_of[id(inst)]
+        if suspect[k]:
+            raw = raw_annotations[index]
+            try:
+                again = careful(raw)
+            except ValidationError as exc:
+                raise CocoFormatError(f"{_where(raw, index, 'annotation', source)}: {exc}") from None
+        elif inst.bbox_xywh is not None and inst.area is not None:
+            continue
+        else:
+            again = with_bbox_area(inst, images[image_id].size_wh)
+        instances[image_id][at] = again  # type: ignore[call-overload]  # None: left out, filtered after
 
 
 def _drop_shapes_without_pixels(
