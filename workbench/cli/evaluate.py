@@ -3,12 +3,14 @@
 workbench evaluate 3
 workbench evaluate 3 --split test --score-threshold 0.1
 workbench evaluate 4 --compare 3        # side-by-side report of run 4 against run 3, with deltas
+workbench eval-coco gt.json dets.json --json   # any COCO results file, pycocotools' numbers
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from workbench.cli.common import progress_bar, workspace
 
@@ -44,7 +46,47 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sigmas(text: str) -> list[float]:
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--sigmas takes comma-separated numbers, got {text!r}") from None
+
+
+def cmd_eval_coco(args: argparse.Namespace) -> int:
+    from workbench.services import eval_coco
+
+    ev = eval_coco.evaluate_coco_files(
+        args.gt,
+        args.results,
+        iou_types=eval_coco.parse_iou_types(args.iou_types),
+        sigmas=args.sigmas,
+        out_dir=args.out,
+    )
+    if args.json:
+        print(json.dumps(ev.stats(), indent=1))
+        return 0
+    print(f"{args.results} on {args.gt}: {ev.report}")
+    for note in ev.result.notes:
+        print(f"  note: {note}")
+    for t, stats in ev.stats().items():
+        print(f"  {t:9} " + "  ".join(f"{k} {v:.3f}" for k, v in stats.items()))
+    return 0
+
+
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    ec = sub.add_parser(
+        "eval-coco",
+        help="evaluate a COCO results file against a COCO ground truth (pycocotools' numbers), HTML report",
+        parents=[common],
+    )
+    ec.add_argument("gt", type=Path, help="COCO ground-truth JSON")
+    ec.add_argument("results", type=Path, help="COCO results JSON (a list of detections)")
+    ec.add_argument("--iou-types", help="comma-separated: bbox,segm,keypoints (default: the fields the results carry)")
+    ec.add_argument("--sigmas", type=_sigmas, help="keypoint OKS sigmas, one per keypoint, comma-separated")
+    ec.add_argument("--out", type=Path, help="report folder (default: RESULTS_eval/ beside the results)")
+    ec.add_argument("--json", action="store_true", help="print the summary stats per IoU type as JSON")
+    ec.set_defaults(func=cmd_eval_coco)
     p = sub.add_parser(
         "evaluate",
         help="evaluate a trained run on a split: COCO AP, label-map IoU, HTML report",

@@ -22,6 +22,9 @@ def cmd_export(args: argparse.Namespace) -> int:
             )
             for p in paths:
                 print(p)
+                twin = p.with_name(p.name.replace("instances_", "person_keypoints_", 1))
+                if twin != p and twin.is_file():
+                    print(twin)
         elif args.kind in ("yolo", "voc"):
             if args.kind == "yolo":
                 done = export.export_yolo(ws, args.project, Path(args.out), task=args.task, splits=splits, progress=bar)

@@ -114,8 +114,9 @@ def export_coco(
     box_only_as_polygon: bool = False,
 ) -> list[Path]:
     """Write ``annotations/instances_<split>.json`` (and ``images/<split>/`` with ``copy_images``);
-    where a class has keypoints, also ``annotations/person_keypoints_<split>.json`` with only the
-    keypoint classes, as COCO ships them (datumaro and pycocotools' keypoint evaluation read that).
+    returns the instances files. Where a class has keypoints, ``person_keypoints_<split>.json`` lies
+    beside each, with only the keypoint classes, as COCO ships them (datumaro and pycocotools'
+    keypoint evaluation read that).
     ``box_only_as_polygon`` writes box-only instances as their 4-corner polygon (pycocotools'
     ``annToMask`` and torchvision's v2 ``masks`` fail on their empty segmentation).
 
@@ -175,8 +176,7 @@ def _export_coco(
             if any(c.keypoints is not None and not c.is_ignore for c in categories):
                 kp_rel = f"annotations/person_keypoints_{split}.json"
                 kp = records_to_coco(categories, part, records, keypoint_categories_only=True, **opts)  # type: ignore[arg-type]
-                save_coco(kp, stage.put(kp_rel))
-                written.append(out_dir / kp_rel)
+                save_coco(kp, stage.put(kp_rel))  # beside its instances file, not in the list returned
     return written
 
 
