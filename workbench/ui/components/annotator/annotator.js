@@ -623,7 +623,9 @@ function askShapes(S, data, img) {
   S.setTriggerValue("action", { kind: "reload", seq: S.seq, epoch: data.epoch, image_id: img.id });
 }
 
-function commit(S) { send(S, "save"); render(S); }
+// The redraw waits for Streamlit to send the action (it flushes triggers in a setTimeout, queued by
+// send first): redrawing 1,000 shapes before it would delay the save by that long.
+function commit(S) { send(S, "save"); setTimeout(() => render(S), 0); }
 
 function markEdited(inst) {
   if (inst.source === "predicted") { inst.source = "manual"; inst.score = null; }
