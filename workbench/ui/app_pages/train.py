@@ -95,10 +95,23 @@ def _settings(defaults: Any) -> dict[str, Any]:
                 help=f"This machine has {n_gpus} GPUs. More than 1 runs the training under torchrun "
                 "(one process per GPU, DDP); the batch size is per GPU.",
             )
+        mosaic = c1.number_input(
+            "Mosaic (share of images)", 0.0, 1.0, float(defaults.mosaic), step=0.1, key="train_mosaic",
+            help="Training images made of four, as Ultralytics' mosaic (0 = off).",
+        )
+        copy_paste = c2.number_input(
+            "Copy-paste (share of images)", 0.0, 1.0, float(defaults.copy_paste), step=0.1, key="train_copy_paste",
+            help="Training images that get another image's objects pasted on top (0 = off).",
+        )
+        close_mosaic = c3.number_input(
+            "Last epochs without mosaic / copy-paste", 0, 1000, int(defaults.close_mosaic), key="train_close_mosaic",
+            help="The run ends on plain images, like those it is evaluated on (Ultralytics' close_mosaic).",
+        )
     return {
         "epochs": int(epochs), "batch_size": int(batch), "lr": float(lr) or None, "backbone": backbone,
         "weights": weights, "device": device, "augmentation": aug, "gpus": int(gpus),
         "name": name.strip() or None, "early_stopping_patience": int(patience) or None,
+        "mosaic": float(mosaic), "copy_paste": float(copy_paste), "close_mosaic": int(close_mosaic),
     }
 
 
