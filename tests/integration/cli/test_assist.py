@@ -95,6 +95,7 @@ def test_bad_input_is_one_line_and_exit_1(ws, demo, capsys) -> None:  # noqa: AN
         (["--method", "scissors", "--point", "3,3", "--point", "9,9"], "at least 3 clicks"),
         (["--method", "grabcut", "--box", "1,1,20,20", "--tolerance", "5"], "--tolerance is the magic wand"),
         (["--method", "run:x", "--box", "1,1,20,20"], "run:RUN takes a run id"),
+        (["--method", "sam", "--box", "1,1,20,20"], "sam_vit_b_01ec64.pth"),
     ]
     for extra, message in cases:
         assert _main(ws, "assist", demo, rec.file_name, *extra) == 1, extra
