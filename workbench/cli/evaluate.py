@@ -95,6 +95,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("run", type=int, help="run id (see the Train page)")
     p.add_argument("--split", default="val", choices=("train", "val", "test"), help="split to evaluate")
     p.add_argument("--compare", type=int, default=None, metavar="RUN2", help="also compare with this run")
-    p.add_argument("--score-threshold", type=float, default=0.05, help="lowest prediction score evaluated")
+    p.add_argument(
+        "--score-threshold", type=float, default=0.001, help="lowest prediction score evaluated (COCO practice: 0.001)"
+    )
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda:0")
     p.set_defaults(func=cmd_evaluate)

@@ -48,6 +48,10 @@ from workbench.store.run_metrics import set_run_evaluation
 SIGMAS_SETTING = "kpt_oks_sigmas"
 DEFAULT_SIGMA = 0.05
 LABEL_MAP_SCORE = 0.5
+AP_SCORE = 0.001
+"""COCO practice: AP is computed over detections down to this score (100 per image)."""
+DISPLAY_SCORE = 0.05
+"""The evaluated predictions that Review gets as pending ones start here (its own slider goes on)."""
 """Predictions at or above this score draw the predicted label maps (and count in the confusion)."""
 DETECTIONS_NAME = "detections.json"
 
@@ -325,7 +329,7 @@ def evaluate_run(
     run_id: int,
     *,
     split: str = "val",
-    score_threshold: float = 0.05,
+    score_threshold: float = AP_SCORE,
     progress: Progress = None,
     device: str = "cpu",
 ) -> Path:
@@ -352,11 +356,19 @@ def evaluate_run(
         title=f"Run {run_id} · {info.name} · {split}",
         semantic=semantic,
         extra={DETECTIONS_NAME: json.dumps(results).encode("utf-8")},
+        split=split,
+        selected_on="val",
     )
     summary = summary_of(result, semantic)
     known = set(cat_ids)
     stored = store_run_predictions(
-        ws, slug, run_id, {i: [p for p in ps if p.category in known] for i, ps in preds.items()}
+        ws,
+        slug,
+        run_id,
+        {
+            i: [p for p in ps if p.category in known and (p.score is None or p.score >= DISPLAY_SCORE)]
+            for i, ps in preds.items()
+        },
     )
     summary.update(
         report=str(report),
