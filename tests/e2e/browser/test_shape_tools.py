@@ -235,7 +235,8 @@ def test_bring_to_front_draws_on_top_and_wins_the_index_map(ed: Editor, tmp_path
     ed.page.keyboard.press("PageUp")
     ed.wait(image_id, lambda v: v[0].z_order > v[1].z_order, "red brought to the front")
     top = annotator(ed.page).locator("svg polygon.wb-shape").last
-    assert top.get_attribute("data-row-id") == str(red.id)  # drawn last: on top on the canvas
+    # drawn last: on top on the canvas (the tab's order follows the save's answer)
+    wait_for(lambda: top.get_attribute("data-row-id"), lambda v: v == str(red.id), what="red on top")
     assert _index_map_pixel(ed, image_id, overlap, tmp_path) == 1
     ed.click([overlap])  # the overlap now picks the red square
     assert annotator(ed.page).locator(".wb-list li.wb-selected").get_attribute("data-i") == "0"
@@ -246,16 +247,15 @@ def test_bring_to_front_draws_on_top_and_wins_the_index_map(ed: Editor, tmp_path
     *_, third = ed.wait(image_id, lambda v: len(v) == 3, "a third square")
     assert third.category == "blue"
     assert third.z_order == 1 and _index_map_pixel(ed, image_id, (150, 100), tmp_path) == 2
-    assert annotator(ed.page).locator("svg polygon.wb-shape").last.get_attribute("data-row-id") == str(
-        third.id
-    )
+    # the row id reaches the tab with the save's answer, which may come after the row is in the store
+    last = annotator(ed.page).locator("svg polygon.wb-shape").last
+    wait_for(lambda: last.get_attribute("data-row-id"), lambda v: v == str(third.id), what="third on top")
 
     _select(ed, (80.0, 80.0))
     ed.page.keyboard.press("Control+BracketLeft")  # the red square under everything
     ed.wait(image_id, lambda v: v[0].z_order < min(v[1].z_order, v[2].z_order), "red sent to the back")
-    assert annotator(ed.page).locator("svg polygon.wb-shape").first.get_attribute("data-row-id") == str(
-        red.id
-    )
+    first = annotator(ed.page).locator("svg polygon.wb-shape").first
+    wait_for(lambda: first.get_attribute("data-row-id"), lambda v: v == str(red.id), what="red at the back")
     assert _index_map_pixel(ed, image_id, overlap, tmp_path) == 2
 
 
