@@ -60,7 +60,7 @@ from workbench.formats.cvat_parts import (
     rotated,
 )
 from workbench.formats.paths import DatasetRoot
-from workbench.formats.xmlsafe import read_xml_file
+from workbench.formats.xmlsafe import finite_float, read_xml_file
 from workbench.geometry import (
     clip_polygon,
     covers_no_pixel,
@@ -176,11 +176,8 @@ def _categories(
 
 def _float(el: ET.Element, key: str, where: str) -> float:
     raw = el.get(key)
-    try:
-        v = float(raw) if raw is not None else math.nan
-    except ValueError:
-        v = math.nan
-    if not math.isfinite(v):
+    v = finite_float(raw)
+    if v is None:
         raise CvatFormatError(f"{where}: {key}={raw!r} is not a finite number")
     return v
 

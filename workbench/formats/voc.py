@@ -50,7 +50,7 @@ from workbench.formats.folders import (
 from workbench.formats.labelmaps import IGNORE_INDEX, label_classes, palette, semantic_index_map
 from workbench.formats.labelmaps import _save_png as _save_palette_png
 from workbench.formats.paths import DatasetRoot
-from workbench.formats.xmlsafe import read_xml_file
+from workbench.formats.xmlsafe import finite_float, read_xml_file
 from workbench.geometry import instance_to_mask, mask_to_rle, with_bbox_area
 
 __all__ = [
@@ -89,11 +89,8 @@ def _text(el: ET.Element | None, tag: str) -> str | None:
 
 def _number(el: ET.Element | None, tag: str, where: str) -> float:
     raw = _text(el, tag)
-    try:
-        v = float(raw) if raw is not None else math.nan
-    except ValueError:
-        v = math.nan
-    if not math.isfinite(v):
+    v = finite_float(raw)
+    if v is None:
         raise VocFormatError(f"{where}: <{tag}> must be a number, got {raw!r}")
     return v
 

@@ -10,6 +10,7 @@ The tree is built by expat straight into ``xml.etree`` elements.
 
 from __future__ import annotations
 
+import math
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from xml.parsers import expat
@@ -65,3 +66,13 @@ def read_xml_file(path: Path, *, error: type[Exception] = ValidationError) -> ET
     except OSError as exc:
         raise error(f"{path}: cannot read the file ({exc.strerror or exc})") from None
     return parse_xml(data, str(path), error=error)
+
+
+def finite_float(raw: str | None) -> float | None:
+    """The number an XML attribute or text holds, or None where it is absent, not a number or not finite
+    (the callers name the element in their own error)."""
+    try:
+        v = float(raw) if raw is not None else math.nan
+    except ValueError:
+        return None
+    return v if math.isfinite(v) else None
