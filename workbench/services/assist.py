@@ -23,6 +23,7 @@ from workbench.assist.prompts import parse_box as parse_box  # the CLI parses th
 from workbench.assist.prompts import parse_point as parse_point
 from workbench.assist.shapes import DEFAULT_MAX_VERTICES, DEFAULT_TOLERANCE, AssistShape, mask_to_shape
 from workbench.domain import ImageRecord, NotFoundError, ValidationError, WorkbenchError
+from workbench.services.permissions import requires
 from workbench.services.workspace import Workspace
 
 CLASSIC_METHODS = ("grabcut", "wand", "scissors")
@@ -59,6 +60,7 @@ def parse_method(method: str) -> tuple[str, int | None]:
     raise ValidationError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
 
 
+@requires("project.read")
 def find_image(ws: Workspace, slug: str, ref: int | str) -> ImageRecord:
     """One image of the project by id or file name, its ``path`` made absolute."""
     from workbench.services.review import select_images
@@ -75,17 +77,46 @@ def find_image(ws: Workspace, slug: str, ref: int | str) -> ImageRecord:
     return replace(rec, path=str(ws.project_dir(slug) / rec.path))
 
 
+_PIXELS: dict[tuple[str, str], np.ndarray] = {}
+"""The last images decoded (by path and sha256): an annotator's clicks on one image decode it once."""
+_PIXELS_KEPT = 2
+
+
 def image_pixels(rec: ImageRecord) -> np.ndarray:
     from workbench.assist.pixels import load_rgb
 
+    key = (str(rec.path), rec.sha256)
+    if key in _PIXELS:
+        return _PIXELS[key]
     arr = load_rgb(Path(str(rec.path)), name=rec.file_name)
     if (arr.shape[1], arr.shape[0]) != rec.size_wh:
         raise ValidationError(
             f"{rec.file_name}: the file is {arr.shape[1]}x{arr.shape[0]}, the store says {rec.width}x{rec.height}"
         )
+    arr.setflags(write=False)  # shared by later calls: no tool may paint into it
+    while len(_PIXELS) >= _PIXELS_KEPT:
+        _PIXELS.pop(next(iter(_PIXELS)))
+    _PIXELS[key] = arr
     return arr
 
 
+_PREDICTORS: dict[tuple[str, int, str], Any] = {}
+
+
+def run_predictor(ws: Workspace, slug: str, run_id: int, device: str = "cpu") -> Any:
+    """The run's Predictor, loaded once per model file (its mtime) and device: one per click is slow."""
+    from workbench.services.review import run_model_path
+    from workbench.train.predict import Predictor
+
+    path = run_model_path(ws, slug, run_id)
+    key = (str(path), path.stat().st_mtime_ns, device)
+    if key not in _PREDICTORS:
+        _PREDICTORS.clear()  # one model in memory at a time
+        _PREDICTORS[key] = Predictor(path, device=device)
+    return _PREDICTORS[key]
+
+
+@requires("annotate")
 def assist(
     ws: Workspace,
     slug: str,
@@ -149,13 +180,12 @@ def _run_mask(
     """The run's best detection for the prompt: the highest score among those whose box overlaps the
     prompt's box (IoU >= RUN_MATCH_IOU) and whose mask holds every positive click."""
     from workbench.geometry import rle_to_mask
-    from workbench.services.review import check_inference_options, run_model_path
-    from workbench.train.predict import Predictor
+    from workbench.services.review import check_inference_options
 
     if prompt.box_xywh is None and not prompt.positives:
         raise ValidationError("method run:RUN needs a box (--box X,Y,W,H) or a click on the object (--point X,Y)")
     check_inference_options(device, NEXT_SCORE_FLOOR)
-    predictor = Predictor(run_model_path(ws, slug, run_id), device=device)
+    predictor = run_predictor(ws, slug, run_id, device)
     found = predictor.predict_records([rec], score_threshold=NEXT_SCORE_FLOOR)[int(rec.id)]  # type: ignore[arg-type]
     for inst in found:  # highest score first
         if inst.rle is None or inst.bbox_xywh is None:
@@ -189,6 +219,7 @@ def uncertainty(scores: Sequence[float]) -> float:
     return 1.0 - float(np.mean(kept)) if kept else 1.0
 
 
+@requires("project.read")
 def rank_next(
     ws: Workspace,
     slug: str,

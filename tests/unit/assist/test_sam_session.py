@@ -1,0 +1,66 @@
+"""The SAM session as the annotator uses it: the decoder-only predict gives SamPredictor's own best
+mask and score, and the background precompute (``embed``) fills the cache without touching the
+image a click is working on."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("segment_anything")
+
+from workbench.assist import sam  # noqa: E402
+from workbench.assist.prompts import Prompt  # noqa: E402
+from workbench.assist.synthetic import make_scene  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def tiny_model():  # noqa: ANN201
+    return sam.build_model(sam.TINY, None)
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        Prompt(points=((50.0, 40.0, True),)),
+        Prompt(points=((50.0, 40.0, True), (150.0, 90.0, False))),
+        Prompt(box_xywh=(30.0, 20.0, 90.0, 70.0)),
+        Prompt(box_xywh=(30.0, 20.0, 90.0, 70.0), points=((60.0, 50.0, True),)),
+    ],
+)
+def test_predict_is_samPredictors_best_mask(tiny_model, tmp_path: Path, prompt: Prompt) -> None:  # noqa: ANN001, N802
+    scene = make_scene(2, size_wh=(200, 120))
+    s = sam.SamSession(tiny_model, "k", tmp_path)
+    s.set_image(scene.image, "12" * 32)
+    mask, score = s.predict(prompt)
+    coords = labels = None
+    if prompt.points:
+        coords = np.array([[x, y] for x, y, _ in prompt.points], dtype=np.float32)
+        labels = np.array([1 if pos else 0 for _, _, pos in prompt.points])
+    box = np.array(prompt.box_xyxy(), dtype=np.float32) if prompt.box_xywh is not None else None
+    single = box is None and len(prompt.points) == 1
+    masks, scores, _ = s.predictor.predict(point_coords=coords, point_labels=labels, box=box, multimask_output=single)
+    best = int(np.argmax(scores))
+    assert mask.shape == (120, 200)
+    assert np.array_equal(mask, masks[best].astype(np.uint8))
+    assert score == pytest.approx(float(scores[best]), abs=1e-5)
+
+
+def test_background_embed_fills_the_cache_and_leaves_the_current_image(tiny_model, tmp_path: Path) -> None:  # noqa: ANN001
+    a, b = make_scene(3, size_wh=(160, 120)), make_scene(4, size_wh=(160, 120))
+    s = sam.SamSession(tiny_model, "k", tmp_path)
+    s.set_image(a.image, "aa" * 32)
+    before = s.predict(Prompt(points=((40.0, 40.0, True),)))
+    t = threading.Thread(target=s.embed, args=(b.image, "bb" * 32))
+    t.start()
+    t.join()
+    assert s.cache_file("bb" * 32).is_file() and s.computed == 2
+    after = s.predict(Prompt(points=((40.0, 40.0, True),)))  # still image a
+    assert np.array_equal(before[0], after[0])
+    s.set_image(b.image, "bb" * 32)  # the click on b reads what the background computed
+    assert s.computed == 2
+    s.embed(b.image, "bb" * 32)
+    assert s.computed == 2
