@@ -469,3 +469,28 @@ class Accepted:
 
     annotation_ids: list[int]
     notes: list[str] = field(default_factory=list)
+
+
+ROLES = ("admin", "reviewer", "annotator", "viewer")
+"""Team mode's roles (issue 15); what each may do is services/permissions.py's matrix."""
+
+REVIEW_STATES = ("in_review", "accepted", "rejected")
+"""An assigned image's review stage after its annotator marks it done."""
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """A user of a team workspace. The password hash never leaves the store."""
+
+    id: int
+    name: str
+    role: str
+    disabled: bool = False
+    failed_logins: int = 0
+    locked_until: datetime | None = None
+    created_at: datetime | None = None
+    last_login_at: datetime | None = None
+
+
+class PermissionDenied(WorkbenchError):
+    """A user's role or membership does not allow an action; the message names user, role and action."""
