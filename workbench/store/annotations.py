@@ -329,13 +329,18 @@ def insert_instances(s: Session, rows: list[dict[str, Any]]) -> None:
     )
 
 
-def annotation_records(s: Session, pid: int) -> list[AnnotationRecord]:
+def annotation_records(s: Session, pid: int, *, as_stored: bool = True) -> list[AnnotationRecord]:
     """Every annotation of a project as the COCO writer takes it, ordered by image then id.
 
-    The JSON columns are read as text and parsed with orjson (not through SQLAlchemy's JSON type,
-    nor into domain records), which keeps a 200k-annotation COCO export within a small factor of
-    ``json.dumps`` of the result.
+    The JSON columns are read as text (not through SQLAlchemy's JSON type, nor into domain
+    records). With ``as_stored`` (SQLite), a record's segmentation and bbox are the stored text as
+    ``orjson.Fragment``, written into the file as they are (the store holds compact orjson text),
+    since parsing and re-serialising 200k polygons cost most of an export; a record the writer
+    looks inside (no bbox or area, an empty segmentation) is parsed. Without it every column is
+    parsed with orjson.
     """
+    if as_stored and s.get_bind().dialect.name == "sqlite":
+        return _stored_records(s, pid)
     a = AnnotationRow
     q = (
         select(
@@ -353,4 +358,36 @@ def annotation_records(s: Session, pid: int) -> list[AnnotationRecord]:
             iscrowd, loads(kps) if kps else None, score, loads(attrs) if attrs else None, z or 0,
         )
         for aid, image_id, cat_id, seg, bbox, area, iscrowd, kps, score, attrs, z in s.execute(q)
+    ]  # fmt: skip
+
+
+_LOOKED_INTO = frozenset({"[]", "null"})
+"""Segmentations the COCO writer reads (box-only instances), so parsed rather than handed on."""
+
+
+def _stored_records(s: Session, pid: int) -> list[AnnotationRecord]:
+    """``annotation_records`` on SQLite: one driver query, the JSON text handed on as fragments."""
+    loads, fragment = orjson.loads, orjson.Fragment
+    cursor = s.connection().connection.cursor()  # the driver's own: plain tuples, no Row per record
+    try:
+        cursor.execute(
+            "SELECT a.id, a.image_id, a.category_id, a.segmentation, a.bbox, a.area, a.iscrowd, a.keypoints, "
+            "a.score, a.attributes, a.z_order FROM annotations AS a JOIN images AS i ON i.id = a.image_id "
+            "WHERE i.project_id = ? ORDER BY a.image_id, a.id",
+            (pid,),
+        )
+        rows = cursor.fetchall()
+    finally:
+        cursor.close()
+    return [
+        AnnotationRecord(
+            aid, image_id, cat_id, fragment(seg), fragment(bbox), area, bool(iscrowd),
+            loads(kps) if kps else None, score, loads(attrs) if attrs else None, z or 0,
+        )
+        if seg and bbox and area is not None and seg not in _LOOKED_INTO and bbox != "null"
+        else AnnotationRecord(
+            aid, image_id, cat_id, loads(seg) if seg else [], loads(bbox) if bbox else None, area,
+            bool(iscrowd), loads(kps) if kps else None, score, loads(attrs) if attrs else None, z or 0,
+        )
+        for aid, image_id, cat_id, seg, bbox, area, iscrowd, kps, score, attrs, z in rows
     ]  # fmt: skip

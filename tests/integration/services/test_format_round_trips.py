@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import orjson
 import pytest
 from pycocotools.coco import COCO
 
@@ -290,11 +291,23 @@ def test_store_row_export_equals_dataset_to_coco(ws) -> None:  # noqa: ANN001
     ds = export.project_dataset(ws, slug)
     with ws.store.transaction() as s:
         pid = project_repo.project_id(s, slug)
-        fast = records_to_coco(
-            category_repo.list_categories(s, pid),
-            image_repo.list_images(s, pid),
-            annotation_repo.annotation_records(s, pid),
-            category_ids="renumbered",
+        cats, images = category_repo.list_categories(s, pid), image_repo.list_images(s, pid)
+        as_stored = records_to_coco(
+            cats, images, annotation_repo.annotation_records(s, pid), category_ids="renumbered"
         )
-    assert fast == dataset_to_coco(ds)
+        parsed = records_to_coco(
+            cats, images, annotation_repo.annotation_records(s, pid, as_stored=False), category_ids="renumbered"
+        )
+        boxed = records_to_coco(
+            cats, images, annotation_repo.annotation_records(s, pid), category_ids="renumbered",
+            box_only_as_polygon=True,
+        )
+    # the stored JSON text handed on as orjson fragments writes the bytes parsing would have written
+    assert any(isinstance(a["segmentation"], orjson.Fragment) for a in as_stored["annotations"])
+    assert orjson.dumps(as_stored) == orjson.dumps(parsed)
+    fast = orjson.loads(orjson.dumps(as_stored))
+    assert fast == parsed == dataset_to_coco(ds)
     assert any(a.get("attributes") == {"note": "x"} for a in fast["annotations"])
+    # the box-only instance is parsed (not a fragment), so it still becomes its 4-corner polygon
+    box_only = [a for a in boxed["annotations"] if a["bbox"] == [3.0, 4.0, 5.0, 6.0]]
+    assert box_only and box_only[0]["segmentation"] == [[3.0, 4.0, 8.0, 4.0, 8.0, 10.0, 3.0, 10.0]]

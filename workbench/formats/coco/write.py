@@ -1,9 +1,9 @@
 """Annotation records -> COCO dict -> file: the one COCO writer, for exports and run snapshots.
 
 ``records_to_coco`` lays out categories, images and :class:`~workbench.domain.AnnotationRecord`
-rows as COCO. Project exports feed it the store's rows directly (its JSON columns parsed once with
-orjson, no domain records built, which keeps a 200k-annotation export close to ``json.dumps`` of
-the result); ``dataset_to_coco`` feeds it a Dataset's instances (run snapshots, evaluation, tests).
+rows as COCO. Project exports feed it the store's rows directly (no domain records built; segmentations and boxes
+as ``orjson.Fragment`` of their stored JSON text, written as they are, which keeps a
+200k-annotation export within a few times ``orjson.dumps`` of the result); ``dataset_to_coco`` feeds it a Dataset's instances (run snapshots, evaluation, tests).
 
 Category ids follow the caller's explicit ``category_ids`` rule (see :data:`CategoryIds`): store
 ids are database keys and get 1..N, while a Dataset read from a COCO file keeps the file's ids.
