@@ -2,61 +2,41 @@
 converts an already parsed dict.
 
 Users fix these files by hand, so every error names the file (``source``) and the category, image
-or annotation it is about. The parsers raise bare messages; :func:`_parse_entry` is the one place
-that gives them their file and entry.
+or annotation it is about (:mod:`.entries` says which; :mod:`.annotations` reads each annotation,
+:mod:`.bulk` checks all plain polygons in one numpy pass).
 """
 
 from __future__ import annotations
 
-import math
-import operator
 import os
 import stat
 from collections.abc import Callable, Collection, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from functools import partial
 from itertools import chain
 from operator import attrgetter
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 
-from workbench.domain import (
-    SPLITS,
-    AnnotatedImage,
-    Category,
-    Dataset,
-    ImageRecord,
-    Instance,
-    KeypointSchema,
-    Rle,
-    ValidationError,
-    check_flip_pairs,
-    palette_color,
-)
+from workbench.domain import SPLITS, AnnotatedImage, Category, Dataset, ImageRecord, Instance, ValidationError
+from workbench.formats.coco.annotations import Tally, careful, parse_annotation, plain_annotation, tally_notes
 from workbench.formats.coco.bulk import suspect_polygons
-from workbench.formats.coco.fields import (
-    is_finite_number,
-    is_int,
-    is_number,
-    outside,
-    parse_bbox,
-    parse_keypoints,
-    parse_pairs,
-    size_int,
+from workbench.formats.coco.entries import (
+    MAX_LISTED,
+    CocoFormatError,
+    entry_where,
+    keypoint_counts_by_category,
+    parse_category,
+    parse_entry,
+    parse_image,
+    require_list,
 )
 from workbench.formats.coco.layouts import dataset_root, image_dir_candidates, normalize_split
 from workbench.formats.paths import DatasetRoot, Resolved
-from workbench.geometry import (
-    clip_polygon,
-    coco_rle_to_rle,
-    covers_no_pixel,
-    polygons_may_cover_no_pixel,
-    validate_polygon,
-    with_bbox_area,
-)
-from workbench.utils.jsonfile import MAX_STORED_DEPTH, nested_too_deeply, read_json_file
+from workbench.geometry import covers_no_pixel, polygons_may_cover_no_pixel, with_bbox_area
+from workbench.utils.jsonfile import read_json_file
 
 __all__ = [
     "CocoFormatError",
@@ -64,402 +44,7 @@ __all__ = [
     "load_coco",
 ]
 
-_MAX_LISTED = 5
-_T = TypeVar("_T")
-
-
-class CocoFormatError(ValidationError):
-    """A COCO file breaks a rule; the message names the file, the image/annotation and the problem."""
-
-
-def _require_list(obj: dict[str, Any], key: str, source: str, *, required: bool = True) -> list[Any]:
-    if key not in obj:
-        if required:
-            raise CocoFormatError(f"{source}: missing required key {key!r} at the top level")
-        return []
-    value = obj[key]
-    if not isinstance(value, list):
-        raise CocoFormatError(f"{source}: {key!r} must be a list, got {type(value).__name__}")
-    return value
-
-
-# --------------------------------------------------------------------------------------------------
-# entries: where each one is, and the one place that says so
-
-_LABELS: dict[str, tuple[str, Callable[[str], str]]] = {"category": ("name", repr), "image": ("file_name", str)}
-"""The key that names a category or image in messages once it holds a non-empty string."""
-
-
-def _where(raw: Any, index: int, kind: str, source: str) -> str:
-    """``"<file>: <kind> <id> (<name>)"``, the lead of every message about the entry.
-
-    An entry that is no object, or has no integer id, is refused here and named by its position.
-    """
-    if not isinstance(raw, dict):
-        raise CocoFormatError(f"{source}: {kind} #{index} must be an object, got {type(raw).__name__}")
-    eid = raw.get("id")
-    if not is_int(eid):
-        raise CocoFormatError(f"{source}: {kind} #{index} has id {eid!r}; {kind} ids must be integers")
-    where = f"{source}: {kind} {eid}"
-    if kind in _LABELS:
-        key, show = _LABELS[kind]
-        name = raw.get(key)
-        if isinstance(name, str) and name.strip():
-            where = f"{where} ({show(name)})"
-    return where
-
-
-def _parse_entry(
-    raw: Any, index: int, kind: str, source: str, parse: Callable[[dict[str, Any]], _T]
-) -> tuple[str, _T]:
-    """``parse(raw)`` with its errors (its own, the domain's, geometry's) led by the file and entry."""
-    where = _where(raw, index, kind, source)
-    try:
-        return where, parse(raw)
-    except ValidationError as exc:
-        raise CocoFormatError(f"{where}: {exc}") from None
-
-
-# --------------------------------------------------------------------------------------------------
-# COCO dict -> Dataset
-
-
-def _keypoint_counts_by_category(annotations: list[Any]) -> dict[Any, int]:
-    """Largest ``len(keypoints) // 3`` seen per category id: K for categories with empty name lists."""
-    counts: dict[Any, int] = {}
-    for ann in annotations:
-        if isinstance(ann, dict) and isinstance(ann.get("keypoints"), list):
-            cid = ann.get("category_id")
-            counts[cid] = max(counts.get(cid, 0), len(ann["keypoints"]) // 3)
-    return counts
-
-
-def _parse_category(
-    raw: dict[str, Any], index: int, kp_counts: dict[Any, int], notes: list[str]
-) -> Category:
-    """The category; warnings about it go to ``notes`` (the caller leads them with the entry)."""
-    cid = raw["id"]
-    name = raw.get("name")
-    if not isinstance(name, str) or not name.strip():
-        raise CocoFormatError(f"name must be a non-empty string, got {name!r}")
-    supercategory = raw.get("supercategory") or ""
-    if not isinstance(supercategory, str):
-        supercategory = str(supercategory)
-
-    schema = None
-    if "keypoints" in raw and raw["keypoints"] is not None:
-        names = raw["keypoints"]
-        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-            raise CocoFormatError(f"'keypoints' must be a list of keypoint names, got {names!r}")
-        skeleton = parse_pairs(raw.get("skeleton"), "skeleton")
-        flip_pairs = parse_pairs(raw.get("flip_pairs"), "flip_pairs")
-        zero_based = any(0 in pair for pair in skeleton)
-        if zero_based:
-            notes.append("skeleton uses index 0, so it was read as 0-based (COCO's skeleton is 1-based)")
-        k = len(names)
-        if k == 0:
-            k, origin = kp_counts.get(cid, 0), "the annotations"
-            if k == 0 and skeleton:
-                k, origin = max(max(p) for p in skeleton) + (1 if zero_based else 0), "the skeleton"
-            if k:
-                names = [f"kp{i}" for i in range(1, k + 1)]
-                notes.append(f"empty keypoint name list; named {k} keypoints kp1..kp{k} (count taken from {origin})")
-        if k:
-            if not zero_based:
-                skeleton = [(a - 1, b - 1) for a, b in skeleton]
-            flip_pairs = [(a - 1, b - 1) for a, b in flip_pairs]
-            schema = KeypointSchema(tuple(names), tuple(skeleton), tuple(flip_pairs))
-            check_flip_pairs(schema)
-    return Category(
-        name=name,
-        id=cid,
-        color=palette_color(index, name),
-        supercategory=supercategory,
-        keypoints=schema,
-    )
-
-
-def _parse_image(raw: dict[str, Any], images_dir: Path | None, split: str | None) -> ImageRecord:
-    file_name = raw.get("file_name")
-    if not isinstance(file_name, str) or not file_name.strip():
-        raise CocoFormatError(f"file_name must be a non-empty string, got {file_name!r}")
-    if "width" not in raw or "height" not in raw:
-        raise CocoFormatError("missing width/height")
-    width = size_int(raw["width"], "width")
-    height = size_int(raw["height"], "height")
-    path = str(images_dir / file_name) if images_dir is not None else None
-    return ImageRecord(file_name=file_name, width=width, height=height, id=raw["id"], path=path, split=split)
-
-
-@dataclass
-class _Tally:
-    """What the annotation pass changed on the way in, reported once per file (ids for the messages)."""
-
-    clipped: list[int] = field(default_factory=list)
-    """Annotations whose polygons were clipped to their image."""
-    flat_parts: list[int] = field(default_factory=list)
-    """Annotations that lost a zero-area polygon part (FiftyOne writes them)."""
-    flat_only: list[int] = field(default_factory=list)
-    """Annotations whose every polygon part had zero area: left out."""
-    unlabelled_keypoints: int = 0
-    """Annotations of a category without keypoints that carried only ``v = 0`` keypoints."""
-    crowd_masks: int = 0
-    """RLE masks marked ``iscrowd = 1``."""
-    plain_shapes: int = 0
-    """Shapes (polygons or RLE) not marked crowd."""
-
-
-_PLAIN = {int, float}
-_COMMON_KEYS = frozenset({"id", "image_id", "category_id", "segmentation", "area", "bbox", "iscrowd"})
-"""An annotation with only these keys has no optional field to look at."""
-_ZERO_AREA = "has zero area"  # validate_polygon's wording for a part whose points lie on one line
-
-
-def _plain_parts(seg: list[Any]) -> list[tuple[float, ...]] | None:
-    """Every part as floats when all are plain lists of ints/floats of even length >= 6, else None.
-
-    The finiteness, area and image-bounds checks of such parts are left to the bulk pass
-    (:mod:`workbench.formats.coco.bulk`)."""
-    parts = []
-    for part in seg:
-        if type(part) is not list or len(part) < 6 or len(part) % 2 or not set(map(type, part)) <= _PLAIN:
-            return None
-        parts.append(tuple(map(float, part)))
-    return parts
-
-
-def _polygon_parts(seg: list[Any], aid: int, tally: _Tally) -> list[tuple[float, ...]]:
-    """The parts of a polygon segmentation, checked; zero-area parts are dropped into ``tally``."""
-    parts = []
-    flat = False
-    for part in seg:
-        if type(part) is list and len(part) >= 6 and not len(part) % 2 and set(map(type, part)) <= _PLAIN:
-            # the common case, as validate_polygon's own fast path (plain finite numbers, area > 0)
-            poly = tuple(map(float, part))
-            if math.isfinite(sum(poly)):
-                xs, ys = poly[0::2], poly[1::2]
-                twice_area = sum(map(operator.mul, xs, ys[1:] + ys[:1])) - sum(map(operator.mul, ys, xs[1:] + xs[:1]))
-                span = max(max(xs) - min(xs), max(ys) - min(ys), 1.0)
-                if abs(twice_area) > 1e-6 * span * span:
-                    parts.append(poly)
-                    continue
-        if not isinstance(part, list):
-            raise CocoFormatError(f"segmentation must be a list of polygons (lists of numbers), got part {part!r}")
-        try:
-            parts.append(tuple(validate_polygon(part)))
-        except ValidationError as exc:
-            if _ZERO_AREA not in str(exc):
-                raise
-            flat = True
-    if flat:
-        (tally.flat_parts if parts else tally.flat_only).append(aid)
-    return parts
-
-
-def _parse_annotation(
-    raw: dict[str, Any],
-    images: dict[int, ImageRecord],
-    categories: dict[int, Category],
-    tally: _Tally,
-    crowd_as_instances: bool = False,
-    deferred: list[Instance] | None = None,
-) -> tuple[int, Instance | None]:
-    """The annotation's image id and instance (None: every polygon part had zero area, left out).
-
-    Runs once per annotation of files with hundreds of thousands: the common case (plain numbers,
-    no optional fields) takes the short branches; anything else gets the full checks. With
-    ``deferred``, plain polygons are taken unchecked and their instance is appended there for the
-    bulk pass, which sends the suspect ones back here without ``deferred``.
-    """
-    aid = raw["id"]
-    get = raw.get
-    image_id = get("image_id")
-    image = images.get(image_id) if type(image_id) is int or is_int(image_id) else None
-    if image is None:
-        raise CocoFormatError(f"unknown image id {image_id!r} (no such entry in 'images')")
-    category_id = get("category_id")
-    category = categories.get(category_id) if type(category_id) is int or is_int(category_id) else None
-    if category is None:
-        raise CocoFormatError(f"unknown category id {category_id!r}; known ids are {sorted(categories)}")
-    optional = not (raw.keys() <= _COMMON_KEYS)  # score, attributes, keypoints, z_order, ... to look at
-
-    iscrowd = get("iscrowd", 0)
-    if not (type(iscrowd) is int and 0 <= iscrowd <= 1) and (
-        not (is_number(iscrowd) or isinstance(iscrowd, bool)) or iscrowd not in (0, 1)
-    ):
-        raise CocoFormatError(f"iscrowd must be 0 or 1, got {iscrowd!r}")
-
-    polygons: tuple[tuple[float, ...], ...] = ()
-    rle: Rle | None = None
-    seg = get("segmentation")
-    if seg is None:
-        seg = []
-    plain = None
-    if isinstance(seg, list):
-        plain = _plain_parts(seg) if seg and deferred is not None else None
-        parts = plain if plain is not None else _polygon_parts(seg, aid, tally) if seg else []
-        if seg and not parts:
-            return image_id, None
-        if plain is None and parts and any(outside(part, image.width, image.height) for part in parts):
-            # clipped to the image as every other way in does; the file's box and area described
-            # the unclipped shape, so they are recomputed from what is kept
-            kept = [c for c in (clip_polygon(part, image.size_wh) for part in parts) if c is not None]
-            if not kept:
-                raise CocoFormatError(f"polygon lies entirely outside image {image_id} ({image.file_name})")
-            parts = kept
-            tally.clipped.append(aid)
-            raw = {**raw, "bbox": None, "area": None}
-            get = raw.get
-        polygons = tuple(parts)
-    elif isinstance(seg, dict):
-        rle = coco_rle_to_rle(seg)
-        if tuple(rle.size_hw) != (image.height, image.width):
-            raise CocoFormatError(
-                f"RLE size [h, w] = {list(rle.size_hw)} does not match image {image_id} "
-                f"({image.file_name}) of height {image.height} and width {image.width}"
-            )
-        if iscrowd:
-            tally.crowd_masks += 1
-            if crowd_as_instances:
-                iscrowd = 0
-    else:
-        raise CocoFormatError(
-            f"segmentation must be a list of polygons or an RLE object, got {type(seg).__name__}"
-        )
-    if (polygons or rle is not None) and not iscrowd:
-        tally.plain_shapes += 1
-
-    keypoints = None
-    kps = get("keypoints") if optional else None
-    if kps is not None and kps != []:  # some tools write [] on plain categories
-        if category.keypoints is None and _all_unlabelled(kps):
-            tally.unlabelled_keypoints += 1  # FiftyOne: zeros on a category that declares no keypoints
-        else:
-            keypoints = parse_keypoints(kps, category.keypoints, category.name)
-
-    box = get("bbox")
-    if type(box) is list and len(box) == 4 and set(map(type, box)) <= _PLAIN and math.isfinite(sum(box)):
-        bbox = (float(box[0]), float(box[1]), float(box[2]), float(box[3]))
-        if bbox[2] < 0 or bbox[3] < 0:
-            bbox = parse_bbox(box)  # refuses it
-    else:
-        bbox = parse_bbox(box) if box is not None else None
-    area = get("area")
-    if area is not None:
-        if type(area) is not float and (not is_finite_number(area) or area < 0):
-            raise CocoFormatError(f"area must be a finite number >= 0, got {area!r}")
-        if not (area >= 0 and area != math.inf):  # a float: NaN and infinity fail this
-            raise CocoFormatError(f"area must be a finite number >= 0, got {area!r}")
-        area = float(area)
-    if bbox is not None:
-        x, y, w, h = bbox
-        if x >= image.width or y >= image.height or x + w <= 0 or y + h <= 0:
-            if plain is not None:  # the polygons may need clipping, which drops the file's box: read carefully
-                return image_id, _careful(raw, images, categories, tally, crowd_as_instances)
-            raise CocoFormatError(f"bbox {list(bbox)} lies outside image {image_id} ({image.width}x{image.height})")
-
-    score = get("score") if optional else None
-    if score is not None and not is_finite_number(score):
-        raise CocoFormatError(f"score must be a finite number, got {score!r}")
-    attributes = get("attributes") if optional else None
-    if attributes:
-        attributes = dict(attributes) if isinstance(attributes, dict) else {}
-        if nested_too_deeply(attributes):
-            raise CocoFormatError(f"attributes nested too deeply (over {MAX_STORED_DEPTH} levels)")
-    else:
-        attributes = {}
-
-    if not polygons and rle is None and bbox is None and not any(v > 0 for v in (keypoints or ())[2::3]):
-        raise CocoFormatError("has no segmentation, no bbox and no labelled keypoints")
-    z_order = get("z_order", 0) if optional else 0
-    if type(z_order) is not int and (
-        isinstance(z_order, bool) or not isinstance(z_order, int | float) or z_order != int(z_order)
-    ):
-        raise CocoFormatError(f"z_order must be an integer, got {z_order!r}")
-
-    inst = Instance(
-        category=category.name,
-        polygons=polygons,
-        rle=rle,
-        bbox_xywh=bbox,
-        area=area,
-        keypoints=keypoints,
-        iscrowd=bool(iscrowd),
-        score=float(score) if score is not None else None,
-        source="imported",
-        id=aid,
-        attributes=attributes,
-        z_order=int(z_order),
-    )
-    if plain is not None:
-        deferred.append(inst)  # type: ignore[union-attr]  # box and area once the bulk pass has passed it
-        return image_id, inst
-    if bbox is not None and area is not None:
-        return image_id, inst
-    return image_id, with_bbox_area(inst, image.size_wh)  # only what the file leaves out
-
-
-def _careful(
-    raw: dict[str, Any], images: dict[int, ImageRecord], categories: dict[int, Category], tally: _Tally,
-    crowd_as_instances: bool,
-) -> Instance | None:
-    """The annotation read again with every check; only what that reading adds joins ``tally``
-    (the counts the first reading took stand)."""
-    scratch = _Tally()
-    _, inst = _parse_annotation(raw, images, categories, scratch, crowd_as_instances)
-    tally.clipped += scratch.clipped
-    tally.flat_parts += scratch.flat_parts
-    tally.flat_only += scratch.flat_only
-    if inst is None:
-        tally.plain_shapes -= 1
-    return inst
-
-
-def _all_unlabelled(kps: Any) -> bool:
-    """``[x, y, v] * K`` of plain numbers with every ``v = 0``: keypoints that say nothing."""
-    return (
-        isinstance(kps, list)
-        and len(kps) % 3 == 0
-        and all(is_finite_number(c) for c in kps)
-        and not any(kps[2::3])
-    )
-
-
-def _listed(ids: list[int]) -> str:
-    return ", ".join(map(str, ids[:_MAX_LISTED])) + (" ..." if len(ids) > _MAX_LISTED else "")
-
-
-def _tally_notes(tally: _Tally, source: str, crowd_as_instances: bool) -> list[str]:
-    notes = []
-    if tally.clipped:
-        notes.append(
-            f"{source}: {len(tally.clipped)} annotation(s) had polygons beyond their image, clipped to it "
-            f"(bbox and area recomputed): {_listed(tally.clipped)}"
-        )
-    if tally.flat_parts:
-        notes.append(
-            f"{source}: {len(tally.flat_parts)} annotation(s) had a polygon part of zero area (its points "
-            f"on one line), left out of the shape; the other parts were kept: {_listed(tally.flat_parts)}"
-        )
-    if tally.flat_only:
-        notes.append(
-            f"{source}: {len(tally.flat_only)} annotation(s) had only polygon parts of zero area (their points "
-            f"on one line) and were skipped: {_listed(tally.flat_only)}"
-        )
-    if tally.unlabelled_keypoints:
-        notes.append(
-            f"{source}: {tally.unlabelled_keypoints} annotation(s) of classes that declare no keypoints carried "
-            "keypoints all marked v=0 (not labelled); read as no keypoints"
-        )
-    if tally.crowd_masks and crowd_as_instances:
-        notes.append(f"{source}: {tally.crowd_masks} RLE mask(s) marked iscrowd=1 imported as ordinary instances")
-    elif tally.crowd_masks and not tally.plain_shapes:
-        notes.append(
-            f"{source}: every mask ({tally.crowd_masks}) is an RLE marked iscrowd=1 (CVAT and supervision write "
-            "masks with holes so); training and COCO evaluation ignore crowd regions as objects. If they are "
-            "objects, import again with --crowd-as-instances"
-        )
-    return notes
+_MAX_LISTED = MAX_LISTED
 
 
 def coco_to_dataset(
@@ -482,18 +67,20 @@ def coco_to_dataset(
         if norm not in SPLITS:
             raise CocoFormatError(f"{source}: split must be one of {SPLITS}, got {split!r}")
         split = norm
-    raw_images = _require_list(obj, "images", source)
-    raw_categories = _require_list(obj, "categories", source)
-    raw_annotations = _require_list(obj, "annotations", source, required=False)
+    raw_images = require_list(obj, "images", source)
+    raw_categories = require_list(obj, "categories", source)
+    raw_annotations = require_list(obj, "annotations", source, required=False)
     warnings: list[str] = []
 
-    kp_counts = _keypoint_counts_by_category(raw_annotations)
+    # a keypoint count from the annotations, only for categories whose name list is empty
+    unnamed = any(isinstance(raw, dict) and raw.get("keypoints") == [] for raw in raw_categories)
+    kp_counts = keypoint_counts_by_category(raw_annotations) if unnamed else {}
     categories: dict[int, Category] = {}
     names: dict[str, int] = {}
     for index, raw in enumerate(raw_categories):
         notes: list[str] = []
-        where, cat = _parse_entry(
-            raw, index, "category", source, partial(_parse_category, index=index, kp_counts=kp_counts, notes=notes)
+        where, cat = parse_entry(
+            raw, index, "category", source, partial(parse_category, index=index, kp_counts=kp_counts, notes=notes)
         )
         warnings.extend(f"{where}: {note}" for note in notes)
         if cat.id in categories:
@@ -508,9 +95,9 @@ def coco_to_dataset(
 
     images: dict[int, ImageRecord] = {}
     file_names: dict[str, int] = {}
-    parse_image = partial(_parse_image, images_dir=images_dir, split=split)
+    read_image = partial(parse_image, images_dir=images_dir, split=split)
     for index, raw in enumerate(raw_images):
-        _, record = _parse_entry(raw, index, "image", source, parse_image)
+        _, record = parse_entry(raw, index, "image", source, read_image)
         assert record.id is not None
         if record.id in images:
             raise CocoFormatError(f"{source}: duplicate image id {record.id} ({record.file_name})")
@@ -523,34 +110,46 @@ def coco_to_dataset(
         file_names[record.file_name] = record.id
 
     instances: dict[int, list[Instance]] = {iid: [] for iid in images}
-    tally = _Tally()
-    parse_annotation = partial(
-        _parse_annotation, images=images, categories=categories, tally=tally, crowd_as_instances=crowd_as_instances
+    tally = Tally()
+    parse = partial(
+        parse_annotation, images=images, categories=categories, tally=tally, crowd_as_instances=crowd_as_instances
     )
     seen_ids: set[int] = set()
     repeated: list[tuple[int, int]] = []  # (image id, index there; -1 if left out) of reused ids
-    deferred: list[Instance] = []
-    at_of: dict[int, tuple[int, int, int]] = {}  # id(deferred instance) -> (raw index, image id, index there)
+    deferred: list[Instance] = []  # polygons taken unchecked, for the bulk pass
+    spots: list[tuple[int, int, int]] = []  # per deferred instance: (raw index, image id, index there)
+    plain_shapes = 0
     for index, raw in enumerate(raw_annotations):
-        if type(raw) is not dict or not is_int(raw.get("id")):
-            _where(raw, index, "annotation", source)  # refuses it, naming it by its position
+        if type(raw) is not dict or type(raw.get("id")) is not int:
+            entry_where(raw, index, "annotation", source)  # refuses it, naming it by its position
+        aid = raw["id"]
+        got = plain_annotation(raw, images, categories)
+        if got is not None:  # the common case, in a few checks
+            image_id, inst = got
+            on_image = instances[image_id]
+            if aid in seen_ids:
+                repeated.append((image_id, len(on_image)))
+            seen_ids.add(aid)
+            plain_shapes += not inst.iscrowd
+            deferred.append(inst)
+            spots.append((index, image_id, len(on_image)))
+            on_image.append(inst)
+            continue
         n_deferred = len(deferred)
         try:
-            image_id, inst = parse_annotation(raw, deferred=deferred)
+            image_id, inst = parse(raw, deferred=deferred)  # type: ignore[misc]
         except ValidationError as exc:
-            raise CocoFormatError(f"{_where(raw, index, 'annotation', source)}: {exc}") from None
-        aid = raw["id"]
+            raise CocoFormatError(f"{entry_where(raw, index, 'annotation', source)}: {exc}") from None
         if aid in seen_ids:
             repeated.append((image_id, len(instances[image_id]) if inst is not None else -1))
         seen_ids.add(aid)
         if inst is not None:
             if len(deferred) > n_deferred:
-                at_of[id(inst)] = (index, image_id, len(instances[image_id]))
+                spots.append((index, image_id, len(instances[image_id])))
             instances[image_id].append(inst)
-    careful = partial(
-        _careful, images=images, categories=categories, tally=tally, crowd_as_instances=crowd_as_instances
-    )
-    _check_deferred(deferred, at_of, instances, images, raw_annotations, careful, source)
+    tally.plain_shapes += plain_shapes
+    again = partial(careful, images=images, categories=categories, tally=tally, crowd_as_instances=crowd_as_instances)
+    _check_deferred(deferred, spots, instances, images, raw_annotations, again, source)
 
     if repeated:
         # datumaro writes ids restarting on every image; the store gives its own ids anyway, and
@@ -568,7 +167,7 @@ def coco_to_dataset(
     for image_id, insts in instances.items():
         if None in insts:
             instances[image_id] = [inst for inst in insts if inst is not None]
-    warnings.extend(_tally_notes(tally, source, crowd_as_instances))
+    warnings.extend(tally_notes(tally, source, crowd_as_instances))
     invisible = _drop_shapes_without_pixels(instances, images)
     if invisible:
         shown = ", ".join(f"{aid} ({name})" for aid, name in invisible[:_MAX_LISTED])
@@ -583,7 +182,7 @@ def coco_to_dataset(
 
 def _check_deferred(
     deferred: list[Instance],
-    at_of: dict[int, tuple[int, int, int]],
+    spots: list[tuple[int, int, int]],
     instances: dict[int, list[Instance]],
     images: dict[int, ImageRecord],
     raw_annotations: list[Any],
@@ -591,24 +190,28 @@ def _check_deferred(
     source: str,
 ) -> None:
     """The bulk pass over the polygons taken unchecked: suspects are read again with every check
-    (which clips, drops flat parts or refuses, naming the annotation); the rest get box and area."""
-    polys = [p for inst in deferred for p in inst.polygons]
-    owner = np.repeat(np.arange(len(deferred)), [len(inst.polygons) for inst in deferred])
-    sizes = np.array([images[at_of[id(inst)][1]].size_wh for inst in deferred], dtype=np.float64).reshape(-1, 2)
-    suspect = np.zeros(len(deferred), dtype=bool)
-    suspect[owner[suspect_polygons(polys, sizes[owner])]] = True
-    for k, inst in enumerate(deferred):
-        index, image_id, at = at_of[id(inst)]
+    (which clips, drops flat parts or refuses, naming the annotation); the rest get box and area
+    where they lack them. ``spots[k]`` is ``(raw index, image id, index on the image)`` of ``deferred[k]``."""
+    n = len(deferred)
+    polys = list(chain.from_iterable(map(attrgetter("polygons"), deferred)))
+    owner = np.repeat(np.arange(n), np.fromiter(map(len, map(attrgetter("polygons"), deferred)), np.int64, count=n))
+    row_of = {iid: row for row, iid in enumerate(images)}
+    image_sizes = np.array([rec.size_wh for rec in images.values()], dtype=np.float64).reshape(-1, 2)
+    rows = np.fromiter((row_of[spot[1]] for spot in spots), dtype=np.int64, count=n)
+    todo = np.zeros(n, dtype=bool)
+    todo[owner[suspect_polygons(polys, image_sizes[rows][owner])]] = True
+    suspect = todo.copy()
+    todo |= np.fromiter((inst.bbox_xywh is None or inst.area is None for inst in deferred), dtype=bool, count=n)
+    for k in np.flatnonzero(todo).tolist():
+        index, image_id, at = spots[k]
         if suspect[k]:
             raw = raw_annotations[index]
             try:
                 again = careful(raw)
             except ValidationError as exc:
-                raise CocoFormatError(f"{_where(raw, index, 'annotation', source)}: {exc}") from None
-        elif inst.bbox_xywh is not None and inst.area is not None:
-            continue
+                raise CocoFormatError(f"{entry_where(raw, index, 'annotation', source)}: {exc}") from None
         else:
-            again = with_bbox_area(inst, images[image_id].size_wh)
+            again = with_bbox_area(deferred[k], images[image_id].size_wh)
         instances[image_id][at] = again  # type: ignore[call-overload]  # None: left out, filtered after
 
 
