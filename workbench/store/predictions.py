@@ -275,6 +275,25 @@ def accept_prediction(s: Session, pid: int, prediction_id: int, *, as_polygons: 
     return Accepted(annotation_ids=[ann_id], notes=[note] if note else [])
 
 
+def mark_accepted_onto(s: Session, prediction_id: int, annotation_id: int, image_id: int) -> None:
+    """A prediction accepted onto an annotation that already existed (a heatmap model's keypoints
+    for a stored box): the prediction points at it, and the annotation and its image count as
+    edited (version + 1), as a save would, so an open annotator sees the change."""
+    s.execute(
+        update(AnnotationRow)
+        .where(AnnotationRow.id == annotation_id)
+        .values(version=AnnotationRow.version + 1, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    s.execute(
+        update(PredictionRow)
+        .where(PredictionRow.id == prediction_id)
+        .values(status="accepted", annotation_id=annotation_id)
+        .execution_options(synchronize_session=False)
+    )
+    _bump_image(s, image_id)
+
+
 def reject_prediction(s: Session, pid: int, prediction_id: int) -> None:
     """Mark a prediction rejected. One already accepted is refused while its annotation exists:
     the annotation is ground truth now and is deleted in the annotator."""

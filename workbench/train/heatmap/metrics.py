@@ -83,6 +83,23 @@ def oks_results(
     return out
 
 
+def oks_eval(
+    gt: Mapping[str, Any],
+    predictions: Sequence[KeypointPrediction],
+    *,
+    kpt_oks_sigmas: Mapping[str, Sequence[float]] | None = None,
+) -> Any:
+    """The project's COCO keypoint evaluation (an ``EvalResult``) of the predictions on ``gt``;
+    None when ``gt`` has no labelled keypoint (nothing to score)."""
+    from workbench.evaluate.coco_eval import evaluate_coco
+
+    if not any(a.get("num_keypoints", 0) for a in gt.get("annotations", [])):
+        return None
+    cat_ids = {str(c["name"]): int(c["id"]) for c in gt.get("categories", [])}
+    sigmas = {cat_ids[n]: list(v) for n, v in (kpt_oks_sigmas or {}).items() if n in cat_ids}
+    return evaluate_coco(dict(gt), oks_results(predictions, cat_ids), iou_types=("keypoints",), kpt_oks_sigmas=sigmas)
+
+
 def oks_ap(
     gt: Mapping[str, Any],
     predictions: Sequence[KeypointPrediction],
@@ -90,15 +107,8 @@ def oks_ap(
     kpt_oks_sigmas: Mapping[str, Sequence[float]] | None = None,
 ) -> dict[str, float]:
     """COCO keypoint AP / AP50 / AP75 / AR on ``gt`` (a COCO dict); sigmas by class name."""
-    from workbench.evaluate.coco_eval import evaluate_coco
-
-    cat_ids = {str(c["name"]): int(c["id"]) for c in gt.get("categories", [])}
-    sigmas = {cat_ids[n]: list(v) for n, v in (kpt_oks_sigmas or {}).items() if n in cat_ids}
-    results = oks_results(predictions, cat_ids)
-    if not any(a.get("num_keypoints", 0) for a in gt.get("annotations", [])):
-        return {"oks_ap": 0.0, "oks_ap50": 0.0, "oks_ap75": 0.0, "oks_ar": 0.0}
-    res = evaluate_coco(dict(gt), results, iou_types=("keypoints",), kpt_oks_sigmas=sigmas)
-    stats = res.types["keypoints"].stats if "keypoints" in res.types else {}
+    res = oks_eval(gt, predictions, kpt_oks_sigmas=kpt_oks_sigmas)
+    stats = res.types["keypoints"].stats if res is not None and "keypoints" in res.types else {}
     return {
         "oks_ap": max(float(stats.get("AP", 0.0)), 0.0),
         "oks_ap50": max(float(stats.get("AP50", 0.0)), 0.0),

@@ -1,0 +1,106 @@
+"""A keypoint-heatmap run of the demo project through the services: evaluate (PCK, OKS AP, report),
+predict (keypoints for the stored boxes, shown as the run's predictions), accept onto the instance."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from workbench.services import evaluation, pose, review, training
+from workbench.services.demo import create_demo_project
+from workbench.store import annotations as annotation_repo
+from workbench.store import predictions as pstore
+from workbench.store import projects as project_repo
+from workbench.store import runs as run_repo
+
+TINY = {"input_size": [32, 32], "depth": 1, "stacks": 1, "channels": 8, "sigma": 4.0, "flip_test": True}
+
+
+def heatmap_run(ws, slug: str, name: str = "pose", **overrides) -> int:  # noqa: ANN001
+    import torch
+
+    from workbench.train.loop import Trainer
+
+    torch.set_num_threads(2)
+    base = dict(
+        task="keypoints", arch="hourglass", weights="none", heatmap=TINY, epochs=1, max_iters=2, batch_size=4,
+        num_workers=0, warmup_iters=1, log_every=1, augmentation="none", optimizer="adamw", lr=1e-3,
+        early_stopping_patience=None, device="cpu",
+    )
+    base.update(overrides)
+    cfg = training.config_with(training.default_config(4, cuda=False), **base)
+    info = training.start_training(ws, slug, cfg, name=name, start=False)
+    with ws.store.transaction() as s:
+        run_repo.claim_next_queued_run(s, info.device)
+    status = Trainer(info.run_dir).train()
+    with ws.store.transaction() as s:
+        run_repo.finish_run(s, info.id, status)
+    assert status == "succeeded", status
+    return info.id
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):  # noqa: ANN201
+    from workbench.services.workspace import open_workspace
+
+    ws = open_workspace(tmp_path_factory.mktemp("pose") / "ws")
+    slug = create_demo_project(ws, num_images=10, test_images=0).slug
+    run_id = heatmap_run(ws, slug)
+    yield ws, slug, run_id
+    ws.close()
+
+
+def _triangles(ws, slug: str, split: str) -> dict[int, list]:  # noqa: ANN001
+    with ws.store.transaction() as s:
+        pid = project_repo.project_id(s, slug)
+        from workbench.store import images as image_repo
+
+        recs = image_repo.list_images(s, pid, split=split)
+        return {int(r.id): [i for i in annotation_repo.load_instances(s, int(r.id)) if i.category == "triangle"] for r in recs}
+
+
+def test_evaluate_writes_pck_and_oks_ap(trained):
+    ws, slug, run_id = trained
+    report = evaluation.evaluate_run(ws, slug, run_id, split="val")
+    out = Path(report).parent
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert "keypoints" in metrics["types"] and "AP" in metrics["types"]["keypoints"]["stats"]
+    pck = json.loads((out / "pck.json").read_text())
+    tri = _triangles(ws, slug, "val")
+    labelled = sum(i.num_keypoints for v in tri.values() for i in v)
+    assert pck["labelled"] == labelled > 0 and pck["normaliser"] == "max(box w, box h)"
+    assert 0.0 <= pck["pck"] <= 1.0
+    summary = training.get_run(ws, slug, run_id).metrics["eval"]["val"]
+    assert summary["pck"] == pck["pck"] and summary["keypoints"]["AP"] == metrics["types"]["keypoints"]["stats"]["AP"]
+    assert "PCK@0.2" in report.read_text()
+
+
+def test_predict_gives_keypoints_for_the_stored_boxes_and_accept_writes_them_onto_the_instance(trained):
+    ws, slug, run_id = trained
+    recs = review.select_images(ws, slug, split="train")
+    got = review.predict_images(ws, slug, run_id, recs, device="cpu")
+    tri = _triangles(ws, slug, "train")
+    assert got.predictions == sum(len(v) for v in tri.values()) > 0
+    with ws.store.transaction() as s:
+        pid = project_repo.project_id(s, slug)
+        preds = pstore.list_predictions(s, pid, run_id=run_id, status="pending")
+    image_id = next(i for i, v in tri.items() if v)
+    mine = [p for p in preds if p.image_id == image_id]
+    boxes = sorted(tuple(round(v, 3) for v in i.bbox_xywh) for i in tri[image_id])
+    assert sorted(tuple(round(v, 3) for v in p.instance.bbox_xywh) for p in mine) == boxes
+    pred = mine[0]
+    assert len(pred.instance.keypoints) == 9 and pred.instance.category == "triangle"
+    with ws.store.transaction() as s:
+        before = annotation_repo.load_instances(s, image_id)
+    accepted = pose.accept_keypoints(ws, slug, pred.id)
+    with ws.store.transaction() as s:
+        after = {i.id: i for i in annotation_repo.load_instances(s, image_id)}
+        again = pstore.get_prediction(s, project_repo.project_id(s, slug), pred.id)
+    assert len(after) == len(before)  # onto the instance, not a second one
+    target = after[accepted.annotation_ids[0]]
+    assert np.allclose(target.keypoints, pred.instance.keypoints) and target.category == "triangle"
+    assert again.status == "accepted" and again.annotation_id == target.id
+    assert target.version == next(i.version for i in before if i.id == target.id) + 1

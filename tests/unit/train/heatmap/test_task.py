@@ -1,0 +1,59 @@
+"""The keypoint-heatmap task through the real trainer on a tiny synthetic run folder (CPU)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from tests.support.training import tiny_config
+from workbench.train.config import ConfigError
+from workbench.train.heatmap.task import MODEL_FORMAT, load_heatmap_model
+from workbench.train.hooks import read_metrics
+from workbench.train.loop import Trainer
+from workbench.train.synthetic import write_shapes_run
+
+TINY = {
+    "hourglass": {"input_size": [32, 32], "depth": 1, "stacks": 2, "channels": 16, "sigma": 4.0},
+    "unet": {"input_size": [32, 32], "unet_levels": 2, "channels": 8, "sigma": 2.0},
+}
+
+
+def heatmap_config(arch: str, **overrides):  # noqa: ANN003, ANN201
+    base = dict(task="keypoints", arch=arch, heatmap=TINY.get(arch, {}), optimizer="adamw", lr=2e-3, batch_size=4, eval_every=1)
+    base.update(overrides)
+    return tiny_config(**base)
+
+
+@pytest.mark.parametrize("arch", ["hourglass", "unet"])
+def test_a_short_run_writes_a_model_file_with_metrics(tmp_path, arch):
+    run = write_shapes_run(tmp_path / "run", heatmap_config(arch), n_train=6, n_val=3, size_wh=(96, 64))
+    assert Trainer(run).train() == "succeeded"
+    vals = [r for r in read_metrics(run) if r["type"] == "val"]
+    assert len(vals) == 2 and vals[-1]["on"] == "val"
+    for key in ("pck", "oks_ap", "oks_ap50", "pck_triangle", "num_crops"):
+        assert key in vals[-1], vals[-1]
+    assert 0.0 <= vals[-1]["pck"] <= 1.0 and vals[-1]["num_crops"] > 0
+    model, info = load_heatmap_model(run / "model.pt")
+    assert info["format"] == MODEL_FORMAT and info["task"] == "keypoints-heatmap"
+    assert info["model_args"]["arch"] == arch and info["config"]["task"] == "keypoints"
+    assert [c["name"] for c in info["layout"]["classes"]] == ["triangle"]
+    assert info["layout"]["classes"][0]["flip_pairs"] == [[0, 1]]
+    stride = info["model_args"]["stride"]
+    with torch.no_grad():
+        out = model(torch.rand(1, 3, 32, 32))
+    assert out.shape == (1, 3, 32 // stride, 32 // stride)
+    status = json.loads((run / "status.json").read_text())
+    assert status["status"] == "succeeded"
+
+
+def test_bad_heatmap_settings_are_refused_in_one_line():
+    with pytest.raises(ConfigError, match=r"heatmap.input_size: hourglass needs multiples of 8"):
+        heatmap_config("hourglass", heatmap={**TINY["hourglass"], "input_size": [30, 32]})
+    with pytest.raises(ConfigError, match="heatmap.sigmaa: unknown heatmap setting"):
+        heatmap_config("hourglass", heatmap={"sigmaa": 2})
+    with pytest.raises(ConfigError, match="weights 'coco' do not exist"):
+        heatmap_config("unet", weights="coco")
+    with pytest.raises(ConfigError, match="arch 'fcn' is not one of"):
+        heatmap_config("fcn")

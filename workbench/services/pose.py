@@ -1,0 +1,186 @@
+"""Keypoint-heatmap runs (task keypoints-heatmap): predict, evaluate, accept keypoints onto instances.
+
+A heatmap model is top-down: it predicts the keypoints of a box it is given. Here the boxes are the
+image's stored annotations of the model's keypoint classes, so ``predict`` stores, per such
+annotation, a prediction with the same class and box and the predicted keypoints (Review shows
+them like any run's), and accepting one (:func:`accept_keypoints`) writes its keypoints onto the
+annotation it was predicted for instead of adding a second instance.
+
+``evaluate`` scores the split on its ground-truth boxes: PCK@alpha (of the box's longer side) and
+COCO keypoint AP (OKS, the project's ``kpt_oks_sigmas``), written as ``eval/<split>/report.html``,
+``metrics.json`` (the COCO keypoint result) and ``pck.json``, with the summary in the run's metrics.
+:mod:`workbench.services.review` and :mod:`workbench.services.evaluation` hand heatmap runs here.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from workbench.domain import (
+    Accepted,
+    Dataset,
+    ImageRecord,
+    Instance,
+    Progress,
+    ValidationError,
+    WorkbenchError,
+)
+from workbench.services.workspace import Workspace
+from workbench.store import annotations as annotation_repo
+from workbench.store import predictions as pstore
+from workbench.store import projects as project_repo
+
+BOX_TOLERANCE_PX = 1e-3
+"""A prediction belongs to the annotation of its class whose box it carries (to this tolerance)."""
+CHUNK = 16
+
+
+def is_heatmap_run_model(path: Path) -> bool:
+    """Whether a run's model.pt is a keypoint-heatmap model (read with weights_only)."""
+    from workbench.train.heatmap.predict import is_heatmap_model
+
+    return is_heatmap_model(path)
+
+
+def _absolute(ws: Workspace, slug: str, rec: ImageRecord) -> ImageRecord:
+    return replace(rec, path=str(ws.project_dir(slug) / rec.path)) if rec.path else rec
+
+
+def predict_images(
+    ws: Workspace,
+    slug: str,
+    run_id: int,
+    records: list[ImageRecord],
+    *,
+    device: str = "cpu",
+    progress: Progress = None,
+) -> tuple[int, int]:
+    """Predict keypoints for the keypoint-class annotations of the images and store them as the
+    run's pending predictions, a chunk per transaction; returns (images, predictions)."""
+    from workbench.services.review import run_model_path, store_run_predictions
+    from workbench.train.heatmap.predict import HeatmapPredictor
+
+    predictor = HeatmapPredictor(run_model_path(ws, slug, run_id), device=device)
+    n_img = n_pred = 0
+    for start in range(0, len(records), CHUNK):
+        part = [_absolute(ws, slug, r) for r in records[start : start + CHUNK]]
+        with ws.store.transaction() as s:
+            instances = {int(r.id): annotation_repo.load_instances(s, int(r.id)) for r in part}  # type: ignore[arg-type]
+        got = store_run_predictions(ws, slug, run_id, predictor.predict_records(part, instances))
+        n_img += got.images
+        n_pred += got.predictions
+        if progress:
+            progress(min(start + CHUNK, len(records)), len(records))
+    return n_img, n_pred
+
+
+def evaluate_run(
+    ws: Workspace, slug: str, run_id: int, *, split: str = "val", device: str = "cpu", progress: Progress = None
+) -> Path:
+    """Predict the split's ground-truth boxes, score PCK and OKS AP, write the report; its path."""
+    from workbench.evaluate import write_report
+    from workbench.services.evaluation import _ground_truth, _run_info, _sigmas_by_id
+    from workbench.services.review import run_model_path, store_run_predictions
+    from workbench.store.run_metrics import set_run_evaluation
+    from workbench.train.heatmap.metrics import KeypointPrediction, oks_eval, pck
+    from workbench.train.heatmap.predict import HeatmapPredictor
+
+    info = _run_info(ws, slug, run_id)
+    model_path = run_model_path(ws, slug, run_id)
+    ds, gt = _ground_truth(ws, slug, split)
+    predictor = HeatmapPredictor(model_path, device=device)
+    preds = _predict_dataset(ws, slug, predictor, ds, progress)
+    kp_preds: list[KeypointPrediction] = []
+    for image_id, inst_list in preds.items():
+        for gt_inst, pred in inst_list:
+            kp_preds.append(KeypointPrediction(
+                image_id, gt_inst.category, pred.bbox_xywh,  # type: ignore[arg-type]
+                _keypoint_array(gt_inst), _keypoint_array(pred, scores=True),
+            ))
+    alpha = predictor.cfg.pck_alpha
+    p = pck(kp_preds, alpha)
+    by_id = _sigmas_by_id(ws, slug, ds, gt)
+    names = {int(c["id"]): c["name"] for c in gt["categories"]}
+    sigmas = {names[i]: v for i, v in by_id.items()}
+    result = oks_eval(gt, kp_preds, kpt_oks_sigmas=sigmas)
+    if result is None:
+        raise ValidationError(f"split {split!r} of project {slug!r} has no labelled keypoint to evaluate")
+    result.notes.append(
+        f"top-down on ground-truth boxes: {len(kp_preds)} instances; PCK@{alpha:g} (of the box's longer side) "
+        f"{'-' if p['pck'] is None else format(p['pck'], '.3f')} over {p['labelled']} labelled keypoints"
+    )
+    out_dir = model_path.parent / "eval" / split
+    report = write_report(
+        result, out_dir, title=f"Run {run_id} · {info.name} · {split} · keypoints",
+        extra={"pck.json": json.dumps({"alpha": alpha, "normaliser": "max(box w, box h)", **p}, indent=1).encode()},
+        split=split, selected_on="val",
+    )
+    stored = store_run_predictions(ws, slug, run_id, {i: [pr for _, pr in v] for i, v in preds.items()})
+    stats = result.types["keypoints"].stats
+    summary: dict[str, Any] = {
+        "keypoints": {k: float(v) for k, v in stats.items()}, "pck": p["pck"], "pck_per_class": p["per_class"],
+        "pck_alpha": alpha, "num_images": result.num_images, "num_detections": result.num_detections,
+        "report": str(report), "evaluated_at": time.time(), "predictions_stored": stored.predictions,
+    }
+    with ws.store.transaction() as s:
+        set_run_evaluation(s, run_id, split, summary)
+    return report
+
+
+def _predict_dataset(
+    ws: Workspace, slug: str, predictor: Any, ds: Dataset, progress: Progress
+) -> dict[int, list[tuple[Instance, Instance]]]:
+    """Per image id, (ground-truth instance, prediction) pairs for the instances the model covers."""
+    out: dict[int, list[tuple[Instance, Instance]]] = {}
+    items = ds.items
+    for start in range(0, len(items), CHUNK):
+        part = items[start : start + CHUNK]
+        records = [_absolute(ws, slug, it.image) for it in part]
+        got = predictor.predict_records(records, {int(it.image.id): it.instances for it in part})  # type: ignore[arg-type]
+        for it in part:
+            gts = [inst for inst, _ in predictor.boxes_of(it.instances)]
+            out[int(it.image.id)] = list(zip(gts, got[int(it.image.id)], strict=True))  # type: ignore[arg-type]
+        if progress:
+            progress(min(start + CHUNK, len(items)), len(items))
+    return out
+
+
+def _keypoint_array(inst: Instance, *, scores: bool = False) -> Any:
+    import numpy as np
+
+    kp = np.asarray(inst.keypoints or (), dtype=np.float64).reshape(-1, 3)
+    if scores:  # stored predictions carry v = 2; the instance's score stands for each keypoint's
+        kp = kp.copy()
+        kp[:, 2] = float(inst.score or 0.0)
+    return kp
+
+
+def accept_keypoints(ws: Workspace, slug: str, prediction_id: int) -> Accepted:
+    """Write a heatmap prediction's keypoints onto the annotation it was predicted for (same image,
+    class and box); the prediction is then accepted as that annotation. Without such an annotation
+    (deleted, or its box moved since) it is refused in one line."""
+    with ws.store.transaction() as s:
+        pid = project_repo.project_id(s, slug)
+        pred = pstore.get_prediction(s, pid, prediction_id)
+        inst = pred.instance
+        if inst.keypoints is None or inst.bbox_xywh is None:
+            raise ValidationError(f"prediction {prediction_id} has no keypoints to accept")
+        target = None
+        for ann in annotation_repo.load_instances(s, pred.image_id):
+            if ann.category == inst.category and ann.bbox_xywh is not None and all(
+                abs(a - b) <= BOX_TOLERANCE_PX for a, b in zip(ann.bbox_xywh, inst.bbox_xywh, strict=True)
+            ):
+                target = ann
+                break
+        if target is None or target.id is None:
+            raise WorkbenchError(
+                f"prediction {prediction_id}: no {inst.category} annotation with its box on the image any more "
+                "(deleted or moved since the prediction); predict again"
+            )
+        annotation_repo.set_annotation_keypoints(s, int(target.id), list(inst.keypoints))
+        pstore.mark_accepted_onto(s, prediction_id, int(target.id), pred.image_id)
+    return Accepted(annotation_ids=[int(target.id)], notes=[])
