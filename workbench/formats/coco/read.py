@@ -149,7 +149,7 @@ def coco_to_dataset(
             instances[image_id].append(inst)
     tally.plain_shapes += plain_shapes
     again = partial(careful, images=images, categories=categories, tally=tally, crowd_as_instances=crowd_as_instances)
-    _check_deferred(deferred, spots, instances, images, raw_annotations, again, source)
+    emptied = _check_deferred(deferred, spots, instances, images, raw_annotations, again, source)
 
     if repeated:
         # datumaro writes ids restarting on every image; the store gives its own ids anyway, and
@@ -164,9 +164,8 @@ def coco_to_dataset(
             f"ids that restart on every image); all were imported, the repeats renumbered from "
             f"{max(seen_ids) + 1}"
         )
-    for image_id, insts in instances.items():
-        if None in insts:
-            instances[image_id] = [inst for inst in insts if inst is not None]
+    for image_id in emptied:
+        instances[image_id] = [inst for inst in instances[image_id] if inst is not None]
     warnings.extend(tally_notes(tally, source, crowd_as_instances))
     invisible = _drop_shapes_without_pixels(instances, images)
     if invisible:
@@ -188,10 +187,13 @@ def _check_deferred(
     raw_annotations: list[Any],
     careful: Callable[[dict[str, Any]], Instance | None],
     source: str,
-) -> None:
+) -> set[int]:
     """The bulk pass over the polygons taken unchecked: suspects are read again with every check
     (which clips, drops flat parts or refuses, naming the annotation); the rest get box and area
-    where they lack them. ``spots[k]`` is ``(raw index, image id, index on the image)`` of ``deferred[k]``."""
+    where they lack them. ``spots[k]`` is ``(raw index, image id, index on the image)`` of ``deferred[k]``.
+
+    Returns the ids of the images where an instance was left out (None in its place, for the caller
+    to filter: the places of the others stay as ``spots`` and the renumbering say)."""
     n = len(deferred)
     polys = list(chain.from_iterable(map(attrgetter("polygons"), deferred)))
     owner = np.repeat(np.arange(n), np.fromiter(map(len, map(attrgetter("polygons"), deferred)), np.int64, count=n))
@@ -202,6 +204,7 @@ def _check_deferred(
     todo[owner[suspect_polygons(polys, image_sizes[rows][owner])]] = True
     suspect = todo.copy()
     todo |= np.fromiter((inst.bbox_xywh is None or inst.area is None for inst in deferred), dtype=bool, count=n)
+    emptied: set[int] = set()
     for k in np.flatnonzero(todo).tolist():
         index, image_id, at = spots[k]
         if suspect[k]:
@@ -213,6 +216,9 @@ def _check_deferred(
         else:
             again = with_bbox_area(deferred[k], images[image_id].size_wh)
         instances[image_id][at] = again  # type: ignore[call-overload]  # None: left out, filtered after
+        if again is None:
+            emptied.add(image_id)
+    return emptied
 
 
 def _drop_shapes_without_pixels(
