@@ -46,6 +46,8 @@ from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 from workbench.domain import ValidationError
 from workbench.train.checkpoint import read_torch_file, unreadable
 from workbench.train.config import TrainConfig
+from workbench.train.detector import DEFAULT_SIZES, DetectorConfig, DetectorConfigError
+from workbench.train.detector_build import customise, customise_keypoints
 
 MODEL_FORMAT = "workbench-maskrcnn/1"
 
@@ -59,7 +61,6 @@ _IMAGENET_WEIGHTS = {
     "resnet50_fpn": ResNet50_Weights.IMAGENET1K_V1,
     "mobilenet_v3_large_fpn": MobileNet_V3_Large_Weights.IMAGENET1K_V1,
 }
-DEFAULT_SIZES = {"tiny": (160, 320)}
 
 
 class WeightsUnavailableError(ValidationError):
@@ -204,6 +205,8 @@ def replace_heads(model: MaskRCNN, num_classes: int) -> None:
     box_in = model.roi_heads.box_predictor.cls_score.in_features
     model.roi_heads.box_predictor = FastRCNNPredictor(box_in, num_classes)
     mask_pred = model.roi_heads.mask_predictor
+    if not isinstance(mask_pred, MaskRCNNPredictor):  # a designed one (detector_build): sized already
+        return
     model.roi_heads.mask_predictor = MaskRCNNPredictor(
         mask_pred.conv5_mask.in_channels, mask_pred.conv5_mask.out_channels, num_classes
     )
@@ -256,15 +259,21 @@ def build_model(
     trainable_backbone_layers: int | None = None,
     head_norm: str = "none",
     detector_kwargs: Mapping[str, Any] | None = None,
+    detector: DetectorConfig | Mapping[str, Any] | None = None,
 ) -> MaskRCNN:
     """A Mask R-CNN for ``num_classes`` (background included), with a keypoint head when K > 0.
 
     ``detector_kwargs``: torchvision MaskRCNN settings over the backbone's defaults (the RPN and RoI
-    sampling of :meth:`TrainConfig.detector_kwargs`).
+    sampling of :meth:`TrainConfig.detector_kwargs`; its ``detector`` entry, like ``detector``, is
+    the designed architecture: anchors, RoI pooling, heads, NMS, see :mod:`workbench.train.detector`).
     """
     if num_classes < 2:
         raise ValidationError(f"num_classes counts background, so it must be at least 2, got {num_classes}")
     kwargs: dict[str, Any] = dict(detector_kwargs or {})
+    det = DetectorConfig.from_dict(kwargs.pop("detector", detector))
+    bad_levels = det.problems(backbone)
+    if bad_levels:
+        raise DetectorConfigError("; ".join(bad_levels))
     default_min, default_max = DEFAULT_SIZES.get(backbone, (800, 1333))
     kwargs["min_size"] = min_size or default_min
     kwargs["max_size"] = max_size or max(default_max, kwargs["min_size"])
@@ -283,12 +292,14 @@ def build_model(
         head_norm=head_norm,
         **kwargs,
     )
+    customise(model, det, num_classes=num_classes)  # before the weights: the tensors that still fit load
     if coco:
         state = fetch_state_dict(_COCO_WEIGHTS[backbone].url, f"COCO {backbone}")
         load_matching(model, state)
         replace_heads(model, num_classes)
     if num_keypoints > 0:
         add_keypoint_head(model, num_keypoints, small=backbone == "tiny")
+        customise_keypoints(model, det)
     if weights not in ("coco", "imagenet", "none"):
         loaded, _ = load_matching(model, _checkpoint_state(Path(weights)))
         if loaded == 0:
@@ -305,6 +316,7 @@ def model_args(config: TrainConfig, num_classes: int, num_keypoints: int) -> dic
         "min_size": config.min_size,
         "max_size": config.max_size,
         "head_norm": config.head_norm,
+        "detector": DetectorConfig.from_dict(getattr(config, "detector", None)).to_dict(),
     }
 
 
@@ -356,8 +368,11 @@ def load_trained_model(path: Path, device: str | torch.device = "cpu") -> tuple[
             min_size=args.get("min_size"),
             max_size=args.get("max_size"),
             head_norm=args.get("head_norm", "none"),
+            detector=args.get("detector"),  # absent in a model file from before the designed detector
         )
         model.load_state_dict(payload["state_dict"])
+    except ValidationError as exc:
+        raise unreadable(path, f"its architecture cannot be built ({exc})") from None
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise unreadable(path, f"its weights do not fit the model it describes ({type(exc).__name__})") from None
     model.to(device).eval()
