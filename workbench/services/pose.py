@@ -29,10 +29,12 @@ from workbench.domain import (
     ValidationError,
     WorkbenchError,
 )
+from workbench.services.permissions import requires
 from workbench.services.workspace import Workspace
 from workbench.store import annotations as annotation_repo
 from workbench.store import predictions as pstore
 from workbench.store import projects as project_repo
+from workbench.store.categories import list_categories
 
 BOX_TOLERANCE_PX = 1e-3
 """A prediction belongs to the annotation of its class whose box it carries (to this tolerance)."""
@@ -50,6 +52,7 @@ def _absolute(ws: Workspace, slug: str, rec: ImageRecord) -> ImageRecord:
     return replace(rec, path=str(ws.project_dir(slug) / rec.path)) if rec.path else rec
 
 
+@requires("train")
 def predict_images(
     ws: Workspace,
     slug: str,
@@ -78,6 +81,7 @@ def predict_images(
     return n_img, n_pred
 
 
+@requires("train")
 def evaluate_run(
     ws: Workspace, slug: str, run_id: int, *, split: str = "val", device: str = "cpu", progress: Progress = None
 ) -> Path:
@@ -159,6 +163,37 @@ def _keypoint_array(inst: Instance, *, scores: bool = False) -> Any:
     return kp
 
 
+HEATMAP_TASKS = ("keypoints-heatmap", "keypoints")
+
+
+@requires("project.read", run="run_id")
+def is_heatmap_run(ws: Workspace, run_id: int) -> bool:
+    """Whether the run trains a heatmap model (its stored config's task; no model file read)."""
+    from workbench.store.runs import get_run
+
+    with ws.store.transaction() as s:
+        return str((get_run(s, run_id).config or {}).get("task", "instance")) in HEATMAP_TASKS
+
+
+@requires("project.read")
+def prediction_run(ws: Workspace, slug: str, prediction_id: int) -> int:
+    with ws.store.transaction() as s:
+        return int(pstore.get_prediction(s, project_repo.project_id(s, slug), prediction_id).run_id)
+
+
+@requires("annotate", image="image_id")
+def accept_all_keypoints(ws: Workspace, slug: str, image_id: int, run_id: int, threshold: float) -> Accepted:
+    """Every pending prediction of the run on the image scoring >= ``threshold``, onto its annotation."""
+    with ws.store.transaction() as s:
+        pid = project_repo.project_id(s, slug)
+        preds = pstore.list_predictions(s, pid, run_id=run_id, image_id=image_id, status="pending", min_score=threshold)
+    ids: list[int] = []
+    for p in preds:
+        ids += accept_keypoints(ws, slug, int(p.id)).annotation_ids  # type: ignore[arg-type]
+    return Accepted(annotation_ids=ids, notes=[])
+
+
+@requires("annotate", prediction="prediction_id")
 def accept_keypoints(ws: Workspace, slug: str, prediction_id: int) -> Accepted:
     """Write a heatmap prediction's keypoints onto the annotation it was predicted for (same image,
     class and box); the prediction is then accepted as that annotation. Without such an annotation
@@ -180,6 +215,12 @@ def accept_keypoints(ws: Workspace, slug: str, prediction_id: int) -> Accepted:
             raise WorkbenchError(
                 f"prediction {prediction_id}: no {inst.category} annotation with its box on the image any more "
                 "(deleted or moved since the prediction); predict again"
+            )
+        k = next((c.keypoints.num_keypoints for c in list_categories(s, pid) if c.name == inst.category and c.keypoints), 0)
+        if len(inst.keypoints) != 3 * k:
+            raise WorkbenchError(
+                f"prediction {prediction_id}: class {inst.category!r} has {k} keypoints now, the prediction "
+                f"{len(inst.keypoints) // 3}; predict again"
             )
         annotation_repo.set_annotation_keypoints(s, int(target.id), list(inst.keypoints))
         pstore.mark_accepted_onto(s, prediction_id, int(target.id), pred.image_id)

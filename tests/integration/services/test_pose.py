@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from workbench.services import evaluation, pose, review, training
+from workbench.services import evaluation, review, training
 from workbench.services.demo import create_demo_project
 from workbench.store import annotations as annotation_repo
 from workbench.store import predictions as pstore
@@ -95,7 +95,7 @@ def test_predict_gives_keypoints_for_the_stored_boxes_and_accept_writes_them_ont
     assert len(pred.instance.keypoints) == 9 and pred.instance.category == "triangle"
     with ws.store.transaction() as s:
         before = annotation_repo.load_instances(s, image_id)
-    accepted = pose.accept_keypoints(ws, slug, pred.id)
+    accepted = review.accept(ws, slug, pred.id)  # the Review page's accept, for a heatmap run
     with ws.store.transaction() as s:
         after = {i.id: i for i in annotation_repo.load_instances(s, image_id)}
         again = pstore.get_prediction(s, project_repo.project_id(s, slug), pred.id)
@@ -104,3 +104,39 @@ def test_predict_gives_keypoints_for_the_stored_boxes_and_accept_writes_them_ont
     assert np.allclose(target.keypoints, pred.instance.keypoints) and target.category == "triangle"
     assert again.status == "accepted" and again.annotation_id == target.id
     assert target.version == next(i.version for i in before if i.id == target.id) + 1
+
+
+def test_accept_all_above_puts_each_prediction_onto_its_instance_and_a_moved_box_is_refused(trained):
+    ws, slug, run_id = trained
+    recs = review.select_images(ws, slug, split="val")
+    review.predict_images(ws, slug, run_id, recs, device="cpu")
+    tri = _triangles(ws, slug, "val")
+    image_id = max(tri, key=lambda i: len(tri[i]))
+    with ws.store.transaction() as s:
+        n_before = len(annotation_repo.load_instances(s, image_id))
+    got = review.accept_all_above(ws, slug, image_id, run_id, 0.0)
+    assert sorted(got.annotation_ids) == sorted(i.id for i in tri[image_id])
+    with ws.store.transaction() as s:
+        after = annotation_repo.load_instances(s, image_id)
+        pid = project_repo.project_id(s, slug)
+        preds = {p.annotation_id: p for p in pstore.list_predictions(s, pid, run_id=run_id, image_id=image_id)}
+    assert len(after) == n_before
+    for inst in after:
+        if inst.category == "triangle":
+            assert np.allclose(inst.keypoints, preds[inst.id].instance.keypoints)
+    # a prediction whose annotation's box moved since is refused, in one line, changing nothing
+    review.predict_images(ws, slug, run_id, [r for r in recs if r.id == image_id], device="cpu")
+    with ws.store.transaction() as s:
+        pending = pstore.list_predictions(s, pid, run_id=run_id, image_id=image_id, status="pending")
+        target = next(i for i in after if i.category == "triangle")
+        x, y, w, h = target.bbox_xywh
+        from sqlalchemy import update
+
+        from workbench.store.models import AnnotationRow
+
+        s.execute(update(AnnotationRow).where(AnnotationRow.id == target.id).values(bbox=[x + 3, y, w, h]))
+    moved = next(p for p in pending if np.allclose(p.instance.bbox_xywh, (x, y, w, h)))
+    with pytest.raises(Exception, match="no triangle annotation with its box"):
+        review.accept(ws, slug, moved.id)
+    with ws.store.transaction() as s:
+        assert pstore.get_prediction(s, pid, moved.id).status == "pending"
