@@ -67,3 +67,23 @@ def migration_round_trip(url: str) -> None:
         assert c.execute(text("SELECT count(*) FROM users")).scalar() == 0
         assert c.execute(text("SELECT id FROM annotations")).scalar() == 5
     eng.dispose()
+
+
+PASSWORD = "correct horse battery"
+
+
+def team_of(ws, slug: str) -> dict:  # noqa: ANN001 - a Workspace; returns role -> workspace acting as that user
+    """Accounts boss (admin), rita (reviewer), ann (annotator), vic (viewer), all members of ``slug``;
+    role -> the workspace acting as that user."""
+    from workbench.services import accounts
+
+    names = {"admin": "boss", "reviewer": "rita", "annotator": "ann", "viewer": "vic"}
+    accounts.add_user(ws, "boss", PASSWORD, "admin")
+    admin = ws.as_user(accounts.current_account(ws, "boss"))
+    out = {"admin": admin}
+    for role, name in names.items():
+        if role != "admin":
+            accounts.add_user(admin, name, PASSWORD, role)
+            accounts.add_member(admin, slug, name)
+            out[role] = ws.as_user(accounts.current_account(ws, name))
+    return out

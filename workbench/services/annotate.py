@@ -12,11 +12,13 @@ import numpy as np
 from workbench.domain import ImageRecord, Instance, ValidationError
 from workbench.geometry import clip_polygon, mask_to_rle, rle_to_mask, validate_polygon, with_bbox_area
 from workbench.images import storage
+from workbench.services.permissions import requires
 from workbench.services.shape_merge import same_shape
 from workbench.services.workspace import Workspace
 from workbench.store import annotations as annotation_repo
 from workbench.store import images as image_repo
 from workbench.store import projects as project_repo
+from workbench.store import team as team_repo
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,7 @@ class ImageAnnotations:
     version: int
 
 
+@requires("project.read")
 def list_images(
     ws: Workspace,
     slug: str,
@@ -46,6 +49,7 @@ def list_images(
         )
 
 
+@requires("project.read")
 def load_image(ws: Workspace, slug: str, image_id: int) -> ImageAnnotations:
     with ws.store.transaction() as s:
         rec, version = image_repo.get_image(s, project_repo.project_id(s, slug), image_id)
@@ -54,6 +58,7 @@ def load_image(ws: Workspace, slug: str, image_id: int) -> ImageAnnotations:
         )
 
 
+@requires("project.read")
 def image_version(ws: Workspace, slug: str, image_id: int) -> int:
     """The image's saved version alone: what an open annotator polls to notice saves made elsewhere."""
     with ws.store.transaction() as s:
@@ -111,12 +116,14 @@ class SavedChanges:
     deleted: list[int]
 
 
+@requires("project.read")
 def image_record(ws: Workspace, slug: str, image_id: int) -> ImageRecord:
     """The image's record alone (no annotations)."""
     with ws.store.transaction() as s:
         return image_repo.get_image(s, project_repo.project_id(s, slug), image_id)[0]
 
 
+@requires("annotate", image="image_id")
 def save_image(
     ws: Workspace,
     slug: str,
@@ -148,10 +155,14 @@ def save_image(
         writes = [d for d in done if d.id not in stored or d is not stored[d.id]]
         if status is None:
             status = _status_after(rec, bool(done))
+        gone = [i for i in stored if i not in seen]
+        if ws.actor is not None:
+            team_repo.before_save(s, image_id, expected_version)
         rows = annotation_repo.save_image_changes(
-            s, pid, image_id, writes, [i for i in stored if i not in seen],
-            expected_version=expected_version, status=status,
+            s, pid, image_id, writes, gone, expected_version=expected_version, status=status,
         )  # fmt: skip
+        if ws.actor is not None:
+            team_repo.after_save(s, ws.actor, image_id, rows.version, rows.instances, gone, status)
         written = iter(rows.instances)
         final = [d if d.id in stored and d is stored[d.id] else next(written) for d in done]
         return SavedImage(
@@ -161,6 +172,7 @@ def save_image(
         )
 
 
+@requires("annotate", image="image_id")
 def save_changes(
     ws: Workspace,
     slug: str,
@@ -194,15 +206,21 @@ def save_changes(
         if not writes and not gone:  # nothing differs from the rows: nothing saved, no new version
             if status is not None:
                 image_repo.set_status(s, pid, image_id, status)
+                if status == "done" and ws.actor is not None:
+                    team_repo.submit_for_review(s, image_id)
             return SavedChanges(
                 version=expected_version, ids=[int(d.id or 0) for d in done], instances=done, deleted=[]
             )
         if status is None and rec.status in ("unlabeled", "in_progress"):
             kept = annotation_repo.count_instances(s, image_id, without=gone) if not done else 1
             status = _status_after(rec, kept > 0)
+        if ws.actor is not None:
+            team_repo.before_save(s, image_id, expected_version)
         rows = annotation_repo.save_image_changes(
             s, pid, image_id, writes, gone, expected_version=expected_version, status=status
         )
+        if ws.actor is not None:
+            team_repo.after_save(s, ws.actor, image_id, rows.version, rows.instances, gone, status)
         written = iter(rows.instances)
         final = [d if d.id is not None and d is stored[d.id] else next(written) for d in done]
         return SavedChanges(
@@ -246,6 +264,7 @@ def _fitted_copy(inst: Instance, size_wh: tuple[int, int]) -> Instance | None:
     )
 
 
+@requires("annotate", image="image_id")
 def copy_instances_to(ws: Workspace, slug: str, image_id: int, instances: Sequence[Instance]) -> SavedImage:
     """Add copies of shapes (from another image: the annotator's "propagate") to an image, as new rows
     after its own, in one transaction. Each copy is cut to this image (polygons clipped, a mask of
@@ -259,9 +278,13 @@ def copy_instances_to(ws: Workspace, slug: str, image_id: int, instances: Sequen
         copies = [c for c in (_fitted_copy(i, rec.size_wh) for i in instances) if c is not None]
         done = [complete_instance(c, rec.size_wh, where=f"image {rec.file_name}") for c in copies]
         status = "in_progress" if rec.status == "unlabeled" and done else None
+        if ws.actor is not None:
+            team_repo.before_save(s, image_id, version)
         rows = annotation_repo.save_image_changes(
             s, pid, image_id, done, expected_version=version, status=status
         )
+        if ws.actor is not None:
+            team_repo.after_save(s, ws.actor, image_id, rows.version, rows.instances, (), status)
         return SavedImage(version=rows.version, ids=rows.ids, instances=[*own, *rows.instances])
 
 
@@ -273,16 +296,21 @@ def _completed(inst: Instance, stored: Instance | None, rec: ImageRecord) -> Ins
     return complete_instance(inst, rec.size_wh, where=f"image {rec.file_name}")
 
 
+@requires("annotate", image="image_id")
 def set_status(ws: Workspace, slug: str, image_id: int, status: str) -> None:
     with ws.store.transaction() as s:
         image_repo.set_status(s, project_repo.project_id(s, slug), image_id, status)
+        if status == "done" and ws.actor is not None:
+            team_repo.submit_for_review(s, image_id)
 
 
+@requires("dataset.edit")
 def set_split(ws: Workspace, slug: str, image_ids: Sequence[int], split: str | None) -> None:
     with ws.store.transaction() as s:
         image_repo.set_split(s, project_repo.project_id(s, slug), image_ids, split)
 
 
+@requires("dataset.edit")
 def delete_image(ws: Workspace, slug: str, image_id: int) -> None:
     with ws.store.transaction() as s:
         rec = image_repo.delete_image(s, project_repo.project_id(s, slug), image_id)
@@ -290,6 +318,7 @@ def delete_image(ws: Workspace, slug: str, image_id: int) -> None:
         storage.delete_image_files(ws.project_dir(slug), rec.path)
 
 
+@requires("project.read")
 def image_file(
     ws: Workspace, slug: str, image_id: int, kind: Literal["display", "thumb", "original"] = "display"
 ) -> Path:

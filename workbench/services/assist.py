@@ -23,6 +23,7 @@ from workbench.assist.prompts import parse_box as parse_box  # the CLI parses th
 from workbench.assist.prompts import parse_point as parse_point
 from workbench.assist.shapes import DEFAULT_MAX_VERTICES, DEFAULT_TOLERANCE, AssistShape, mask_to_shape
 from workbench.domain import ImageRecord, NotFoundError, ValidationError, WorkbenchError
+from workbench.services.permissions import requires
 from workbench.services.workspace import Workspace
 
 CLASSIC_METHODS = ("grabcut", "wand", "scissors")
@@ -59,6 +60,7 @@ def parse_method(method: str) -> tuple[str, int | None]:
     raise ValidationError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
 
 
+@requires("project.read")
 def find_image(ws: Workspace, slug: str, ref: int | str) -> ImageRecord:
     """One image of the project by id or file name, its ``path`` made absolute."""
     from workbench.services.review import select_images
@@ -101,6 +103,7 @@ def image_pixels(rec: ImageRecord) -> np.ndarray:
 _PREDICTORS: dict[tuple[str, int, str], Any] = {}
 
 
+@requires("annotate")
 def run_predictor(ws: Workspace, slug: str, run_id: int, device: str = "cpu") -> Any:
     """The run's Predictor, loaded once per model file (its mtime) and device: one per click is slow."""
     from workbench.services.review import run_model_path
@@ -114,6 +117,7 @@ def run_predictor(ws: Workspace, slug: str, run_id: int, device: str = "cpu") ->
     return _PREDICTORS[key]
 
 
+@requires("annotate")
 def assist(
     ws: Workspace,
     slug: str,
@@ -216,6 +220,7 @@ def uncertainty(scores: Sequence[float]) -> float:
     return 1.0 - float(np.mean(kept)) if kept else 1.0
 
 
+@requires("project.read")
 def rank_next(
     ws: Workspace,
     slug: str,

@@ -34,6 +34,7 @@ from workbench.augment import (
 from workbench.domain import AnnotatedImage, Category, ValidationError
 from workbench.images.overlay import UNKNOWN_COLOR, Shape, color_rgb, draw_shapes
 from workbench.services.export import project_dataset
+from workbench.services.permissions import requires
 from workbench.services.workspace import Workspace
 from workbench.store import projects as project_repo
 from workbench.utils.staged import staged_folder
@@ -157,6 +158,7 @@ def transform_parameters(name: str) -> list[str]:
     ]
 
 
+@requires("project.read")
 def get_pipeline(ws: Workspace, slug: str) -> PipelineSpec:
     """The project's saved pipeline; ``"light"`` when none was saved."""
     with ws.store.transaction() as s:
@@ -164,6 +166,7 @@ def get_pipeline(ws: Workspace, slug: str) -> PipelineSpec:
     return DEFAULT_PIPELINE if value is None or value == "" else value
 
 
+@requires("augment.edit")
 def set_pipeline(ws: Workspace, slug: str, spec: Any) -> PipelineSpec:
     """Validate and save a pipeline (a preset name, a JSON string or a list); nothing is saved when
     it has a problem (:class:`PipelineError` lists them all). Returns what was saved."""
@@ -191,6 +194,7 @@ def _annotated_items(ws: Workspace, slug: str) -> tuple[list[AnnotatedImage], li
     return items, ds.categories
 
 
+@requires("project.read")
 def annotated_image_ids(ws: Workspace, slug: str) -> list[int]:
     """Images with at least one annotation (what the preview can show), by id."""
     return [int(it.image.id) for it in _annotated_items(ws, slug)[0] if it.image.id is not None]
@@ -231,6 +235,7 @@ def _preview_tiles(
     return tiles, schema, categories
 
 
+@requires("project.read")
 def preview_samples(
     ws: Workspace, slug: str, *, count: int = 8, seed: int = 0, image_ids: Sequence[int] | None = None,
     spec: Any = None,
@@ -239,6 +244,7 @@ def preview_samples(
     return _preview_tiles(ws, slug, count=count, seed=seed, image_ids=image_ids, spec=spec)[0]
 
 
+@requires("project.read")
 def preview(
     ws: Workspace,
     slug: str,

@@ -15,16 +15,19 @@ from workbench.domain import (
     ValidationError,
     check_flip_pairs,
 )
+from workbench.services.permissions import requires
 from workbench.services.workspace import Workspace
 from workbench.store import categories as category_repo
 from workbench.store import projects as project_repo
 
 
+@requires("project.read")
 def list_categories(ws: Workspace, slug: str) -> list[Category]:
     with ws.store.transaction() as s:
         return category_repo.list_categories(s, project_repo.project_id(s, slug))
 
 
+@requires("classes.edit")
 def add_category(ws: Workspace, slug: str, category: Category) -> Category:
     """Add a class; its name is stripped as a rename strips it (``" pad "`` is the class ``pad``)."""
     name = category.name.strip()
@@ -37,6 +40,7 @@ def add_category(ws: Workspace, slug: str, category: Category) -> Category:
         return category_repo.add_category(s, project_repo.project_id(s, slug), category)
 
 
+@requires("classes.edit")
 def update_category(
     ws: Workspace,
     slug: str,
@@ -62,6 +66,7 @@ def update_category(
         )
 
 
+@requires("classes.edit")
 def delete_category(ws: Workspace, slug: str, category_id: int, *, delete_annotations: bool = False) -> int:
     with ws.store.transaction() as s:
         return category_repo.delete_category(
@@ -69,6 +74,7 @@ def delete_category(ws: Workspace, slug: str, category_id: int, *, delete_annota
         )
 
 
+@requires("project.read")
 def category_annotation_counts(ws: Workspace, slug: str) -> dict[int, int]:
     with ws.store.transaction() as s:
         return category_repo.category_annotation_counts(s, project_repo.project_id(s, slug))

@@ -8,6 +8,7 @@ from collections import Counter, defaultdict
 from typing import Any
 
 from workbench.domain import SPLITS, ValidationError
+from workbench.services.permissions import requires
 from workbench.services.workspace import Workspace
 from workbench.store import datasets as dataset_repo
 from workbench.store import images as image_repo
@@ -64,6 +65,7 @@ def _group_counts(n: int, ratios: tuple[float, ...], carry: list[float]) -> list
     return take
 
 
+@requires("dataset.edit")
 def split_project(
     ws: Workspace,
     slug: str,
@@ -83,6 +85,7 @@ def split_project(
     return dict(Counter(assignment.values()))
 
 
+@requires("project.read")
 def project_stats(ws: Workspace, slug: str) -> dict[str, Any]:
     """Counts people look at before training: per class instances/images/keypoints, per split, status."""
     with ws.store.transaction() as s:

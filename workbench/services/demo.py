@@ -28,6 +28,7 @@ from workbench.domain import (
 )
 from workbench.services.dataset import split_project
 from workbench.services.imports import import_dataset
+from workbench.services.permissions import requires
 from workbench.services.projects import create_project
 from workbench.services.workspace import Workspace
 
@@ -103,6 +104,7 @@ def make_demo_dataset(num_images: int = 40, *, seed: int = 0) -> Dataset:
     return Dataset(categories=list(CATEGORIES), items=items)
 
 
+@requires("project.create")
 def create_demo_project(
     ws: Workspace,
     *,

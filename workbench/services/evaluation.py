@@ -38,6 +38,7 @@ from workbench.domain import (
 from workbench.evaluate import EvalResult, evaluate_coco, label_map_metrics, write_report
 from workbench.evaluate.matching import image_disagreement
 from workbench.formats.coco.write import dataset_to_coco
+from workbench.services.permissions import requires
 from workbench.services.review import check_inference_options, run_model_path, store_run_predictions
 from workbench.services.training import labelled_dataset
 from workbench.services.workspace import Workspace
@@ -291,10 +292,12 @@ def _sigmas_by_id(ws: Workspace, slug: str, ds: Dataset, gt: dict[str, Any]) -> 
     return {ids[n]: v for n, v in by_name.items() if v is not None and n in ids}
 
 
+@requires("project.read")
 def eval_dir(ws: Workspace, slug: str, run_id: int, split: str) -> Path:
     return run_model_path(ws, slug, run_id).parent / "eval" / split
 
 
+@requires("train")
 def predict_dataset(
     ws: Workspace,
     slug: str,
@@ -323,6 +326,7 @@ def predict_dataset(
     return out
 
 
+@requires("train")
 def evaluate_run(
     ws: Workspace,
     slug: str,
@@ -382,6 +386,7 @@ def evaluate_run(
     return report
 
 
+@requires("project.read")
 def load_evaluation(ws: Workspace, slug: str, run_id: int, split: str) -> Evaluation | None:
     """The evaluation written for the run and split, or None when it was never run."""
     try:
@@ -409,6 +414,7 @@ def _rescore(
     return evaluate_results(gt, results, kpt_oks_sigmas=_sigmas_by_id(ws, slug, ds, gt))
 
 
+@requires("project.read")
 def compare_runs(ws: Workspace, slug: str, run_a: int, run_b: int, split: str = "val") -> Path:
     """Side-by-side report of run A against run B (deltas A - B) on the same ground truth; written
     to ``RUN_A/eval/<split>/compare-<B>/``. Returns the report's path."""

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from workbench.domain import SPLITS, Dataset, ImageRecord, Progress, ValidationError, WorkbenchError
+from workbench.services.permissions import requires
 from workbench.services.workspace import Workspace
 from workbench.store import annotations as annotation_repo
 from workbench.store import categories as category_repo
@@ -56,6 +57,7 @@ def _require_images_in_splits(ws: Workspace, slug: str, splits: Iterable[str] | 
         )
 
 
+@requires("project.read")
 def project_dataset(ws: Workspace, slug: str, *, splits: Iterable[str] | None = None) -> Dataset:
     """The project as a Dataset with export-ready ids: classes 1..N in their order (ignore classes
     after them), store ids elsewhere."""
@@ -103,6 +105,7 @@ def _unique_names(images: list[ImageRecord], stored_suffix: bool) -> list[str]:
     return out
 
 
+@requires("export")
 def export_coco(
     ws: Workspace,
     slug: str,
@@ -196,6 +199,7 @@ def _require_annotations(ws: Workspace, slug: str) -> None:
         raise WorkbenchError(f"project {slug!r} has no annotations to export; annotate or import some first")
 
 
+@requires("export")
 def export_coco_zip(ws: Workspace, slug: str, *, splits: Iterable[str] | None = None) -> bytes:
     _require_annotations(ws, slug)
     with tempfile.TemporaryDirectory() as tmp:
@@ -203,6 +207,7 @@ def export_coco_zip(ws: Workspace, slug: str, *, splits: Iterable[str] | None = 
         return _zip_folder(Path(tmp))
 
 
+@requires("export")
 def export_labelmaps(
     ws: Workspace,
     slug: str,
@@ -223,6 +228,7 @@ def export_labelmaps(
     return write(ds, Path(out_dir), layout=layout, heatmap_sigma=heatmap_sigma, progress=progress)  # type: ignore[arg-type]
 
 
+@requires("export")
 def export_labelmaps_zip(ws: Workspace, slug: str, *, layout: str = "png") -> bytes:
     with tempfile.TemporaryDirectory() as tmp:
         out = export_labelmaps(ws, slug, Path(tmp) / "labelmaps", layout=layout)
@@ -237,6 +243,7 @@ class FormatExport:
     notes: list[str] = field(default_factory=list)
 
 
+@requires("export")
 def export_cvat(
     ws: Workspace,
     slug: str,
@@ -284,6 +291,7 @@ def _format_images(ws: Workspace, slug: str, splits: Iterable[str] | None) -> Da
     return ds
 
 
+@requires("export")
 def export_yolo(
     ws: Workspace,
     slug: str,
@@ -317,6 +325,7 @@ def export_yolo(
     return FormatExport(out_dir / "data.yaml", done.notes)
 
 
+@requires("export")
 def export_voc(
     ws: Workspace, slug: str, out_dir: Path | str, *, splits: Iterable[str] | None = None, progress: Progress = None
 ) -> FormatExport:

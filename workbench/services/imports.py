@@ -32,6 +32,7 @@ from workbench.geometry import with_bbox_area
 from workbench.images import storage
 from workbench.images.decode import DecodedImage, ImageError, ImageSource, decode_image
 from workbench.images.sources import Skipped, check_zip_sizes, count_image_candidates, iter_image_sources
+from workbench.services.permissions import requires
 from workbench.services.workspace import Workspace
 from workbench.store import annotations as annotation_repo
 from workbench.store import categories as category_repo
@@ -214,6 +215,7 @@ def import_lock(ws: Workspace, slug: str) -> Iterator[None]:
         yield
 
 
+@requires("import")
 def import_images(
     ws: Workspace,
     slug: str,
@@ -282,6 +284,7 @@ def import_images(
         return report
 
 
+@requires("import")
 def import_dataset(
     ws: Workspace,
     slug: str,
@@ -306,6 +309,7 @@ def import_dataset(
     return import_datasets(ws, slug, [ds], progress=progress, max_pixels=max_pixels, sources=sources)
 
 
+@requires("import")
 def import_datasets(
     ws: Workspace,
     slug: str,
@@ -485,6 +489,7 @@ def import_datasets(
         return report
 
 
+@requires("import")
 def import_coco(
     ws: Workspace,
     slug: str,
@@ -559,6 +564,7 @@ def _without_keypoint_twins(
     return keep_o, keep_d
 
 
+@requires("import")
 def import_labelme(
     ws: Workspace, slug: str, path: Path | str, *, split: str | None = None, progress: Progress = None
 ) -> ImportReport:
@@ -587,6 +593,7 @@ def _in_split(ds: Dataset, split: str | None) -> Dataset:
     return ds
 
 
+@requires("import")
 def import_cvat(
     ws: Workspace,
     slug: str,
@@ -608,6 +615,7 @@ def import_cvat(
     return import_dataset(ws, slug, _in_split(ds, split), progress=progress, source=str(path))
 
 
+@requires("import")
 def import_labelstudio(
     ws: Workspace,
     slug: str,
@@ -626,6 +634,7 @@ def import_labelstudio(
     return import_dataset(ws, slug, _in_split(ds, split), progress=progress, source=str(path))
 
 
+@requires("import")
 def import_yolo(ws: Workspace, slug: str, path: Path | str, *, progress: Progress = None) -> ImportReport:
     """Import an Ultralytics YOLO dataset (a ``data.yaml`` or its folder): every split it names,
     all or nothing; classes (and keypoint names, ``flip_idx``) from the yaml."""
@@ -636,6 +645,7 @@ def import_yolo(ws: Workspace, slug: str, path: Path | str, *, progress: Progres
     return import_datasets(ws, slug, datasets, progress=progress, sources=sources)
 
 
+@requires("import")
 def import_voc(
     ws: Workspace, slug: str, path: Path | str, *, split: str | None = None, progress: Progress = None
 ) -> ImportReport:
@@ -648,6 +658,7 @@ def import_voc(
     return import_dataset(ws, slug, ds, progress=progress, source=str(path))
 
 
+@requires("import")
 def import_masks(
     ws: Workspace,
     slug: str,

@@ -5,10 +5,12 @@ from __future__ import annotations
 import shutil
 
 from workbench.domain import ProjectInfo
+from workbench.services.permissions import requires, visible_project_ids
 from workbench.services.workspace import Workspace
 from workbench.store import projects as project_repo
 
 
+@requires("project.create")
 def create_project(
     ws: Workspace, name: str, *, slug: str | None = None, description: str = ""
 ) -> ProjectInfo:
@@ -19,16 +21,22 @@ def create_project(
     return info
 
 
+@requires("project.read")
 def list_projects(ws: Workspace) -> list[ProjectInfo]:
+    """Every project; in team mode, those the acting user belongs to (an admin's: every one)."""
+    visible = visible_project_ids(ws)
     with ws.store.transaction() as s:
-        return project_repo.list_projects(s)
+        infos = project_repo.list_projects(s)
+    return infos if visible is None else [p for p in infos if p.id in visible]
 
 
+@requires("project.read")
 def get_project(ws: Workspace, slug: str) -> ProjectInfo:
     with ws.store.transaction() as s:
         return project_repo.get_project(s, slug)
 
 
+@requires("project.delete")
 def delete_project(ws: Workspace, slug: str) -> None:
     """Remove the rows (one transaction), then the project's folder.
 

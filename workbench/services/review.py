@@ -30,6 +30,7 @@ from workbench.evaluate.matching import ERROR_KINDS, ImageDisagreement, Predicti
 from workbench.images import storage
 from workbench.images.overlay import MISSED, Layer, draw_overlay
 from workbench.runs.devices import check_inference_device
+from workbench.services.permissions import requires
 from workbench.services.workspace import Workspace
 from workbench.store import annotations as annotation_repo
 from workbench.store import categories as category_repo
@@ -113,6 +114,7 @@ def _compare(
 # ------------------------------------------------------------------------------------------- storing
 
 
+@requires("train")
 def store_run_predictions(
     ws: Workspace,
     slug: str,
@@ -138,6 +140,7 @@ def store_run_predictions(
     return StoredPredictions(images=n_img, predictions=n_pred)
 
 
+@requires("train")
 def prelabel_unlabeled(
     ws: Workspace, slug: str, run_id: int, predict_fn: PredictFn, *, score_threshold: float = 0.0
 ) -> StoredPredictions:
@@ -167,6 +170,7 @@ def prelabel_unlabeled(
 # ------------------------------------------------------------------------------------------- reading
 
 
+@requires("project.read")
 def list_predictions(
     ws: Workspace,
     slug: str,
@@ -187,6 +191,7 @@ def list_predictions(
         )
 
 
+@requires("project.read")
 def list_review_images(
     ws: Workspace,
     slug: str,
@@ -262,6 +267,7 @@ def list_review_images(
     return rows
 
 
+@requires("project.read")
 def predictions_for_image(
     ws: Workspace, slug: str, image_id: int, run_id: int | None = None, *, min_score: float = 0.0
 ) -> ImageReview:
@@ -315,6 +321,7 @@ def outline(inst: Instance) -> Instance:
 # ------------------------------------------------------------------------------------------ deciding
 
 
+@requires("project.read")
 def draw_image_review(
     ws: Workspace,
     slug: str,
@@ -344,6 +351,7 @@ def draw_image_review(
         return draw_overlay(img, rec.size_wh, layers, colors, opacity=opacity)
 
 
+@requires("annotate", prediction="prediction_id")
 def accept(ws: Workspace, slug: str, prediction_id: int, *, as_polygons: bool = True) -> Accepted:
     """Accept a prediction as an annotation (source ``predicted``); keypoints that no longer fit the
     class's schema are dropped (mask kept) and named in the notes."""
@@ -352,11 +360,13 @@ def accept(ws: Workspace, slug: str, prediction_id: int, *, as_polygons: bool = 
         return pstore.accept_prediction(s, pid, prediction_id, as_polygons=as_polygons)
 
 
+@requires("annotate", prediction="prediction_id")
 def reject(ws: Workspace, slug: str, prediction_id: int) -> None:
     with ws.store.transaction() as s:
         pstore.reject_prediction(s, project_repo.project_id(s, slug), prediction_id)
 
 
+@requires("annotate", image="image_id")
 def accept_all_above(ws: Workspace, slug: str, image_id: int, run_id: int, threshold: float) -> Accepted:
     """Accept every pending prediction of the run on the image with score >= ``threshold``;
     keypoints that no longer fit their class are dropped (masks kept) and named in the notes."""
@@ -371,6 +381,7 @@ def accept_all_above(ws: Workspace, slug: str, image_id: int, run_id: int, thres
 # ----------------------------------------------------------------------------------------- predicting
 
 
+@requires("project.read", run="run_id")
 def run_project_slug(ws: Workspace, run_id: int) -> str:
     """The slug of the project a run belongs to (the CLI names runs by id alone)."""
     from workbench.store.runs import get_run
@@ -383,6 +394,7 @@ def run_project_slug(ws: Workspace, run_id: int) -> str:
     raise NotFoundError(f"run {run_id} has no project")
 
 
+@requires("project.read")
 def run_model_path(ws: Workspace, slug: str, run_id: int) -> Path:
     """The run's single-file model (``model.pt``), written when training finishes."""
     from workbench.store.runs import get_run
@@ -404,6 +416,7 @@ def run_model_path(ws: Workspace, slug: str, run_id: int) -> Path:
     return path
 
 
+@requires("project.read")
 def select_images(
     ws: Workspace,
     slug: str,
@@ -448,6 +461,7 @@ def check_inference_options(device: str, score_threshold: float) -> None:
     check_inference_device(device)
 
 
+@requires("train")
 def predict_images(
     ws: Workspace,
     slug: str,

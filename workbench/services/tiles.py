@@ -11,6 +11,7 @@ from pathlib import Path
 
 from workbench.domain import ImageRecord
 from workbench.images import storage, tile_prefetch, tiles
+from workbench.services.permissions import requires
 from workbench.services.workspace import Workspace
 from workbench.store import images as image_repo
 from workbench.store import projects as project_repo
@@ -49,6 +50,7 @@ def tiles_info(rec: ImageRecord, *, side: int = TILE_SIDE) -> dict[str, float] |
     }
 
 
+@requires("project.read")
 def tile_files(
     ws: Workspace, slug: str, image_id: int, indices: list[int], *, side: int = TILE_SIDE
 ) -> list[Path]:
@@ -59,6 +61,7 @@ def tile_files(
     return tiles.tile_paths(ws.project_dir(slug), rec.path, rec.size_wh, indices, side=side)
 
 
+@requires("project.read")
 def prefetch(ws: Workspace, slug: str, recs: list[ImageRecord], *, side: int = TILE_SIDE) -> None:
     """Cut these images' grids in the background, in this order (the one on screen first), so the
     first zoom finds its tiles on disk; images without tiles or already tiled cost nothing."""

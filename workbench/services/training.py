@@ -22,6 +22,7 @@ from workbench.runs import queue as run_queue
 from workbench.runs.devices import gpu_count, queue_device
 from workbench.services.augmentation import DEFAULT_PIPELINE, get_pipeline
 from workbench.services.export import project_dataset
+from workbench.services.permissions import requires
 from workbench.services.workspace import Workspace
 from workbench.store import projects as project_repo
 from workbench.store import runs as run_repo
@@ -32,6 +33,7 @@ AUGMENTATION_PRESETS = ("none", "light", "medium", "heavy")
 log = logging.getLogger(__name__)
 
 
+@requires("project.read")
 def labelled_dataset(ws: Workspace, slug: str, splits: list[str] | None) -> Dataset:
     """The images a run trains or evaluates on: those with annotations or marked done (an image
     marked done without annotations is a true negative; an untouched one is not labelled yet)."""
@@ -40,6 +42,7 @@ def labelled_dataset(ws: Workspace, slug: str, splits: list[str] | None) -> Data
     return Dataset(categories=ds.categories, items=items)
 
 
+@requires("project.read")
 def training_splits(ws: Workspace, slug: str) -> tuple[Dataset, Dataset | None]:
     """(train, val): the train/val splits, or every labelled image for training when nothing is split."""
     train = labelled_dataset(ws, slug, ["train"])
@@ -121,6 +124,7 @@ def _frozen(ds: Dataset) -> Dataset:
     )
 
 
+@requires("train")
 def start_training(
     ws: Workspace, slug: str, config: TrainConfig | None = None, *, name: str | None = None, start: bool = True
 ) -> RunInfo:
@@ -154,6 +158,7 @@ def start_training(
     return run_queue.submit_run(ws.store, pid, name, run_dir, config, device=queue_device(config), start=start)
 
 
+@requires("project.read")
 def list_runs(ws: Workspace, slug: str, *, refresh: bool = True) -> list[RunInfo]:
     """The project's runs, newest first; runs whose worker died are marked failed first."""
     if refresh:
@@ -162,6 +167,7 @@ def list_runs(ws: Workspace, slug: str, *, refresh: bool = True) -> list[RunInfo
         return run_repo.list_runs(s, project_repo.project_id(s, slug))
 
 
+@requires("project.read")
 def get_run(ws: Workspace, slug: str, run_id: int) -> RunInfo:
     with ws.store.transaction() as s:
         pid = project_repo.project_id(s, slug)
@@ -171,10 +177,12 @@ def get_run(ws: Workspace, slug: str, run_id: int) -> RunInfo:
     return info
 
 
+@requires("train", run="run_id")
 def cancel(ws: Workspace, run_id: int) -> RunInfo:
     return processes.cancel_run(ws.store, run_id)
 
 
+@requires("project.read", run="run_id")
 def find_run(ws: Workspace, run_id: int, *, refresh: bool = False) -> RunInfo:
     """A run by id alone, as the command line names it; ``refresh`` first marks runs whose worker died."""
     if refresh:
@@ -183,6 +191,7 @@ def find_run(ws: Workspace, run_id: int, *, refresh: bool = False) -> RunInfo:
         return run_repo.get_run(s, run_id)
 
 
+@requires("train", run="run_id")
 def resume(ws: Workspace, run_id: int) -> RunInfo:
     """Queue a failed or cancelled run again (from its last checkpoint when it has one)."""
     return run_queue.resume_run(ws.store, run_id)

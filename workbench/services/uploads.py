@@ -15,6 +15,7 @@ from workbench.domain import Progress, ValidationError, WorkbenchError
 from workbench.images.decode import ImageSource
 from workbench.services import imports
 from workbench.services.imports import ImportReport
+from workbench.services.permissions import requires
 from workbench.services.workspace import Workspace
 
 
@@ -42,6 +43,7 @@ def safe_extract(data: bytes, dest: Path, name: str) -> None:
             zf.extract(info, dest)
 
 
+@requires("import")
 def import_image_uploads(ws: Workspace, slug: str, files: Sequence[Upload], progress: Progress = None) -> ImportReport:
     """Image uploads: loose files go in as bytes, zip archives are unpacked into a temporary folder."""
     sources: list[Path | ImageSource] = []
@@ -57,6 +59,7 @@ def import_image_uploads(ws: Workspace, slug: str, files: Sequence[Upload], prog
         return imports.import_images(ws, slug, sources, progress=progress)
 
 
+@requires("import")
 def import_annotation_upload(
     ws: Workspace, slug: str, kind: Literal["coco", "labelme"], f: Upload, progress: Progress = None
 ) -> ImportReport:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from workbench.domain import Account
 from workbench.store.engine import Store, open_store
 
 DEFAULT_WORKSPACE = Path("projects")
@@ -19,6 +20,13 @@ def default_root() -> Path:
 class Workspace:
     root: Path
     store: Store
+    actor: Account | None = None
+    """Who acts (team mode, issue 15): every service call checks this user's role and membership.
+    None with no accounts in the store is solo mode; None with accounts is refused."""
+
+    def as_user(self, actor: Account | None) -> Workspace:
+        """The same workspace (one store) acted on by ``actor``: one per browser session or command."""
+        return replace(self, actor=actor)
 
     def project_dir(self, slug: str) -> Path:
         return self.root / slug
