@@ -10,6 +10,10 @@ from typing import Any
 from workbench.cli.common import progress_bar, workspace
 from workbench.domain import ValidationError
 
+IMPORT_KINDS = ("coco", "labelme", "cvat", "labelstudio", "yolo", "voc", "masks")
+"""The annotation formats, as ``services.formats.IMPORT_FORMATS`` names them (a test keeps the two
+equal; the CLI does not import services before a command runs)."""
+
 
 def _print_report(report: Any) -> None:
     print(report.summary())
@@ -22,7 +26,7 @@ def _print_report(report: Any) -> None:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from workbench.services import imports
+    from workbench.services import formats, imports
 
     # options and paths that would be ignored, or a path that is not there, are refused before
     # anything is read (a typo must not end in '0 images imported' and exit status 0)
@@ -62,29 +66,12 @@ def cmd_import(args: argparse.Namespace) -> int:
                 report.warnings.append(
                     f"no image files (JPEG, PNG, BMP, TIFF, WebP) found in {', '.join(args.paths)}"
                 )
-        elif args.kind == "coco":
-            images_dir = Path(args.images_dir) if args.images_dir else None
-            report = imports.import_coco(
-                ws, args.project, Path(args.paths[0]), images_dir=images_dir, split=args.split, progress=bar,
-                crowd_as_instances=args.crowd_as_instances,
+        else:  # an annotation format, by name from the one table the UI reads too
+            report = formats.run_import(
+                ws, args.project, args.kind, Path(args.paths[0]), progress=bar, split=args.split,
+                images_dir=args.images_dir, crowd_as_instances=args.crowd_as_instances, classes=args.classes,
+                one_per_class=args.one_per_class,
             )
-        elif args.kind in ("cvat", "labelstudio"):
-            read = imports.import_cvat if args.kind == "cvat" else imports.import_labelstudio
-            images_dir = Path(args.images_dir) if args.images_dir else None
-            report = read(
-                ws, args.project, Path(args.paths[0]), images_dir=images_dir, split=args.split, progress=bar
-            )
-        elif args.kind == "yolo":
-            report = imports.import_yolo(ws, args.project, Path(args.paths[0]), progress=bar)
-        elif args.kind == "voc":
-            report = imports.import_voc(ws, args.project, Path(args.paths[0]), split=args.split, progress=bar)
-        elif args.kind == "masks":
-            report = imports.import_masks(
-                ws, args.project, Path(args.paths[0]), images_dir=Path(args.images_dir), classes=args.classes,
-                one_per_class=args.one_per_class, split=args.split, progress=bar,
-            )
-        else:
-            report = imports.import_labelme(ws, args.project, Path(args.paths[0]), split=args.split, progress=bar)
     _print_report(report)
     if args.kind == "coco" and report.nothing_found():
         why = "; ".join(dict.fromkeys(sk.reason for sk in report.skipped[:3]))
@@ -96,7 +83,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     im = sub.add_parser(
         "import", help="import images, COCO, LabelMe, CVAT XML, Label Studio, YOLO, VOC or mask PNGs", parents=[common]
     )
-    im.add_argument("kind", choices=["images", "coco", "labelme", "cvat", "labelstudio", "yolo", "voc", "masks"])
+    im.add_argument("kind", choices=["images", *IMPORT_KINDS])
     im.add_argument("project")
     im.add_argument(
         "paths", nargs="+", help="files, folders or zip archives (one file or folder for coco/labelme)"

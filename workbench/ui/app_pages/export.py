@@ -1,4 +1,5 @@
-"""Export page: COCO zip and per-class label-map zip downloads, optionally per split."""
+"""Export page: COCO, per-class label maps, CVAT XML, YOLO and Pascal VOC as zip downloads, optionally
+per split; what a format could not carry is said beside its download."""
 
 from __future__ import annotations
 
@@ -11,10 +12,15 @@ import streamlit as st
 
 from workbench.domain import SPLITS, WorkbenchError
 from workbench.services import export as svc
+from workbench.services import formats
 from workbench.services.workspace import Workspace
 from workbench.ui import context
 
 BLOB_KEY = "wb_export_blob"
+OTHER_FORMATS = [name for name in formats.EXPORT_FORMATS if name not in ("coco", "labelmaps")]
+"""Formats of the third row (COCO and label maps have their own buttons)."""
+COPIES_IMAGES = ("cvat",)
+"""Formats whose zip gets ``copy_images`` (YOLO and VOC always hold their images)."""
 
 
 def zip_name(slug: str, kind: str, splits: list[str]) -> str:
@@ -74,12 +80,34 @@ def render() -> None:
         else:
             name = zip_name(slug, "labelmaps", splits)
             st.session_state[BLOB_KEY] = {"kind": "labelmaps", "data": blob, "name": name, "settings": settings}
+    c3, c4, c5 = st.columns(3)
+    other = c3.selectbox(
+        "Other format", OTHER_FORMATS, format_func=lambda n: formats.EXPORT_FORMATS[n].label, key="export_format"
+    )
+    options: dict = {"splits": splits or None}
+    if other in COPIES_IMAGES:
+        options["copy_images"] = True
+    if other == "yolo":
+        options["task"] = c4.selectbox("YOLO task", ["segment", "detect", "pose"], key="export_yolo_task")
+    full = (*settings, other, options.get("task"))  # a zip of the third row: its format and task too
+    if c5.button(f"Prepare {formats.EXPORT_FORMATS[other].label} zip", key="export_other"):
+        try:
+            blob, notes = formats.export_zip(ws, slug, other, **options)
+        except (WorkbenchError, ValueError) as exc:
+            st.session_state[BLOB_KEY] = {"error": str(exc), "settings": full, "other": True}
+        else:
+            name = zip_name(slug, other, splits)
+            st.session_state[BLOB_KEY] = {
+                "kind": other, "data": blob, "name": name, "settings": full, "notes": notes, "other": True,
+            }  # fmt: skip
     entry = st.session_state.get(BLOB_KEY)
-    if entry and entry.get("settings") != settings:
+    if entry and entry.get("settings") != (full if entry.get("other") else settings):
         entry = None
     if entry and "error" in entry:
         st.error(entry["error"])
     elif entry:
+        if entry.get("notes"):
+            st.info("\n".join(f"- {context.md_escape(n)}" for n in entry["notes"]))
         st.download_button(
             f"Download {entry['name']} ({len(entry['data']) / 1024:.0f} KB)",
             entry["data"],

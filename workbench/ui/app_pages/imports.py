@@ -1,4 +1,5 @@
-"""Import page: images (files or zips), a folder on the server, COCO and LabelMe; with the full report."""
+"""Import page: images (files or zips), a folder on the server, COCO and LabelMe (uploads or paths), and
+every other format the CLI imports (YOLO, VOC, CVAT, Label Studio, mask PNGs) by path; with the full report."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from typing import Any
 import streamlit as st
 
 from workbench.domain import WorkbenchError
+from workbench.services import formats, uploads
 from workbench.services import imports as svc
-from workbench.services import uploads
+from workbench.services.workspace import Workspace
 from workbench.ui import context
 
 REPORT_KEY = "wb_import_report"
@@ -77,8 +79,10 @@ def render() -> None:
     with st.container():  # always there, so the tabs below keep their place (and their open tab)
         show_report(slug)
     gen = st.session_state.get("wb_upload_gen", 0)
-    tab_img, tab_dir, tab_coco, tab_lm = st.tabs(
-        ["Images", "Folder on this machine", "COCO", "LabelMe"], key="import_tab", on_change="rerun"
+    tab_img, tab_dir, tab_coco, tab_lm, tab_more = st.tabs(
+        ["Images", "Folder on this machine", "COCO", "LabelMe", "YOLO, VOC, CVAT, Label Studio, masks"],
+        key="import_tab",
+        on_change="rerun",
     )
     with tab_img:
         files = st.file_uploader(
@@ -127,3 +131,48 @@ def render() -> None:
                 lambda: svc.import_labelme(ws, slug, Path(lm_path.strip()).expanduser(), progress=_progress_bar()),
                 slug,
             )
+    with tab_more:
+        _other_formats(ws, slug)
+
+
+OTHER_FORMATS = [name for name in formats.IMPORT_FORMATS if name not in ("coco", "labelme")]
+"""The formats of the last tab (COCO and LabelMe have their own, with uploads)."""
+
+
+def _other_formats(ws: Workspace, slug: str) -> None:
+    """One format at a time from the formats table, with the options that format takes."""
+    name = st.selectbox(
+        "Format",
+        OTHER_FORMATS,
+        format_func=lambda n: formats.IMPORT_FORMATS[n].label,
+        key="import_format",
+    )
+    fmt = formats.import_format(name)
+    st.caption(f"Path on the machine running the workbench: {fmt.path_hint}.")
+    path = st.text_input("Path", key=f"import_format_path_{name}")
+    options: dict[str, Any] = {}
+    if "images_dir" in fmt.options:
+        images_dir = st.text_input(
+            "Images folder" + ("" if fmt.needs_images_dir else " (default: beside the annotations)"),
+            key=f"import_format_images_{name}",
+        )
+        options["images_dir"] = images_dir.strip() or None
+    if "classes" in fmt.options:
+        classes = st.text_input("Class list (default: classes.txt beside the masks)", key=f"import_format_classes_{name}")
+        options["classes"] = classes.strip() or None
+    if "one_per_class" in fmt.options:
+        options["one_per_class"] = st.checkbox(
+            "One instance per class per image (not one per connected blob)", key=f"import_format_one_{name}"
+        )
+    if "split" in fmt.options:
+        split = st.selectbox("Split of the new images", ["(none)", "train", "val", "test"], key=f"import_format_split_{name}")
+        options["split"] = None if split == "(none)" else split
+    if st.button(f"Import {fmt.label}", key="import_format_run") and _typed(path, fmt.path_hint):
+        if fmt.needs_images_dir and not options.get("images_dir"):
+            st.warning("Type the images folder too: the masks are matched to those images by name.")
+            return
+        _run(
+            name,
+            lambda: formats.run_import(ws, slug, name, path.strip(), progress=_progress_bar(), **options),
+            slug,
+        )
