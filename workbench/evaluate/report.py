@@ -196,6 +196,25 @@ def _errors_table(errors: list[dict[str, Any]]) -> str:
     return "\n".join(rows)
 
 
+def _settings_table(settings: dict[str, Any], other: dict[str, Any] | None) -> str:
+    """The run's architecture settings; beside another run's, the differing ones first and marked."""
+    def cell(v: Any) -> str:
+        return html.escape(json.dumps(v) if isinstance(v, list | dict) else str(v))
+
+    if other is None:
+        rows = [f"<tr><td class='l'>{html.escape(k)}</td><td class='l'>{cell(v)}</td></tr>" for k, v in settings.items()]
+        return "<table><tr><th class='l'>setting</th><th class='l'>value</th></tr>" + "".join(rows) + "</table>"
+    keys = list(dict.fromkeys([*settings, *other]))
+    differ = [k for k in keys if settings.get(k) != other.get(k)]
+    rows = [f"<tr><td class='l'>{'≠ ' if k in differ else ''}{html.escape(k)}</td><td class='l{' neg' if k in differ else ''}'>"
+            f"{cell(settings.get(k))}</td><td class='l{' neg' if k in differ else ''}'>{cell(other.get(k))}</td></tr>"
+            for k in [*differ, *(k for k in keys if k not in differ)]]
+    note = (f"<p class='note'>{len(differ)} setting(s) differ: {html.escape(', '.join(differ))}.</p>" if differ
+            else "<p class='note'>Both runs have the same architecture settings.</p>")
+    return note + ("<table><tr><th class='l'>setting</th><th class='l'>this run</th><th class='l'>compared run</th></tr>"
+                   + "".join(rows) + "</table>")
+
+
 def model_selection(split: str | None, selected_on: str | None, test: EvalResult | None) -> dict[str, Any]:
     """How far the numbers can be trusted: ``held_out`` when the split took no part in training or in
     choosing the checkpoint (``selected_on``, the split whose AP picked best.pt); ``test``: the test
@@ -236,6 +255,8 @@ def write_report(
     split: str | None = None,
     selected_on: str | None = None,
     test: EvalResult | None = None,
+    settings: dict[str, Any] | None = None,
+    compare_settings: dict[str, Any] | None = None,
 ) -> Path:
     """Write ``out_dir/metrics.json``, ``out_dir/report.html`` and the ``extra`` files (name ->
     bytes) together: staged and moved in when all are written (``utils.staged``), so a failure
@@ -244,7 +265,10 @@ def write_report(
 
     ``split`` (the split evaluated), ``selected_on`` (the split that chose the checkpoint: val) and
     ``test`` (the test split's result, when one exists and ``split`` is another) go into
-    metrics.json's ``model_selection`` and the report's first lines (:func:`model_selection`)."""
+    metrics.json's ``model_selection`` and the report's first lines (:func:`model_selection`).
+    ``settings``: the run's architecture (flat name -> value), listed beside the metrics and kept in
+    metrics.json's ``architecture``; with ``compare_settings`` (the compared run's) the differing ones
+    are listed first and marked."""
     out_dir = Path(out_dir)
     metrics = result.to_dict()
     if semantic is not None:
@@ -252,6 +276,8 @@ def write_report(
     selection = model_selection(split, selected_on, test)
     if split is not None or selected_on is not None or test is not None:
         metrics["model_selection"] = selection
+    if settings is not None:
+        metrics["architecture"] = dict(settings)
     files = dict(extra or {})
     files["metrics.json"] = json.dumps(metrics, indent=1, default=_json_default).encode("utf-8")
 
@@ -265,6 +291,8 @@ def write_report(
         parts.append(_selection_html(selection, test))
     parts.append("<h2>Summary</h2>" + _stats_table(result, compare))
     parts.append("<h2>Per-class AP</h2>" + _per_class_table(result, compare))
+    if settings is not None:
+        parts.append("<h2>Architecture</h2>" + _settings_table(settings, compare_settings))
     parts.append("<h2>Precision-recall curves</h2>")
     for t, tr in result.types.items():
         parts.append(_pr_plot(tr.pr_curves(), t))
