@@ -1,8 +1,12 @@
 """Tiles cut before the zoom: the image opened for editing and the next ones, in the background.
 
-One thread at low priority takes images off a short queue (the newest ask first) and cuts each
-whole grid from one decode (:mod:`workbench.images.tiles`), so the first zoom finds the tiles on
-disk. Tiles are the decoded pixels (3 MB a 1024-px tile), so the cache is bounded: after each grid
+One thread takes images off a short queue (the newest ask first) and decodes each once
+(:mod:`workbench.images.tiles`); a thread at low priority per image writes its grid from that
+decode, so the first zoom finds the tiles on disk. The decode runs at normal priority: it is what
+a zoom right after opening waits for (the zoom's ask joins it), and a thread cannot raise its
+priority back once lowered, so a decode at low priority left that zoom waiting behind any other
+work on the machine. The next image is decoded while the grid before it is written,
+and at most two decoded originals are held (150 MB each at 50 MP). Tiles are the decoded pixels (3 MB a 1024-px tile), so the cache is bounded: after each grid
 the least recently used grids of the project beyond :data:`TILE_CACHE_BYTES` are removed (they are
 cut again if needed).
 """
@@ -26,7 +30,6 @@ from workbench.images.tiles import (  # the job machinery the zoom's own asks sh
     _delete_folder,
     _Job,
     _job,
-    _low_priority,
     _reserve,
     _start_finish,
     needs_tiles,
@@ -83,7 +86,7 @@ def _drop(folder: Path, reserved: tuple[_Job, bool]) -> None:
 
 
 def _prefetch_loop() -> None:
-    _low_priority()
+    writing: threading.Thread | None = None  # the grid before this one, still being written
     while True:
         with _LOCK:
             while not _QUEUE:
@@ -102,7 +105,10 @@ def _prefetch_loop() -> None:
                 continue
             grid = tile_grid(size_wh, side=side)
             job = _job(project_dir, rel_path, grid, folder, reserved)
-            _start_finish(folder, grid, job).join()
+            thread = _start_finish(folder, grid, job)  # at low priority (tiles._finish)
+            if writing is not None:
+                writing.join()  # at most two decoded originals held: this one and the one before
+            writing = thread
             prune_tiles(project_dir, keep={folder})
         except Exception:  # noqa: BLE001 - a prefetch is best effort: the zoom's ask reports the problem
             continue

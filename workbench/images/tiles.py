@@ -13,6 +13,10 @@ Tiles are uncompressed BMP: a cache of pixels, not an archive. Writing a 1024-px
 browser decodes it about 6x faster, which is what the first zoom waits for; the price is disk (3 MB
 a tile, the size of the decoded pixels), taken back with the image (:func:`delete_tiles`).
 
+Tiles are a cache, so they are written without an fsync (a sync cost about 5 ms a tile on a quiet
+disk, and waits behind every other file's pending writes on a busy one); a tile whose size is not its BMP's exact size (a
+power cut can leave a short or empty file) counts as missing and is cut again (:func:`_tile_ok`).
+
 Tile (col, row) covers natural pixels ``[col*side, min((col+1)*side, W)) x [row*side, ...)``, so the
 annotator places it at those natural coordinates. Only images larger than their display copy get
 tiles (:func:`needs_tiles`). Tiles are written ahead of the zoom (:func:`prefetch_tiles`: the
@@ -38,7 +42,7 @@ from pathlib import Path
 from PIL import Image
 
 from workbench.domain import ValidationError
-from workbench.images.decode import image_to_rgb, load_upright
+from workbench.images.decode import apply_orientation, image_to_rgb, pixel_limit_lifted, read_orientation
 from workbench.images.storage import DISPLAY_MAX_SIDE, _resolve, _sha_of, _stored_size_wh, fit_size_wh
 from workbench.utils.atomic import TMP_SUFFIX, atomic_write
 
@@ -109,6 +113,20 @@ def _tile_name(grid: TileGrid, index: int) -> str:
     return f"{grid.side}_{col}_{row}{TILE_SUFFIX}"
 
 
+def _bmp_bytes(width: int, height: int) -> int:
+    """The size of PIL's 24-bit BMP of width x height: a 54-byte header, rows padded to 4 bytes."""
+    return 54 + ((width * 3 + 3) // 4 * 4) * height
+
+
+def _tile_ok(path: Path, grid: TileGrid, index: int) -> bool:
+    """True when the tile is on disk whole (its exact BMP size; see the module's note on fsync)."""
+    x0, y0, x1, y1 = grid.box(index)
+    try:
+        return path.stat().st_size == _bmp_bytes(x1 - x0, y1 - y0)
+    except OSError:
+        return False
+
+
 def _manifest(folder: Path, side: int) -> Path:
     return folder / f"{side}.json"
 
@@ -159,18 +177,18 @@ _COMPLETE: set[Path] = set()
 def _write_tile(folder: Path, grid: TileGrid, job: _Job, index: int) -> bool:
     """Write one tile unless it is there; False when the job is over (its original let go).
 
-    The crop is taken under ``job.lock``; the write (and its fsync, the slow part) is not, so that
+    The crop is taken under ``job.lock``; the write (the slow part) is not, so that
     the tiles of one view are written side by side. A delete sets ``cancelled`` before removing
     the folder, so a write that lands after the removal sees it and takes its file back."""
     path = folder / _tile_name(grid, index)
     with job.lock:
-        if job.cancelled or path.is_file():
+        if job.cancelled or _tile_ok(path, grid, index):
             return True
         if job.rgb is None:
             return False
         data = _encode(job.rgb.crop(grid.box(index)))
     try:
-        atomic_write(path, data, fsync=True)
+        atomic_write(path, data, fsync=False)  # a cache: a short file is cut again (_tile_ok)
     except OSError:
         if job.cancelled:  # the folder went while writing: the delete's removal took the temp file
             return True
@@ -182,12 +200,33 @@ def _write_tile(folder: Path, grid: TileGrid, job: _Job, index: int) -> bool:
     return True
 
 
+def _load_rgb(src: Path) -> Image.Image:
+    """The stored file decoded, upright and RGB, with no copy of the pixels.
+
+    ``decode.load_upright`` copies the decoded image (150 MB at 50 MP, about 100 ms) and decodes
+    under the process-wide PIL lock, so every other image opened meanwhile (a display copy, a
+    thumbnail) waited for the whole decode. A JPEG's pixel limit is checked when it is opened, so
+    only the opening is under the lock; other formats (a TIFF checks it per tile) decode under it.
+    """
+    with pixel_limit_lifted():
+        img = Image.open(src)
+        if img.format not in ("JPEG", "MPO"):
+            img.load()
+    img.load()
+    orientation = read_orientation(img)
+    with contextlib.suppress(AttributeError, OSError):
+        if img.fp is not None:  # a JPEG's own file is closed by its load, an MPO's is kept for seek
+            img.fp.close()
+    rgb = image_to_rgb(apply_orientation(img, orientation))
+    rgb.load()
+    return rgb
+
+
 def _decode(project_dir: Path, rel_path: str, grid: TileGrid) -> Image.Image:
     src = _resolve(Path(project_dir), rel_path)
     if not src.is_file():
         raise ValidationError(f"{rel_path}: stored image file is missing")
-    rgb = image_to_rgb(load_upright(src))
-    rgb.load()
+    rgb = _load_rgb(src)
     if rgb.size != (grid.width, grid.height):
         raise ValidationError(
             f"{rel_path}: stored image is {rgb.size[0]}x{rgb.size[1]}, its record says "
@@ -254,7 +293,7 @@ def _finish(folder: Path, grid: TileGrid, job: _Job) -> None:
         with job.lock:
             if not job.cancelled:
                 atomic_write(
-                    _manifest(folder, grid.side), json.dumps(grid.to_json()).encode("utf-8"), fsync=True
+                    _manifest(folder, grid.side), json.dumps(grid.to_json()).encode("utf-8"), fsync=False
                 )
                 _COMPLETE.add(folder)
     finally:
@@ -302,7 +341,7 @@ def tile_paths(
         grid.box(index)  # refuses an index outside the grid
     folder = tiles_folder(project_dir, rel_path)
     paths = [folder / _tile_name(grid, i) for i in indices]
-    if all(p.is_file() for p in paths):
+    if all(_tile_ok(p, grid, i) for p, i in zip(paths, indices, strict=True)):
         return paths
     for _attempt in range(3):
         job = _job(project_dir, rel_path, grid, folder)

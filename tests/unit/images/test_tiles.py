@@ -119,6 +119,21 @@ def test_a_lost_tile_is_written_again_and_sweep_and_delete(tmp_path: Path) -> No
     tiles.delete_tiles(tmp_path, rel)  # nothing there is fine
 
 
+def test_a_short_or_empty_tile_left_by_a_power_cut_is_cut_again(tmp_path: Path) -> None:
+    # tiles are written without an fsync: after a power cut a tile may be on disk short or empty
+    arr = _random(700, 300, seed=6)
+    rel = _store(tmp_path, arr)
+    tiles.ensure_tiles(tmp_path, rel, side=256)
+    folder = tiles.tiles_folder(tmp_path, rel)
+    whole = (folder / "256_2_1.bmp").read_bytes()  # the edge tile, 188 x 44
+    (folder / "256_2_1.bmp").write_bytes(whole[: len(whole) // 2])
+    (folder / "256_0_0.bmp").write_bytes(b"")
+    for index, (x0, y0, x1, y1) in ((5, (512, 256, 700, 300)), (0, (0, 0, 256, 256))):
+        (path,) = tiles.tile_paths(tmp_path, rel, (700, 300), [index], side=256, background=False)
+        np.testing.assert_array_equal(np.asarray(Image.open(path).convert("RGB")), arr[y0:y1, x0:x1])
+    assert (folder / "256_2_1.bmp").read_bytes() == whole
+
+
 def test_a_size_that_is_not_the_stored_one_is_refused(tmp_path: Path) -> None:
     rel = _store(tmp_path, _random(300, 200))
     with pytest.raises(ValidationError, match="stored image is 300x200, its record says 200x300"):
