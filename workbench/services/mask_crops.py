@@ -4,7 +4,8 @@ The browser paints at natural resolution, but a 6000 x 4000 image is 24 MB per m
 so it keeps each mask as a crop: ``{"size": [H, W], "x", "y", "w", "h", "counts"}``, where
 ``counts`` are COCO's uncompressed runs over the w x h crop (column-major, starting with a run of
 zeros) and (x, y) is the crop's corner in the H x W image. Both directions are a few numpy passes
-over the crop, never over the whole image; the stored side is the usual compressed Rle.
+over the crop's runs (never its pixels, let alone the whole image's); the stored side is the usual
+compressed Rle.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ def _interleave(starts: np.ndarray, ends: np.ndarray, total: int) -> list[int]:
     runs[-1] = total - ends[-1]
     if runs[-1] == 0:
         runs = runs[:-1]
-    return [int(r) for r in runs]
+    return runs.tolist()  # Python ints
 
 
 def rle_to_crop(rle: Rle) -> dict[str, Any]:
@@ -72,19 +73,26 @@ def _crop(rle: Rle) -> tuple[int, int, int, int, tuple[int, ...]]:
     starts, ends = starts[nonempty], ends[nonempty]
     if starts.size == 0:
         return (0, 0, 0, 0, ())
-    # split the runs at column boundaries: piece k of run i lies in column first_col[i] + k
-    first_col, last_col = starts // h_img, (ends - 1) // h_img
-    pieces = last_col - first_col + 1
-    run_of = np.repeat(np.arange(starts.size), pieces)
-    col = first_col[run_of] + np.arange(run_of.size) - np.repeat(np.cumsum(pieces) - pieces, pieces)
-    top = np.maximum(starts[run_of], col * h_img) - col * h_img
-    bottom = np.minimum(ends[run_of], (col + 1) * h_img) - col * h_img
+    col, top, bottom = _column_pieces(starts, ends, h_img)
     x0, x1 = int(col[0]), int(col[-1]) + 1
     y0, y1 = int(top.min()), int(bottom.max())
     h = y1 - y0
     at = (col - x0) * h - y0
     counts = _interleave(at + top, at + bottom, (x1 - x0) * h)
     return (x0, y0, x1 - x0, h, tuple(counts))
+
+
+def _column_pieces(starts: np.ndarray, ends: np.ndarray, h: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Runs of ones ``[start, end)`` at column-major offsets over columns of ``h`` pixels, split at
+    the column boundaries: the column, top row and bottom row (exclusive) of each piece, in order."""
+    # piece k of run i lies in column first_col[i] + k
+    first_col, last_col = starts // h, (ends - 1) // h
+    pieces = last_col - first_col + 1
+    run_of = np.repeat(np.arange(starts.size), pieces)
+    col = first_col[run_of] + np.arange(run_of.size) - np.repeat(np.cumsum(pieces) - pieces, pieces)
+    top = np.maximum(starts[run_of], col * h) - col * h
+    bottom = np.minimum(ends[run_of], (col + 1) * h) - col * h
+    return col, top, bottom
 
 
 def _int(obj: Mapping[str, Any], name: str, where: str) -> int:
@@ -115,8 +123,11 @@ def crop_to_rle(obj: Any, *, where: str = "annotator mask") -> Rle | None:
     if x + w > w_img or y + h > h_img:
         raise ValidationError(f"{where}: the crop {w}x{h} at ({x}, {y}) leaves the {w_img}x{h_img} image")
     counts = obj.get("counts")
-    if not isinstance(counts, (list, tuple)) or not all(
-        isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in counts
+    # set(map(type)) and min: C loops (a grown mask sends 12,000 runs a stroke); type() is int, not bool
+    if (
+        not isinstance(counts, (list, tuple))
+        or not set(map(type, counts)) <= {int}
+        or min(counts, default=0) < 0
     ):
         raise ValidationError(f"{where}: 'counts' must be a list of non-negative integers")
     if sum(counts) != w * h:
@@ -125,20 +136,16 @@ def crop_to_rle(obj: Any, *, where: str = "annotator mask") -> Rle | None:
         )
     if w * h == 0 or len(counts) < 2:
         return None
-    values = np.arange(len(counts), dtype=np.uint8) & 1
-    crop = np.repeat(values, np.asarray(counts, dtype=np.int64)).reshape(w, h)  # one row per image column
-    # A zero above and below every column keeps a run from spilling into the next column, so each
-    # run's start and end map straight to column-major offsets in the whole image.
-    padded = np.zeros((w, h + 2), dtype=np.int8)
-    padded[:, 1:-1] = crop
-    step = np.diff(padded.ravel())
-    starts, ends = np.flatnonzero(step == 1) + 1, np.flatnonzero(step == -1) + 1
+    # From the runs alone, never expanding the crop's pixels (a mask grown across a 24-MP image is a
+    # 7.5-MP crop of 12,000 runs: expanding it took 35-55 ms a stroke): each run of ones is split at
+    # the crop's column boundaries and its pieces placed at column-major offsets in the whole image.
+    bounds = np.cumsum(np.asarray(counts, dtype=np.int64))
+    starts, ends = bounds[0:-1:2], bounds[1::2]
+    nonempty = ends > starts
+    starts, ends = starts[nonempty], ends[nonempty]
     if starts.size == 0:
         return None
-    pitch = h + 2
-
-    def offset(i: np.ndarray) -> np.ndarray:
-        return (x + i // pitch) * h_img + y + i % pitch - 1
-
-    counts = _interleave(offset(starts), offset(ends), h_img * w_img)
+    col, top, bottom = _column_pieces(starts, ends, h)
+    at = (x + col) * h_img + y
+    counts = _interleave(at + top, at + bottom, h_img * w_img)
     return coco_rle_to_rle({"size": [h_img, w_img], "counts": counts}, where=where)

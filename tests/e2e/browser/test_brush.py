@@ -278,3 +278,61 @@ def test_a_stored_mask_with_a_hole_is_shown_and_painted_on(pt: Painter) -> None:
     pt.set_radius(150)
     pt.stroke([(170.0, 150.0)])
     pt.wait(image_id, lambda v: v == [], "erased away")
+
+
+def shown_mask(pt: Painter) -> np.ndarray:
+    """H x W mask of the pixels the page shows for its one mask shape (its canvas, where it lies)."""
+    fo = pt.page.locator(".wb-maskfo")
+    x, y = (int(float(fo.get_attribute(k) or 0)) for k in ("x", "y"))
+    w, h, alpha = pt.page.locator(".wb-maskcv").evaluate(
+        "c => [c.width, c.height, Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data"
+        ".filter((_, i) => i % 4 === 3))]"
+    )
+    out = np.zeros((SIZE[1], SIZE[0]), dtype=bool)
+    out[y : y + h, x : x + w] = np.asarray(alpha, dtype=np.uint8).reshape(h, w) > 0
+    return out
+
+
+def test_strokes_into_a_growing_mask_store_exactly_the_pixels_painted(pt: Painter) -> None:
+    # A save encodes only the columns a stroke touched (mask.js keeps each column's runs): after
+    # strokes that grow the mask up, left, right and down, an eraser stroke, an undo (the runs read
+    # again from the stored crop) and a stroke after it, the store holds exactly the pixels shown.
+    image_id = pt.fresh_image()
+    pt.page.keyboard.press("b")
+    pt.set_radius(9)
+    pt.stroke([(200.0, 150.0), (230.0, 170.0)])
+    [first] = pt.wait(image_id, lambda v: len(v) == 1 and v[0].rle is not None, "first stroke")
+    areas = [first.area]
+    for path in (
+        [(60.0, 40.0), (90.0, 60.0)],
+        [(330.0, 260.0), (360.0, 230.0)],
+        [(90.0, 60.0), (330.0, 250.0)],
+    ):
+        pt.stroke(path, shift=True)
+        [grown] = pt.wait(image_id, lambda v, a=areas[-1]: len(v) == 1 and v[0].area > a, "a Shift stroke")
+        areas.append(grown.area)
+        assert grown.id == first.id
+    assert np.array_equal(mask_of(grown), shown_mask(pt))
+    pt.page.keyboard.press("e")
+    pt.stroke([(205.0, 151.0), (205.0, 100.0), (205.0, 200.0)])  # from on it, across: cuts it in two
+    [cut] = pt.wait(image_id, lambda v: len(v) == 1 and v[0].area < areas[-1], "erased across")
+    m = mask_of(cut)
+    assert np.array_equal(m, shown_mask(pt)) and not m[155, 205] and m[170, 230] and m[50, 75] and m[60, 90]
+    pt.page.keyboard.press("Control+z")
+    pt.wait(image_id, lambda v: len(v) == 1 and v[0].area == areas[-1], "undone")
+    pt.page.keyboard.press("b")
+    pt.stroke([(40.0, 280.0), (60.0, 290.0)], shift=True)
+    [last] = pt.wait(image_id, lambda v: len(v) == 1 and v[0].area > areas[-1], "a stroke after the undo")
+    m = mask_of(last)
+    assert np.array_equal(m, shown_mask(pt)) and m[285, 50] and m[155, 205]
+    want = capsules(
+        [
+            ((200.0, 150.0), (230.0, 170.0)),
+            ((60.0, 40.0), (90.0, 60.0)),
+            ((330.0, 260.0), (360.0, 230.0)),
+            ((90.0, 60.0), (330.0, 250.0)),
+            ((40.0, 280.0), (60.0, 290.0)),
+        ],
+        9,
+    )
+    assert iou(m, want) >= 0.95

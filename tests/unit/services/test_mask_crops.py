@@ -115,3 +115,32 @@ def test_random_masks_round_trip_canonically() -> None:
             assert back is not None and back.counts == rle.counts
         else:
             assert back is None and crop["w"] == 0
+
+
+def test_untrimmed_crops_anywhere_with_empty_runs_are_the_same_mask() -> None:
+    """What the browser may send: a crop with zeros around the shape, anywhere in a larger image, its
+    runs split by zero-length ones; the stored Rle is the one pycocotools writes for the pixels."""
+    rng = np.random.default_rng(1)
+    for _ in range(300):
+        h_img, w_img = (int(v) for v in rng.integers(1, 15, 2))
+        h, w = int(rng.integers(1, h_img + 1)), int(rng.integers(1, w_img + 1))
+        y, x = int(rng.integers(0, h_img - h + 1)), int(rng.integers(0, w_img - w + 1))
+        sub = (rng.random((h, w)) < rng.random()).astype(np.uint8)
+        runs, value, n = [], 0, 0
+        for v in sub.ravel(order="F"):
+            if v != value:
+                runs.append(n)
+                value, n = v, 0
+            n += 1
+        runs.append(n)
+        for _split in range(int(rng.integers(0, 3))):  # a run cut in two by an empty run between
+            k = int(rng.integers(0, len(runs)))
+            cut = int(rng.integers(0, runs[k] + 1))
+            runs[k : k + 1] = [cut, 0, runs[k] - cut]
+        mask = np.zeros((h_img, w_img), np.uint8)
+        mask[y : y + h, x : x + w] = sub
+        back = crop_to_rle({"size": [h_img, w_img], "x": x, "y": y, "w": w, "h": h, "counts": runs})
+        if mask.any():
+            assert back is not None and back.counts == mask_to_rle(mask).counts
+        else:
+            assert back is None
