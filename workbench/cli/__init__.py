@@ -19,7 +19,9 @@ from workbench.cli import (
     imports,
     projects,
     review,
+    team,
     train,
+    users,
 )
 from workbench.cli.common import Registrar, run_command
 
@@ -35,6 +37,8 @@ COMMANDS: tuple[Registrar, ...] = (
     review.register,  # predict
     augment.register,  # augment
     assist.register,  # assist, next
+    users.register,  # users, members
+    team.register,  # jobs, history, audit
 )
 """Every command module, in the order `workbench --help` lists their commands."""
 
@@ -50,6 +54,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--database-url",
         default=argparse.SUPPRESS,
         help="SQLAlchemy URL (default $WORKBENCH_DATABASE_URL or the workspace's SQLite file)",
+    )
+    common.add_argument(
+        "--as",
+        dest="as_user",
+        default=argparse.SUPPRESS,
+        metavar="USER",
+        help="team mode: act as this user (default: the account named as the OS user)",
     )
     p = argparse.ArgumentParser(prog="workbench", description=__doc__, parents=[common])
     sub = p.add_subparsers(dest="command", required=True)
@@ -83,4 +94,5 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.workspace = getattr(args, "workspace", None)
     args.database_url = getattr(args, "database_url", None)
+    args.as_user = getattr(args, "as_user", None)
     return run_command(args)

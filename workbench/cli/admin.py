@@ -39,16 +39,29 @@ def cmd_db(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_ui(args: argparse.Namespace) -> int:
-    from workbench.services import projects
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
-    ws = workspace(args)
-    if args.demo_if_empty and not projects.list_projects(ws):
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    from workbench.services import accounts, projects
+    from workbench.services.workspace import open_workspace
+
+    ws = open_workspace(args.workspace, database_url=args.database_url)  # sessions sign in; no --as here
+    team = accounts.has_accounts(ws)
+    if args.host not in LOOPBACK and not team and not args.no_auth:
+        raise ValueError(
+            f"--host {args.host} opens the UI beyond this machine, and the workspace has no accounts: add an admin "
+            "(`workbench users add NAME --role admin`), or pass --no-auth if a proxy of yours does the login"
+        )
+    if args.demo_if_empty and not team and not projects.list_projects(ws):
         from workbench.services.demo import create_demo_project
 
         info = create_demo_project(ws)
         print(f"created demo project {info.slug}")
     env = dict(os.environ, WORKBENCH_HOME=str(ws.root))
+    env["WORKBENCH_UI_HOST"] = args.host  # beyond loopback, every page needs a login (issue 15)
+    if args.no_auth:
+        env["WORKBENCH_NO_AUTH"] = "1"
     if args.database_url:
         env["WORKBENCH_DATABASE_URL"] = args.database_url
     cmd = [
@@ -65,6 +78,8 @@ def cmd_ui(args: argparse.Namespace) -> int:
         "true",
         "--browser.gatherUsageStats",
         "false",
+        "--server.enableXsrfProtection",
+        "true",
         "--client.toolbarMode",
         "minimal",
         "--",
@@ -94,5 +109,10 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     ui.add_argument("--port", type=int, default=8501)
     ui.add_argument(
         "--demo-if-empty", action="store_true", help="create the demo project when the workspace is empty"
+    )
+    ui.add_argument(
+        "--no-auth",
+        action="store_true",
+        help="no login even beyond loopback (your own proxy does it); every page says so",
     )
     ui.set_defaults(func=cmd_ui)

@@ -16,8 +16,12 @@ Registrar = Callable[[argparse._SubParsersAction, argparse.ArgumentParser], None
 
 
 def workspace(args: argparse.Namespace) -> Workspace:
-    """The workspace of ``--workspace``/``--database-url`` (or their environment defaults)."""
-    return open_workspace(args.workspace, database_url=args.database_url)
+    """The workspace of ``--workspace``/``--database-url`` (or their environment defaults), acted on by
+    ``--as USER`` (or the OS user's account) when the store has accounts."""
+    from workbench.services.accounts import cli_workspace
+
+    ws = open_workspace(args.workspace, database_url=args.database_url)
+    return cli_workspace(ws, getattr(args, "as_user", None))
 
 
 @contextmanager
