@@ -276,6 +276,19 @@ class Augmenter:
         result = Sample(image=image, masks=masks, labels=sample.labels.copy(), keypoints=keypoints)
         return drop_small_instances(result, self.min_area_px)
 
+    def apply_maps(self, image: np.ndarray, maps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The image and M x H x W uint8 label maps (class maps, an index map) moved together.
+
+        Semantic targets keep every map, empty or not (nothing is dropped as instances are), and
+        albumentations moves masks nearest-neighbour, so class and ignore values stay exact.
+        """
+        if self._compose is None:
+            return image, maps
+        out = self._compose(image=image, masks=maps, keypoints=np.zeros((0, 2), np.float32))
+        img = out["image"]
+        h, w = img.shape[:2]
+        return img, np.asarray(out["masks"], dtype=np.uint8).reshape(len(maps), h, w)
+
 
 def drop_small_instances(sample: Sample, min_area_px: float) -> Sample:
     """Drop instances whose mask area is below ``min_area_px`` (and empty ones) from every target."""

@@ -26,7 +26,7 @@ def _print_summary(metrics: dict) -> None:  # type: ignore[type-arg]
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from workbench.services import evaluation, review
+    from workbench.services import evaluation, review, semantic
 
     ws = workspace(args)
     slug = review.run_project_slug(ws, args.run)
@@ -34,6 +34,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         review.run_project_slug(ws, args.compare)  # a clear error for an unknown run
         path = evaluation.compare_runs(ws, slug, args.run, args.compare, args.split)
         print(f"comparison of run {args.run} against run {args.compare} ({args.split}): {path}")
+        return 0
+    if semantic.run_task(ws, args.run) == "semantic":
+        with progress_bar("evaluate") as bar:
+            path = semantic.evaluate_semantic_run(ws, slug, args.run, split=args.split, device=args.device, progress=bar)
+        metrics = json.loads((path.parent / "metrics.json").read_text())
+        print(f"run {args.run} on {args.split} ({metrics['num_images']} images): {path}")
+        fmt = lambda v: "–" if v is None else f"{v:.3f}"  # noqa: E731
+        print(f"  mean IoU {fmt(metrics['mean_iou'])} (background not counted), pixel accuracy "
+              f"{fmt(metrics['pixel_accuracy'])}, mean class accuracy {fmt(metrics['mean_class_accuracy'])}, "
+              f"fwIoU {fmt(metrics['fw_iou'])}")
         return 0
     with progress_bar("evaluate") as bar:
         path = evaluation.evaluate_run(

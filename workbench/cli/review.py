@@ -8,13 +8,14 @@ workbench predict 3 demo_001.png 17
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from workbench.cli.common import progress_bar, workspace
 from workbench.domain import plural
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from workbench.services import review
+    from workbench.services import review, semantic
 
     ws = workspace(args)
     slug = review.run_project_slug(ws, args.run)
@@ -24,6 +25,17 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if not records:
         print("no images to predict")
         return 0
+    if semantic.run_task(ws, args.run) == "semantic":
+        with progress_bar("predict") as bar:
+            out, got = semantic.predict_semantic(ws, slug, args.run, records, args.labelmaps, min_area=args.min_area,
+                                                 device=args.device, progress=bar)
+        print(f"run {args.run}: label maps of {plural(len(records), 'image')} of {slug!r} in {out / 'index'} "
+              "(the layout and class ids of `workbench export labelmaps`); "
+              f"{plural(got.predictions, 'connected component')} of {args.min_area} px and up stored as "
+              "predictions; review them on the Review page")
+        return 0
+    if args.labelmaps is not None:
+        raise ValueError(f"--labelmaps is for semantic runs; run {args.run} is an instance (Mask R-CNN) run")
     with progress_bar("predict") as bar:
         got = review.predict_images(
             ws,
@@ -57,5 +69,13 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         "--score-threshold", type=float, default=0.5, help="keep predictions scoring at least this"
     )
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda:0")
+    p.add_argument(
+        "--min-area", dest="min_area", type=int, default=16,
+        help="semantic runs: predicted components below this many pixels become no prediction",
+    )
+    p.add_argument(
+        "--labelmaps", type=Path, default=None,
+        help="semantic runs: write the predicted maps here as index/<stem>.png (default: RUN_DIR/predicted)",
+    )
     p.add_argument("--project", default=None, help="check that the run belongs to this project")
     p.set_defaults(func=cmd_predict)

@@ -43,6 +43,10 @@ def _config(args: argparse.Namespace, ws: Workspace, num_train: int) -> Any:
         "lr",
         "max_iters",
         "augmentation",
+        "task",
+        "arch",
+        "encoder",
+        "image_size",
     ):
         value = getattr(args, key, None)
         if value is not None:
@@ -85,9 +89,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     train, _val = training.training_splits(ws, args.project)
     config = _config(args, ws, len(train.items))
     info = training.start_training(ws, args.project, config, name=args.name)
-    print(
-        f"run {info.id} {info.status} ({config.backbone}, {config.epochs} epochs, device {config.device}); folder {info.run_dir}"
-    )
+    model = config.backbone if config.task == "instance" else f"{config.task} {config.arch} {config.encoder or ''}".strip()
+    print(f"run {info.id} {info.status} ({model}, {config.epochs} epochs, device {config.device}); folder {info.run_dir}")
     return _follow(ws, info.id) if args.wait else 0
 
 
@@ -160,6 +163,10 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         "--max-iters", dest="max_iters", type=int, help="stop after this many iterations (smoke runs)"
     )
     tr.add_argument("--augmentation", help="none | light | medium | heavy")
+    tr.add_argument("--task", help="instance (Mask R-CNN, the default) | semantic (per-pixel label maps) | keypoints (heatmap pose on the boxes)")
+    tr.add_argument("--arch", help="semantic: unet | fcn | deeplabv3 | lraspp | pspnet (default unet); keypoints: hourglass | unet")
+    tr.add_argument("--encoder", help="semantic backbone: resnet18/34/50/101, mobilenet_v3_large, tu-<timm name>")
+    tr.add_argument("--image-size", dest="image_size", type=int, help="semantic: train and predict at this square size")
     tr.add_argument("--name")
     tr.add_argument("--wait", action="store_true", help="follow the run with a progress bar until it ends")
     tr.set_defaults(func=cmd_train)

@@ -47,6 +47,7 @@ __all__ = [
     "IGNORE_INDEX",
     "MAX_CLASSES",
     "binary_label_maps",
+    "export_index_maps",
     "export_labelmaps",
     "image_stems",
     "keypoint_heatmaps",
@@ -354,6 +355,54 @@ def export_labelmaps(
                 np.savez_compressed(kp_dir / f"{stem}.npz", **heatmaps)
             if progress is not None:
                 progress(done, total)
+        stage.put("classes.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return out_dir
+
+
+def export_index_maps(
+    dataset: Dataset, maps: Sequence[np.ndarray], out_dir: Path, *, source: str = "predicted", progress: Progress = None
+) -> Path:
+    """Index maps given per item (a model's predictions) laid out as :func:`export_labelmaps` lays
+    out ``index/``: ``index/<stem>.png`` with the same stems, class values and palette, and a
+    ``classes.json`` of the same format (``source`` says where the maps came from). Staged and moved
+    in whole, as the export is; an earlier label-map folder is replaced, anything else refused."""
+    if len(maps) != len(dataset.items):
+        raise ValidationError(f"{len(maps)} index maps for {len(dataset.items)} images")
+    out_dir = Path(out_dir)
+    if out_dir.is_dir() and not out_dir.is_symlink():
+        sweep(out_dir)
+    _check_replaceable(out_dir)
+    classes = label_classes(dataset.categories)
+    pal = palette()
+    stems = image_stems(dataset)
+    meta = {
+        "format": "workbench-labelmaps",
+        "version": 1,
+        "source": source,
+        "background_index": 0,
+        "ignore_index": IGNORE_INDEX,
+        "classes": [
+            {"index": i + 1, "name": c.name, "color": _hex(pal[3 * (i + 1) : 3 * (i + 2)]), "category_id": c.id}
+            for i, c in enumerate(classes)
+        ],
+        "images": [
+            {"stem": stem, "file_name": it.image.file_name, "id": it.image.id, "width": it.image.width,
+             "height": it.image.height}
+            for stem, it in zip(stems, dataset.items, strict=True)
+        ],
+    }
+    with staged_folder(out_dir, what="label-map export") as stage:
+        for old in out_dir.iterdir():
+            if not old.name.startswith((STAGE_PREFIX, OLD_PREFIX)):
+                stage.drop(old.name)
+        index_dir = stage.put("index", folder=True)
+        for done, (stem, item, m) in enumerate(zip(stems, dataset.items, maps, strict=True), start=1):
+            m = np.asarray(m)
+            if m.shape != (item.image.height, item.image.width):
+                raise ValidationError(f"{item.image.file_name}: index map {m.shape} is not the image's {item.image.height}x{item.image.width}")
+            _save_png(m, index_dir / f"{stem}.png", pal)
+            if progress is not None:
+                progress(done, len(maps))
         stage.put("classes.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return out_dir
 

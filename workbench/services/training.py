@@ -113,6 +113,10 @@ def default_config(
     )
     if ws is not None and slug is not None and "augmentation" not in overrides:
         base["augmentation"] = get_pipeline(ws, slug)
+    if overrides.get("task") == "semantic":
+        from workbench.services.semantic import semantic_defaults
+
+        base.update(semantic_defaults(cuda, overrides.get("arch")))
     base.update(overrides)
     return TrainConfig(**base)
 
@@ -144,7 +148,7 @@ def start_training(
         config = default_config(len(train.items), ws=ws, slug=slug)
     devices.check_train_device(config)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    name = name or f"{config.backbone}-{stamp}"
+    name = name or f"{config.backbone if config.task == 'instance' else config.arch or config.task}-{stamp}"
     runs_dir = ws.project_dir(slug) / "runs"
     run_dir = runs_dir / project_repo.slugify(name)
     n = 1

@@ -110,6 +110,28 @@ class TrainConfig:
     max_iters: int | None = None
     """Stop after this many iterations in all (smoke runs, benchmarks)."""
     gpus: int = 1
+    task: str = "instance"
+    """What the run learns: instance (Mask R-CNN), semantic (per-pixel label maps); the registry
+    :data:`workbench.train.tasks.TASKS` lists them. The settings above are Mask R-CNN's."""
+    arch: str | None = None
+    """The task's architecture (semantic: unet, fcn, deeplabv3, lraspp, pspnet); None: the task's first."""
+    encoder: str | None = None
+    """Semantic backbone: fcn resnet50|resnet101, deeplabv3 also mobilenet_v3_large, lraspp
+    mobilenet_v3_large, unet/pspnet any segmentation-models-pytorch encoder (resnet18/34/50,
+    tu-<timm name>); None: the arch's default (resnet50, lraspp mobilenet_v3_large, unet resnet34)."""
+    image_size: int | None = None
+    """Semantic: images train and predict resized to image_size x image_size (a multiple of 32; the
+    predicted maps are scaled back to each image's own size); None: 512."""
+    seg_loss: str = "bce"
+    """Semantic: bce (a binary log loss per class map, summed over the classes and averaged over the
+    pixels: classes may overlap) | ce (softmax cross-entropy over the index map: exclusive classes).
+    Ignore pixels (index 255) count in neither."""
+    bce_class_reduction: str = "sum"
+    """bce over the classes: sum (the lecture's loss) | mean (divided by the number of classes)."""
+    dice_weight: float = 0.0
+    """Semantic: add this times the soft Dice loss (per class, over the batch's non-ignored pixels); 0: off."""
+    aux_loss_weight: float = 0.5
+    """Semantic fcn/deeplabv3: weight of the auxiliary head's loss (torchvision's reference: 0.5); 0: no aux head."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -160,6 +182,9 @@ class TrainConfig:
             problems.append(f"grad_clip_norm must be positive or null, got {self.grad_clip_norm}")
         if not all(0 < m < 1 for m in self.step_milestones):
             problems.append(f"step_milestones are fractions of the run in (0, 1), got {list(self.step_milestones)}")
+        from workbench.train.tasks import task_config_problems
+
+        problems += task_config_problems(self)
         if problems:
             raise ConfigError("invalid training config: " + "; ".join(problems))
 

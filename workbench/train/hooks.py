@@ -73,8 +73,11 @@ class CancelOnRequest(Hook):
             raise TrainingCancelled("cancelled by the user")
 
 
-def _mask_ap(val: dict[str, float]) -> float:
-    return float(val.get("segm_ap", 0.0))
+def _mask_ap(val: dict[str, float], trainer: Trainer | None = None) -> float:
+    """The validation figure that picks the best epoch: the task's primary metric (instance: mask AP,
+    semantic: mean IoU); ``state.best_ap`` holds it whatever the task."""
+    key = trainer.task.primary_metric if trainer is not None and hasattr(trainer, "task") else "segm_ap"
+    return float(val.get(key) or 0.0)
 
 
 class EarlyStopping(Hook):
@@ -89,7 +92,7 @@ class EarlyStopping(Hook):
         if val is None:
             return
         st, cfg = trainer.state, trainer.config
-        if _mask_ap(val) > st.best_ap:
+        if _mask_ap(val, trainer) > st.best_ap:
             st.epochs_without_improvement = 0
         elif st.best_ap > 0 or 2 * st.epoch >= cfg.epochs:
             st.epochs_without_improvement += 1
@@ -104,7 +107,7 @@ class BestCheckpoint(Hook):
     def after_epoch(self, trainer: Trainer, val: dict[str, float] | None) -> None:
         if val is None:
             return
-        st, ap = trainer.state, _mask_ap(val)
+        st, ap = trainer.state, _mask_ap(val, trainer)
         if ap > st.best_ap:
             st.best_ap, st.best_epoch = ap, st.epoch
             trainer.save_checkpoint("best.pt")

@@ -1,5 +1,9 @@
 """The training loop: epochs of steps, validation, resume; everything around the steps is a hook.
 
+What differs between tasks (instance masks, semantic label maps...) is the task's
+(:mod:`workbench.train.tasks`): data, model, validation metrics, model file. The model's forward
+returns a loss dict in training whatever the task, so the step below is every task's.
+
 Checkpoints (``last.pt`` every epoch and every ``checkpoint_every_iters``, ``best.pt`` on a better
 validation mask AP), early stopping, ``metrics.jsonl``, ``status.json`` and cancelling are the hooks
 of :mod:`workbench.train.hooks`; DDP plumbing lives in :mod:`workbench.train.ddp`, the batch order in
@@ -9,7 +13,6 @@ weights) that prediction loads.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import random
@@ -21,18 +24,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from workbench.augment import Augmenter
 from workbench.domain import WorkbenchError
 from workbench.train import ddp
 from workbench.train.checkpoint import load_checkpoint, save_atomic
 from workbench.train.config import TrainConfig, load_config
-from workbench.train.dataset import (
-    MaskRCNNDataset,
-    load_coco_split,
-    make_loader,
-    mix_policy,
-    schema_from_categories,
-)
 from workbench.train.ema import ModelEMA
 from workbench.train.hooks import (
     BestCheckpoint,
@@ -45,9 +40,8 @@ from workbench.train.hooks import (
     StatusHook,
     TrainingCancelled,
 )
-from workbench.train.model import build_model, model_args, model_file_payload, unwrap
-from workbench.train.sampler import GroupedBatchSampler
-from workbench.train.validation import evaluate_model
+from workbench.train.model import unwrap
+from workbench.train.tasks import get_task
 
 
 class TrainingDiverged(WorkbenchError):
@@ -137,56 +131,16 @@ class Trainer:
         reporting: list[Hook] = [MetricsHook(), self.status_hook] if self.rank == 0 else []
         self.hooks: list[Hook] = every_rank + reporting + list(hooks)
         self.device = resolve_device(self.config.device)
+        self.task = get_task(self.config.task)
 
     # ---------------------------------------------------------------------------------- setup
     def _setup_data(self) -> None:
-        cfg = self.config
-        data_dir = self.run_dir / "dataset"
-        images_dir = data_dir / "images" if (data_dir / "images").is_dir() else data_dir
-        train_ds = load_coco_split(data_dir / "coco_train.json", images_dir)
-        val_path = data_dir / "coco_val.json"
-        val_ds = load_coco_split(val_path, images_dir) if val_path.exists() else None
-        self.schema = schema_from_categories(train_ds.categories)
-        if not train_ds.items:
-            raise WorkbenchError(f"{data_dir / 'coco_train.json'}: no training images")
-        augmenter = Augmenter(cfg.augmentation, min_area_px=cfg.min_instance_area)
-        self.train_set = MaskRCNNDataset(train_ds.items, self.schema, augmenter, seed=cfg.seed, mix=mix_policy(cfg))
-        self.sampler = GroupedBatchSampler(
-            self.train_set.aspect_ratios(),
-            cfg.batch_size,
-            seed=cfg.seed,
-            group=cfg.aspect_ratio_grouping,
-            rank=self.rank,
-            world_size=self.world_size,
-        )
-        pin = self.device.type == "cuda"
-        self.train_loader = make_loader(self.train_set, self.sampler, num_workers=cfg.num_workers, pin_memory=pin)
-        # Validate on val when there is one, else on the (unaugmented) training images.
-        if val_ds is not None and val_ds.items:
-            self.val_gt = json.loads(val_path.read_text())
-            val_items, self.val_on = val_ds.items, "val"
-        else:
-            self.val_gt = json.loads((data_dir / "coco_train.json").read_text())
-            val_items, self.val_on = train_ds.items, "train"
-        self.val_set = MaskRCNNDataset(val_items, self.schema, None, seed=cfg.seed)
-        self.val_loader = make_loader(
-            self.val_set, None, num_workers=min(cfg.num_workers, 2), pin_memory=pin, batch_size=cfg.batch_size
-        )
+        """The task's datasets and loaders (:meth:`workbench.train.tasks.Task.setup_data`)."""
+        self.task.setup_data(self)
 
     def _setup_model(self) -> None:
         cfg = self.config
-        self.model_args = model_args(cfg, self.schema.num_classes, self.schema.num_keypoints)
-        model = build_model(
-            cfg.backbone,
-            num_classes=self.schema.num_classes,
-            num_keypoints=self.schema.num_keypoints,
-            weights=cfg.weights,
-            min_size=cfg.min_size,
-            max_size=cfg.max_size,
-            trainable_backbone_layers=cfg.trainable_backbone_layers,
-            head_norm=cfg.head_norm,
-            detector_kwargs=cfg.detector_kwargs(),
-        ).to(self.device)
+        model = self.task.build_model(self)  # sets self.model_args
         # the weights' average validates and is saved (rank 0 does both; the ranks hold the same weights)
         self.ema = ModelEMA(model, cfg.ema_decay, cfg.ema_tau) if cfg.ema and self.rank == 0 else None
         params = [p for p in model.parameters() if p.requires_grad]
@@ -287,12 +241,8 @@ class Trainer:
     def _validate(self) -> dict[str, float] | None:
         if self.rank != 0:
             return None
-        cfg = self.config
         model = self.ema.module if self.ema is not None else unwrap(self.model)
-        val = evaluate_model(
-            model, self.val_loader, self.val_gt, self.schema, self.device,
-            score_thresh=cfg.eval_score_thresh, detections_per_img=cfg.eval_detections_per_img,
-        )
+        val = self.task.validate(self, model)
         val["on"] = self.val_on  # type: ignore[assignment]
         return val
 
@@ -336,7 +286,7 @@ class Trainer:
             unwrap(self.model).load_state_dict(ckpt["ema"]["state_dict"] if ckpt.get("ema") else ckpt["model"])
         elif self.ema is not None:
             unwrap(self.model).load_state_dict(self.ema.module.state_dict())
-        payload = model_file_payload(self.model, self.model_args, self.config.to_dict(), self.schema.to_dict())
+        payload = self.task.model_file_payload(self)
         save_atomic(payload, self.run_dir / "model.pt")
 
     def train(self) -> str:

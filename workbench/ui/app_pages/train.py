@@ -11,9 +11,10 @@ from typing import Any
 import streamlit as st
 
 from workbench.domain import RunInfo, ValidationError, WorkbenchError
-from workbench.services import training
+from workbench.services import semantic, training
 from workbench.services.workspace import Workspace
 from workbench.ui import context
+from workbench.ui.app_pages import train_design
 
 POLL_S = 2.0
 IDLE_POLL_S = 10.0
@@ -108,11 +109,35 @@ def _settings(defaults: Any) -> dict[str, Any]:
             help="The run ends on plain images, like those it is evaluated on (Ultralytics' close_mosaic).",
         )
     return {
+        **_semantic_settings(defaults),
         "epochs": int(epochs), "batch_size": int(batch), "lr": float(lr) or None, "backbone": backbone,
         "weights": weights, "device": device, "augmentation": aug, "gpus": int(gpus),
         "name": name.strip() or None, "early_stopping_patience": int(patience) or None,
         "mosaic": float(mosaic), "copy_paste": float(copy_paste), "close_mosaic": int(close_mosaic),
     }
+
+
+def _semantic_settings(defaults: Any) -> dict[str, Any]:
+    """The semantic task's own settings (architecture, encoder, size, loss); nothing for other tasks."""
+    if defaults.task != "semantic":
+        return {}
+    archs = semantic.semantic_arch_choices()
+    with st.expander("Semantic model", icon=":material/layers:", expanded=True):
+        c1, c2, c3 = st.columns(3)
+        names = list(archs)
+        arch = c1.selectbox("Architecture", names, index=names.index(defaults.arch or names[0]), key="train_arch",
+                            help="unet, pspnet: segmentation-models-pytorch; fcn, deeplabv3, lraspp: torchvision")
+        encoders = list(archs[arch] or semantic.SMP_ENCODER_CHOICES)
+        enc_default = defaults.encoder if defaults.encoder in encoders else encoders[0]
+        encoder = c2.selectbox("Encoder", encoders, index=encoders.index(enc_default), key=f"train_encoder_{arch}")
+        size = c3.number_input("Image size (px, square)", 32, 2048, int(defaults.image_size or 512), step=32,
+                               key="train_image_size", help="Images train and predict resized to this (a multiple of 32)")
+        losses = ["bce", "ce"]
+        loss = c1.selectbox("Loss", losses, index=losses.index(defaults.seg_loss), key="train_seg_loss",
+                            help="bce: one binary map per class (classes may overlap); ce: softmax over exclusive classes")
+        dice = c2.number_input("Dice weight (0 = off)", 0.0, 10.0, float(defaults.dice_weight), step=0.25,
+                               key="train_dice")
+    return {"arch": arch, "encoder": encoder, "image_size": int(size), "seg_loss": loss, "dice_weight": float(dice)}
 
 
 def _start(ws: Workspace, slug: str, defaults: Any, choice: dict[str, Any]) -> None:
@@ -182,15 +207,16 @@ def _progress_panel(ws: Workspace, slug: str, run_id: int) -> None:
     loss = s.get("loss")
     c1.metric("Loss", "–" if loss is None else f"{float(loss):.3f}")
     best = s.get("best_ap")
-    c2.metric("Best mask AP", "–" if best is None else f"{float(best):.3f}")
+    semantic_run = (info.config or {}).get("task") == "semantic"
+    c2.metric("Best mean IoU" if semantic_run else "Best mask AP", "–" if best is None else f"{float(best):.3f}")
     c3.metric("Device", str(s.get("device") or info.device or "–"))
     series = prog.loss_series()
     if series:
         st.caption("Training losses by step")
         st.line_chart(series, x="step", height=220)
-    val = prog.val_series()
+    val = prog.val_series(("mean_iou", "pixel_accuracy", "fw_iou")) if semantic_run else prog.val_series()
     if val:
-        st.caption("Validation AP per epoch")
+        st.caption("Validation mean IoU per epoch" if semantic_run else "Validation AP per epoch")
         st.line_chart(val, x="epoch", height=180)
     with st.expander("Log", icon=":material/article:", expanded=info.status == "failed"):
         st.code(prog.log_tail or "(no output yet)", language=None)
@@ -231,15 +257,23 @@ def render() -> None:
         train_ds = val_ds = None
     if train_ds is not None:
         n_train, n_val = len(train_ds.items), len(val_ds.items) if val_ds else 0
-        defaults = training.default_config(n_train, ws=ws, slug=slug)
+        tasks = semantic.task_choices()
+        task = st.selectbox("Task", list(tasks), format_func=lambda t: f"{t}: {tasks[t]}", key="train_task")
+        try:
+            defaults = training.default_config(n_train, ws=ws, slug=slug, **({} if task == "instance" else {"task": task}))
+        except ValidationError as exc:
+            st.error(str(exc))
+            return
         weights_txt = "no pretrained weights" if defaults.weights == "none" else f"{defaults.weights} weights"
         st.caption(
             f"{context.plural(n_train, 'training image')}, {context.plural(n_val, 'validation image')}"
             + ("" if n_val else " (validation on the training images; assign a val split on the Dataset page)")
-            + f". Defaults: {defaults.backbone}, {weights_txt}, {context.plural(defaults.epochs, 'epoch')} "
+            + f". Defaults: {defaults.backbone if defaults.task == 'instance' else f'{defaults.arch} {defaults.encoder}'}, "
+            f"{weights_txt}, {context.plural(defaults.epochs, 'epoch')} "
             f"on {training.queue_device(defaults)}."
         )
         choice = _settings(defaults)
+        choice.update(train_design.design_settings(ws, slug, defaults, choice["backbone"]))
         if st.button("Train", type="primary", icon=":material/model_training:", key="train_start"):
             _start(ws, slug, defaults, choice)
     flash = st.session_state.pop(FLASH_KEY, None)

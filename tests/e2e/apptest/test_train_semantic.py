@@ -1,0 +1,35 @@
+"""The Train page offers the task: semantic shows its architecture, encoder, size and loss, and the
+run it starts carries them in its config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.support.apptest import app, button, running_run
+from workbench.services import training
+from workbench.services.demo import create_demo_project
+from workbench.services.workspace import Workspace
+
+
+def test_a_semantic_run_from_the_train_page(ws: Workspace, tmp_path: Path) -> None:
+    slug = create_demo_project(ws, num_images=4).slug
+    running_run(ws, slug, tmp_path)  # the cpu is busy: the new run waits, no worker starts here
+    at = app("train", slug)
+    assert "Architecture" not in [s.label for s in at.selectbox]  # instance (Mask R-CNN) first
+    next(s for s in at.selectbox if s.label == "Task").select("semantic").run()
+    assert not at.exception, at.exception
+    boxes = {s.label: s for s in at.selectbox}
+    assert boxes["Architecture"].value == "unet" and boxes["Encoder"].value == "resnet18"  # the CPU defaults
+    boxes["Architecture"].select("fcn").run()
+    boxes = {s.label: s for s in at.selectbox}
+    assert boxes["Encoder"].options == ["resnet50", "resnet101"]
+    boxes["Weights"].select("none")
+    boxes["Device"].select("cpu")
+    boxes["Loss"].select("ce")
+    next(n for n in at.number_input if n.label == "Image size (px, square)").set_value(128)
+    next(t for t in at.text_input if t.label == "Run name (optional)").input("seg")
+    button(at, "Train").click().run()
+    assert not at.exception, at.exception
+    cfg = next(r for r in training.list_runs(ws, slug) if r.name == "seg").config
+    assert (cfg["task"], cfg["arch"], cfg["encoder"], cfg["image_size"], cfg["seg_loss"]) == (
+        "semantic", "fcn", "resnet50", 128, "ce")

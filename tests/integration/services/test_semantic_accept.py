@@ -1,0 +1,45 @@
+"""A predicted class map becomes annotations on accept: its connected components, as polygons or (with
+a hole) RLE, small ones dropped; the accepted masks are the components'."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from workbench.geometry.masks import instance_to_mask
+from workbench.services import annotate, review, semantic
+from workbench.services.demo import create_demo_project
+from workbench.store import projects as project_repo
+from workbench.store import runs as run_repo
+
+
+def test_predicted_components_accepted_become_instances_with_their_masks(ws, tmp_path) -> None:  # noqa: ANN001
+    slug = create_demo_project(ws, num_images=2).slug
+    with ws.store.transaction() as s:
+        rid = run_repo.create_run(s, project_repo.project_id(s, slug), "seg", {"task": "semantic"},
+                                  str(tmp_path / "run"), device="cpu").id
+    rec = annotate.list_images(ws, slug)[0]
+    h, w = rec.height, rec.width
+    names = [c.name for c in semantic.project_dataset(ws, slug, splits=[]).categories if not c.is_ignore]
+    index = np.zeros((h, w), np.uint8)
+    index[10:40, 10:40] = 1
+    index[20:30, 20:30] = 0  # a hole: RLE
+    index[50:70, 60:95] = 2  # a plain blob: polygons
+    index[5:7, 100:102] = 2  # 4 px: below min_area, dropped
+    conf = np.full((h, w), 0.8, np.float32)
+    conf[50:70, 60:95] = 0.6
+    found = semantic.components_to_instances(index, names, conf, min_area=16)
+    assert sorted((i.category, i.rle is not None) for i in found) == sorted([(names[0], True), (names[1], False)])
+    assert {i.category: i.score for i in found} == {names[0]: 0.8, names[1]: 0.6}
+    before = len(annotate.load_image(ws, slug, rec.id).instances)
+    review.store_run_predictions(ws, slug, rid, {rec.id: found})
+    for p in review.list_predictions(ws, slug, run_id=rid, image_id=rec.id, status="pending"):
+        review.accept(ws, slug, p.id, as_polygons=p.instance.rle is None)
+    got = annotate.load_image(ws, slug, rec.id).instances[before:]
+    assert len(got) == 2
+    by_class = {i.category: instance_to_mask(i, (w, h)).astype(bool) for i in got}
+    hole = index == 1
+    np.testing.assert_array_equal(by_class[names[0]], hole)  # RLE: exactly the component, hole kept
+    blob = np.zeros_like(hole)
+    blob[50:70, 60:95] = True
+    iou = (by_class[names[1]] & blob).sum() / (by_class[names[1]] | blob).sum()
+    assert iou >= 0.95  # a polygon traced on the component's pixels (rasterised again by pycocotools)
