@@ -214,6 +214,12 @@ class NextImage:
     mean_score: float | None
 
 
+def order_by_rank(images: Sequence[ImageRecord], ranked_ids: Sequence[int]) -> list[ImageRecord]:
+    """The ranked images first, in rank order ("label next"), then the others in their order."""
+    rank = {int(i): n for n, i in enumerate(ranked_ids)}
+    return sorted(images, key=lambda im: (0, rank[int(im.id)]) if im.id in rank else (1, 0))  # type: ignore[arg-type]
+
+
 def uncertainty(scores: Sequence[float]) -> float:
     """``1 - mean(scores)`` of the detections at or above the floor; 1.0 when there is none."""
     kept = [float(s) for s in scores if s >= NEXT_SCORE_FLOOR]

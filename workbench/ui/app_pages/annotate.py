@@ -19,6 +19,7 @@ from workbench.services import classes as class_svc
 from workbench.services.shape_merge import Clash
 from workbench.services.workspace import Workspace
 from workbench.ui import context
+from workbench.ui.app_pages.annotate_assist import assist_data, on_assist, picker_label, run_picker
 from workbench.ui.app_pages.annotate_saves import (
     ALL,
     _state,
@@ -176,9 +177,10 @@ def _body(ws: Workspace, slug: str, num_images: int) -> None:
     """Everything below the header. A fragment: an action, a filter or the next image reruns only this,
     not the whole app (sidebar, navigation, project picker), and the browser redraws only this."""
     s = _state()
-    c1, c2, c3 = st.columns([1, 1, 3])
+    c1, c2, c3, c4 = st.columns([1, 1, 3, 1.5])
     c1.selectbox("Status", [ALL, *IMAGE_STATUSES], key="ann_status_filter")
     c2.selectbox("Split", [ALL, *SPLITS, "unassigned"], key="ann_split_filter")
+    next_run = run_picker(ws, slug, c4, key="ann_next_run")  # annotate_assist.py: "label next" order of a run
     images = browse_list(ws, slug)
     if not images:
         if num_images == 0:
@@ -202,9 +204,9 @@ def _body(ws: Workspace, slug: str, num_images: int) -> None:
         "Image",
         range(len(ids)),
         index=index,
-        format_func=lambda i: f"{i + 1}. {names[i]}",
+        format_func=lambda i: picker_label(ids[i], names[i], i),
         # a new widget whenever the list changes (a filter): a kept value would be an index into the old list
-        key=f"ann_pick_{s['epoch']}_{hash(tuple(ids))}",
+        key=f"ann_pick_{s['epoch']}_{hash((tuple(ids), next_run))}",
     )
     if picked != index:
         load_into_state(ws, slug, ids[picked], picked)
@@ -236,6 +238,7 @@ def _body(ws: Workspace, slug: str, num_images: int) -> None:
         "height": STAGE_HEIGHT_PX,
         "project": slug,  # shape_tools.js: per-shape hide and lock kept in the browser per project
     }
+    data.update(assist_data(ws, slug))  # annotate_assist.py: the assist bar's options and last answer
     if s["sent_epoch"] != s["epoch"]:  # the shapes go to the browser once per epoch, not on every save
         data["instances"] = s["payload"]
         s["sent_epoch"] = s["epoch"]
@@ -243,6 +246,7 @@ def _body(ws: Workspace, slug: str, num_images: int) -> None:
         data,
         on_action=lambda: _on_action(ws, slug),
         on_tiles=lambda: request_tiles(ws, slug, _state()["image_id"]),
+        on_assist=lambda: on_assist(ws, slug),
     )
     # below the canvas: a message never pushes the stage down under the user's pointer
     _conflict_box(ws, slug)

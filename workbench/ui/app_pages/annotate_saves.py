@@ -16,6 +16,7 @@ import streamlit as st
 
 from workbench.domain import IMAGE_STATUSES, ConflictError, ImageRecord, WorkbenchError
 from workbench.services import annotate as svc
+from workbench.services.assist import order_by_rank
 from workbench.services.shape_merge import merge_shapes
 from workbench.services.workspace import Workspace
 from workbench.ui.components.annotator import deltas, payload_to_indexed_instances
@@ -23,6 +24,8 @@ from workbench.ui.components.annotator import deltas, payload_to_indexed_instanc
 STATE = "wb_ann"
 """Session key of the page's state dict (image id, loaded version, epoch, ack, conflict, the tab's shapes)."""
 ALL = "all"
+NEXT_ORDER = "wb_ann_next"
+"""Session key of the "label next" ranking (annotate_assist.py): its images come first, in its order."""
 
 
 def _state() -> dict[str, Any]:
@@ -302,6 +305,9 @@ def browse_list(ws: Workspace, slug: str) -> list[ImageRecord]:
     matches them (a save turns 'unlabeled' into 'in progress'): the image stays until the user moves."""
     s = _state()
     images = svc.list_images(ws, slug, **_filters())
+    order = st.session_state.get(NEXT_ORDER)
+    if order and order.get("slug") == slug:
+        images = order_by_rank(images, order["ids"])
     if s["image_id"] is None or s["slug"] != slug or any(im.id == s["image_id"] for im in images):
         return images
     try:

@@ -124,6 +124,7 @@ function applyData(S, data) {
   showImageInfo(S, S.pending || img);
   updateSaveState(S);
   if (data.mode === "review") reviewSync(S, data); // review.js: predictions over the ground truth
+  assistSync(S, data); // assist.js: the assist bar's options, the answer to its last request
   render(S);
   updateTiles(S); // tiles.js: tiles Python has just registered
   refocus(S, null); // a rerun after a page control: the keys come back to the annotator
@@ -421,6 +422,7 @@ function render(S) {
   renderDraft(S, u);
   renderBrushCursor(S, u); // mask.js
   syncMaskControls(S); // mask.js: brush size field, part mode button
+  syncAssistBar(S); // assist.js
   renderList(S);
   renderKpPanel(S);
   renderAttrPanel(S); // attributes.js
@@ -453,6 +455,7 @@ function renderDraft(S, u) {
   const g = S.draftG;
   g.replaceChildren();
   renderBoxDraft(S, g); // box.js: the rectangle being dragged
+  renderAssistDraft(S, g, u); // assist.js: the prompt and the proposed shape
   if (!S.draft || !S.draft.length) return;
   const pts = S.draft.map((p) => `${p[0]},${p[1]}`);
   if (S.mouse) pts.push(`${S.mouse[0]},${S.mouse[1]}`);
@@ -551,6 +554,7 @@ function renderHint(S) {
     else if (S.kpNext < schema.names.length) h = `Click to place "${schema.names[S.kpNext]}" (O: occluded, X: skip)`;
     else h = "All keypoints placed: drag to adjust";
   } else if (isMaskTool(S)) h = maskHint(S); // mask.js
+  else if (S.tool === "assist") h = assistHint(S); // assist.js
   S.hint.textContent = h;
 }
 
@@ -724,6 +728,7 @@ function setStatus(S, status) {
 
 function setTool(S, tool) {
   if (S.tool === "polygon" && tool !== "polygon") S.draft = null;
+  assistToolChanged(S, S.tool, tool); // assist.js: drops the prompt on leaving, warms SAM on entering
   S.tool = tool;
   rememberTool(S, tool); // view_tools.js: N starts a new shape with it
   if (tool === "keypoint") startKeypoints(S);
@@ -778,6 +783,7 @@ function hitInfo(e) {
 function attachListeners(S) {
   const { root, svg } = S;
   attachAdjustListeners(S); // view_tools.js
+  attachAssistListeners(S); // assist.js
   root.addEventListener("click", (e) => {
     const b = e.target.closest ? e.target.closest("button") : null;
     if (!b || !root.contains(b)) return;
@@ -795,6 +801,7 @@ function attachListeners(S) {
     else if (cmd === "donenext") doneAndNext(S); // view_tools.js
     else if (cmd === "keys") toggleKeysOverlay(S);
     else if (cmd === "adjust") toggleAdjustPanel(S);
+    else if (cmd === "autolabel") autoLabel(S); // assist.js
     else if (cmd) shapeCmd(S, cmd); // shape_tools.js
     root.focus({ preventScroll: true });
   });
@@ -865,6 +872,7 @@ function onMouseDown(S, e) {
   if (e.button !== 0) return;
   if (isMaskTool(S)) { maskDown(S, e, pt); return; } // mask.js: brush and eraser strokes
   if (S.tool === "box") { boxDown(S, e, pt); return; } // box.js: drag a rectangle
+  if (S.tool === "assist") { assistDown(S, e, pt); return; } // assist.js: drag a box (a click is a point)
   const h = hitInfo(e);
   if (h.k != null && S.tool !== "polygon") {
     startDrag(S, e, { type: "kp", i: h.i, k: h.k, before: JSON.stringify(S.instances) });
@@ -917,6 +925,7 @@ function onDragMove(S, e) {
   }
   const pt = clampPt(S, toImage(S, e));
   if (boxDragMove(S, d, pt)) return; // box.js: a new rectangle
+  if (assistDragMove(S, d, pt)) return; // assist.js: the prompt's box
   const inst = S.instances[d.i];
   if (!inst) return;
   if (d.type === "vertex") {
@@ -968,6 +977,7 @@ function onDragEnd(S, e) {
   S.root.removeAttribute("data-panning");
   if (d.type === "brush") { maskDragEnd(S, d); return; } // mask.js: the stroke becomes the mask, saved
   if (boxDragEnd(S, d, e)) return; // box.js: a new rectangle, saved
+  if (assistDragEnd(S, d, e)) return; // assist.js: the box asks for a proposal
   if (d.type === "pan") { if (d.moved) suppressNextClick(S, e); render(S); return; }
   if (d.moved || d.inserted) {
     suppressNextClick(S, e);
@@ -1003,7 +1013,7 @@ function onClick(S, e) {
     const h = hitInfo(e);
     if (h.k != null) return;
     placeKeypoint(S, pt, S.kpVis);
-  }
+  } else if (S.tool === "assist") assistClick(S, e, pt); // assist.js: a point (Shift: background)
 }
 
 function deleteVertex(S, i, p, v) {
@@ -1065,6 +1075,7 @@ function onKeyDown(S, e) {
   else if (ctrl && shapeCtrlKey(S, e)) { /* shape_tools.js: C, V, Shift+V, D, ], [ */ }
   else if (ctrl) handled = false;
   else if (S.locked) handled = false;
+  else if (assistKey(S, e)) { /* assist.js: Enter accepts the proposal, Esc drops the prompt */ }
   else if (key === "Escape") { S.draft = null; S.drag = null; render(S); }
   else if (key === "Enter") { if (!closeDraft(S)) handled = false; }
   else if (key === "Backspace" && S.draft) { S.draft.pop(); if (!S.draft.length) S.draft = null; render(S); }
@@ -1077,6 +1088,8 @@ function onKeyDown(S, e) {
   else if (key === "k" || key === "K") setTool(S, "keypoint");
   else if (key === "b" || key === "B") setTool(S, "brush"); // mask.js: brush, eraser, size, part mode
   else if (key === "e" || key === "E") setTool(S, "eraser");
+  else if (key === "m" || key === "M") setTool(S, "assist"); // assist.js
+  else if (key === "i" || key === "I") autoLabel(S); // assist.js: the chosen run on this image
   else if (key === "[" || key === "]") resizeBrush(S, key === "]" ? 1 : -1);
   else if (key === "N" && e.shiftKey) togglePartMode(S); // mask.js: Shift+N part mode
   else if (key === "n") newShape(S); // view_tools.js: a new shape of the current class, last tool

@@ -32,10 +32,11 @@ JS_PARTS = (
     "attributes.js",
     "shape_tools.js",
     "render_cache.js",
+    "assist.js",
 )
 """The browser code, one ES module cut into files by concern and joined in this order: only
 annotator.js exports (the component's entry point); the other files define functions it calls."""
-CSS_PARTS = ("annotator.css", "review.css", "mask.css", "attributes.css", "shape_tools.css")
+CSS_PARTS = ("annotator.css", "review.css", "mask.css", "attributes.css", "shape_tools.css", "assist.css")
 
 
 def _joined(names: Sequence[str]) -> str:
@@ -223,12 +224,16 @@ def annotator(
     *,
     on_action: Callable[[], None],
     on_tiles: Callable[[], None] | None = None,
+    on_assist: Callable[[], None] | None = None,
     key: str = ANNOTATOR_KEY,
 ) -> Any:
     """Mount the annotator. ``data`` is built by the Annotate page; actions arrive through ``on_action``.
 
     Read the action inside the callback with ``st.session_state[key]["action"]``; ``on_tiles`` gets the
-    browser's asks for native-pixel tiles (``st.session_state[key]["tiles"]``, see tiles.py).
+    browser's asks for native-pixel tiles (``st.session_state[key]["tiles"]``, see tiles.py); ``on_assist``
+    its assist requests (``st.session_state[key]["assist"]``, see assist.js).
     """
     extra = {"on_tiles_change": on_tiles} if on_tiles is not None else {}
+    if on_assist is not None:
+        extra["on_assist_change"] = on_assist
     return _COMPONENT(key=key, data=dict(data), on_action_change=on_action, height="content", **extra)
