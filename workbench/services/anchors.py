@@ -20,7 +20,7 @@ from workbench.services.training import config_with, default_config, training_sp
 from workbench.services.workspace import Workspace
 from workbench.train import anchors as anchor_fit
 from workbench.train.config import TrainConfig
-from workbench.train.detector import BACKBONE_STRIDES, input_size
+from workbench.train.detector import BACKBONE_STRIDES, architecture_settings, input_size
 
 
 @dataclass(frozen=True)
@@ -147,3 +147,29 @@ def plot_png(report: AnchorReport) -> bytes:
         return buf.getvalue()
     finally:
         plt.close(fig)
+
+
+def design_defaults(config: TrainConfig, backbone: str) -> dict[str, Any]:
+    """The architecture settings ``config`` gives ``backbone``, the backbone's own filled in (Train page)."""
+    return architecture_settings({**config.to_dict(), "backbone": backbone})
+
+
+def format_sizes(sizes: Any) -> str:
+    """Anchor sizes per level as the Train page writes them: levels split by ';', sizes by ','."""
+    return "; ".join(", ".join(f"{float(s):g}" for s in lv) for lv in sizes)
+
+
+def parse_sizes(text: str) -> list[list[float]]:
+    """'16; 32; 64' -> [[16], [32], [64]]; a value that is not a number names the setting."""
+    try:
+        return [[float(s) for s in lv.split(",") if s.strip()] for lv in text.split(";") if lv.strip()]
+    except ValueError:
+        raise ValidationError(f"detector.anchor_sizes: {text!r} is not sizes per level like '16; 32; 64; 128'") from None
+
+
+def parse_ratios(text: str) -> list[float]:
+    """'0.5, 1, 2' -> [0.5, 1.0, 2.0]."""
+    try:
+        return [float(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise ValidationError(f"detector.aspect_ratios: {text!r} is not ratios like '0.5, 1, 2'") from None
