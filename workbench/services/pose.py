@@ -41,6 +41,25 @@ BOX_TOLERANCE_PX = 1e-3
 CHUNK = 16
 
 
+TINY_CPU_HEATMAP = {"input_size": [64, 64], "stacks": 2, "depth": 2, "channels": 32, "sigma": 4.0}
+"""The CPU default: a small Hourglass on 64 x 64 crops (learns the demo's triangles in a minute)."""
+
+
+def heatmap_defaults(cuda: bool, arch: str | None = None) -> dict[str, Any]:
+    """The keypoints-heatmap task's training defaults: AdamW at 1e-3 (SimpleBaseline's), no
+    pretrained weights (the Hourglass has none; a U-Net with an ``encoder`` may take ImageNet's);
+    on a GPU the Hourglass of :class:`HeatmapConfig`'s defaults (2 stacks on 192 x 256 crops), on a
+    CPU :data:`TINY_CPU_HEATMAP`."""
+    out: dict[str, Any] = {
+        "arch": arch or "hourglass", "weights": "none", "optimizer": "adamw", "lr": 1e-3, "lr_scaling": "none",
+        "batch_size": 32 if cuda else 8, "augmentation": "none",
+    }
+    if not cuda:
+        out["heatmap"] = dict(TINY_CPU_HEATMAP) if (arch or "hourglass") == "hourglass" else {
+            "input_size": [64, 64], "unet_levels": 3, "channels": 16, "sigma": 4.0}
+    return out
+
+
 def is_heatmap_run_model(path: Path) -> bool:
     """Whether a run's model.pt is a keypoint-heatmap model (read with weights_only)."""
     from workbench.train.heatmap.predict import is_heatmap_model
@@ -111,8 +130,10 @@ def evaluate_run(
     names = {int(c["id"]): c["name"] for c in gt["categories"]}
     sigmas = {names[i]: v for i, v in by_id.items()}
     result = oks_eval(gt, kp_preds, kpt_oks_sigmas=sigmas)
-    if result is None:
-        raise ValidationError(f"split {split!r} of project {slug!r} has no labelled keypoint to evaluate")
+    if "keypoints" not in result.types:
+        raise ValidationError(f"project {slug!r} has no class with a keypoint schema to evaluate")
+    if not p["labelled"]:
+        result.notes.append(f"split {split!r} has no labelled keypoint on a box: PCK and AP are not defined (-1)")
     result.notes.append(
         f"top-down on ground-truth boxes: {len(kp_preds)} instances; PCK@{alpha:g} (of the box's longer side) "
         f"{'-' if p['pck'] is None else format(p['pck'], '.3f')} over {p['labelled']} labelled keypoints"

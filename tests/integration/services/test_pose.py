@@ -9,37 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.support.pose import heatmap_run
 from workbench.services import evaluation, review, training
 from workbench.services.demo import create_demo_project
 from workbench.store import annotations as annotation_repo
 from workbench.store import predictions as pstore
 from workbench.store import projects as project_repo
-from workbench.store import runs as run_repo
-
-TINY = {"input_size": [32, 32], "depth": 1, "stacks": 1, "channels": 8, "sigma": 4.0, "flip_test": True}
-
-
-def heatmap_run(ws, slug: str, name: str = "pose", **overrides) -> int:  # noqa: ANN001
-    import torch
-
-    from workbench.train.loop import Trainer
-
-    torch.set_num_threads(2)
-    base = dict(
-        task="keypoints", arch="hourglass", weights="none", heatmap=TINY, epochs=1, max_iters=2, batch_size=4,
-        num_workers=0, warmup_iters=1, log_every=1, augmentation="none", optimizer="adamw", lr=1e-3,
-        early_stopping_patience=None, device="cpu",
-    )
-    base.update(overrides)
-    cfg = training.config_with(training.default_config(4, cuda=False), **base)
-    info = training.start_training(ws, slug, cfg, name=name, start=False)
-    with ws.store.transaction() as s:
-        run_repo.claim_next_queued_run(s, info.device)
-    status = Trainer(info.run_dir).train()
-    with ws.store.transaction() as s:
-        run_repo.finish_run(s, info.id, status)
-    assert status == "succeeded", status
-    return info.id
 
 
 @pytest.fixture(scope="module")

@@ -89,12 +89,10 @@ def oks_eval(
     *,
     kpt_oks_sigmas: Mapping[str, Sequence[float]] | None = None,
 ) -> Any:
-    """The project's COCO keypoint evaluation (an ``EvalResult``) of the predictions on ``gt``;
-    None when ``gt`` has no labelled keypoint (nothing to score)."""
+    """The project's COCO keypoint evaluation (an ``EvalResult``) of the predictions on ``gt``
+    (COCO's -1 for a class without labelled keypoints)."""
     from workbench.evaluate.coco_eval import evaluate_coco
 
-    if not any(a.get("num_keypoints", 0) for a in gt.get("annotations", [])):
-        return None
     cat_ids = {str(c["name"]): int(c["id"]) for c in gt.get("categories", [])}
     sigmas = {cat_ids[n]: list(v) for n, v in (kpt_oks_sigmas or {}).items() if n in cat_ids}
     return evaluate_coco(dict(gt), oks_results(predictions, cat_ids), iou_types=("keypoints",), kpt_oks_sigmas=sigmas)
@@ -107,7 +105,10 @@ def oks_ap(
     kpt_oks_sigmas: Mapping[str, Sequence[float]] | None = None,
 ) -> dict[str, float]:
     """COCO keypoint AP / AP50 / AP75 / AR on ``gt`` (a COCO dict); sigmas by class name."""
-    res = oks_eval(gt, predictions, kpt_oks_sigmas=kpt_oks_sigmas)
+    if not any(a.get("num_keypoints", 0) for a in gt.get("annotations", [])):
+        res = None  # nothing to score: 0 (as the instance task's validation gives without ground truth)
+    else:
+        res = oks_eval(gt, predictions, kpt_oks_sigmas=kpt_oks_sigmas)
     stats = res.types["keypoints"].stats if res is not None and "keypoints" in res.types else {}
     return {
         "oks_ap": max(float(stats.get("AP", 0.0)), 0.0),
