@@ -43,9 +43,17 @@ def _open(root: str, url: str | None) -> Workspace:
     return open_workspace(Path(root), database_url=url)
 
 
-def get_workspace() -> Workspace:
+def shared_workspace() -> Workspace:
+    """The process's workspace (one store for every session), acted on by no one."""
     root, url = workspace_args()
     return _open(str(root), url)
+
+
+def get_workspace() -> Workspace:
+    """The workspace acted on by this session's signed-in user (team mode; nobody in solo mode)."""
+    from workbench.ui.auth import signed_in
+
+    return shared_workspace().as_user(signed_in())
 
 
 def current_slug() -> str | None:

@@ -7,14 +7,18 @@ from dataclasses import dataclass
 
 import streamlit as st
 
+from workbench.domain import Account
 from workbench.services import projects
-from workbench.ui import context
+from workbench.services.permissions import allowed
+from workbench.ui import auth, context
 from workbench.ui.app_pages import annotate, classes, dataset, export, imports
 from workbench.ui.app_pages import augment as augment_page
 from workbench.ui.app_pages import evaluate as evaluate_page
 from workbench.ui.app_pages import projects as projects_page
 from workbench.ui.app_pages import review as review_page
+from workbench.ui.app_pages import team as team_page
 from workbench.ui.app_pages import train as train_page
+from workbench.ui.app_pages import users as users_page
 
 
 @dataclass(frozen=True)
@@ -38,7 +42,18 @@ PAGES: list[PageSpec] = [
     PageSpec("train", "Train", ":material/model_training:", train_page.render),
     PageSpec("evaluate", "Evaluate", ":material/analytics:", evaluate_page.render),
     PageSpec("review", "Review", ":material/fact_check:", review_page.render),
+    PageSpec("team", "Team", ":material/groups:", team_page.render),
+    PageSpec("users", "Users", ":material/manage_accounts:", users_page.render),
 ]
+
+PAGE_ACTIONS = {"import": "import", "export": "export", "train": "train", "users": "users"}
+"""Team mode: a page shows only to the roles that may do its action (the services refuse the rest anyway)."""
+
+
+def _shown(spec: PageSpec, account: Account | None) -> bool:
+    if account is None:
+        return spec.name != "team"  # solo mode: every page as before (Users adds the first admin)
+    return allowed(account.role, PAGE_ACTIONS.get(spec.name, "project.read"))
 
 
 # The browser tab's icon, inline (Streamlit sends it as a data: URL). A ``:material/...:`` page icon
@@ -84,13 +99,22 @@ def _project_picker() -> None:
 
 def main() -> None:
     st.set_page_config(page_title="Workbench", page_icon=TAB_ICON_SVG, layout="wide")
+    may_run, account = auth.gate(context.shared_workspace())
+    if not may_run:  # team mode without a login: whatever page was asked for, only the form runs
+        st.navigation([st.Page(auth.login_page, title="Sign in", url_path="login", default=True)],
+                      position="hidden").run()  # fmt: skip
+        return
+    auth.banner()
+    specs = [p for p in PAGES if _shown(p, account)]
     pages = [
         st.Page(p.render, title=p.title, icon=p.icon, url_path=p.name, default=(i == 0))
-        for i, p in enumerate(PAGES)
+        for i, p in enumerate(specs)
     ]
-    context.PAGE_PATHS.update({p.name: page for p, page in zip(PAGES, pages, strict=True)})
+    context.PAGE_PATHS.update({p.name: page for p, page in zip(specs, pages, strict=True)})
     nav = st.navigation(pages)
     context.note_page(nav.url_path)
+    if account is not None:
+        auth.sidebar(account)
     _project_picker()
     context.sync_url()
     nav.run()

@@ -29,6 +29,7 @@ from workbench.ui.app_pages.annotate_saves import (
     save_items,
 )
 from workbench.ui.app_pages.annotate_saves import STATE as STATE  # review.py opens images here
+from workbench.ui.app_pages.annotate_team import mine_first, team_panel
 from workbench.ui.components.annotator import (
     ANNOTATOR_KEY,
     annotator,
@@ -181,7 +182,7 @@ def _body(ws: Workspace, slug: str, num_images: int) -> None:
     c1.selectbox("Status", [ALL, *IMAGE_STATUSES], key="ann_status_filter")
     c2.selectbox("Split", [ALL, *SPLITS, "unassigned"], key="ann_split_filter")
     next_run = run_picker(ws, slug, c4, key="ann_next_run")  # annotate_assist.py: "label next" order of a run
-    images = browse_list(ws, slug)
+    images = mine_first(ws, slug, browse_list(ws, slug))  # annotate_team.py: team mode's own jobs first
     if not images:
         if num_images == 0:
             st.info("This project has no images yet. Add some on the **Import** page.")
@@ -250,6 +251,7 @@ def _body(ws: Workspace, slug: str, num_images: int) -> None:
     )
     # below the canvas: a message never pushes the stage down under the user's pointer
     _conflict_box(ws, slug)
+    team_panel(ws, slug, rec)  # annotate_team.py: the job's review stage, comments and history
     if s["error"]:
         st.error(f"Not saved: {s['error']}")
     picked = image_picker(images, index, lambda image_id: svc.image_file(ws, slug, image_id, "thumb"))

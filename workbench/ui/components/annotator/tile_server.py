@@ -19,7 +19,7 @@ import hmac
 import re
 import secrets
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from workbench.domain import WorkbenchError
@@ -47,6 +47,9 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     token: str
     ws: Workspace
+    users: dict[str, Workspace]
+    """Team mode: a token per signed-in user -> the workspace acted on by that user (every tile is
+    checked as theirs by the service); signing out revokes it."""
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -55,13 +58,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
         m = _PATH.match(self.path.split("?", 1)[0])
-        if m is None or not hmac.compare_digest(m[1], self.server.token) or int(m[4]) != tile_svc.TILE_SIDE:
+        ws = None if m is None else self._workspace(m[1])
+        if m is None or ws is None or int(m[4]) != tile_svc.TILE_SIDE:
             self._send(404, b"not found", "text/plain")
             return
         data = None
         for _attempt in range(2):  # a tile pruned from the cache between the two lines is cut again
             try:
-                (path,) = tile_svc.tile_files(self.server.ws, m[2], int(m[3]), [int(m[5])], side=int(m[4]))
+                (path,) = tile_svc.tile_files(ws, m[2], int(m[3]), [int(m[5])], side=int(m[4]))
                 data = path.read_bytes()
                 break
             except OSError:
@@ -72,6 +76,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(404, b"not found", "text/plain")
             return
         self._send(200, data, tile_svc.TILE_MIMETYPE)
+
+    def _workspace(self, token: str) -> Workspace | None:
+        for known, ws in list(self.server.users.items()):
+            if hmac.compare_digest(token, known):
+                return ws
+        return self.server.ws if hmac.compare_digest(token, self.server.token) else None
 
     def _send(self, status: int, body: bytes, mimetype: str) -> None:
         self.send_response(status)
@@ -102,7 +112,7 @@ def tile_server(ws: Workspace, address: str | None) -> TileServer | None:
         if host in _STARTED:
             found = _STARTED[host]
             if found is not None:
-                _SERVERS[host].ws = ws
+                found = _for_user(_SERVERS[host], found, ws)
             return found
         try:
             srv = _Server((host, 0), _Handler)
@@ -110,16 +120,40 @@ def tile_server(ws: Workspace, address: str | None) -> TileServer | None:
             _STARTED[host] = None
             return None
         srv.token = secrets.token_urlsafe(24)
-        srv.ws = ws
+        srv.users = {}
+        srv.ws = ws.as_user(None)
         threading.Thread(target=srv.serve_forever, name="wb-tile-server", daemon=True).start()
         _SERVERS[host] = srv
         info = TileServer(
             host=None if host in WILDCARD_HOSTS else host, port=srv.server_address[1], token=srv.token
         )
         _STARTED[host] = info
+        return _for_user(srv, info, ws)
+
+
+def _for_user(srv: _Server, info: TileServer, ws: Workspace) -> TileServer:
+    """The signed-in user's own token (team mode), or the process's (solo mode)."""
+    if ws.actor is None:
+        srv.ws = ws
         return info
+    for token, known in srv.users.items():
+        if known.actor is not None and known.actor.id == ws.actor.id:
+            srv.users[token] = ws
+            return replace(info, token=token)
+    token = secrets.token_urlsafe(24)
+    srv.users[token] = ws
+    return replace(info, token=token)
+
+
+def revoke_user(user_id: int) -> None:
+    """A user signed out: their tile URLs stop working at once."""
+    with _LOCK:
+        for srv in _SERVERS.values():
+            for token, known in list(srv.users.items()):
+                if known.actor is not None and known.actor.id == user_id:
+                    del srv.users[token]
 
 
 _SERVERS: dict[str, _Server] = {}
 
-__all__ = ["TileServer", "tile_server"]
+__all__ = ["TileServer", "revoke_user", "tile_server"]
