@@ -197,3 +197,20 @@ def _re(text: str) -> str:
     import re
 
     return re.escape(text)
+
+
+def test_a_designed_run_trains_resumes_and_predicts_with_its_architecture(make_run):
+    from workbench.train.loop import Trainer
+
+    design = {"anchor_sizes": [[8, 16], [24, 32], [48, 64], [96, 128]], "roi_pooling": "roi_pool",
+              "mask_resolution": 56, "detections_per_img": 9}
+    run = make_run(n_train=2, epochs=1, eval_detections_per_img=10, detector=design)
+    assert Trainer(run).train() == "succeeded"
+    loaded, info = load_trained_model(run / "model.pt")
+    assert loaded.rpn.head.cls_logits.out_channels == 6 and loaded.roi_heads.detections_per_img == 9
+    assert isinstance(loaded.roi_heads.mask_predictor, MaskPredictor)
+    # resume rebuilds the same architecture from the run's config and loads its checkpoint strictly
+    last = torch.load(run / "checkpoints" / "last.pt", weights_only=True)
+    assert last["config"]["detector"]["anchor_sizes"] == design["anchor_sizes"]
+    trainer = Trainer(run, TrainConfig.from_dict({**last["config"], "epochs": 2}), resume=True)
+    assert trainer.train() == "succeeded" and trainer.state.resumed_from_step == 1
