@@ -32,7 +32,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     slug = review.run_project_slug(ws, args.run)
     if args.compare is not None:
         review.run_project_slug(ws, args.compare)  # a clear error for an unknown run
-        path = evaluation.compare_runs(ws, slug, args.run, args.compare, args.split)
+        if semantic.run_task(ws, args.run) == "semantic":
+            path = semantic.compare_semantic_runs(ws, slug, args.run, args.compare, args.split)
+        else:
+            path = evaluation.compare_runs(ws, slug, args.run, args.compare, args.split)
         print(f"comparison of run {args.run} against run {args.compare} ({args.split}): {path}")
         return 0
     if semantic.run_task(ws, args.run) == "semantic":

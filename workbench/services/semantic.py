@@ -26,6 +26,7 @@ from workbench.domain import AnnotatedImage, Dataset, ImageRecord, Instance, Pro
 from workbench.evaluate.semantic import confusion_matrix, confusion_metrics
 from workbench.formats.labelmaps import export_index_maps, label_classes, semantic_index_map
 from workbench.services.export import project_dataset
+from workbench.services.permissions import requires
 from workbench.services.review import (
     StoredPredictions,
     check_inference_options,
@@ -39,6 +40,7 @@ from workbench.store.run_metrics import set_run_evaluation
 from workbench.utils.atomic import atomic_write
 
 
+@requires("project.read", run="run_id")
 def run_task(ws: Workspace, run_id: int) -> str:
     """The task a run trains (its config's ``task``; runs from before tasks existed: instance)."""
     with ws.store.transaction() as s:
@@ -127,6 +129,7 @@ def components_to_instances(
     return out
 
 
+@requires("train")
 def predict_label_maps(
     ws: Workspace, slug: str, run_id: int, records: Sequence[ImageRecord], *, device: str = "cpu",
     progress: Progress = None, chunk_size: int = 8,
@@ -148,6 +151,7 @@ def predict_label_maps(
     return out
 
 
+@requires("train")
 def predict_semantic(
     ws: Workspace, slug: str, run_id: int, records: Sequence[ImageRecord], out_dir: Path | None = None, *,
     min_area: int = MIN_COMPONENT_AREA, device: str = "cpu", progress: Progress = None,
@@ -222,6 +226,7 @@ def semantic_report_html(title: str, metrics: dict[str, Any]) -> str:
     )
 
 
+@requires("train")
 def evaluate_semantic_run(
     ws: Workspace, slug: str, run_id: int, *, split: str = "val", device: str = "cpu", progress: Progress = None
 ) -> Path:
@@ -272,3 +277,47 @@ def semantic_arch_choices() -> dict[str, tuple[str, ...]]:
 
 SMP_ENCODER_CHOICES = ("resnet18", "resnet34", "resnet50", "efficientnet-b0", "mobilenet_v2")
 """What the Train page offers for unet / pspnet (any smp encoder name works in a config file)."""
+
+
+def _evaluation(ws: Workspace, slug: str, run_id: int, split: str) -> dict[str, Any]:
+    """The run's semantic metrics on ``split``: its metrics.json, evaluated now when missing."""
+    path = run_model_path(ws, slug, run_id).parent / "eval" / split / "metrics.json"
+    if not path.exists():
+        evaluate_semantic_run(ws, slug, run_id, split=split)
+    metrics = json.loads(path.read_text())
+    if metrics.get("task") != "semantic":
+        raise ValidationError(f"run {run_id}'s evaluation on {split} is not a semantic one")
+    return metrics
+
+
+@requires("project.read")
+def compare_semantic_runs(ws: Workspace, slug: str, run_a: int, run_b: int, split: str = "val") -> Path:
+    """Two semantic runs side by side on the same split (deltas A - B), written to
+    ``RUN_A/eval/<split>/compare-<B>/report.html``; either run is evaluated first where it was not."""
+    if run_a == run_b:
+        raise ValidationError("pick two different runs to compare")
+    for rid in (run_a, run_b):
+        if run_task(ws, rid) != "semantic":
+            raise ValidationError(f"run {rid} is not a semantic run; compare semantic runs with each other")
+    a, b = _evaluation(ws, slug, run_a, split), _evaluation(ws, slug, run_b, split)
+
+    def row(label: str, va: float | None, vb: float | None) -> str:
+        delta = "–" if va is None or vb is None else f"{va - vb:+.3f}"
+        return f"<tr><td>{html.escape(label)}</td><td>{_fmt(va)}</td><td>{_fmt(vb)}</td><td>{delta}</td></tr>"
+
+    keys = [("mean IoU (no background)", "mean_iou"), ("mean IoU with background", "mean_iou_with_background"),
+            ("pixel accuracy", "pixel_accuracy"), ("mean class accuracy", "mean_class_accuracy"),
+            ("frequency-weighted IoU", "fw_iou")]
+    rows = [row(label, a.get(k), b.get(k)) for label, k in keys]
+    for name in dict.fromkeys([*a["per_class"], *b["per_class"]]):
+        rows.append(row(f"IoU {name}", (a["per_class"].get(name) or {}).get("iou"), (b["per_class"].get(name) or {}).get("iou")))
+    title = f"Run {run_a} vs run {run_b} · {split} · semantic"
+    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+            "<style>body{font-family:sans-serif;margin:2em}td,th{padding:2px 10px;text-align:right}"
+            "td:first-child,th:first-child{text-align:left}</style></head><body>"
+            f"<h1>{html.escape(title)}</h1><table><tr><th></th><th>run {run_a}</th><th>run {run_b}</th>"
+            f"<th>A - B</th></tr>{''.join(rows)}</table></body></html>")
+    out = run_model_path(ws, slug, run_a).parent / "eval" / split / f"compare-{run_b}" / "report.html"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(out, page.encode("utf-8"), fsync=False)
+    return out

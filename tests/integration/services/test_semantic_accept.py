@@ -43,3 +43,33 @@ def test_predicted_components_accepted_become_instances_with_their_masks(ws, tmp
     blob[50:70, 60:95] = True
     iou = (by_class[names[1]] & blob).sum() / (by_class[names[1]] | blob).sum()
     assert iou >= 0.95  # a polygon traced on the component's pixels (rasterised again by pycocotools)
+
+
+def test_two_semantic_runs_side_by_side(ws, tmp_path) -> None:  # noqa: ANN001
+    import json
+
+    import pytest
+
+    from workbench.domain import ValidationError
+    from workbench.evaluate.semantic import confusion_metrics
+
+    slug = create_demo_project(ws, num_images=2).slug
+    cms = {"a": [[8, 2, 0], [1, 4, 0], [0, 0, 5]], "b": [[9, 1, 0], [3, 2, 0], [0, 1, 4]]}
+    ids = {}
+    for name, cm in cms.items():
+        run_dir = tmp_path / name
+        (run_dir / "eval" / "val").mkdir(parents=True)
+        (run_dir / "model.pt").write_bytes(b"x")  # the report reads the evaluations, not the model
+        metrics = {**confusion_metrics(np.array(cm), ["x", "y"]), "task": "semantic", "num_images": 1}
+        (run_dir / "eval" / "val" / "metrics.json").write_text(json.dumps(metrics))
+        with ws.store.transaction() as s:
+            ids[name] = run_repo.create_run(s, project_repo.project_id(s, slug), name, {"task": "semantic"},
+                                            str(run_dir), device="cpu").id
+    path = semantic.compare_semantic_runs(ws, slug, ids["a"], ids["b"], "val")
+    page = path.read_text()
+    ma = confusion_metrics(np.array(cms["a"]), ["x", "y"])
+    mb = confusion_metrics(np.array(cms["b"]), ["x", "y"])
+    assert f"{ma['mean_iou'] - mb['mean_iou']:+.3f}" in page and f"{ma['per_class']['y']['iou']:.3f}" in page
+    assert path == tmp_path / "a" / "eval" / "val" / f"compare-{ids['b']}" / "report.html"
+    with pytest.raises(ValidationError, match="different runs"):
+        semantic.compare_semantic_runs(ws, slug, ids["a"], ids["a"])

@@ -178,3 +178,19 @@ def test_a_semantic_run_through_the_trainer_writes_a_model_and_metrics(make_run)
     assert maps[0].shape == (40, 70) and maps[0].dtype == np.uint8 and maps[0].max() <= 3
     # the model file's validation agrees with a fresh prediction on the val split's confusion
     assert model.mode == "ce"
+
+
+def test_a_semantic_run_resumes_from_its_last_checkpoint(make_run) -> None:  # noqa: ANN001
+    from workbench.train.config import load_config, save_config
+    from workbench.train.loop import Trainer
+
+    run = make_run(n_train=4, task="semantic", arch="unet", encoder="resnet18", image_size=32, epochs=1, eval_every=1)
+    assert Trainer(run).train() == "succeeded"
+    first = json.loads((run / "status.json").read_text())
+    cfg = load_config(run / "config.json")
+    save_config(TrainConfig.from_dict({**cfg.to_dict(), "epochs": 2}), run / "config.json")
+    again = Trainer(run, resume=True)
+    assert again.train() == "succeeded"
+    status = json.loads((run / "status.json").read_text())
+    assert status["resumed_from_step"] == first["step"] == 2 and status["step"] == 4 and status["epoch"] == 2
+    assert again.task.name == "semantic" and "mean_iou" in status["last_val"]
