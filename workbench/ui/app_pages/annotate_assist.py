@@ -155,3 +155,20 @@ def next_tab(ws: Workspace, slug: str) -> None:
         ids = [im.id for im in browse_list(ws, slug)]
         annotate_saves.load_into_state(ws, slug, first, ids.index(first) if first in ids else 0)
         st.switch_page(context.PAGE_PATHS["annotate"])
+
+
+def sam_models_panel(ws: Workspace) -> None:
+    """The Train page's list of the SAM models the Assist tool can use: present (their file) or missing
+    (where the file goes)."""
+    models = assist_ui.sam_models(ws)
+    present = [m for m in models if m.present]
+    with st.expander(f"Assist models (SAM): {len(present)} of {len(models)} present", expanded=False):
+        for m in models:
+            if m.present:
+                st.success(f"SAM {m.variant}: {m.path}", icon=":material/check:")
+            else:
+                st.caption(f"SAM {m.variant} missing: {m.message}")
+        st.caption(
+            "GrabCut, the magic wand and intelligent scissors need no weights; a run with a model file "
+            "is listed in the Assist tool as 'Run #N' and auto-labels an image."
+        )

@@ -15,6 +15,7 @@ from workbench.services import classes as class_svc
 from workbench.services import dataset as ds_svc
 from workbench.ui import context
 from workbench.ui.app_pages import annotate as annotate_page
+from workbench.ui.app_pages.annotate_assist import next_tab
 
 ALL = "all"
 PER_PAGE = 48
@@ -171,7 +172,7 @@ def render() -> None:
     st.caption(
         f"{len(images)} of {context.plural(info.num_images, 'image')} match{'es' if len(images) == 1 else ''}"
     )
-    tab_grid, tab_counts, tab_split = st.tabs(["Images", "Counts", "Splits"])
+    tab_grid, tab_counts, tab_split, tab_next = st.tabs(["Images", "Counts", "Splits", "Label next"])
     with tab_grid:
         if images:
             _grid(ws, slug, images)
@@ -181,3 +182,5 @@ def render() -> None:
         _counts(ws, slug)
     with tab_split:
         _splits(ws, slug, images)
+    with tab_next:
+        next_tab(ws, slug)  # annotate_assist.py: the unlabelled images in a run's "label next" order

@@ -15,6 +15,7 @@ from workbench.services import semantic, training
 from workbench.services.workspace import Workspace
 from workbench.ui import context
 from workbench.ui.app_pages import train_design
+from workbench.ui.app_pages.annotate_assist import sam_models_panel
 
 POLL_S = 2.0
 IDLE_POLL_S = 10.0
@@ -280,6 +281,7 @@ def render() -> None:
     if flash:
         getattr(st, flash[0])(flash[1])
 
+    sam_models_panel(ws)  # annotate_assist.py: the Assist tool's SAM weights, present or where they go
     runs = training.list_runs(ws, slug)
     st.subheader("Runs")
     if not runs:
