@@ -212,6 +212,9 @@ _SAMPLING_OTHERS = {"box_batch_size_per_image": 512, "rpn_post_nms_top_n_train":
 def architecture_settings(config: dict[str, Any]) -> dict[str, Any]:
     """The settings that make a run's model, flat (``detector.anchor_sizes``...), with the backbone's
     own values filled in: what a run report lists and what two runs' comparison marks as different."""
+    task = config.get("task", "instance")
+    if task != "instance":  # another task's model: none of Mask R-CNN's settings apply
+        return {"task": task, "arch": config.get("arch"), "encoder": config.get("encoder")}
     backbone = str(config.get("backbone", "resnet50_fpn_v2"))
     lo, hi = input_size(backbone, config.get("min_size"), config.get("max_size")) if backbone in BACKBONE_STRIDES \
         else (config.get("min_size"), config.get("max_size"))
