@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from workbench.domain import ValidationError, WorkbenchError
+from workbench.services.permissions import requires
 from workbench.services.training import config_with, default_config, training_splits
 from workbench.services.workspace import Workspace
 from workbench.train import anchors as anchor_fit
@@ -56,6 +57,7 @@ def _entry(boxes: anchor_fit.BoxSet, sizes: Any, ratios: Any, strides: Any) -> d
             "coverage": anchor_fit.coverage(boxes, sizes, ratios, strides)}
 
 
+@requires("project.read")
 def anchor_report(ws: Workspace, slug: str, config: TrainConfig | None = None, *, fit: bool = False) -> AnchorReport:
     """The coverage of ``config``'s anchors (the project's defaults without one) on the training boxes."""
     train, _ = training_splits(ws, slug)
@@ -79,6 +81,7 @@ def use_fitted(config: TrainConfig, report: AnchorReport) -> TrainConfig:
     return config_with(config, detector={**config.detector.to_dict(), **report.fitted_detector()})
 
 
+@requires("project.read")
 def config_from_file(ws: Workspace, slug: str, path: Path) -> TrainConfig:
     """The project's default training config with a JSON file's settings over it (as `workbench train --config`)."""
     path = Path(path)

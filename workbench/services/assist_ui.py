@@ -22,6 +22,7 @@ from workbench.assist.prompts import Point
 from workbench.assist.shapes import DEFAULT_MAX_VERTICES, DEFAULT_TOLERANCE, AssistShape, mask_to_shape
 from workbench.domain import ValidationError, WorkbenchError
 from workbench.services import assist as svc
+from workbench.services.permissions import requires
 from workbench.services.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,7 @@ class SamModel:
     message: str
 
 
+@requires("project.read")
 def sam_models(ws: Workspace) -> list[SamModel]:
     """Every SAM variant the workbench knows, present or not (the message names the missing file)."""
     from workbench.assist import sam
@@ -56,6 +58,7 @@ def sam_models(ws: Workspace) -> list[SamModel]:
     return out
 
 
+@requires("project.read")
 def model_runs(ws: Workspace, slug: str) -> list[tuple[int, str]]:
     """(run id, label) of the project's runs that have a model file, newest first."""
     from workbench.services import training
@@ -71,6 +74,7 @@ def model_runs(ws: Workspace, slug: str) -> list[tuple[int, str]]:
     return runs
 
 
+@requires("project.read")
 def tool_options(ws: Workspace, slug: str) -> dict[str, Any]:
     """What the annotator's assist bar offers: the methods (SAM only where weights are present, else
     its message), the runs with a model, and the defaults."""
@@ -149,6 +153,7 @@ def _box(raw: Any) -> tuple[float, float, float, float] | None:
     return (x, y, w, h)
 
 
+@requires("annotate")
 def answer(ws: Workspace, slug: str, req: Mapping[str, Any], *, next_ids: Sequence[int] = ()) -> dict[str, Any]:
     """One request from the browser -> its answer (``shapes``, or ``error``: one line to show).
 
@@ -205,6 +210,7 @@ def answer(ws: Workspace, slug: str, req: Mapping[str, Any], *, next_ids: Sequen
     return out
 
 
+@requires("annotate", image="image_id")
 def auto_label(
     ws: Workspace,
     slug: str,
@@ -251,6 +257,7 @@ _WARM_LOCK = threading.Lock()
 _WARM_STATE: dict[str, Any] = {"thread": None, "queued": set()}
 
 
+@requires("project.read")
 def warm_sam(ws: Workspace, slug: str, image_ids: Sequence[int], model: str) -> None:
     """Compute (and cache on disk) the SAM embeddings of these images in one background thread, so a
     click on them runs only the decoder. Images already cached cost a file check."""

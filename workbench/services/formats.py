@@ -19,6 +19,7 @@ from workbench.domain import Progress, ValidationError
 from workbench.services import export, imports
 from workbench.services.export import FormatExport
 from workbench.services.imports import ImportReport
+from workbench.services.permissions import requires
 from workbench.services.workspace import Workspace
 
 __all__ = [
@@ -134,6 +135,7 @@ def _taken(options: Mapping[str, Any], takes: Iterable[str], doing: str) -> dict
     return given
 
 
+@requires("import")
 def run_import(
     ws: Workspace, slug: str, name: str, path: Path | str, *, progress: Progress = None, **options: Any
 ) -> ImportReport:
@@ -148,6 +150,7 @@ def run_import(
     return fmt.run(ws, slug, Path(path).expanduser(), progress=progress, **given)
 
 
+@requires("export")
 def run_export(
     ws: Workspace, slug: str, name: str, out_dir: Path | str, *, progress: Progress = None, **options: Any
 ) -> FormatExport:
@@ -161,6 +164,7 @@ def run_export(
     return FormatExport(Path(out_dir) if isinstance(done, list) else Path(done))
 
 
+@requires("export")
 def export_zip(ws: Workspace, slug: str, name: str, **options: Any) -> tuple[bytes, list[str]]:
     """Export as format ``name`` into a temporary folder and zip it: the zip's bytes and the notes."""
     with tempfile.TemporaryDirectory(prefix="wb-export-") as tmp:
