@@ -10,6 +10,7 @@ import sys
 
 from workbench.cli import (
     admin,
+    anchors,
     assist,
     augment,
     classes,
@@ -33,6 +34,7 @@ COMMANDS: tuple[Registrar, ...] = (
     dataset.register,  # split, stats
     admin.register,  # demo, db, ui
     train.register,  # train, runs
+    anchors.register,  # anchors
     evaluate.register,  # evaluate
     review.register,  # predict
     augment.register,  # augment

@@ -136,7 +136,8 @@ def design_settings(ws: Workspace, slug: str, defaults: Any, backbone: str) -> d
             st.error(str(exc))
             detector["aspect_ratios"] = ratios_text
         _anchor_check(ws, slug, defaults, backbone, detector)
-    out: dict[str, Any] = {"detector": detector}
+    # only a changed design goes into the run's config: an untouched one stays the backbone's own
+    out: dict[str, Any] = {} if detector == anchors.detector_settings(defaults) else {"detector": detector}
     for name, value in sampling.items():  # an unchanged default stays unset (the backbone's own)
         out[name] = None if value == base[name] and getattr(defaults, name) is None else value
     return out
