@@ -321,3 +321,58 @@ def compare_semantic_runs(ws: Workspace, slug: str, run_a: int, run_b: int, spli
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(out, page.encode("utf-8"), fsync=False)
     return out
+
+
+def _stored_map(run_dir: Path, image_id: int) -> np.ndarray | None:
+    """The image's predicted index map kept in the run folder (``predicted/`` or an evaluation's
+    ``labelmaps/``, as :func:`predict_semantic` and :func:`evaluate_semantic_run` write them)."""
+    from PIL import Image
+
+    for folder in [run_dir / "predicted", *sorted((run_dir / "eval").glob("*/labelmaps"))]:
+        try:
+            meta = json.loads((folder / "classes.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        for im in meta.get("images", []):
+            path = folder / "index" / f"{im.get('stem')}.png"
+            if im.get("id") == image_id and path.is_file():
+                with Image.open(path) as png:
+                    return np.asarray(png).copy()
+    return None
+
+
+@requires("project.read")
+def label_map_overlay(
+    ws: Workspace, slug: str, run_id: int, image_id: int, *, classes: Sequence[str] | None = None,
+    opacity: float = 0.5, device: str = "cpu",
+) -> dict[str, np.ndarray]:
+    """The image with its ground-truth and its predicted index map blended on top (the export's
+    palette colours), only ``classes`` (None: all) at ``opacity``: {"ground truth", "predicted"}
+    H x W x 3 uint8. The prediction kept in the run folder is used, else predicted now."""
+    from workbench.formats.labelmaps import palette
+    from workbench.services.annotate import load_image
+
+    if not 0.0 <= opacity <= 1.0:
+        raise ValidationError(f"opacity is between 0 and 1, got {opacity}")
+    loaded = load_image(ws, slug, image_id)
+    project = project_dataset(ws, slug, splits=[])
+    names = [c.name for c in label_classes(project.categories)]
+    unknown = sorted(set(classes or ()) - set(names))
+    if unknown:
+        raise ValidationError(f"unknown class(es) {unknown}; the project has {names}")
+    rec = loaded.image
+    image = next(iter(_arrays(ws, slug, [rec])))
+    gt = semantic_index_map(AnnotatedImage(image=rec, instances=tuple(loaded.instances)), project.categories)
+    pred = _stored_map(run_model_path(ws, slug, run_id).parent, image_id)
+    if pred is None or pred.shape != gt.shape:
+        pred = predict_label_maps(ws, slug, run_id, [rec], device=device)[0][0]
+    pal = np.asarray(palette(), np.float32).reshape(256, 3)
+    shown = np.zeros(256, bool)
+    shown[[names.index(n) + 1 for n in (classes if classes is not None else names)]] = True
+
+    def blend(index: np.ndarray) -> np.ndarray:
+        m = shown[index][..., None]
+        mixed = image.astype(np.float32) * (1 - opacity) + pal[index] * opacity
+        return np.where(m, mixed, image).astype(np.uint8)
+
+    return {"ground truth": blend(gt), "predicted": blend(pred)}

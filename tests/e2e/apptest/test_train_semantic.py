@@ -33,3 +33,21 @@ def test_a_semantic_run_from_the_train_page(ws: Workspace, tmp_path: Path) -> No
     cfg = next(r for r in training.list_runs(ws, slug) if r.name == "seg").config
     assert (cfg["task"], cfg["arch"], cfg["encoder"], cfg["image_size"], cfg["seg_loss"]) == (
         "semantic", "fcn", "resnet50", 128, "ce")
+
+
+def test_review_overlays_a_semantic_runs_label_map_with_class_toggles(ws: Workspace, tmp_path: Path) -> None:
+
+    from tests.support.semantic import semantic_run_with_stored_map
+    from workbench.services import review, semantic
+
+    slug = create_demo_project(ws, num_images=2).slug
+    rid, rec, pred, names = semantic_run_with_stored_map(ws, slug, tmp_path)
+    review.store_run_predictions(ws, slug, rid, {rec.id: semantic.components_to_instances(pred, names)})
+    at = app("review", slug)
+    captions = [e.proto.imgs[0].caption for e in at.get("image")]
+    assert captions == ["ground truth", "predicted"]
+    shown = next(m for m in at.multiselect if m.label == "Classes shown")
+    assert shown.value == names
+    shown.set_value([]).run()
+    assert not at.exception, at.exception
+    assert len(review.list_predictions(ws, slug, run_id=rid, status="pending")) == 2  # the two components

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from tests.support.semantic import semantic_run_with_stored_map
 from workbench.geometry.masks import instance_to_mask
 from workbench.services import annotate, review, semantic
 from workbench.services.demo import create_demo_project
@@ -73,3 +74,29 @@ def test_two_semantic_runs_side_by_side(ws, tmp_path) -> None:  # noqa: ANN001
     assert path == tmp_path / "a" / "eval" / "val" / f"compare-{ids['b']}" / "report.html"
     with pytest.raises(ValidationError, match="different runs"):
         semantic.compare_semantic_runs(ws, slug, ids["a"], ids["a"])
+
+
+def test_the_overlay_blends_the_chosen_classes_of_both_maps(ws, tmp_path) -> None:  # noqa: ANN001
+    from workbench.domain import AnnotatedImage
+    from workbench.formats.labelmaps import palette
+
+    slug = create_demo_project(ws, num_images=2).slug
+    rid, rec, pred, names = semantic_run_with_stored_map(ws, slug, tmp_path)
+    views = semantic.label_map_overlay(ws, slug, rid, rec.id, classes=[names[0]], opacity=1.0)
+    pal = np.asarray(palette()).reshape(256, 3)
+    assert views["predicted"].shape == (rec.height, rec.width, 3)
+    assert (views["predicted"][15, 15] == pal[1]).all()  # class 1 shown at full opacity: its colour
+    plain = semantic.label_map_overlay(ws, slug, rid, rec.id, classes=[], opacity=1.0)["predicted"]
+    assert (views["predicted"][50, 50] == plain[50, 50]).all()  # class 2 hidden: the image's pixel
+    loaded = annotate.load_image(ws, slug, rec.id)
+    cats = semantic.project_dataset(ws, slug, splits=[]).categories
+    gt = semantic.semantic_index_map(AnnotatedImage(image=rec, instances=tuple(loaded.instances)), cats)
+    ys, xs = np.nonzero(gt == 1)
+    assert len(ys)  # the demo image has a class-1 shape
+    assert (views["ground truth"][ys[0], xs[0]] == pal[1]).all()
+    import pytest
+
+    from workbench.domain import ValidationError
+
+    with pytest.raises(ValidationError, match="unknown class"):
+        semantic.label_map_overlay(ws, slug, rid, rec.id, classes=["nope"])

@@ -20,7 +20,7 @@ import streamlit as st
 from workbench.domain import RunInfo, WorkbenchError
 from workbench.services import annotate as annotate_svc
 from workbench.services import classes as class_svc
-from workbench.services import review, training
+from workbench.services import review, semantic, training
 from workbench.services.workspace import Workspace
 from workbench.ui import context
 from workbench.ui.app_pages.annotate import IMAGE_PARAM
@@ -110,15 +110,14 @@ def _predict_box(ws: Workspace, slug: str, run: RunInfo) -> None:
             st.info(f"No {what} images to predict.")
             return
         bar = st.progress(0.0, text="Predicting…")
+        def show(d: int, t: int) -> None:
+            bar.progress(d / max(t, 1), text=f"Predicting {d}/{t}")
+
         try:
-            got = review.predict_images(
-                ws,
-                slug,
-                run.id,
-                records,
-                score_threshold=thr,
-                progress=lambda d, t: bar.progress(d / max(t, 1), text=f"Predicting {d}/{t}"),
-            )
+            if (run.config or {}).get("task") == "semantic":  # label maps; their components are the predictions
+                _, got = semantic.predict_semantic(ws, slug, run.id, records, progress=show)
+            else:
+                got = review.predict_images(ws, slug, run.id, records, score_threshold=thr, progress=show)
         except (WorkbenchError, ValueError) as exc:
             st.error(str(exc))
         else:
@@ -273,6 +272,22 @@ def _accept_all_box(
     )
 
 
+def _label_map_overlay(ws: Workspace, slug: str, run_id: int, image_id: int) -> None:
+    """A semantic run's predicted label map beside the ground truth's, per-class toggles and opacity."""
+    names = [c.name for c in class_svc.list_categories(ws, slug) if not c.is_ignore]
+    with st.expander("Label maps: ground truth and prediction", icon=":material/layers:", expanded=True):
+        c1, c2 = st.columns([3, 1])
+        shown = c1.multiselect("Classes shown", names, default=names, key="review_map_classes")
+        opacity = c2.slider("Opacity", 0.0, 1.0, 0.5, 0.05, key="review_map_opacity")
+        try:
+            views = semantic.label_map_overlay(ws, slug, run_id, image_id, classes=shown, opacity=opacity)
+        except (WorkbenchError, ValueError) as exc:
+            st.error(str(exc))
+            return
+        for col, (title, arr) in zip(st.columns(2), views.items(), strict=True):
+            col.image(arr, caption=title, width="stretch")
+
+
 def render() -> None:
     opened = context.project_page("Review")
     if opened is None:
@@ -329,4 +344,6 @@ def render() -> None:
     image_id = st.session_state[IMAGE_KEY]
     detail = review.predictions_for_image(ws, slug, image_id, run_id, min_score=filters["min_score"])
     _image_view(ws, slug, detail, run_id, idx, len(ids))
+    if (by_id[run_id].config or {}).get("task") == "semantic":
+        _label_map_overlay(ws, slug, run_id, image_id)
     _accept_all_box(ws, slug, detail, run_id, filters["min_score"])
