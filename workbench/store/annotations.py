@@ -372,18 +372,19 @@ def _stored_records(s: Session, pid: int) -> list[AnnotationRecord]:
     try:
         cursor.execute(
             "SELECT a.id, a.image_id, a.category_id, a.segmentation, a.bbox, a.area, a.iscrowd, a.keypoints, "
-            "a.score, a.attributes, a.z_order FROM annotations AS a JOIN images AS i ON i.id = a.image_id "
-            "WHERE i.project_id = ? ORDER BY a.image_id, a.id",
+            "a.score, a.attributes, a.z_order FROM annotations AS a "
+            "WHERE a.image_id IN (SELECT id FROM images WHERE project_id = ?) ORDER BY a.image_id, a.id",
             (pid,),
         )
         rows = cursor.fetchall()
     finally:
         cursor.close()
+    new, record = tuple.__new__, AnnotationRecord  # the named tuple built in C, not by its Python __new__
     return [
-        AnnotationRecord(
+        new(record, (
             aid, image_id, cat_id, fragment(seg), fragment(bbox), area, bool(iscrowd),
             loads(kps) if kps else None, score, loads(attrs) if attrs else None, z or 0,
-        )
+        ))
         if seg and bbox and area is not None and seg not in _LOOKED_INTO and bbox != "null"
         else AnnotationRecord(
             aid, image_id, cat_id, loads(seg) if seg else [], loads(bbox) if bbox else None, area,
