@@ -13,16 +13,15 @@ Layout (what VOC2012, datumaro and CVAT write)::
 Import: an object's mask is its index in the object map (instances), its class the XML's, else the
 majority of the class map under it; without an object map, instances are the class map's
 connected components. Boxes convert as Detectron2 does: COCO ``x0 = xmin - 1``, ``x1 = xmax``.
-Export: masks by z-order (overlaps lose the lower shape's pixels), crowd and ignore regions void;
-VOC has no keypoints (the notes count what was left out).
+Export (:mod:`workbench.formats.voc_write`, its names re-exported here): masks by z-order, crowd and
+ignore regions void; VOC has no keypoints (the notes count what was left out).
 """
 
 from __future__ import annotations
 
 import math
 import xml.etree.ElementTree as ET
-from collections import Counter
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -38,20 +37,18 @@ from workbench.domain import (
     Instance,
     ValidationError,
     palette_color,
-    plural,
 )
 from workbench.formats.folders import (
     images_by_stem,
     mask_instances,
     read_label_png,
-    unique_stems,
     upright_size,
 )
-from workbench.formats.labelmaps import IGNORE_INDEX, label_classes, palette, semantic_index_map
-from workbench.formats.labelmaps import _save_png as _save_palette_png
+from workbench.formats.labelmaps import IGNORE_INDEX, palette
 from workbench.formats.paths import DatasetRoot
+from workbench.formats.voc_write import FLAGS, VOID_NAMES, VocExport, dataset_to_voc, save_index_png
 from workbench.formats.xmlsafe import finite_float, read_xml_file
-from workbench.geometry import instance_to_mask, mask_to_rle, with_bbox_area
+from workbench.geometry import mask_to_rle, with_bbox_area
 
 __all__ = [
     "VOC_CLASSES",
@@ -68,10 +65,6 @@ VOC_CLASSES = (
     "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train", "tvmonitor",
 )  # fmt: skip
 """VOC2012's classes by class-map index, for datasets that ship no labelmap.txt."""
-_FLAGS = ("truncated", "difficult", "occluded")
-_MAX_OBJECTS = 254
-_VOID_NAMES = ("ignored", "void", IGNORE_LABEL)
-"""Label-map names of the void colour (255): datumaro's 'ignored', VOC's 'void', ours."""
 
 
 class VocFormatError(ValidationError):
@@ -135,7 +128,7 @@ def xml_to_item(
         if not name:
             raise VocFormatError(f"{where}: <name> is missing")
         attrs: dict[str, Any] = {}
-        for flag in _FLAGS:
+        for flag in FLAGS:
             raw = _text(obj, flag)
             if raw not in (None, "", "0", "false", "False"):
                 attrs[flag] = True
@@ -145,7 +138,7 @@ def xml_to_item(
         defs = {a.name: a for a in cats[name].all_attributes} if name in cats else {}
         for a in obj.findall("attributes/attribute"):
             key, raw = _text(a, "name"), _text(a, "value")
-            if key and raw is not None and key not in _FLAGS:
+            if key and raw is not None and key not in FLAGS:
                 attrs[key] = _attr_value(raw, defs.get(key))
         box_el = obj.find("bndbox")
         box = None
@@ -229,10 +222,10 @@ def load_voc(path: Path) -> Dataset:
     warnings: list[str] = []
     skipped: list[tuple[str, str]] = []
     labelmap = read_labelmap(folder / "labelmap.txt") if (folder / "labelmap.txt").is_file() else None
-    names = [n if n not in _VOID_NAMES else IGNORE_LABEL for n, _ in labelmap] if labelmap else list(VOC_CLASSES)
+    names = [n if n not in VOID_NAMES else IGNORE_LABEL for n, _ in labelmap] if labelmap else list(VOC_CLASSES)
     pal = palette()
     # a label without a colour has VOC's colour of its index (datumaro's generate_colormap)
-    colors = {c or (pal[3 * i], pal[3 * i + 1], pal[3 * i + 2]): IGNORE_INDEX if n in _VOID_NAMES else i
+    colors = {c or (pal[3 * i], pal[3 * i + 1], pal[3 * i + 2]): IGNORE_INDEX if n in VOID_NAMES else i
               for i, (n, c) in enumerate(labelmap)} if labelmap else {
         (pal[3 * i], pal[3 * i + 1], pal[3 * i + 2]): i for i in range(len(VOC_CLASSES))
     }
@@ -359,127 +352,3 @@ def _object_ids(rgb: np.ndarray) -> np.ndarray:
     pal = palette()
     lut = {(pal[3 * i], pal[3 * i + 1], pal[3 * i + 2]): i for i in range(256)}
     return _to_indices(rgb, lut, Path("SegmentationObject"))
-
-
-# --------------------------------------------------------------------------------------------------
-# domain -> VOC
-
-
-@dataclass
-class VocFile:
-    image: ImageRecord
-    stem: str
-    xml: str
-    class_map: np.ndarray
-    object_map: np.ndarray
-
-
-@dataclass
-class VocExport:
-    labelmap: str
-    files: list[VocFile] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-
-
-def _el(parent: ET.Element, tag: str, text: Any = None) -> ET.Element:
-    e = ET.SubElement(parent, tag)
-    if text is not None:
-        e.text = str(text)
-    return e
-
-
-def _bool(v: Any) -> str:
-    return "1" if v else "0"
-
-
-def item_to_xml(item: AnnotatedImage, instances: list[Instance], file_name: str) -> str:
-    """The annotation XML of one image: an <object> per instance, in the given order (object n is
-    value n of the object map)."""
-    ann = ET.Element("annotation")
-    _el(ann, "folder", "VOC")
-    _el(ann, "filename", file_name)
-    size = _el(ann, "size")
-    _el(size, "width", item.image.width)
-    _el(size, "height", item.image.height)
-    _el(size, "depth", 3)
-    _el(ann, "segmented", 1)
-    for inst in instances:
-        obj = _el(ann, "object")
-        attrs = dict(inst.attributes)
-        _el(obj, "name", inst.category)
-        _el(obj, "pose", attrs.pop("pose", "Unspecified"))
-        for flag in _FLAGS:
-            _el(obj, flag, _bool(attrs.pop(flag, False)))
-        x, y, w, h = inst.bbox_xywh or (0.0, 0.0, 0.0, 0.0)
-        box = _el(obj, "bndbox")
-        _el(box, "xmin", int(math.floor(x)) + 1)
-        _el(box, "ymin", int(math.floor(y)) + 1)
-        _el(box, "xmax", max(int(math.ceil(x + w)), int(math.floor(x)) + 1))
-        _el(box, "ymax", max(int(math.ceil(y + h)), int(math.floor(y)) + 1))
-        plain = {k: v for k, v in attrs.items() if isinstance(v, str | int | float | bool)}
-        if plain:
-            el = _el(obj, "attributes")
-            for k, v in plain.items():
-                a = _el(el, "attribute")
-                _el(a, "name", k)
-                _el(a, "value", str(v).lower() if isinstance(v, bool) else v)
-    ET.indent(ann)
-    return ET.tostring(ann, encoding="unicode") + "\n"
-
-
-def save_index_png(index_map: np.ndarray, path: Path) -> None:
-    """A class or object map as a VOC palette PNG (pixel values are the indices)."""
-    _save_palette_png(index_map, path, palette())
-
-
-def dataset_to_voc(ds: Dataset) -> VocExport:
-    """The VOC form of ``ds``: per image the XML and both maps, the labelmap, and notes on what VOC
-    cannot hold (keypoints, crowds, more than 254 objects, overlaps)."""
-    classes = label_classes(ds.categories)
-    pal = palette()
-    lines = ["# label:color_rgb:parts:actions", "background:0,0,0::"]
-    lines += [f"{c.name}:{pal[3 * (i + 1)]},{pal[3 * (i + 1) + 1]},{pal[3 * (i + 1) + 2]}::" for i, c in enumerate(classes)]
-    v = 3 * IGNORE_INDEX  # the void colour, declared as datumaro's own VOC label map declares it
-    lines.append(f"{_VOID_NAMES[0]}:{pal[v]},{pal[v + 1]},{pal[v + 2]}::")
-    left: Counter[str] = Counter()
-    ignore_names = {c.name for c in ds.categories if c.is_ignore}
-    stems = unique_stems([Path(it.image.file_name.replace("\\", "/")).name for it in ds.items], [it.image.id for it in ds.items])
-    out = VocExport("\n".join(lines) + "\n")
-    for item, stem in zip(ds.items, stems, strict=True):
-        size_wh = item.image.size_wh
-        objects, crowds = [], []
-        for inst in item.instances:
-            if inst.category in ignore_names:
-                continue
-            inst = with_bbox_area(inst, size_wh)
-            if inst.keypoints is not None and inst.num_keypoints:
-                left["instance's keypoints left out (VOC has none)"] += 1
-            if inst.iscrowd:
-                crowds.append(inst)
-                left["crowd region written as void (255), not as an object"] += 1
-                continue
-            objects.append(inst)
-        if len(objects) > _MAX_OBJECTS:
-            left[f"object beyond the {_MAX_OBJECTS} a VOC object map holds left out"] += len(objects) - _MAX_OBJECTS
-            objects = objects[:_MAX_OBJECTS]
-        cls_map = semantic_index_map(item, ds.categories)
-        obj_map = np.zeros_like(cls_map)
-        order = sorted(range(len(objects)), key=lambda k: objects[k].z_order)
-        masks = {}
-        for k in order:
-            if objects[k].has_shape:
-                masks[k] = instance_to_mask(objects[k], size_wh).astype(bool)
-                obj_map[masks[k]] = k + 1
-        for k, m in masks.items():
-            if m.any() and not (obj_map[m] == k + 1).any():
-                left["shape entirely under higher shapes (no pixel left in the object map)"] += 1
-        void = np.zeros(cls_map.shape, dtype=bool)
-        for inst in crowds:
-            void |= instance_to_mask(inst, size_wh).astype(bool)
-        void |= cls_map == IGNORE_INDEX
-        cls_map[void] = IGNORE_INDEX
-        obj_map[void] = IGNORE_INDEX
-        suffix = Path(item.image.path or item.image.file_name).suffix or ".png"
-        out.files.append(VocFile(item.image, stem, item_to_xml(item, objects, f"{stem}{suffix}"), cls_map, obj_map))
-    out.notes = [f"{plural(n, 'instance')}: {what}" for what, n in left.items()]
-    return out
