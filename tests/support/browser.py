@@ -98,6 +98,8 @@ class UiServer:
 
 
 TIMEOUT_MS = 20_000
+CLASS_PICKER = 'select[data-role="class"]'
+"""The annotator's class picker (its toolbar has other selects: the assist bar's method and run)."""
 
 
 def new_page(browser: Any, base_url: str) -> Any:

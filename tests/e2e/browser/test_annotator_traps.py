@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from tests.support.browser import (
+    CLASS_PICKER,
     annotator,
     nav,
     needs_chromium,
@@ -74,7 +75,7 @@ def test_a_finished_polygon_is_deselected_and_class_keys_choose_the_next_shapes_
     ed.wait(image_id, lambda v: len(v) == 1 and v[0].category == "plain", "triangle")
     assert _selected_rows(ed) == 0
     ed.page.keyboard.press("2")  # the next shape's class: the triangle stays "plain"
-    assert annotator(ed.page).locator("select").input_value() == "pin"
+    assert annotator(ed.page).locator(CLASS_PICKER).input_value() == "pin"
     ed.draw(SQUARE)
     insts = ed.wait(image_id, lambda v: len(v) == 2, "square")
     assert sorted(i.category for i in insts) == ["pin", "plain"]

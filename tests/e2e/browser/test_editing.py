@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from tests.support.browser import (
+    CLASS_PICKER,
     annotator,
     nav,
     needs_chromium,
@@ -207,7 +208,7 @@ def test_shift_and_a_number_key_change_the_class_of_the_selected_shape(ed: Edito
     for key, name in (("3", "c"), ("2", "b")):
         ed.page.keyboard.press(f"Shift+{key}")
         ed.wait(image_id, lambda v, n=name: v[0].category == n, f"class {name}")
-        assert annotator(ed.page).locator("select").input_value() == name
+        assert annotator(ed.page).locator(CLASS_PICKER).input_value() == name
     ed.page.keyboard.press("Shift+9")  # no ninth class: nothing changes
     ed.page.keyboard.press("Escape")
     assert ed.instances(image_id)[0].category == "b"
@@ -385,7 +386,7 @@ def test_long_class_name_is_cut_with_an_ellipsis_and_keeps_the_delete_button(
             )
         assert row.evaluate("li => li.scrollWidth <= li.clientWidth + 1")  # the row does not overflow
         # the class picker of the toolbar stays a sensible width too (the name is in its tooltip)
-        picker = page.locator(".wb-annot select")
+        picker = page.locator(".wb-annot " + CLASS_PICKER)
         assert picker.bounding_box()["width"] <= 320
         assert picker.get_attribute("title").startswith(long_name) or long_name in picker.evaluate(
             "s => s.selectedOptions[0].title"
