@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from workbench.train.heatmap.models import HeatmapModel, SmallUNet, StackedHourglass, heatmap_loss
+from workbench.domain import ValidationError
+from workbench.train.heatmap.models import HeatmapModel, SmallUNet, SmpUNet, StackedHourglass, heatmap_loss
 
 
 def _targets(n: int, c: int, hw: tuple[int, int]) -> list[dict[str, torch.Tensor]]:
@@ -21,13 +22,15 @@ def _targets(n: int, c: int, hw: tuple[int, int]) -> list[dict[str, torch.Tensor
 
 @pytest.mark.parametrize(
     "network, size", [
-        (StackedHourglass(3, stacks=2, depth=2, channels=16), 32),
-        (SmallUNet(3, channels=8, levels=2), 16),
-    ], ids=["hourglass", "unet"],
+        (lambda: StackedHourglass(3, stacks=2, depth=2, channels=16), 32),
+        (lambda: SmallUNet(3, channels=8, levels=2), 16),
+        # segmentation-models-pytorch's Unet, random weights (no download)
+        (lambda: SmpUNet(3, encoder="resnet18", weights="none"), 32),
+    ], ids=["hourglass", "unet", "smp-unet-resnet18"],
 )
 def test_train_step_and_eval_step(network, size):
     torch.manual_seed(0)
-    model = HeatmapModel(network)
+    model = HeatmapModel(network())
     images = [torch.rand(3, size, size) for _ in range(2)]
     hw = (size // model.stride, size // model.stride)
     targets = _targets(2, 3, hw)
@@ -63,3 +66,8 @@ def test_loss_ignores_keypoints_of_weight_zero():
     target[0, 1] = 5.0
     assert float(heatmap_loss(pred, target, torch.tensor([[1.0, 0.0]]))) == 0.0
     assert float(heatmap_loss(pred, target, torch.tensor([[1.0, 1.0]]))) == pytest.approx(0.5 * 25 / 2)
+
+
+def test_an_unknown_smp_encoder_is_one_clear_error():
+    with pytest.raises(ValidationError, match="encoder 'resnet1000'"):
+        SmpUNet(3, encoder="resnet1000")
