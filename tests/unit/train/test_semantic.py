@@ -194,3 +194,29 @@ def test_a_semantic_run_resumes_from_its_last_checkpoint(make_run) -> None:  # n
     status = json.loads((run / "status.json").read_text())
     assert status["resumed_from_step"] == first["step"] == 2 and status["step"] == 4 and status["epoch"] == 2
     assert again.task.name == "semantic" and "mean_iou" in status["last_val"]
+
+
+def test_the_augmentation_moves_the_maps_with_the_image() -> None:
+    from workbench.augment import Augmenter
+
+    image = np.zeros((8, 10, 3), np.uint8)
+    image[:, :3] = 200  # the left three columns are bright
+    maps = np.zeros((2, 8, 10), np.uint8)
+    maps[0, :, :3] = 1
+    maps[1, :2, :] = 255  # an ignore band along the top
+    flip = Augmenter([{"name": "HorizontalFlip", "params": {"p": 1.0}}])
+    img, out = flip.apply_maps(image, maps)
+    assert (img[:, -3:] == 200).all() and (out[0, :, -3:] == 1).all() and out[0, :, :7].sum() == 0
+    assert (out[1, :2] == 255).all() and out[1, 2:].sum() == 0  # values kept exactly, nothing dropped
+    assert Augmenter("none").apply_maps(image, maps)[1] is maps
+
+
+def test_pretrained_weights_offline_say_where_the_file_goes(monkeypatch, tmp_path) -> None:  # noqa: ANN001
+    from workbench.train.model import WeightsUnavailableError
+
+    monkeypatch.setenv("WORKBENCH_OFFLINE", "1")
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    with pytest.raises(WeightsUnavailableError, match=r"lraspp_mobilenet_v3_large.*place the file at .*hub/checkpoints"):
+        build_semantic_model("lraspp", num_classes=2, weights="coco")
+    with pytest.raises(WeightsUnavailableError, match="resnet18 encoder weights are not available offline"):
+        build_semantic_model("unet", num_classes=2, encoder="resnet18", weights="imagenet")
