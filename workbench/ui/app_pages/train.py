@@ -14,7 +14,7 @@ from workbench.domain import RunInfo, ValidationError, WorkbenchError
 from workbench.services import semantic, training
 from workbench.services.workspace import Workspace
 from workbench.ui import context
-from workbench.ui.app_pages import train_design
+from workbench.ui.app_pages import train_design, train_pose
 from workbench.ui.app_pages.annotate_assist import sam_models_panel
 
 POLL_S = 2.0
@@ -111,6 +111,7 @@ def _settings(defaults: Any) -> dict[str, Any]:
         )
     return {
         **_semantic_settings(defaults),
+        **train_pose.heatmap_settings(defaults),
         "epochs": int(epochs), "batch_size": int(batch), "lr": float(lr) or None, "backbone": backbone,
         "weights": weights, "device": device, "augmentation": aug, "gpus": int(gpus),
         "name": name.strip() or None, "early_stopping_patience": int(patience) or None,
@@ -208,16 +209,16 @@ def _progress_panel(ws: Workspace, slug: str, run_id: int) -> None:
     loss = s.get("loss")
     c1.metric("Loss", "–" if loss is None else f"{float(loss):.3f}")
     best = s.get("best_ap")
-    semantic_run = (info.config or {}).get("task") == "semantic"
-    c2.metric("Best mean IoU" if semantic_run else "Best mask AP", "–" if best is None else f"{float(best):.3f}")
+    best_label, val_keys, val_caption = train_pose.run_numbers(info.config)
+    c2.metric(best_label, "–" if best is None else f"{float(best):.3f}")
     c3.metric("Device", str(s.get("device") or info.device or "–"))
     series = prog.loss_series()
     if series:
         st.caption("Training losses by step")
         st.line_chart(series, x="step", height=220)
-    val = prog.val_series(("mean_iou", "pixel_accuracy", "fw_iou")) if semantic_run else prog.val_series()
+    val = prog.val_series(val_keys) if val_keys else prog.val_series()
     if val:
-        st.caption("Validation mean IoU per epoch" if semantic_run else "Validation AP per epoch")
+        st.caption(val_caption)
         st.line_chart(val, x="epoch", height=180)
     with st.expander("Log", icon=":material/article:", expanded=info.status == "failed"):
         st.code(prog.log_tail or "(no output yet)", language=None)
@@ -266,10 +267,11 @@ def render() -> None:
             st.error(str(exc))
             return
         weights_txt = "no pretrained weights" if defaults.weights == "none" else f"{defaults.weights} weights"
+        model_txt = defaults.backbone if defaults.task == "instance" else " ".join(filter(None, (defaults.arch, defaults.encoder)))
         st.caption(
             f"{context.plural(n_train, 'training image')}, {context.plural(n_val, 'validation image')}"
             + ("" if n_val else " (validation on the training images; assign a val split on the Dataset page)")
-            + f". Defaults: {defaults.backbone if defaults.task == 'instance' else f'{defaults.arch} {defaults.encoder}'}, "
+            + f". Defaults: {model_txt}, "
             f"{weights_txt}, {context.plural(defaults.epochs, 'epoch')} "
             f"on {training.queue_device(defaults)}."
         )
