@@ -114,14 +114,13 @@ def check(
 
 def _project_id(s: Any, *, slug: str | None, image_id: int | None, run_id: int | None,
                 prediction_id: int | None) -> int | None:  # fmt: skip
-    from workbench.store import projects as project_repo
     from workbench.store.runs import get_run
 
     if slug is not None:
-        try:
-            return project_repo.project_id(s, slug)
-        except NotFoundError:
-            raise NotFoundError(f"no project {slug!r}") from None  # a non-member learns no other names
+        pid = team_repo.project_id_of(s, slug)
+        if pid is None:
+            raise NotFoundError(f"no project {slug!r}")  # a non-member learns no other names
+        return pid
     if run_id is not None:
         return get_run(s, int(run_id)).project_id
     if image_id is not None:

@@ -139,6 +139,11 @@ def assignee_of(s: Session, image_id: int) -> int | None:
     return s.scalar(select(ImageWorkRow.assignee_id).where(ImageWorkRow.image_id == image_id))
 
 
+def project_id_of(s: Session, slug: str) -> int | None:
+    """The project's id alone (a permission check reads no project row)."""
+    return s.scalar(select(Project.id).where(Project.slug == slug))
+
+
 def project_of_image(s: Session, image_id: int) -> int | None:
     return s.scalar(select(ImageRow.project_id).where(ImageRow.id == image_id))
 
