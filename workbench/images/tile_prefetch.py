@@ -106,8 +106,11 @@ def _prefetch_loop() -> None:
             grid = tile_grid(size_wh, side=side)
             job = _job(project_dir, rel_path, grid, folder, reserved)
             thread = _start_finish(folder, grid, job)  # at low priority (tiles._finish)
-            if writing is not None:
-                writing.join()  # at most two decoded originals held: this one and the one before
+            if writing is not None and writing is not thread:
+                # at most two decoded originals held: this one and the one before. Not when this is
+                # the image being written (opened again, so queued again): waiting for its own writes
+                # held up the decode of the next image until the zoom's ask decoded it itself
+                writing.join()
             writing = thread
             prune_tiles(project_dir, keep={folder})
         except Exception:  # noqa: BLE001 - a prefetch is best effort: the zoom's ask reports the problem
