@@ -46,6 +46,34 @@ def test_a_short_run_writes_a_model_file_with_metrics(tmp_path, arch):
     assert out.shape == (1, 3, 32 // stride, 32 // stride)
     status = json.loads((run / "status.json").read_text())
     assert status["status"] == "succeeded"
+    _predictor_equals_validation(run)
+
+
+def _predictor_equals_validation(run):  # noqa: ANN001
+    """The predictor on a stored image gives the keypoints validation decoded for the same boxes."""
+    import numpy as np
+
+    from workbench.train.dataset import load_coco_split, load_image_rgb_array, make_loader
+    from workbench.train.heatmap.data import HeatmapDataset
+    from workbench.train.heatmap.predict import HeatmapPredictor, is_heatmap_model
+    from workbench.train.heatmap.task import predict_dataset
+
+    assert is_heatmap_model(run / "model.pt")
+    pred = HeatmapPredictor(run / "model.pt")
+    ds = load_coco_split(run / "dataset" / "coco_val.json", run / "dataset" / "images")
+    val = HeatmapDataset(ds.items, pred.layout, pred.cfg, pred.stride, train=False)
+    expected = predict_dataset(pred.model, val, make_loader(val, None, num_workers=0, pin_memory=False, batch_size=4),
+                               torch.device("cpu"), pred.cfg)
+    got = []
+    for item in ds.items:
+        image = load_image_rgb_array(item.image.path or item.image.file_name)
+        for inst in pred.predict(image, [i for i in item.instances if i.num_keypoints]):
+            got.append(np.asarray(inst.keypoints).reshape(-1, 3)[:, :2])
+    assert len(got) == len(expected) > 0
+    for g, e in zip(got, expected, strict=True):
+        h, w = 64, 96
+        want = np.clip(e.keypoints[:, :2], 0, [w, h])
+        assert np.allclose(g, want, atol=1e-4)
 
 
 def test_bad_heatmap_settings_are_refused_in_one_line():
