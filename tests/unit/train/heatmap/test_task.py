@@ -85,3 +85,17 @@ def test_bad_heatmap_settings_are_refused_in_one_line():
         heatmap_config("unet", weights="coco")
     with pytest.raises(ConfigError, match="arch 'fcn' is not one of"):
         heatmap_config("fcn")
+
+
+def test_a_stopped_run_resumes_from_its_last_checkpoint(tmp_path):
+    cfg = heatmap_config("hourglass", epochs=1, eval_every=100)
+    run = write_shapes_run(tmp_path / "run", cfg, n_train=6, size_wh=(96, 64))
+    assert Trainer(run).train() == "succeeded"
+    first = json.loads((run / "status.json").read_text())
+    assert (run / "checkpoints" / "last.pt").exists() and first["step"] > 0
+    longer = heatmap_config("hourglass", epochs=2, eval_every=100)
+    assert Trainer(run, longer, resume=True).train() == "succeeded"
+    status = json.loads((run / "status.json").read_text())
+    assert status["resumed_from_step"] == first["step"] and status["step"] == 2 * first["step"]
+    rows = [r for r in read_metrics(run) if r["type"] == "train"]
+    assert [r["step"] for r in rows] == list(range(1, 2 * first["step"] + 1))
