@@ -56,6 +56,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     metrics = json.loads((path.parent / "metrics.json").read_text())
     print(f"run {args.run} on {args.split} ({metrics.get('num_images')} images): {path}")
     _print_summary(metrics)
+    pck = path.parent / "pck.json"  # a keypoint-heatmap run's: PCK on the ground-truth boxes
+    if pck.exists():
+        p = json.loads(pck.read_text())
+        value = "–" if p["pck"] is None else f"{p['pck']:.3f}"
+        print(f"  PCK@{p['alpha']:g} {value} over {p['labelled']} labelled keypoints (normalised by {p['normaliser']})")
     return 0
 
 

@@ -355,6 +355,10 @@ def draw_image_review(
 def accept(ws: Workspace, slug: str, prediction_id: int, *, as_polygons: bool = True) -> Accepted:
     """Accept a prediction as an annotation (source ``predicted``); keypoints that no longer fit the
     class's schema are dropped (mask kept) and named in the notes."""
+    from workbench.services import pose
+
+    if pose.is_heatmap_run(ws, pose.prediction_run(ws, slug, prediction_id)):  # keypoints onto their instance
+        return pose.accept_keypoints(ws, slug, prediction_id)
     with ws.store.transaction() as s:
         pid = project_repo.project_id(s, slug)
         return pstore.accept_prediction(s, pid, prediction_id, as_polygons=as_polygons)
@@ -375,6 +379,11 @@ def accept_all_above(ws: Workspace, slug: str, image_id: int, run_id: int, thres
     with ws.store.transaction() as s:
         pid = project_repo.project_id(s, slug)
         _check_run(s, pid, run_id)
+    from workbench.services import pose
+
+    if pose.is_heatmap_run(ws, run_id):
+        return pose.accept_all_keypoints(ws, slug, image_id, run_id, threshold)
+    with ws.store.transaction() as s:
         return pstore.accept_all(s, pid, image_id, run_id, min_score=threshold)
 
 
@@ -478,6 +487,11 @@ def predict_images(
     from workbench.train.predict import Predictor  # torch only when predicting
 
     check_inference_options(device, score_threshold)
+    from workbench.services import pose
+
+    if pose.is_heatmap_run_model(run_model_path(ws, slug, run_id)):  # keypoints for the stored boxes
+        n_img, n_pred = pose.predict_images(ws, slug, run_id, list(records), device=device, progress=progress)
+        return StoredPredictions(images=n_img, predictions=n_pred)
     predictor = Predictor(run_model_path(ws, slug, run_id), device=device)
     project_dir = ws.project_dir(slug)
     n_img = n_pred = 0

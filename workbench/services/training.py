@@ -117,6 +117,10 @@ def default_config(
         from workbench.services.semantic import semantic_defaults
 
         base.update(semantic_defaults(cuda, overrides.get("arch")))
+    if overrides.get("task") in ("keypoints", "keypoints-heatmap"):
+        from workbench.services.pose import heatmap_defaults
+
+        base.update(heatmap_defaults(cuda, overrides.get("arch")))
     base.update(overrides)
     return TrainConfig(**base)
 
