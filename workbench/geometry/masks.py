@@ -26,6 +26,7 @@ __all__ = [
     "mask_to_bbox_xywh",
     "mask_to_polygons",
     "polygons_to_mask",
+    "may_cover_no_pixel_points",
     "polygons_may_cover_no_pixel",
     "with_bbox_area",
 ]
@@ -204,6 +205,15 @@ def polygons_may_cover_no_pixel(polys: Sequence[Sequence[float]]) -> np.ndarray:
     yn = np.empty_like(y)
     xn[:-1], yn[:-1] = x[1:], y[1:]
     xn[ends - 1], yn[ends - 1] = x[starts], y[starts]  # each polygon closes on its first point
+    return may_cover_no_pixel_points(x, y, xn, yn, starts)
+
+
+def may_cover_no_pixel_points(
+    x: np.ndarray, y: np.ndarray, xn: np.ndarray, yn: np.ndarray, starts: np.ndarray
+) -> np.ndarray:
+    """:func:`polygons_may_cover_no_pixel` on points already laid out: every polygon's points in
+    ``x, y``, each point's successor (the first after the last) in ``xn, yn``, polygon k starting at
+    ``starts[k]``; for a caller that has these arrays for its own checks (the COCO reader's bulk pass)."""
     area = np.abs(np.add.reduceat(x * yn - y * xn, starts)) / 2.0
     dx, dy = xn - x, yn - y
     perimeter = np.add.reduceat(np.sqrt(dx * dx + dy * dy), starts)

@@ -13,7 +13,9 @@ from itertools import chain
 
 import numpy as np
 
-__all__ = ["suspect_polygons"]
+from workbench.geometry.masks import may_cover_no_pixel_points
+
+__all__ = ["check_polygons", "suspect_polygons"]
 
 _DEGENERATE = 2e-6
 """Twice validate_polygon's zero-area tolerance: borderline polygons get its exact verdict."""
@@ -22,9 +24,16 @@ _DEGENERATE = 2e-6
 def suspect_polygons(polys: Sequence[Sequence[float]], sizes_wh: np.ndarray) -> np.ndarray:
     """A bool per polygon (flat ``x1, y1, ...`` of even length >= 6): True where it may hold a
     non-finite number, may have zero area, or has a point outside its image ``sizes_wh[i]``."""
+    return check_polygons(polys, sizes_wh)[0]
+
+
+def check_polygons(polys: Sequence[Sequence[float]], sizes_wh: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(suspect, may_cover_no_pixel)``, a bool each per polygon: :func:`suspect_polygons`, and
+    :func:`workbench.geometry.polygons_may_cover_no_pixel` from the same arrays (one pass over the
+    points for both; its value is meaningless where the polygon is suspect)."""
     n = len(polys)
     if n == 0:
-        return np.zeros(0, dtype=bool)
+        return np.zeros(0, dtype=bool), np.zeros(0, dtype=bool)
     lens = np.fromiter(map(len, polys), dtype=np.int64, count=n)
     flat = np.fromiter(chain.from_iterable(polys), dtype=np.float64, count=int(lens.sum()))
     bad = ~np.isfinite(flat)
@@ -43,4 +52,4 @@ def suspect_polygons(polys: Sequence[Sequence[float]], sizes_wh: np.ndarray) -> 
     span = np.maximum(np.maximum(x1 - x0, y1 - y0), 1.0)
     flat_area = twice_area <= _DEGENERATE * span * span
     outside = (x0 < 0) | (y0 < 0) | (x1 > sizes_wh[:, 0]) | (y1 > sizes_wh[:, 1])
-    return nonfinite | flat_area | outside
+    return nonfinite | flat_area | outside, may_cover_no_pixel_points(x, y, xn, yn, starts)

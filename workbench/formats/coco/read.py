@@ -22,7 +22,7 @@ import numpy as np
 
 from workbench.domain import SPLITS, AnnotatedImage, Category, Dataset, ImageRecord, Instance, ValidationError
 from workbench.formats.coco.annotations import Tally, careful, parse_annotation, plain_annotation, tally_notes
-from workbench.formats.coco.bulk import suspect_polygons
+from workbench.formats.coco.bulk import check_polygons
 from workbench.formats.coco.entries import (
     MAX_LISTED,
     CocoFormatError,
@@ -149,7 +149,7 @@ def coco_to_dataset(
             instances[image_id].append(inst)
     tally.plain_shapes += plain_shapes
     again = partial(careful, images=images, categories=categories, tally=tally, crowd_as_instances=crowd_as_instances)
-    emptied = _check_deferred(deferred, spots, instances, images, raw_annotations, again, source)
+    emptied, covered = _check_deferred(deferred, spots, instances, images, raw_annotations, again, source)
 
     if repeated:
         # datumaro writes ids restarting on every image; the store gives its own ids anyway, and
@@ -167,7 +167,7 @@ def coco_to_dataset(
     for image_id in emptied:
         instances[image_id] = [inst for inst in instances[image_id] if inst is not None]
     warnings.extend(tally_notes(tally, source, crowd_as_instances))
-    invisible = _drop_shapes_without_pixels(instances, images)
+    invisible = _drop_shapes_without_pixels(instances, images, covered)
     if invisible:
         shown = ", ".join(f"{aid} ({name})" for aid, name in invisible[:_MAX_LISTED])
         more = f" and {len(invisible) - _MAX_LISTED} more" if len(invisible) > _MAX_LISTED else ""
@@ -187,13 +187,14 @@ def _check_deferred(
     raw_annotations: list[Any],
     careful: Callable[[dict[str, Any]], Instance | None],
     source: str,
-) -> set[int]:
+) -> tuple[set[int], set[int]]:
     """The bulk pass over the polygons taken unchecked: suspects are read again with every check
     (which clips, drops flat parts or refuses, naming the annotation); the rest get box and area
     where they lack them. ``spots[k]`` is ``(raw index, image id, index on the image)`` of ``deferred[k]``.
 
     Returns the ids of the images where an instance was left out (None in its place, for the caller
-    to filter: the places of the others stay as ``spots`` and the renumbering say)."""
+    to filter: the places of the others stay as ``spots`` and the renumbering say), and ``id()`` of
+    the instances kept as they were that surely cover a pixel (a part holds one: no rasterising)."""
     n = len(deferred)
     polys = list(chain.from_iterable(map(attrgetter("polygons"), deferred)))
     owner = np.repeat(np.arange(n), np.fromiter(map(len, map(attrgetter("polygons"), deferred)), np.int64, count=n))
@@ -201,8 +202,11 @@ def _check_deferred(
     image_sizes = np.array([rec.size_wh for rec in images.values()], dtype=np.float64).reshape(-1, 2)
     rows = np.fromiter((row_of[spot[1]] for spot in spots), dtype=np.int64, count=n)
     todo = np.zeros(n, dtype=bool)
-    todo[owner[suspect_polygons(polys, image_sizes[rows][owner])]] = True
+    flagged, may_be_empty = check_polygons(polys, image_sizes[rows][owner])
+    todo[owner[flagged]] = True
     suspect = todo.copy()
+    full = np.bincount(owner, weights=~may_be_empty, minlength=n) > 0
+    covered = {id(deferred[k]) for k in np.flatnonzero(full & ~suspect).tolist()}
     todo |= np.fromiter((inst.bbox_xywh is None or inst.area is None for inst in deferred), dtype=bool, count=n)
     emptied: set[int] = set()
     for k in np.flatnonzero(todo).tolist():
@@ -218,18 +222,19 @@ def _check_deferred(
         instances[image_id][at] = again  # type: ignore[call-overload]  # None: left out, filtered after
         if again is None:
             emptied.add(image_id)
-    return emptied
+    return emptied, covered
 
 
 def _drop_shapes_without_pixels(
-    instances: dict[int, list[Instance]], images: dict[int, ImageRecord]
+    instances: dict[int, list[Instance]], images: dict[int, ImageRecord], covered: set[int] = frozenset()  # type: ignore[assignment]
 ) -> list[tuple[int | None, str]]:
     """Remove (in place) the instances whose shape rasterises to no pixel; ``(annotation id, file)`` of each.
 
     Stored, they would be invisible instances of area 0 that training and COCOeval see as empty
-    masks. Only shapes the cheap bulk pre-filter flags (small or thin polygons, RLEs) are rasterised.
+    masks. Only shapes the cheap bulk pre-filter flags (small or thin polygons, RLEs) are rasterised;
+    instances whose ``id()`` is in ``covered`` passed that filter in the bulk pass already.
     """
-    shaped = [inst for insts in instances.values() for inst in insts]
+    shaped = [inst for insts in instances.values() for inst in insts if id(inst) not in covered]
     counts = np.fromiter(map(len, map(attrgetter("polygons"), shaped)), dtype=np.int64, count=len(shaped))
     flags = polygons_may_cover_no_pixel(list(chain.from_iterable(map(attrgetter("polygons"), shaped))))
     # an instance may be empty only when every part is flagged (a part that surely covers a pixel
