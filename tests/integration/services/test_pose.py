@@ -115,3 +115,26 @@ def test_accept_all_above_puts_each_prediction_onto_its_instance_and_a_moved_box
         review.accept(ws, slug, moved.id)
     with ws.store.transaction() as s:
         assert pstore.get_prediction(s, pid, moved.id).status == "pending"
+
+
+def test_review_shows_the_predicted_keypoints(trained):
+    ws, slug, run_id = trained
+    recs = review.select_images(ws, slug, split="val")
+    review.predict_images(ws, slug, run_id, recs, device="cpu")
+    tri = _triangles(ws, slug, "val")
+    image_id = next(i for i, v in tri.items() if v)
+    detail = review.predictions_for_image(ws, slug, image_id, run_id)
+    pending = [p for p in detail.predictions if p.status == "pending"]
+    assert len(pending) == len(tri[image_id]) and all(len(p.instance.keypoints) == 9 for p in pending)
+    colors = {"circle": "#ff0000", "square": "#00ff00", "triangle": "#0000ff"}
+    with_preds = np.asarray(review.draw_image_review(ws, slug, detail, colors, ground_truth=False, missed=False))
+    without = np.asarray(review.draw_image_review(ws, slug, detail, colors, ground_truth=False, missed=False,
+                                                  predictions=False))
+    assert with_preds.shape == without.shape
+    scale = with_preds.shape[1] / detail.image.width
+    for p in pending:  # something is drawn at each predicted keypoint
+        kp = np.asarray(p.instance.keypoints).reshape(-1, 3)
+        for x, y, _v in kp:
+            cx, cy = int(min(x * scale, with_preds.shape[1] - 1)), int(min(y * scale, with_preds.shape[0] - 1))
+            patch = (slice(max(cy - 2, 0), cy + 3), slice(max(cx - 2, 0), cx + 3))
+            assert (with_preds[patch] != without[patch]).any()
