@@ -104,7 +104,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
             print(f"no runs in {args.project}; start one with `workbench train {args.project}`")
         for r in rows:
             ap = (r.progress or {}).get("best_ap")
-            ap_text = f" mask AP {ap:.3f}" if isinstance(ap, float) else ""
+            what = "mean IoU" if (r.config or {}).get("task") == "semantic" else "mask AP"  # the run's primary metric
+            ap_text = f" {what} {ap:.3f}" if isinstance(ap, float) else ""
             print(f"{r.id:5} {r.status:10} {r.name:36} {r.created_at:%Y-%m-%d %H:%M}{ap_text}")
         return 0
     info = training.find_run(ws, args.run)

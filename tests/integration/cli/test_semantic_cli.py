@@ -42,6 +42,8 @@ def test_semantic_train_evaluate_and_predict_label_maps(demo_ws: Path, tmp_path:
     assert np.asarray(m["confusion"]).shape == (n, n) and np.asarray(m["confusion"]).sum() == m["num_pixels"] > 0
     assert "confusion" in (run_dir / "eval" / "val" / "report.html").read_text()
 
+    assert run(demo_ws, "runs", "list", "demo-shapes") == 0
+    assert "mean IoU" in capsys.readouterr().out  # the best epoch's figure, named as the task measures it
     assert run(demo_ws, "evaluate", "1", "--split", "val") == 0
     assert "mean IoU" in capsys.readouterr().out
     assert run(demo_ws, "runs", "show", "1") == 0
