@@ -32,3 +32,12 @@ def test_keypoints_task_settings_go_into_the_run_config(ws: Workspace, tmp_path:
     at.selectbox(key="train_run_pick").select(new.id).run()
     assert not at.exception, at.exception
     assert any(m.label == "Best PCK" for m in at.metric)
+
+
+def test_early_stop_text_names_the_tasks_metric() -> None:
+    from workbench.ui.app_pages.train import early_stop_text
+
+    status = {"epoch": 6, "epochs": 20, "best_ap": 0.81, "best_epoch": 3}
+    text = early_stop_text(status, {"task": "keypoints-heatmap", "early_stopping_patience": 3})
+    assert "validation PCK did not improve for 3 epochs" in text and "best 0.810 at epoch 3" in text
+    assert "mask AP" in early_stop_text(status, {"task": "instance", "early_stopping_patience": 3})

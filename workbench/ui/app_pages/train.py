@@ -163,10 +163,11 @@ def early_stop_text(status: dict[str, Any], config: dict[str, Any] | None) -> st
         return None
     patience = (config or {}).get("early_stopping_patience")
     best, best_epoch = status.get("best_ap"), status.get("best_epoch")
+    metric = train_pose.primary_metric_name(config)
     why = (
-        f"validation mask AP did not improve for {context.plural(int(patience), 'epoch')}"
+        f"validation {metric} did not improve for {context.plural(int(patience), 'epoch')}"
         if patience
-        else "validation mask AP stopped improving"
+        else f"validation {metric} stopped improving"
     )
     best_txt = (
         f" (best {float(best):.3f} at epoch {best_epoch}; the model is that epoch's)"

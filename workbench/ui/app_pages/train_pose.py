@@ -54,3 +54,9 @@ def run_numbers(config: dict[str, Any] | None) -> tuple[str, tuple[str, ...] | N
     if is_heatmap_task(task):
         return "Best PCK", ("pck", "oks_ap", "oks_ap50"), "Validation PCK and OKS AP per epoch"
     return "Best mask AP", None, "Validation AP per epoch"
+
+
+def primary_metric_name(config: dict[str, Any] | None) -> str:
+    """The words for the figure that picks a run's best epoch and stops it early."""
+    task = (config or {}).get("task")
+    return "mean IoU" if task == "semantic" else "PCK" if is_heatmap_task(task) else "mask AP"
