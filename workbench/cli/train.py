@@ -104,7 +104,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
             print(f"no runs in {args.project}; start one with `workbench train {args.project}`")
         for r in rows:
             ap = (r.progress or {}).get("best_ap")
-            what = "mean IoU" if (r.config or {}).get("task") == "semantic" else "mask AP"  # the run's primary metric
+            task = (r.config or {}).get("task")  # the run's primary metric
+            what = "mean IoU" if task == "semantic" else "PCK" if task in ("keypoints", "keypoints-heatmap") else "mask AP"
             ap_text = f" {what} {ap:.3f}" if isinstance(ap, float) else ""
             print(f"{r.id:5} {r.status:10} {r.name:36} {r.created_at:%Y-%m-%d %H:%M}{ap_text}")
         return 0

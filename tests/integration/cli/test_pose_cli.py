@@ -24,6 +24,8 @@ def test_keypoints_train_evaluate_and_predict(demo_ws: Path, capsys: pytest.Capt
                "--max-iters", "2", "--device", "cpu", "--wait") == 0
     out = capsys.readouterr().out
     assert "run 1 succeeded" in out and "keypoints hourglass" in out
+    assert run(demo_ws, "runs", "list", "demo-shapes") == 0
+    assert " PCK " in capsys.readouterr().out  # the run's best figure is its PCK, not a mask AP
     assert run(demo_ws, "runs", "show", "1") == 0
     shown = json.loads(capsys.readouterr().out)
     run_dir = Path(shown["run_dir"])
