@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from workbench.assist import sam_decoder
 from workbench.assist.prompts import Prompt
 from workbench.domain import ValidationError
 from workbench.utils.atomic import atomic_file
@@ -100,6 +101,7 @@ class SamSession:
 
         self.predictor = SamPredictor(self.model)
         self._current: str | None = None
+        self._state: sam_decoder.ImageState | None = None
         self.lock = threading.RLock()
 
     def cache_file(self, sha256: str) -> Path:
@@ -147,14 +149,16 @@ class SamSession:
             p.input_size = tuple(int(v) for v in saved["input_size"])
             p.is_image_set = True
             self._current = sha256
+            self._state = sam_decoder.image_state(self.model, p.features)
 
     @torch.inference_mode()
     def predict(self, prompt: Prompt) -> tuple[np.ndarray, float]:
         """The decoder alone: the best of SAM's candidate masks (by its predicted IoU) and that score.
 
-        SamPredictor.predict's steps (prompt encoder, mask decoder, upscaling), except that only the
-        chosen mask is upscaled to the image (it upscaled all three candidates, a third of a click's
-        time on a CPU); the chosen mask and score are the same.
+        SamPredictor.predict's steps (prompt encoder, mask decoder, upscaling), except that the
+        decoder's image-only first steps are computed once per image (sam_decoder.py) and only the
+        chosen mask is upscaled to the image (it upscaled all three candidates); the chosen mask and
+        score are the same.
         """
         if prompt.box_xywh is None and not prompt.points:
             raise ValidationError("SAM needs a box (--box X,Y,W,H) or clicks (--point X,Y[,+|-])")
@@ -172,14 +176,9 @@ class SamSession:
                 b = p.transform.apply_boxes(np.array([prompt.box_xyxy()], dtype=np.float32), p.original_size)
                 box = torch.as_tensor(b, dtype=torch.float, device=p.device)
             single = box is None and len(prompt.points) == 1
-            sparse, dense = self.model.prompt_encoder(points=points, boxes=box, masks=None)
-            low_res, iou = self.model.mask_decoder(
-                image_embeddings=p.features,
-                image_pe=self.model.prompt_encoder.get_dense_pe(),
-                sparse_prompt_embeddings=sparse,
-                dense_prompt_embeddings=dense,
-                multimask_output=single,
-            )
+            sparse, _ = self.model.prompt_encoder(points=points, boxes=box, masks=None)
+            assert self._state is not None
+            low_res, iou = sam_decoder.decode(self.model, self._state, sparse, single)
             best = int(torch.argmax(iou[0]))
             mask = self.model.postprocess_masks(low_res[:, best : best + 1], p.input_size, p.original_size)
             out = (mask[0, 0] > self.model.mask_threshold).cpu().numpy().astype(np.uint8)

@@ -64,3 +64,25 @@ def test_background_embed_fills_the_cache_and_leaves_the_current_image(tiny_mode
     assert s.computed == 2
     s.embed(b.image, "bb" * 32)
     assert s.computed == 2
+
+
+@pytest.mark.parametrize("multimask", [True, False])
+def test_decoder_with_the_image_state_equals_the_packages(tiny_model, tmp_path: Path, multimask: bool) -> None:  # noqa: ANN001
+    import torch
+
+    from workbench.assist import sam_decoder
+
+    scene = make_scene(5, size_wh=(200, 120))
+    s = sam.SamSession(tiny_model, "k", tmp_path)
+    s.set_image(scene.image, "34" * 32)
+    pts = torch.tensor([[[400.0, 300.0], [700.0, 200.0]]]), torch.tensor([[1, 0]])
+    with torch.inference_mode():
+        sparse, dense = tiny_model.prompt_encoder(points=pts, boxes=None, masks=None)
+        want, want_iou = tiny_model.mask_decoder(
+            image_embeddings=s.predictor.features, image_pe=tiny_model.prompt_encoder.get_dense_pe(),
+            sparse_prompt_embeddings=sparse, dense_prompt_embeddings=dense, multimask_output=multimask,
+        )
+        state = sam_decoder.image_state(tiny_model, s.predictor.features)
+        got, got_iou = sam_decoder.decode(tiny_model, state, sparse, multimask)
+    assert got.shape == want.shape == (1, 3 if multimask else 1, 256, 256)
+    assert torch.allclose(got, want, atol=1e-4, rtol=1e-4) and torch.allclose(got_iou, want_iou, atol=1e-5)
