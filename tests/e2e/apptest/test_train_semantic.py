@@ -51,3 +51,29 @@ def test_review_overlays_a_semantic_runs_label_map_with_class_toggles(ws: Worksp
     shown.set_value([]).run()
     assert not at.exception, at.exception
     assert len(review.list_predictions(ws, slug, run_id=rid, status="pending")) == 2  # the two components
+
+
+def test_the_evaluate_page_shows_a_semantic_evaluation(ws: Workspace, tmp_path: Path) -> None:
+    import json
+
+    import numpy as np
+
+    from tests.support.semantic import semantic_run_with_stored_map
+    from workbench.evaluate.semantic import confusion_metrics
+    from workbench.store import runs as run_repo
+
+    slug = create_demo_project(ws, num_images=2).slug
+    rid, _rec, _pred, names = semantic_run_with_stored_map(ws, slug, tmp_path)
+    with ws.store.transaction() as s:
+        run_repo.claim_next_queued_run(s, "cpu")
+        run_repo.finish_run(s, rid, "succeeded")
+    m = {**confusion_metrics(np.array([[50, 5, 0, 0], [4, 30, 0, 0], [0, 0, 20, 1], [0, 0, 2, 8]]), names),
+         "task": "semantic", "num_images": 2}
+    out = tmp_path / "semrun" / "eval" / "train"  # two demo images: both in train, the page's split
+    out.mkdir(parents=True)
+    (out / "metrics.json").write_text(json.dumps(m))
+    (out / "report.html").write_text("<html></html>")
+    at = app("evaluate", slug)
+    shown = {x.label: x.value for x in at.metric}
+    assert shown["Mean IoU"] == f"{m['mean_iou']:.3f}" and shown["Frequency-weighted IoU"] == f"{m['fw_iou']:.3f}"
+    assert "Mask AP" not in shown

@@ -8,7 +8,7 @@ from typing import Any
 import streamlit as st
 
 from workbench.domain import SPLITS, RunInfo, WorkbenchError
-from workbench.services import evaluation, training
+from workbench.services import evaluation, semantic, training
 from workbench.services.workspace import Workspace
 from workbench.ui import context
 
@@ -68,7 +68,35 @@ def _fmt(v: float | None) -> str:
     return "–" if v is None else f"{v:.3f}"
 
 
+def _show_semantic(ev: evaluation.Evaluation) -> None:
+    """A semantic run's evaluation: mean IoU and accuracies, per-class IoU, the pixel confusion."""
+    m = ev.metrics
+    figures = [("Mean IoU", m.get("mean_iou")), ("Mean IoU with background", m.get("mean_iou_with_background")),
+               ("Pixel accuracy", m.get("pixel_accuracy")), ("Mean class accuracy", m.get("mean_class_accuracy")),
+               ("Frequency-weighted IoU", m.get("fw_iou"))]
+    for col, (label, value) in zip(st.columns(len(figures)), figures, strict=True):
+        col.metric(label, _fmt(value))
+    st.caption(f"{context.plural(m.get('num_images'), 'image')}, {m.get('num_pixels')} pixels counted (ignore left "
+               "out); mean IoU averages the project's classes, background not counted.")
+    tabs = st.tabs(["Per-class IoU", "Confusion matrix", "Report"])
+    with tabs[0]:
+        st.dataframe([{"class": k, "IoU": v["iou"], "accuracy": v["accuracy"], "gt pixels": v["gt_pixels"],
+                       "predicted pixels": v["pred_pixels"]} for k, v in m["per_class"].items()], hide_index=True)
+    with tabs[1]:
+        st.caption("Pixels: rows the ground truth, columns the prediction.")
+        st.dataframe([{"ground truth": g, **dict(zip(m["labels"], row, strict=True))}
+                      for g, row in zip(m["labels"], m["confusion"], strict=True)], hide_index=True)
+    with tabs[2]:
+        if ev.report_path.exists():
+            st.download_button("Download report.html", ev.report_path.read_bytes(),
+                               file_name=f"run{ev.run_id}-{ev.split}-report.html", mime="text/html",
+                               key="eval_dl_report", icon=":material/download:")
+
+
 def _show(ev: evaluation.Evaluation) -> None:
+    if ev.metrics.get("task") == "semantic":
+        _show_semantic(ev)
+        return
     m = ev.metrics
     cols = st.columns(len(key_metrics(m)))
     for col, (label, value) in zip(cols, key_metrics(m), strict=True):
@@ -130,6 +158,17 @@ def _compare(ws: Workspace, slug: str, ev: evaluation.Evaluation, runs: list[Run
     by_id = {r.id: r for r in others}
     other = st.selectbox("Compare with", list(by_id), format_func=lambda i: f"#{i} · {by_id[i].name}",
                          key="eval_compare_run")
+    if ev.metrics.get("task") == "semantic":
+        if st.button("Write the side-by-side report", key="eval_compare_report"):
+            try:
+                path = semantic.compare_semantic_runs(ws, slug, ev.run_id, other, split)
+            except (WorkbenchError, ValueError) as exc:
+                st.error(str(exc))
+            else:
+                st.download_button("Download comparison report", path.read_bytes(),
+                                   file_name=f"run{ev.run_id}-vs-run{other}-{split}.html", mime="text/html",
+                                   key="eval_dl_compare")
+        return
     ev_b = evaluation.load_evaluation(ws, slug, other, split)
     if ev_b is None:
         st.info(f"Run #{other} has no evaluation on {split} yet.")
@@ -154,8 +193,12 @@ def _compare(ws: Workspace, slug: str, ev: evaluation.Evaluation, runs: list[Run
 def _evaluate(ws: Workspace, slug: str, run_id: int, split: str) -> None:
     bar = st.progress(0.0, text="Predicting…")
     try:
-        evaluation.evaluate_run(ws, slug, run_id, split=split,
-                                progress=lambda d, t: bar.progress(d / max(t, 1), text=f"Predicting {d}/{t}"))
+        if semantic.run_task(ws, run_id) == "semantic":
+            semantic.evaluate_semantic_run(ws, slug, run_id, split=split,
+                                           progress=lambda d, t: bar.progress(d / max(t, 1), text=f"Predicting {d}/{t}"))
+        else:
+            evaluation.evaluate_run(ws, slug, run_id, split=split,
+                                    progress=lambda d, t: bar.progress(d / max(t, 1), text=f"Predicting {d}/{t}"))
     except (WorkbenchError, ValueError) as exc:
         st.session_state[FLASH_KEY] = str(exc)
     bar.empty()
