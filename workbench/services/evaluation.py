@@ -45,6 +45,7 @@ from workbench.services.workspace import Workspace
 from workbench.store import projects as project_repo
 from workbench.store import runs as run_repo
 from workbench.store.run_metrics import set_run_evaluation
+from workbench.train.detector import architecture_settings, settings_diff
 
 SIGMAS_SETTING = "kpt_oks_sigmas"
 DEFAULT_SIGMA = 0.05
@@ -341,6 +342,10 @@ def evaluate_run(
     check_inference_options(device, score_threshold)
     info = _run_info(ws, slug, run_id)
     model_path = run_model_path(ws, slug, run_id)
+    from workbench.services import pose
+
+    if pose.is_heatmap_run_model(model_path):  # top-down keypoints on the ground-truth boxes
+        return pose.evaluate_run(ws, slug, run_id, split=split, device=device, progress=progress)
     ds, gt = _ground_truth(ws, slug, split)
     preds = predict_dataset(
         ws, slug, model_path, ds, score_threshold=score_threshold, device=device, progress=progress
@@ -362,6 +367,7 @@ def evaluate_run(
         extra={DETECTIONS_NAME: json.dumps(results).encode("utf-8")},
         split=split,
         selected_on="val",
+        settings=architecture_settings(info.config or {}),
     )
     summary = summary_of(result, semantic)
     known = set(cat_ids)
@@ -426,7 +432,14 @@ def compare_runs(ws: Workspace, slug: str, run_a: int, run_b: int, split: str = 
     res_b = _rescore(ws, slug, run_b, split, ds, gt)
     out_dir = eval_dir(ws, slug, run_a, split) / f"compare-{run_b}"
     title = f"Run {run_a} ({info_a.name}) vs run {run_b} ({info_b.name}) · {split}"
-    return write_report(res_a, out_dir, title=title, compare=res_b)
+    return write_report(res_a, out_dir, title=title, compare=res_b, settings=architecture_settings(info_a.config or {}),
+                        compare_settings=architecture_settings(info_b.config or {}))
+
+
+@requires("project.read")
+def compare_settings(ws: Workspace, slug: str, run_a: int, run_b: int) -> list[dict[str, Any]]:
+    """Rows (setting, A, B, differs) of two runs' architecture settings, the differing ones first."""
+    return settings_diff(_run_info(ws, slug, run_a).config or {}, _run_info(ws, slug, run_b).config or {})
 
 
 def compare_summaries(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, Any]]:

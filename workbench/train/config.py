@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from workbench.domain import ValidationError
+from workbench.train.detector import DetectorConfig
+from workbench.train.heatmap.config import HeatmapConfig
 from workbench.utils.atomic import atomic_write
 
 BACKBONES = ("resnet50_fpn_v2", "resnet50_fpn", "mobilenet_v3_large_fpn", "tiny")
@@ -132,11 +134,26 @@ class TrainConfig:
     """Semantic: add this times the soft Dice loss (per class, over the batch's non-ignored pixels); 0: off."""
     aux_loss_weight: float = 0.5
     """Semantic fcn/deeplabv3: weight of the auxiliary head's loss (torchvision's reference: 0.5); 0: no aux head."""
+    detector: DetectorConfig = field(default_factory=DetectorConfig)
+    """The designed Mask R-CNN: anchors, RoI pooling, head sizes, NMS (:mod:`workbench.train.detector`);
+    a JSON object of its settings in a config file."""
+    heatmap: HeatmapConfig = field(default_factory=HeatmapConfig)
+    """Task keypoints-heatmap: crop size, Gaussian sigma, Hourglass / U-Net sizes, augmentation, flip
+    test, decoding (:mod:`workbench.train.heatmap.config`); a JSON object of its settings."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.step_milestones = tuple(float(m) for m in self.step_milestones)
         problems: list[str] = []
+        try:
+            self.detector = DetectorConfig.from_dict(self.detector)
+            problems += self.detector.problems(self.backbone)
+        except ValidationError as exc:
+            problems.append(str(exc))
+        try:
+            self.heatmap = HeatmapConfig.from_dict(self.heatmap)
+        except ValidationError as exc:
+            problems.append(str(exc))
         if self.backbone not in BACKBONES:
             problems.append(f"backbone {self.backbone!r} is not one of {list(BACKBONES)}")
         if self.weights not in WEIGHTS and not (self.weights.endswith((".pt", ".pth")) or os.sep in self.weights):
@@ -212,14 +229,17 @@ class TrainConfig:
         return min(int(self.warmup_iters), math.ceil(self.warmup_fraction * max(total_steps, 0)))
 
     def detector_kwargs(self) -> dict[str, Any]:
-        """The sampling settings that are set, as torchvision's MaskRCNN keyword arguments."""
+        """The sampling settings that are set, as torchvision's MaskRCNN keyword arguments, and the designed
+        detector (``detector``, which :func:`workbench.train.model.build_model` takes out of them)."""
         names = ("rpn_batch_size_per_image", "rpn_positive_fraction", "box_batch_size_per_image",
                  "box_positive_fraction", "rpn_post_nms_top_n_train")
-        return {n: getattr(self, n) for n in names if getattr(self, n) is not None}
+        return {**{n: getattr(self, n) for n in names if getattr(self, n) is not None}, "detector": self.detector}
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["step_milestones"] = list(self.step_milestones)
+        d["detector"] = self.detector.to_dict()
+        d["heatmap"] = self.heatmap.to_dict()
         return d
 
     @classmethod

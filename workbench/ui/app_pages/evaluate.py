@@ -149,6 +149,22 @@ def _show(ev: evaluation.Evaluation) -> None:
             st.caption(f"Saved at {ev.report_path} (self-contained; metrics.json beside it)")
 
 
+def _what_changed(ws: Workspace, slug: str, run_a: int, run_b: int) -> None:
+    """The architecture settings in which the two runs differ (all of them in an expander)."""
+    rows = evaluation.compare_settings(ws, slug, run_a, run_b)
+    differ = [r for r in rows if r["differs"]]
+    show = str  # lists and None as text: one column type for st.dataframe
+    table = [{"setting": r["setting"], f"#{run_a}": show(r["A"]), f"#{run_b}": show(r["B"])} for r in differ]
+    if table:
+        st.caption(f"What changed: {context.plural(len(table), 'setting')} differ")
+        st.dataframe(table, hide_index=True)
+    else:
+        st.caption("What changed: the two runs have the same architecture settings.")
+    with st.expander("All architecture settings", icon=":material/architecture:"):
+        st.dataframe([{"setting": r["setting"], f"#{run_a}": show(r["A"]), f"#{run_b}": show(r["B"]),
+                       "differs": r["differs"]} for r in rows], hide_index=True)
+
+
 def _compare(ws: Workspace, slug: str, ev: evaluation.Evaluation, runs: list[RunInfo], split: str) -> None:
     st.subheader("Compare two runs")
     others = [r for r in runs if r.id != ev.run_id]
@@ -169,6 +185,7 @@ def _compare(ws: Workspace, slug: str, ev: evaluation.Evaluation, runs: list[Run
                                    file_name=f"run{ev.run_id}-vs-run{other}-{split}.html", mime="text/html",
                                    key="eval_dl_compare")
         return
+    _what_changed(ws, slug, ev.run_id, other)
     ev_b = evaluation.load_evaluation(ws, slug, other, split)
     if ev_b is None:
         st.info(f"Run #{other} has no evaluation on {split} yet.")
