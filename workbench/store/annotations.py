@@ -361,13 +361,9 @@ def annotation_records(s: Session, pid: int, *, as_stored: bool = True) -> list[
     ]  # fmt: skip
 
 
-_LOOKED_INTO = frozenset({"[]", "null"})
-"""Segmentations the COCO writer reads (box-only instances), so parsed rather than handed on."""
-
-
 def _stored_records(s: Session, pid: int) -> list[AnnotationRecord]:
-    """``annotation_records`` on SQLite: one driver query, the JSON text handed on as fragments."""
-    loads, fragment = orjson.loads, orjson.Fragment
+    """``annotation_records`` on SQLite: one driver query, the JSON text handed on as fragments
+    (rows taken from the cursor as they come, no list of them all)."""
     cursor = s.connection().connection.cursor()  # the driver's own: plain tuples, no Row per record
     try:
         cursor.execute(
@@ -376,16 +372,20 @@ def _stored_records(s: Session, pid: int) -> list[AnnotationRecord]:
             "WHERE a.image_id IN (SELECT id FROM images WHERE project_id = ?) ORDER BY a.image_id, a.id",
             (pid,),
         )
-        rows = cursor.fetchall()
+        return _records_of(cursor)
     finally:
         cursor.close()
+
+
+def _records_of(rows: Any) -> list[AnnotationRecord]:
+    loads, fragment = orjson.loads, orjson.Fragment
     new, record = tuple.__new__, AnnotationRecord  # the named tuple built in C, not by its Python __new__
     return [
         new(record, (
             aid, image_id, cat_id, fragment(seg), fragment(bbox), area, bool(iscrowd),
             loads(kps) if kps else None, score, loads(attrs) if attrs else None, z or 0,
         ))
-        if seg and bbox and area is not None and seg not in _LOOKED_INTO and bbox != "null"
+        if seg and bbox and area is not None and len(seg) > 4 and len(bbox) > 4  # not "[]", "null"
         else AnnotationRecord(
             aid, image_id, cat_id, loads(seg) if seg else [], loads(bbox) if bbox else None, area,
             bool(iscrowd), loads(kps) if kps else None, score, loads(attrs) if attrs else None, z or 0,
