@@ -21,7 +21,7 @@ from workbench.services.training import config_with, default_config, training_sp
 from workbench.services.workspace import Workspace
 from workbench.train import anchors as anchor_fit
 from workbench.train.config import TrainConfig
-from workbench.train.detector import BACKBONE_STRIDES, DetectorConfig, architecture_settings, input_size
+from workbench.train.detector import BACKBONE_STRIDES, architecture_settings, input_size
 
 
 @dataclass(frozen=True)
@@ -159,7 +159,7 @@ def design_defaults(config: TrainConfig, backbone: str) -> dict[str, Any]:
 
 def detector_settings(config: TrainConfig) -> dict[str, Any]:
     """``config``'s detector settings as JSON (what the Train page compares its fields with)."""
-    return DetectorConfig.from_dict(getattr(config, "detector", None)).to_dict()
+    return config.detector.to_dict()
 
 
 def format_sizes(sizes: Any) -> str:

@@ -316,7 +316,7 @@ def model_args(config: TrainConfig, num_classes: int, num_keypoints: int) -> dic
         "min_size": config.min_size,
         "max_size": config.max_size,
         "head_norm": config.head_norm,
-        "detector": DetectorConfig.from_dict(getattr(config, "detector", None)).to_dict(),
+        "detector": config.detector.to_dict(),
     }
 
 
