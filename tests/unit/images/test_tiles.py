@@ -177,3 +177,35 @@ def test_the_cache_keeps_the_most_recently_used_grids_within_its_budget(tmp_path
     assert [f.is_dir() for f in folders] == [False, True, False, True]
     (again,) = tiles.tile_paths(tmp_path, rels[0], (700, 300), [0], side=256)  # cut again when asked
     assert again.is_file()
+
+
+def test_the_next_image_is_decoded_while_the_grid_before_it_is_written(tmp_path: Path) -> None:
+    # The image on screen is queued again (opened after being prefetched as the next one) while its
+    # grid is still being written: the prefetcher goes on to the next image instead of waiting for
+    # those writes (it did, and the next image's first zoom then decoded it itself).
+    import time
+
+    from workbench.images import tile_prefetch
+
+    size = (2100, 1000)  # larger than the display copy: it gets tiles
+    shown, following = _store(tmp_path, _random(*size, seed=20)), _store(tmp_path, _random(*size, seed=21))
+    folder, nxt = tiles.tiles_folder(tmp_path, shown), tiles.tiles_folder(tmp_path, following)
+    tile_prefetch.prefetch_tiles(tmp_path, shown, size, side=64)
+    deadline = time.monotonic() + 60
+    while (job := tiles._JOBS.get(folder)) is None or not job.decoded.is_set():
+        assert time.monotonic() < deadline, "the first image was never decoded"
+        time.sleep(0.001)
+    with job.lock:  # its grid (528 tiles) cannot be written on while this is held
+        assert not (folder / "64.json").exists()
+        tile_prefetch.prefetch_tiles(tmp_path, shown, size, side=64, first=True)
+        tile_prefetch.prefetch_tiles(tmp_path, following, size, side=64)
+        while not (nxt / "64.json").exists():
+            assert time.monotonic() < deadline, "the next image waited for the grid before it"
+            time.sleep(0.01)
+        assert not (folder / "64.json").exists()
+    tiles.wait_for_tiles()
+    assert (folder / "64.json").exists()
+    np.testing.assert_array_equal(
+        np.asarray(Image.open(nxt / "64_32_15.bmp").convert("RGB")),
+        np.asarray(Image.open(tmp_path / following).convert("RGB"))[960:1000, 2048:2100],
+    )
