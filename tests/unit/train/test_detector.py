@@ -214,3 +214,13 @@ def test_a_designed_run_trains_resumes_and_predicts_with_its_architecture(make_r
     assert last["config"]["detector"]["anchor_sizes"] == design["anchor_sizes"]
     trainer = Trainer(run, TrainConfig.from_dict({**last["config"], "epochs": 2}), resume=True)
     assert trainer.train() == "succeeded" and trainer.state.resumed_from_step == 1
+
+
+def test_the_resnet_v2_parts_keep_their_kind_when_resized():
+    # v2: a 2-conv RPN head, BatchNorm conv heads; a redesigned part is built like the one it replaces
+    det = DetectorConfig(anchor_sizes=((8, 16),) * 5, box_roi_size=5, mask_head_depth=2)
+    model = build_model("resnet50_fpn_v2", num_classes=3, detector=det)
+    assert len(model.rpn.head.conv) == 2 and model.rpn.head.cls_logits.out_channels == 6
+    assert sum(isinstance(m, nn.BatchNorm2d) for m in model.roi_heads.mask_head.modules()) == 2
+    linear = next(m for m in model.roi_heads.box_head.modules() if isinstance(m, nn.Linear))
+    assert linear.in_features == 256 * 5 * 5
