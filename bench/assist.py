@@ -166,6 +166,7 @@ def sam_timing(scene, rounds: int, threads: list[int]) -> None:  # noqa: ANN001
         p = s.predictor
         for n in threads:
             torch.set_num_threads(n)
+            s.decoder_threads = n  # ours and the reference on the same thread count
             ours: list[float] = []
             ref: list[float] = []
             for _ in range(rounds):

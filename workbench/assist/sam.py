@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,6 +84,25 @@ def model_key(variant: str, weights: Path | None, seed: int = 0) -> str:
     return f"{variant}-{st.st_size}-{st.st_mtime_ns}"
 
 
+DECODER_THREADS = 1
+"""Torch threads for a click's decoder on a CPU: its small matrix products gain little from a second
+thread and lose much when the cores are busy (bench/RESULTS.md: p95 154 ms with one thread, 855 ms
+with two, at load 2.5 on 2 cores). The encoder keeps torch's setting."""
+
+
+@contextmanager
+def _torch_threads(n: int | None) -> Iterator[None]:
+    if n is None or n == torch.get_num_threads():
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 @dataclass
 class SamSession:
     """A loaded model and its on-disk embedding cache; ``computed`` counts encoder passes.
@@ -95,6 +116,7 @@ class SamSession:
     key: str
     cache_dir: Path
     computed: int = 0
+    decoder_threads: int | None = DECODER_THREADS
 
     def __post_init__(self) -> None:
         from segment_anything import SamPredictor
@@ -178,7 +200,8 @@ class SamSession:
             single = box is None and len(prompt.points) == 1
             sparse, _ = self.model.prompt_encoder(points=points, boxes=box, masks=None)
             assert self._state is not None
-            low_res, iou = sam_decoder.decode(self.model, self._state, sparse, single)
+            with _torch_threads(self.decoder_threads if p.device.type == "cpu" else None):
+                low_res, iou = sam_decoder.decode(self.model, self._state, sparse, single)
             best = int(torch.argmax(iou[0]))
             mask = self.model.postprocess_masks(low_res[:, best : best + 1], p.input_size, p.original_size)
             out = (mask[0, 0] > self.model.mask_threshold).cpu().numpy().astype(np.uint8)

@@ -86,3 +86,20 @@ def test_decoder_with_the_image_state_equals_the_packages(tiny_model, tmp_path: 
         got, got_iou = sam_decoder.decode(tiny_model, state, sparse, multimask)
     assert got.shape == want.shape == (1, 3 if multimask else 1, 256, 256)
     assert torch.allclose(got, want, atol=1e-4, rtol=1e-4) and torch.allclose(got_iou, want_iou, atol=1e-5)
+
+
+def test_decoder_threads_leave_torchs_setting(tiny_model, tmp_path: Path) -> None:  # noqa: ANN001
+    import torch
+
+    scene = make_scene(6, size_wh=(160, 120))
+    s = sam.SamSession(tiny_model, "k", tmp_path, decoder_threads=1)
+    s.set_image(scene.image, "56" * 32)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        one = s.predict(Prompt(points=((40.0, 40.0, True),)))
+        assert torch.get_num_threads() == 2
+        s.decoder_threads = None
+        assert np.array_equal(s.predict(Prompt(points=((40.0, 40.0, True),)))[0], one[0])
+    finally:
+        torch.set_num_threads(before)
