@@ -36,6 +36,7 @@ class GroupedBatchSampler(torch.utils.data.Sampler):
         shuffle: bool = True,
         rank: int = 0,
         world_size: int = 1,
+        min_batch: int = 1,
     ) -> None:
         self.groups = [int(r >= 1.0) if group else 0 for r in aspect_ratios]
         self.batch_size = batch_size
@@ -43,6 +44,9 @@ class GroupedBatchSampler(torch.utils.data.Sampler):
         self.shuffle = shuffle
         self.rank = rank
         self.world_size = world_size
+        self.min_batch = min_batch
+        """A last batch smaller than this joins the one before it: BatchNorm in training (the semantic
+        models' image-level pooling) cannot normalise a single image's 1 x 1 features."""
         self.epoch = 0
         self.start_batch = 0
 
@@ -66,6 +70,8 @@ class GroupedBatchSampler(torch.utils.data.Sampler):
         leftovers = [i for g in sorted(buckets) for i in buckets[g]]
         for j in range(0, len(leftovers), self.batch_size):
             batches.append(leftovers[j : j + self.batch_size])
+        if len(batches) > 1 and len(batches[-1]) < self.min_batch:
+            batches[-2].extend(batches.pop())
         if self.world_size > 1:  # same number of batches on every rank: wrap around to fill the last round
             per_rank = math.ceil(len(batches) / self.world_size)
             batches = [batches[j % len(batches)] for j in range(self.rank, per_rank * self.world_size, self.world_size)]

@@ -25,6 +25,7 @@ class ProbeTrainer(Trainer):
         super().__init__(*args, **kwargs)
         self.seen: list[list[int]] = []
         self.checksum = float("nan")
+        self.param_checksum = float("nan")
 
     def _step(self, images, targets):  # noqa: ANN001, ANN202
         self.seen.append(sorted(int(t["image_id"]) for t in targets))
@@ -35,6 +36,9 @@ class ProbeTrainer(Trainer):
     def _write_model_file(self) -> None:  # rank 0 then loads best.pt: sum the weights as trained
         weights = unwrap(self.model).state_dict()
         self.checksum = float(sum(v.double().sum() for v in weights.values() if v.is_floating_point()))
+        # the parameters alone: BatchNorm's running statistics (semantic models) are each rank's own
+        # after its last forward; DDP broadcasts rank 0's at the next forward, and only rank 0 writes
+        self.param_checksum = float(sum(p.double().sum() for p in unwrap(self.model).parameters()))
         super()._write_model_file()
 
 
@@ -45,7 +49,8 @@ def main() -> int:
     trainer = ProbeTrainer(run_dir, resume="--resume" in sys.argv)
     status = trainer.train()
     rank = int(os.environ["RANK"])
-    out = {"rank": rank, "status": status, "steps": trainer.seen, "checksum": trainer.checksum}
+    out = {"rank": rank, "status": status, "steps": trainer.seen, "checksum": trainer.checksum,
+           "param_checksum": trainer.param_checksum}
     (out_dir / f"rank{rank}.json").write_text(json.dumps(out))
     return 0
 

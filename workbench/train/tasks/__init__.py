@@ -101,6 +101,9 @@ SEMANTIC_ENCODERS: dict[str, tuple[str, ...]] = {
 """The torchvision archs' backbones (the first is the default); unet and pspnet take any encoder of
 segmentation-models-pytorch, checked when the model is built."""
 SMP_ARCHS = ("unet", "pspnet")
+IMAGE_POOLING_ARCHS = ("deeplabv3",)
+"""Archs whose image-level pooling branch is batch-normalised (ASPP pooling): 2+ images a step.
+smp's PSPNet leaves BatchNorm out of its 1 x 1 bin."""
 SEG_LOSSES = ("bce", "ce")
 CLASS_REDUCTIONS = ("sum", "mean")
 
@@ -130,6 +133,13 @@ def task_config_problems(config: TrainConfig) -> list[str]:
         problems.append(f"weights 'coco' are for fcn, deeplabv3 and lraspp; {arch} takes 'imagenet' (its encoder) or 'none'")
     if config.image_size is not None and (int(config.image_size) < 32 or int(config.image_size) % 32):
         problems.append(f"image_size must be a multiple of 32 (at least 32), got {config.image_size}")
+    # BatchNorm in training needs more than one value per channel: one image of a 1 x 1 feature map fails
+    if config.batch_size < 2 and arch in IMAGE_POOLING_ARCHS:
+        problems.append(f"batch_size must be at least 2 for arch {arch} (its image-level pooling is batch-normalised "
+                        f"over the images of a step, per GPU), got {config.batch_size}")
+    elif config.batch_size < 2 and arch == "unet" and config.image_size is not None and int(config.image_size) < 64:
+        problems.append(f"image_size must be at least 64 for arch unet at batch_size 1 (its 1/32 bottleneck would be "
+                        f"1 x 1 and batch-normalised alone), got {config.image_size}")
     if config.seg_loss not in SEG_LOSSES:
         problems.append(f"seg_loss {config.seg_loss!r} is not one of {list(SEG_LOSSES)}")
     if config.bce_class_reduction not in CLASS_REDUCTIONS:

@@ -106,7 +106,7 @@ class SemanticTask:
         trainer.train_set = SemanticDataset(train_ds.items, train_ds.categories, size, augmenter, seed=cfg.seed)
         trainer.sampler = GroupedBatchSampler(
             trainer.train_set.aspect_ratios(), cfg.batch_size, seed=cfg.seed, group=False,
-            rank=trainer.rank, world_size=trainer.world_size,
+            rank=trainer.rank, world_size=trainer.world_size, min_batch=min(2, cfg.batch_size),
         )
         pin = trainer.device.type == "cuda"
         trainer.train_loader = make_loader(trainer.train_set, trainer.sampler, num_workers=cfg.num_workers, pin_memory=pin)
