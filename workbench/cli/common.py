@@ -4,6 +4,7 @@ line on stderr with exit status 1 for an error (a traceback is for bugs, not for
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -52,6 +53,9 @@ def run_command(args: argparse.Namespace) -> int:
         return args.func(args)
     except (WorkbenchError, ValueError, FileNotFoundError) as exc:
         print(f"workbench: error: {exc}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:  # the reader went away (`workbench stats --json | head`): end quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit's flush
         return 1
     except OSError as exc:  # a path the system refuses (not a folder, exists, no permission, disk full)
         where = f"{exc.filename}: " if exc.filename else ""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -63,6 +64,19 @@ def test_errors_are_one_line_with_nonzero_exit(tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert proc.stderr.strip().count("\n") == 0
     assert proc.stderr.startswith("workbench: error: no project 'nope'")
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly(tmp_path: Path) -> None:
+    """`workbench project list | head -0`: no traceback and no 'Broken pipe' line."""
+    ws = tmp_path / "ws"
+    assert main(["--workspace", str(ws), "project", "create", "Birds"]) == 0
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # every write to the pipe now fails with EPIPE
+    cmd = [sys.executable, "-m", "workbench.cli", "--workspace", str(ws), "project", "list"]
+    proc = subprocess.run(cmd, stdout=write_end, stderr=subprocess.PIPE, text=True)
+    os.close(write_end)
+    assert proc.returncode == 1
+    assert proc.stderr == ""
 
 
 def test_workspace_flag_after_subcommand(tmp_path: Path) -> None:
