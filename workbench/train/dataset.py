@@ -117,6 +117,15 @@ def schema_from_categories(categories: Sequence[Category]) -> TrainingSchema:
     )
 
 
+def load_run_splits(data_dir: Path) -> tuple[Dataset, Dataset | None]:
+    """A run folder's frozen ``dataset/``: its train split, and its val split where it has one. Images
+    resolve inside ``dataset/images`` (a self-contained run) or ``dataset/`` itself."""
+    images_dir = data_dir / "images" if (data_dir / "images").is_dir() else data_dir
+    train = load_coco_split(data_dir / "coco_train.json", images_dir)
+    val_path = data_dir / "coco_val.json"
+    return train, load_coco_split(val_path, images_dir) if val_path.exists() else None
+
+
 def load_coco_split(path: Path, images_dir: Path | None) -> Dataset:
     """Read a run folder's COCO file; image paths resolve against ``images_dir`` (absolute names win)."""
     from workbench.formats.coco.read import coco_to_dataset

@@ -118,7 +118,7 @@ class HeatmapTask:
         return config_problems(config)
 
     def setup_data(self, trainer: Trainer) -> None:
-        from workbench.train.dataset import load_coco_split, make_loader, schema_from_categories
+        from workbench.train.dataset import load_run_splits, make_loader, schema_from_categories
         from workbench.train.heatmap.data import HeatmapDataset
         from workbench.train.sampler import GroupedBatchSampler
 
@@ -126,10 +126,8 @@ class HeatmapTask:
         hcfg = heatmap_config(cfg)
         stride = ARCH_STRIDES[cfg.arch or DEFAULT_ARCH]
         data_dir = trainer.run_dir / "dataset"
-        images_dir = data_dir / "images" if (data_dir / "images").is_dir() else data_dir
-        train_ds = load_coco_split(data_dir / "coco_train.json", images_dir)
+        train_ds, val_ds = load_run_splits(data_dir)
         val_path = data_dir / "coco_val.json"
-        val_ds = load_coco_split(val_path, images_dir) if val_path.exists() else None
         trainer.schema = schema_from_categories(train_ds.categories)
         trainer.layout = layout_from_categories(train_ds.categories, hcfg)
         trainer.train_set = HeatmapDataset(train_ds.items, trainer.layout, hcfg, stride, train=True, seed=cfg.seed)

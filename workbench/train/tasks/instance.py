@@ -13,7 +13,7 @@ from workbench.domain import WorkbenchError
 from workbench.train.config import TrainConfig
 from workbench.train.dataset import (
     MaskRCNNDataset,
-    load_coco_split,
+    load_run_splits,
     make_loader,
     mix_policy,
     schema_from_categories,
@@ -36,10 +36,8 @@ class InstanceTask:
     def setup_data(self, trainer: Trainer) -> None:
         cfg = trainer.config
         data_dir = trainer.run_dir / "dataset"
-        images_dir = data_dir / "images" if (data_dir / "images").is_dir() else data_dir
-        train_ds = load_coco_split(data_dir / "coco_train.json", images_dir)
+        train_ds, val_ds = load_run_splits(data_dir)
         val_path = data_dir / "coco_val.json"
-        val_ds = load_coco_split(val_path, images_dir) if val_path.exists() else None
         trainer.schema = schema_from_categories(train_ds.categories)
         if not train_ds.items:
             raise WorkbenchError(f"{data_dir / 'coco_train.json'}: no training images")

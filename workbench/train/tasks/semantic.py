@@ -18,7 +18,7 @@ from workbench.domain import ValidationError, WorkbenchError
 from workbench.evaluate.semantic import confusion_metrics
 from workbench.train.checkpoint import read_torch_file, unreadable
 from workbench.train.config import TrainConfig
-from workbench.train.dataset import TrainingSchema, load_coco_split, make_loader, schema_from_categories
+from workbench.train.dataset import TrainingSchema, load_run_splits, make_loader, schema_from_categories
 from workbench.train.model import unwrap
 from workbench.train.sampler import GroupedBatchSampler
 from workbench.train.tasks import TASKS
@@ -94,10 +94,7 @@ class SemanticTask:
     def setup_data(self, trainer: Trainer) -> None:
         cfg = trainer.config
         data_dir = trainer.run_dir / "dataset"
-        images_dir = data_dir / "images" if (data_dir / "images").is_dir() else data_dir
-        train_ds = load_coco_split(data_dir / "coco_train.json", images_dir)
-        val_path = data_dir / "coco_val.json"
-        val_ds = load_coco_split(val_path, images_dir) if val_path.exists() else None
+        train_ds, val_ds = load_run_splits(data_dir)
         trainer.schema = schema_from_categories(train_ds.categories)
         if not train_ds.items:
             raise WorkbenchError(f"{data_dir / 'coco_train.json'}: no training images")

@@ -3,6 +3,8 @@ confusion matrix, per-image errors, the HTML report; two runs side by side with 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import streamlit as st
@@ -175,15 +177,7 @@ def _compare(ws: Workspace, slug: str, ev: evaluation.Evaluation, runs: list[Run
     other = st.selectbox("Compare with", list(by_id), format_func=lambda i: f"#{i} · {by_id[i].name}",
                          key="eval_compare_run")
     if ev.metrics.get("task") == "semantic":
-        if st.button("Write the side-by-side report", key="eval_compare_report"):
-            try:
-                path = semantic.compare_semantic_runs(ws, slug, ev.run_id, other, split)
-            except (WorkbenchError, ValueError) as exc:
-                st.error(str(exc))
-            else:
-                st.download_button("Download comparison report", path.read_bytes(),
-                                   file_name=f"run{ev.run_id}-vs-run{other}-{split}.html", mime="text/html",
-                                   key="eval_dl_compare")
+        _compare_report(semantic.compare_semantic_runs, ws, slug, ev.run_id, other, split)
         return
     _what_changed(ws, slug, ev.run_id, other)
     ev_b = evaluation.load_evaluation(ws, slug, other, split)
@@ -196,14 +190,19 @@ def _compare(ws: Workspace, slug: str, ev: evaluation.Evaluation, runs: list[Run
     rows = evaluation.compare_summaries(ev.metrics, ev_b.metrics)
     st.dataframe([{"metric": r["metric"], f"#{ev.run_id}": r["A"], f"#{other}": r["B"], "delta": r["delta"]}
                   for r in rows], hide_index=True)
+    _compare_report(evaluation.compare_runs, ws, slug, ev.run_id, other, split)
+
+
+def _compare_report(write: Callable[..., Path], ws: Workspace, slug: str, run_a: int, run_b: int, split: str) -> None:
+    """The button that writes the task's side-by-side report of two runs, then offers it for download."""
     if st.button("Write the side-by-side report", key="eval_compare_report"):
         try:
-            path = evaluation.compare_runs(ws, slug, ev.run_id, other, split)
+            path = write(ws, slug, run_a, run_b, split)
         except (WorkbenchError, ValueError) as exc:
             st.error(str(exc))
         else:
             st.download_button("Download comparison report", path.read_bytes(),
-                               file_name=f"run{ev.run_id}-vs-run{other}-{split}.html", mime="text/html",
+                               file_name=f"run{run_a}-vs-run{run_b}-{split}.html", mime="text/html",
                                key="eval_dl_compare")
 
 
