@@ -8,7 +8,7 @@ schema they fit, since the keypoint head is class-agnostic.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +99,21 @@ def _writable(a: np.ndarray) -> np.ndarray:
     return a if a.flags.writeable else a.copy()
 
 
+
+def image_batches(images: Iterable[np.ndarray], batch_size: int) -> Iterator[list[np.ndarray]]:
+    """The images to predict in batches of ``batch_size``, each checked to be H x W x 3 uint8 first."""
+    batch: list[np.ndarray] = []
+    for arr in images:
+        a = np.asarray(arr)
+        if a.ndim != 3 or a.shape[2] != 3 or a.dtype != np.uint8:
+            raise ValidationError(f"an image to predict must be H x W x 3 uint8, got {a.shape} {a.dtype}")
+        batch.append(a)
+        if len(batch) >= batch_size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
 class Predictor:
     """A loaded model with its schema; call :meth:`predict` on H x W x 3 uint8 arrays."""
 
@@ -125,9 +140,7 @@ class Predictor:
         """
         floor = max(float(score_threshold), EVAL_SCORE_THRESH)
         results: list[list[Instance]] = []
-        batch: list[np.ndarray] = []
-
-        def flush() -> None:
+        for batch in image_batches(images, batch_size):
             tensors = [torch.from_numpy(_writable(a)).permute(2, 0, 1).float().div(255) for a in batch]
             with detection_limits(self.model, score_thresh=floor, detections_per_img=EVAL_DETECTIONS_PER_IMG):
                 outputs = self.model([t.to(self.device) for t in tensors])
@@ -137,17 +150,6 @@ class Predictor:
                         output, self.schema, (arr.shape[1], arr.shape[0]), score_threshold=score_threshold
                     )
                 )
-            batch.clear()
-
-        for arr in images:
-            a = np.asarray(arr)
-            if a.ndim != 3 or a.shape[2] != 3 or a.dtype != np.uint8:
-                raise ValidationError(f"an image to predict must be H x W x 3 uint8, got {a.shape} {a.dtype}")
-            batch.append(a)
-            if len(batch) >= batch_size:
-                flush()
-        if batch:
-            flush()
         return results
 
     def predict_records(

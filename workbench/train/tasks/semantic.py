@@ -14,12 +14,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from workbench.augment import Augmenter
-from workbench.domain import ValidationError, WorkbenchError
+from workbench.domain import WorkbenchError
 from workbench.evaluate.semantic import confusion_metrics
 from workbench.train.checkpoint import read_torch_file, unreadable
 from workbench.train.config import TrainConfig
 from workbench.train.dataset import TrainingSchema, load_run_splits, make_loader, schema_from_categories
 from workbench.train.model import unwrap
+from workbench.train.predict import image_batches
 from workbench.train.sampler import GroupedBatchSampler
 from workbench.train.tasks import TASKS
 from workbench.train.tasks.semantic_data import SemanticDataset, resize_image
@@ -204,25 +205,12 @@ class SemanticPredictor:
     def predict_with_confidence(self, images: Iterable[np.ndarray], *, batch_size: int = 2) -> list[tuple[np.ndarray, np.ndarray]]:
         """(index map, H x W float32 probability of each pixel's label) per image, in order."""
         out: list[tuple[np.ndarray, np.ndarray]] = []
-        batch: list[np.ndarray] = []
-
-        def flush() -> None:
+        for batch in image_batches(images, batch_size):
             tensors = [torch.from_numpy(resize_image(a, self.size)).permute(2, 0, 1).float().div(255).to(self.device)
                        for a in batch]
             for lg in _scaled_logits(self.model, tensors, [a.shape[:2] for a in batch]):
                 labels = labels_from_logits(lg, self.model.mode)[0].to(torch.uint8).cpu().numpy()
                 out.append((labels, confidence_from_logits(lg, self.model.mode)[0].cpu().numpy()))
-            batch.clear()
-
-        for arr in images:
-            a = np.asarray(arr)
-            if a.ndim != 3 or a.shape[2] != 3 or a.dtype != np.uint8:
-                raise ValidationError(f"an image to predict must be H x W x 3 uint8, got {a.shape} {a.dtype}")
-            batch.append(a)
-            if len(batch) >= batch_size:
-                flush()
-        if batch:
-            flush()
         return out
 
 
