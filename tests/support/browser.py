@@ -149,6 +149,16 @@ def wait_image_drawn(page: Any, image_id: int | None = None) -> int:
     return int(page.locator(".wb-annot").get_attribute("data-loaded-image"))
 
 
+def wait_keys_to_annotator(page: Any, timeout_ms: int = 20000) -> None:
+    """Wait until the keyboard focus is the annotator's again (a page control's rerun has settled)."""
+    page.wait_for_function(
+        "() => { const a = document.activeElement;"
+        " const r = a && a.shadowRoot ? a.shadowRoot.activeElement : null;"
+        " return !!(r && r.closest && r.closest('.wb-annot')); }",
+        timeout=timeout_ms,
+    )
+
+
 def natural_to_client(page: Any, size_wh: tuple[int, int]) -> Callable[[float, float], tuple[float, float]]:
     """Map natural image pixels to page pixels for the fitted view (viewBox = whole image, meet)."""
     box = page.locator(".wb-svg").bounding_box()

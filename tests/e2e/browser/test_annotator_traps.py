@@ -23,6 +23,7 @@ from tests.support.browser import (
     open_project,
     wait_for,
     wait_image_drawn,
+    wait_keys_to_annotator,
 )
 from tests.support.editor import Editor
 from tests.support.images import png_bytes
@@ -63,6 +64,7 @@ def _pick(page: Any, label: str, option: str) -> None:
     """Choose an option of one of the page's Streamlit dropdowns with the mouse."""
     page.locator('[data-testid="stSelectbox"]', has_text=label).click()
     page.get_by_role("option", name=option, exact=True).click()
+    wait_keys_to_annotator(page)  # keys pressed before the rerun has settled would go to the dropdown
 
 
 def _selected_rows(ed: Editor) -> int:

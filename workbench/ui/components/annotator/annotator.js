@@ -1128,9 +1128,19 @@ function refocus(S, trigger) {
   S.root.focus({ preventScroll: true });
 }
 
+// A rerun on a slow machine can give the focus back to the dropdown seconds later: until the user
+// clicks or tabs somewhere, a focus the page takes back in that window is returned at once.
+const REFOCUS_WINDOW_MS = 5000;
 function refocusSoon(S, trigger) {
   // the dropdown closes, then Streamlit reruns and may give the focus back to it: try again after
+  S.refocusArm = { trigger, until: Date.now() + REFOCUS_WINDOW_MS };
   for (const ms of [60, 300, 800]) setTimeout(() => refocus(S, trigger), ms);
+}
+
+function refocusIfArmed(S) {
+  const arm = S.refocusArm;
+  if (!arm || Date.now() > arm.until) return;
+  setTimeout(() => refocus(S, arm.trigger), 0);
 }
 
 function hasDraft(S) { return !!(S.draft && S.draft.length) || S.drafts.size > 0; }
@@ -1149,7 +1159,9 @@ function attachWindowListeners(S) {
       if ((e.key === "Enter" || e.key === "Escape") && inSelect) refocusSoon(S, null);
     },
     beforeunload: (e) => { if (hasDraft(S)) { e.preventDefault(); e.returnValue = ""; } },
-    keydown: (e) => onKeyDown(S, e),
+    keydown: (e) => { if (e.key === "Tab") S.refocusArm = null; onKeyDown(S, e); },
+    pointerdown: () => { S.refocusArm = null; }, // the user's own click ends the window (an option's click arms it after)
+    focusin: () => refocusIfArmed(S),
     keyup: (e) => { if (e.key === " ") S.spaceDown = false; },
     mousemove: (e) => onDragMove(S, e),
     mouseup: (e) => onDragEnd(S, e),
@@ -1158,6 +1170,8 @@ function attachWindowListeners(S) {
   window.addEventListener("keydown", h.keydown, true);
   window.addEventListener("keyup", h.keyup, true);
   window.addEventListener("click", h.click, true);
+  window.addEventListener("pointerdown", h.pointerdown, true);
+  window.addEventListener("focusin", h.focusin, true);
   window.addEventListener("keyup", h.keyup2, true);
   window.addEventListener("beforeunload", h.beforeunload);
   window.addEventListener("mousemove", h.mousemove);
@@ -1173,6 +1187,8 @@ function detachWindowListeners(S) {
   window.removeEventListener("keydown", h.keydown, true);
   window.removeEventListener("keyup", h.keyup, true);
   window.removeEventListener("click", h.click, true);
+  window.removeEventListener("pointerdown", h.pointerdown, true);
+  window.removeEventListener("focusin", h.focusin, true);
   window.removeEventListener("keyup", h.keyup2, true);
   window.removeEventListener("beforeunload", h.beforeunload);
   window.removeEventListener("mousemove", h.mousemove);
